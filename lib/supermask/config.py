@@ -1,0 +1,158 @@
+"""The one description of a run (:class:`RunConfig`) and the protocol profiles.
+
+A RunConfig is complete once built: every hyperparameter left as ``None`` is filled from the
+reference protocol for its method, optimiser and model, so its canonical string (and the hash that
+names its run directory) says everything that determines the result. Fields added in the future
+must default to ``None``; ``None`` fields are left out of the canonical string, which keeps the
+hashes of existing runs valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from .init import DISTRIBUTIONS
+from .methods import METHODS
+from .models import MODELS
+
+__all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _default_hyperparameters(method: str, optimizer: str, model: str) -> dict:
+    """The reference protocol (REFERENCE.md, "CIFAR-10 protocol")."""
+    if optimizer == "adam":
+        return {"lr": 2e-4 if model == "conv2" else 3e-4, "momentum": 0.0, "weight_decay": 0.0,
+                "batch_size": 60}
+    lr = 0.01 if method == "dense" else 0.1
+    return {"lr": lr, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
+
+
+def _choice(field: str, value: str, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run.
+
+    ``k`` is the fraction of weights KEPT per layer (1.0 for the dense baseline).
+    ``train_subset``/``test_subset`` take a class-balanced subset of that many images (None: all).
+    SGD runs use cosine decay to zero over all steps; Adam runs a constant learning rate.
+    """
+
+    model: str = "conv4"
+    method: str = "edge-popup"
+    k: float | None = None
+    init: str | None = None
+    width: float = 1.0
+    seed: int = 0
+    epochs: int = 100
+    train_subset: int | None = None
+    test_subset: int | None = None
+    dataset: str = "cifar10"
+    optimizer: str | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self):
+        _choice("model", self.model, MODELS)
+        _choice("method", self.method, METHODS)
+        _choice("dataset", self.dataset, ("cifar10",))
+        method = METHODS[self.method]
+        fill = {}
+        if self.k is None:
+            fill["k"] = method.default_k
+        if self.init is None:
+            fill["init"] = method.default_init
+        if self.optimizer is None:
+            fill["optimizer"] = "sgd"
+        _choice("optimizer", fill.get("optimizer", self.optimizer), OPTIMIZERS)
+        defaults = _default_hyperparameters(self.method, fill.get("optimizer", self.optimizer),
+                                            self.model)
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                fill[name] = value
+        for name, value in fill.items():
+            object.__setattr__(self, name, value)
+        self._validate(method)
+
+    def _validate(self, method) -> None:
+        _choice("weight distribution", self.init, DISTRIBUTIONS)
+        if not 0.0 < self.k <= 1.0:
+            raise ValueError(f"k is the fraction of weights kept and must be in (0, 1], got {self.k}")
+        if not method.masked and self.k != 1.0:
+            raise ValueError(f"method {self.method!r} trains every weight: k must be 1, got {self.k}")
+        if not self.width > 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and value < 10:
+                raise ValueError(f"{name} must be >= 10 (one image per class) or None, got {value}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def canonical(self) -> str:
+        """Sorted-key JSON of the non-None fields: equal configs give equal strings."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:16]
+
+    @property
+    def name(self) -> str:
+        """Run directory name: readable prefix, hash for identity."""
+        return f"{self.model}-{self.method}-{self.hash}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(fields) - known
+        if unknown:
+            raise ValueError(f"unknown RunConfig fields: {', '.join(sorted(unknown))}")
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much of the protocol a sweep runs: ``smoke`` (tests), ``quick`` (CPU), ``paper``."""
+
+    name: str
+    epochs: int
+    train_subset: int | None
+    test_subset: int | None
+    seeds: tuple[int, ...]
+
+    def apply(self, **fields) -> RunConfig:
+        """A RunConfig with this profile's epochs and subsets (explicit fields win)."""
+        base = {"epochs": self.epochs, "train_subset": self.train_subset,
+                "test_subset": self.test_subset}
+        return RunConfig(**{**base, **fields})
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", epochs=1, train_subset=500, test_subset=500, seeds=(0,)),
+    "quick": Profile("quick", epochs=5, train_subset=10_000, test_subset=None, seeds=(0,)),
+    "paper": Profile("paper", epochs=100, train_subset=None, test_subset=None,
+                     seeds=(0, 1, 2, 3, 4)),
+}
+
+
+def get_profile(name: str) -> Profile:
+    _choice("profile", name, PROFILES)
+    return PROFILES[name]

@@ -1,0 +1,246 @@
+"""CIFAR-10 held in memory as uint8 tensors, augmented a whole batch at a time.
+
+Images are decoded once (from torchvision's pickled batches or an ImageFolder tree of
+``train/<class>/*`` and ``test/<class>/*``) and cached as a tensor file, so an epoch is pure tensor
+work: no per-image Python, no PIL, no worker processes, on CPU and GPU alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .store import atomic_torch_save
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DataNotFoundError",
+    "ImageTensors",
+    "balanced_subset",
+    "default_cache_dir",
+    "epoch_batches",
+    "find_cifar10",
+    "load_cifar10",
+    "random_crop_flip",
+]
+
+log = logging.getLogger(__name__)
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+CIFAR10_MEAN = (0.491, 0.482, 0.447)
+CIFAR10_STD = (0.247, 0.243, 0.262)
+_SPLIT_SIZES = {"train": 50_000, "test": 10_000}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data directory does not hold a usable copy of the data set."""
+
+
+@dataclass(frozen=True)
+class ImageTensors:
+    """A labelled image set: ``images`` uint8 (N, C, H, W), ``labels`` int64 (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> ImageTensors:
+        return ImageTensors(self.images[index], self.labels[index])
+
+    def to(self, device: torch.device | str) -> ImageTensors:
+        return ImageTensors(self.images.to(device), self.labels.to(device))
+
+
+def default_cache_dir() -> Path:
+    """``$SUPERMASK_CACHE``, else ``~/.cache/supermask``."""
+    return Path(os.environ.get("SUPERMASK_CACHE", Path.home() / ".cache" / "supermask"))
+
+
+def _how_to_supply(data_dir: Path) -> str:
+    return (
+        f"CIFAR-10 was not found under {data_dir}. Supply it in one of these ways:\n"
+        f"  - an ImageFolder tree {data_dir}/cifar10/train/<class>/*.png|jpg and .../test/<class>/*"
+        " (or train/ and test/ directly in the data directory);\n"
+        f"  - torchvision's format, {data_dir}/cifar-10-batches-py/;\n"
+        "  - with internet access, pass --download (download=True) to fetch it with torchvision.\n"
+        "Point the project at the directory with --data-dir or the DATA_DIR environment variable."
+    )
+
+
+def _check_image_folder(root: Path) -> None:
+    for split in ("train", "test"):
+        classes = sorted(p.name for p in (root / split).iterdir() if p.is_dir())
+        if tuple(classes) != tuple(sorted(CIFAR10_CLASSES)):
+            raise DataNotFoundError(
+                f"{root / split} must hold exactly the 10 CIFAR-10 class folders "
+                f"({', '.join(CIFAR10_CLASSES)}); found: {', '.join(classes) or 'none'}"
+            )
+
+
+def find_cifar10(data_dir: str | os.PathLike) -> tuple[str, Path]:
+    """Locate CIFAR-10 under ``data_dir``: ("imagefolder", root) or ("torchvision", dir)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataNotFoundError(f"data directory {data_dir} does not exist.\n" + _how_to_supply(data_dir))
+    for root in (data_dir / "cifar10", data_dir):
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            _check_image_folder(root)
+            return "imagefolder", root
+        if (root / "cifar-10-batches-py").is_dir():
+            return "torchvision", root
+    raise DataNotFoundError(_how_to_supply(data_dir))
+
+
+def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors:
+    import numpy as np
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+    from tqdm.auto import tqdm
+
+    def decode(path: str) -> np.ndarray:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    folder = ImageFolder(str(root / split))
+    images = np.stack([
+        decode(path)
+        for path, _ in tqdm(folder.samples, desc=f"decoding CIFAR-10 {split}", leave=False,
+                            disable=not progress)
+    ])
+    return ImageTensors(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+                        torch.tensor(folder.targets, dtype=torch.int64))
+
+
+def _read_torchvision(root: Path, split: str, download: bool) -> ImageTensors:
+    from torchvision.datasets import CIFAR10
+
+    dataset = CIFAR10(str(root), train=split == "train", download=download)
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
+    return ImageTensors(images, torch.tensor(dataset.targets, dtype=torch.int64))
+
+
+def _cached(source: Path, split: str, cache_dir: Path, decode) -> ImageTensors:
+    key = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:12]
+    path = cache_dir / f"cifar10-{split}-{key}.pt"
+    if path.exists():
+        try:
+            blob = torch.load(path, weights_only=True)
+            data = ImageTensors(blob["images"], blob["labels"])
+            if len(data) == len(data.images) and data.images.dtype == torch.uint8:
+                return data
+        except Exception as error:  # a damaged cache is rebuilt, never trusted
+            log.warning("rebuilding damaged cache %s (%s)", path, error)
+    data = decode()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"images": data.images, "labels": data.labels}, path)
+    return data
+
+
+# Decoded splits already in memory, by (data dir, cache dir): a sweep loads the data set once.
+_IN_MEMORY: dict[tuple[str, str], tuple[ImageTensors, ImageTensors]] = {}
+
+
+def _load(data_dir: str, cache_dir: str, download: bool,
+          progress: bool) -> tuple[ImageTensors, ImageTensors]:
+    try:
+        kind, root = find_cifar10(data_dir)
+    except DataNotFoundError:
+        if not download:
+            raise
+        kind, root = "torchvision", Path(data_dir)
+    splits = []
+    for split in ("train", "test"):
+        if kind == "imagefolder":
+            decode = lambda split=split: _decode_image_folder(root, split, progress)  # noqa: E731
+        else:
+            decode = lambda split=split: _read_torchvision(root, split, download)  # noqa: E731
+        splits.append(_cached(root, split, Path(cache_dir), decode))
+    return splits[0], splits[1]
+
+
+def load_cifar10(
+    data_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+) -> tuple[ImageTensors, ImageTensors]:
+    """(train, test) CIFAR-10 as uint8 tensors, decoded once and cached in ``cache_dir``."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = (str(Path(data_dir).resolve()), str(cache_dir.resolve()))
+    if key not in _IN_MEMORY:
+        _IN_MEMORY[key] = _load(*key, download, progress)
+    return _IN_MEMORY[key]
+
+
+def balanced_subset(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``size`` images, as equal a number per class as possible, chosen by ``seed``.
+
+    The subset depends on the data and the seed only, so every run of a figure sees the same images.
+    """
+    classes = labels.unique()
+    if size > len(labels):
+        raise ValueError(f"subset of {size} asked from {len(labels)} images")
+    generator = torch.Generator().manual_seed(seed)
+    per_class, extra = divmod(size, len(classes))
+    chosen = []
+    for i, cls in enumerate(classes):
+        members = (labels == cls).nonzero().flatten()
+        take = per_class + (1 if i < extra else 0)
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:take]])
+    return torch.cat(chosen).sort().values
+
+
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """RandomCrop(size, padding=pad) and a horizontal flip with probability 1/2, per image.
+
+    One gather does both for the whole batch: each image gets its own row and column index
+    vectors into the zero-padded batch (reversed columns for a flipped image).
+    """
+    n, channels, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
+    flip = torch.rand(n, 1, generator=generator) < 0.5
+    cols = torch.arange(width).expand(n, width)
+    cols = torch.where(flip, cols.flip(1), cols) + dx
+    rows = torch.arange(height) + dy
+    device = images.device
+    batch = torch.arange(n, device=device).view(n, 1, 1, 1)
+    chans = torch.arange(channels, device=device).view(1, channels, 1, 1)
+    return padded[batch, chans, rows.to(device).view(n, 1, height, 1), cols.to(device).view(n, 1, 1, width)]
+
+
+def normalize(images: torch.Tensor, memory_format=torch.channels_last) -> torch.Tensor:
+    """uint8 images -> float32 standardised with the CIFAR-10 channel statistics."""
+    mean = torch.tensor(CIFAR10_MEAN, device=images.device).view(1, -1, 1, 1) * 255
+    std = torch.tensor(CIFAR10_STD, device=images.device).view(1, -1, 1, 1) * 255
+    x = images.float().sub_(mean).div_(std)
+    return x.contiguous(memory_format=memory_format)
+
+
+def epoch_batches(
+    data: ImageTensors,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    augment: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised (x, y) batches over ``data``: shuffled and augmented when a generator is given."""
+    n = len(data)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    order = order.to(data.labels.device)
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        images = data.images[index]
+        if augment:
+            images = random_crop_flip(images, generator)
+        yield normalize(images), data.labels[index]

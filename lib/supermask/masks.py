@@ -1,0 +1,203 @@
+"""Masks on frozen weights, expressed as ``torch.nn.utils.parametrize`` parametrizations.
+
+A masked layer keeps its random weight as ``parametrizations.weight.original`` (frozen) and the
+learnable mask state (scores) inside the parametrization, so ``layer.weight`` is always the
+effective ``weight * mask`` and any model (our ConvNets, torchvision ResNets) works unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+__all__ = [
+    "EdgePopupMask",
+    "WeightMask",
+    "apply_edge_popup",
+    "kept_count",
+    "kept_counts",
+    "mask_model",
+    "masked_layers",
+    "nonaffine_batchnorm_",
+    "topk_mask",
+]
+
+# Above this size the k-th value is found inside a narrow band estimated from a sample, which is
+# several times cheaper than a full selection over the tensor (see _kth_largest).
+_SELECT_DIRECTLY_BELOW = 1 << 16
+_SAMPLE_SIZE = 1 << 14
+
+
+def kept_count(k: float, n: int) -> int:
+    """Number of weights a layer of ``n`` keeps at fraction ``k``: round half up, at least one."""
+    return max(1, min(n, math.floor(k * n + 0.5)))
+
+
+def _kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
+    """(v, c): the exact j-th largest value of a 1-D tensor and the count of elements >= v.
+
+    No sort: for large tensors a strided sample gives a band [lo, hi] that almost surely holds v,
+    and the exact selection runs on the band only; if the band misses, it runs on everything.
+    """
+    n = flat.numel()
+    if n >= _SELECT_DIRECTLY_BELOW:
+        sample = flat[:: (n // _SAMPLE_SIZE) | 1]
+        m = sample.numel()
+        below = (n - j + 0.5) / n
+        margin = 6.0 * math.sqrt(below * (1.0 - below) / m) + 2.0 / m
+        lo_rank, hi_rank = math.floor((below - margin) * m), math.ceil((below + margin) * m)
+        lo = sample.kthvalue(lo_rank).values if lo_rank >= 1 else flat.new_tensor(-math.inf)
+        hi = sample.kthvalue(hi_rank).values if hi_rank <= m else flat.new_tensor(math.inf)
+        # Comparisons written into a float tensor are several times faster than into a bool one.
+        above = int(torch.gt(flat, hi, out=torch.empty_like(flat)).sum())
+        band = flat[(flat > lo) & (flat <= hi)]
+        need = j - above
+        if 1 <= need <= band.numel():
+            v = band.kthvalue(band.numel() - need + 1).values
+            return v, above + int((band >= v).sum())
+    v = flat.kthvalue(n - j + 1).values
+    return v, int((flat >= v).sum())
+
+
+def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
+    """Apply ``flat_mask`` (1-D scores -> 1-D mask) to ``scores`` in the order they lie in memory.
+
+    Which weights are kept does not depend on their order, and staying in memory order keeps a
+    channels_last weight's mask channels_last: no copy, and no layout mismatch downstream.
+    """
+    if scores.dim() == 4 and not scores.is_contiguous() and scores.is_contiguous(
+            memory_format=torch.channels_last):
+        nhwc = scores.permute(0, 2, 3, 1)
+        return flat_mask(nhwc.reshape(-1)).view(nhwc.shape).permute(0, 3, 1, 2)
+    return flat_mask(scores.reshape(-1)).view(scores.shape)
+
+
+def _topk_flat(flat: torch.Tensor, k: float) -> torch.Tensor:
+    j = kept_count(k, flat.numel())
+    if j == flat.numel():
+        return torch.ones_like(flat)
+    threshold, at_or_above = _kth_largest(flat, j)
+    if at_or_above == j:
+        return torch.ge(flat, threshold, out=torch.empty_like(flat))
+    return torch.zeros_like(flat).index_fill_(0, flat.topk(j, sorted=False).indices, 1)
+
+
+@torch.no_grad()
+def topk_mask(scores: torch.Tensor, k: float) -> torch.Tensor:
+    """0/1 mask (dtype and layout of ``scores``) keeping exactly ``kept_count(k, n)`` of the
+    largest scores.
+
+    Uses a k-th value threshold instead of a sort. When several scores tie at the threshold,
+    ``topk`` breaks the tie so the kept count is still exact.
+    """
+    return in_memory_order(scores, lambda flat: _topk_flat(flat, k))
+
+
+class _StraightThroughTopK(torch.autograd.Function):
+    """Forward: the top-k mask. Backward: the identity, so pruned weights' scores still learn."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor, k: float) -> torch.Tensor:
+        return topk_mask(scores, k)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+class WeightMask(nn.Module):
+    """Base of every mask parametrization: ``forward(weight) -> weight * mask``."""
+
+    def mask(self) -> torch.Tensor:
+        """The current binary mask (no gradient), for counting and export."""
+        raise NotImplementedError
+
+
+class EdgePopupMask(WeightMask):
+    """edge-popup (Ramanujan et al.): keep the top-k fraction of |score| in this layer.
+
+    Scores start as PyTorch's default conv init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as in the
+    authors' code. The gradient reaching a score is dL/d(w*m) * w * sign(score).
+    """
+
+    def __init__(self, weight: torch.Tensor, k: float):
+        super().__init__()
+        if not 0.0 < k <= 1.0:
+            raise ValueError(f"k (fraction kept) must be in (0, 1], got {k}")
+        self.k = k
+        self.scores = nn.Parameter(torch.empty_like(weight))
+        nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * _StraightThroughTopK.apply(self.scores.abs(), self.k)
+
+    def mask(self) -> torch.Tensor:
+        return topk_mask(self.scores.detach().abs(), self.k)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+def nonaffine_batchnorm_(model: nn.Module) -> nn.Module:
+    """Replace every batch norm by one without learnable scale and shift (running stats kept)."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            parent_name, _, child = name.rpartition(".")
+            replacement = type(module)(
+                module.num_features,
+                eps=module.eps,
+                momentum=module.momentum,
+                affine=False,
+                track_running_stats=module.track_running_stats,
+            )
+            setattr(model.get_submodule(parent_name), child, replacement)
+    return model
+
+
+def mask_model(model: nn.Module, make_mask: Callable[[torch.Tensor], WeightMask]) -> nn.Module:
+    """Turn ``model`` into a supermask model in place.
+
+    Every Conv2d and Linear weight is frozen and masked by ``make_mask(weight)``, biases are
+    removed (the reference models have none), and batch norm becomes non-affine, so the mask
+    state is the only thing left to learn.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            module.weight.requires_grad_(False)
+            if module.bias is not None:
+                module.register_parameter("bias", None)
+            parametrize.register_parametrization(module, "weight", make_mask(module.weight))
+    return nonaffine_batchnorm_(model)
+
+
+def apply_edge_popup(model: nn.Module, k: float) -> nn.Module:
+    """Mask every Conv2d and Linear of ``model`` with an :class:`EdgePopupMask` keeping ``k``."""
+    return mask_model(model, lambda weight: EdgePopupMask(weight, k))
+
+
+def masked_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module, WeightMask]]:
+    """(name, layer, mask) for every layer whose weight carries a :class:`WeightMask`."""
+    for name, module in model.named_modules():
+        if parametrize.is_parametrized(module, "weight"):
+            for p in module.parametrizations.weight:
+                if isinstance(p, WeightMask):
+                    yield name, module, p
+
+
+def kept_counts(model: nn.Module) -> dict[str, tuple[int, int]]:
+    """{layer name: (kept, total)} for every Conv2d and Linear; an unmasked layer keeps all."""
+    counts = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            total = module.weight.numel()
+            kept = total
+            if parametrize.is_parametrized(module, "weight"):
+                for p in module.parametrizations.weight:
+                    if isinstance(p, WeightMask):
+                        kept = int(p.mask().sum())
+            counts[name] = (kept, total)
+    return counts

@@ -1,0 +1,84 @@
+"""Run one config or a grid of them through the run store, skipping finished runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import provenance
+from .config import RunConfig
+from .data import load_cifar10
+from .store import RunStore, atomic_torch_save
+from .train import resolve_device, train
+
+__all__ = ["default_data_dir", "default_results_dir", "run", "sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def default_data_dir() -> Path:
+    """``$DATA_DIR``, else ``./data``."""
+    return Path(os.environ.get("DATA_DIR", "data"))
+
+
+def default_results_dir() -> Path:
+    """``$RESULTS_DIR``, else ``./results``."""
+    return Path(os.environ.get("RESULTS_DIR", "results"))
+
+
+def run(
+    config: RunConfig,
+    results_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    download: bool = False,
+) -> dict:
+    """The result of ``config``: read from the store if finished, else trained (resuming) and saved."""
+    store = RunStore(results_dir if results_dir is not None else default_results_dir())
+    result = store.result(config)
+    if result is not None:
+        return result
+    train_data, test_data = load_cifar10(data_dir if data_dir is not None else default_data_dir(),
+                                         download=download, progress=progress)
+    run_dir = store.start(config)
+    torch_device = resolve_device(device)
+    outcome = train(config, train_data, test_data, torch_device,
+                    checkpoint=store.checkpoint_path(config), progress=progress)
+    atomic_torch_save(outcome.model.state_dict(), store.model_path(config))
+    result = {
+        "hash": config.hash,
+        "config": config.to_dict(),
+        "status": outcome.status,
+        "test_acc": outcome.test_acc,
+        "train_acc": outcome.train_acc,
+        "kept": outcome.kept,
+        "total": outcome.total,
+        "kept_fraction": outcome.kept / outcome.total,
+        "kept_per_layer": {name: list(counts) for name, counts in outcome.kept_per_layer.items()},
+        "epochs_run": outcome.epochs_run,
+        "wall_s": outcome.wall_s,
+        "device": provenance.device_name(torch_device),
+        "git_commit": provenance.git_commit(),
+        "versions": provenance.versions(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "history": outcome.history,
+    }
+    store.save_result(config, result)
+    store.checkpoint_path(config).unlink(missing_ok=True)
+    result["run_dir"] = str(run_dir)
+    return result
+
+
+def sweep(configs: Iterable[RunConfig], progress: bool = True, **run_options) -> list[dict]:
+    """Results of every config, in order; finished runs are read, the others trained."""
+    configs = list(configs)
+    results = []
+    for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
+        results.append(run(config, progress=progress, **run_options))
+    return results

@@ -1,0 +1,202 @@
+"""The training loop: build, train, checkpoint every epoch, resume, evaluate at the end.
+
+Everything random is fixed by the config's seed: the model's initial state by the global seed set
+before it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch).
+So an interrupted run resumed from its checkpoint follows exactly the path of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from tqdm.auto import tqdm
+
+from .allocator import keep_freed_memory
+from .config import RunConfig
+from .data import ImageTensors, balanced_subset, epoch_batches
+from .masks import kept_counts
+from .methods import get_method
+from .models import build_model
+from .store import atomic_torch_save
+
+__all__ = ["TrainOutcome", "build", "evaluate", "resolve_device", "train"]
+
+log = logging.getLogger(__name__)
+
+_EVAL_BATCH = 1000
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` is CUDA when available, else CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build(config: RunConfig) -> nn.Module:
+    """The model of ``config`` in its initial state (same seed, same model)."""
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, width=config.width)
+    return get_method(config.method).prepare(model, config.init, config.k)
+
+
+def _optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ImageTensors, device: torch.device) -> float:
+    """Top-1 accuracy (a fraction) of ``model`` in eval mode; the masks are computed once."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    with parametrize.cached(), _autocast(device):
+        for x, y in epoch_batches(data, _EVAL_BATCH):
+            correct += (model(x).argmax(1) == y).sum()
+    return correct.item() / len(data)
+
+
+@dataclass
+class TrainOutcome:
+    """What a finished (or diverged) training run measured."""
+
+    model: nn.Module
+    status: str  # "finished" or "diverged"
+    test_acc: float | None
+    train_acc: float | None
+    kept: int
+    total: int
+    kept_per_layer: dict[str, tuple[int, int]]
+    wall_s: float
+    epochs_run: int
+    history: list[dict] = field(default_factory=list)
+
+
+def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
+                  device: torch.device) -> tuple[ImageTensors, ImageTensors]:
+    if config.train_subset is not None:
+        train_data = train_data.subset(balanced_subset(train_data.labels, config.train_subset))
+    if config.test_subset is not None:
+        test_data = test_data.subset(balanced_subset(test_data.labels, config.test_subset))
+    return train_data.to(device), test_data.to(device)
+
+
+def train(
+    config: RunConfig,
+    train_data: ImageTensors,
+    test_data: ImageTensors,
+    device: str | torch.device = "auto",
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> TrainOutcome | None:
+    """Train ``config`` from scratch or from ``checkpoint``, saving it after every epoch.
+
+    ``stop_after_epoch`` ends the call early (returning None) once that many epochs are done, to
+    split a long run over several sittings; calling again with the same checkpoint resumes.
+    """
+    device = resolve_device(device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    train_data, test_data = _prepare_data(config, train_data, test_data, device)
+    model = build(config).to(device=device, memory_format=torch.channels_last)
+    optimizer = _optimizer([p for p in model.parameters() if p.requires_grad], config)
+    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
+    scheduler = None
+    if config.optimizer == "sgd":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs * steps_per_epoch)
+
+    start_epoch, wall_s, history = 0, 0.0, []
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"].cpu())
+        start_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
+        log.info("%s: resuming after epoch %d", config.name, start_epoch)
+
+    started = time.perf_counter()
+    status = "finished"
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+               desc=config.name, disable=not progress, leave=False, unit="step")
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        generator = _epoch_generator(config.seed, epoch)
+        for x, y in epoch_batches(train_data, config.batch_size, generator, augment=True):
+            with _autocast(device):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            bar.update()
+        epoch_loss = loss_sum.item() / len(train_data)
+        history.append({"epoch": epoch + 1, "loss": epoch_loss,
+                        "train_acc": correct.item() / len(train_data)})
+        bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}", acc=f"{history[-1]['train_acc']:.3f}")
+        log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1, epoch_loss,
+                 history[-1]["train_acc"])
+        if not math.isfinite(epoch_loss):
+            status = "diverged"
+            log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, epoch_loss)
+            break
+        if checkpoint is not None:
+            atomic_torch_save({
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": torch.get_rng_state(),
+                "wall_s": wall_s + time.perf_counter() - started,
+                "history": history,
+            }, checkpoint)
+        if epoch + 1 == stop_after_epoch and epoch + 1 < config.epochs:
+            bar.close()
+            return None
+    bar.close()
+
+    test_acc = evaluate(model, test_data, device) if status == "finished" else None
+    counts = kept_counts(model)
+    return TrainOutcome(
+        model=model,
+        status=status,
+        test_acc=test_acc,
+        train_acc=history[-1]["train_acc"] if status == "finished" else None,
+        kept=sum(kept for kept, _ in counts.values()),
+        total=sum(total for _, total in counts.values()),
+        kept_per_layer=counts,
+        wall_s=wall_s + time.perf_counter() - started,
+        epochs_run=len(history),
+        history=history,
+    )

@@ -1,0 +1,45 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from supermask.data import CIFAR10_CLASSES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_image_folder(root: Path, train_per_class: int = 12, test_per_class: int = 4) -> Path:
+    """A tiny CIFAR-10-shaped ImageFolder whose classes differ in mean colour (learnable)."""
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", train_per_class), ("test", test_per_class)):
+        for label, name in enumerate(CIFAR10_CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                base = torch.tensor([label * 25, 255 - label * 25, (label * 80) % 256])
+                noise = torch.randint(-40, 40, (3, 32, 32), generator=generator)
+                image = (base.view(3, 1, 1) + noise).clamp(0, 255).to(torch.uint8)
+                Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERMASK_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    return make_image_folder(tmp_path_factory.mktemp("tiny") / "cifar10").parent
+
+
+@pytest.fixture(scope="session")
+def cifar_dir() -> Path:
+    """The real CIFAR-10 (``$DATA_DIR``, else ../shared/data next to the checkout)."""
+    candidates = [os.environ.get("DATA_DIR"), REPO.parent / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "cifar10" / "train").is_dir():
+            return Path(candidate)
+    pytest.skip("real CIFAR-10 not available: set DATA_DIR")

@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from supermask.cli import main
+
+ARGS = ["train", "--model", "conv2", "--width", "0.25", "--k", "0.5", "--epochs", "2",
+        "--batch-size", "32", "--seed", "0", "--no-progress"]
+
+
+def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
+    argv = ARGS + ["--data-dir", str(tiny_data_dir), "--results", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out.strip())
+    for key in ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir"):
+        assert key in first
+    assert 0.0 <= first["test_acc"] <= 1.0
+    assert first["kept"] / first["total"] == pytest.approx(0.5, abs=0.01)
+    result_file = tmp_path / "runs" / first["run_dir"].rsplit("/", 1)[1] / "result.json"
+    stored = json.loads(result_file.read_text())
+    for key in ("config", "git_commit", "versions", "device", "wall_s", "kept", "train_acc"):
+        assert key in stored
+    assert not (result_file.parent / "checkpoint.pt").exists()
+    assert (result_file.parent / "model.pt").exists()
+    mtime = result_file.stat().st_mtime_ns
+
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out.strip())
+    assert second == first  # the finished run was found, not trained again
+    assert result_file.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--k", "0"], "fraction of weights kept"),
+    (["--k", "1.5"], "fraction of weights kept"),
+    (["--width", "-1"], "width must be > 0"),
+    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--model", "resnet1000"], "invalid choice"),
+    (["--init", "zeros"], "invalid choice"),
+    (["--method", "dense", "--k", "0.5"], "k must be 1"),
+])
+def test_bad_input_exits_2_and_writes_nothing(bad, message, tiny_data_dir, tmp_path, capsys):
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        main(ARGS + ["--data-dir", str(tiny_data_dir), "--results", str(results)] + bad)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("make_dir", ["missing", "empty"])
+def test_missing_data_exits_2_with_instructions(make_dir, tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    if make_dir == "empty":
+        data_dir.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(ARGS + ["--data-dir", str(data_dir), "--results", str(tmp_path / "results")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "CIFAR-10 was not found" in err and "DATA_DIR" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_help_documents_every_option():
+    out = subprocess.run([sys.executable, "-m", "supermask", "train", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for option in ("--model", "--method", "--k", "--init", "--width", "--seed", "--epochs",
+                   "--train-subset", "--test-subset", "--optimizer", "--lr", "--momentum",
+                   "--weight-decay", "--batch-size", "--data-dir", "--download", "--results",
+                   "--device", "--json", "--no-progress"):
+        assert option in out

@@ -1,0 +1,50 @@
+import pytest
+
+from supermask.config import PROFILES, RunConfig, get_profile
+
+
+def test_defaults_follow_the_reference_protocol():
+    popup = RunConfig(model="conv4", method="edge-popup")
+    assert (popup.k, popup.init, popup.optimizer, popup.lr, popup.momentum, popup.weight_decay,
+            popup.batch_size) == (0.5, "signed_constant", "sgd", 0.1, 0.9, 1e-4, 128)
+    dense = RunConfig(model="conv4", method="dense")
+    assert (dense.k, dense.init, dense.lr) == (1.0, "kaiming_normal", 0.01)
+    adam = RunConfig(model="conv2", method="dense", optimizer="adam")
+    assert (adam.lr, adam.batch_size, adam.weight_decay) == (2e-4, 60, 0.0)
+    assert RunConfig(model="conv6", method="dense", optimizer="adam").lr == 3e-4
+
+
+def test_hash_identifies_the_run():
+    a = RunConfig(model="conv4", k=0.5, epochs=2)
+    assert a.hash == RunConfig(model="conv4", k=0.5, epochs=2, lr=0.1).hash  # default made explicit
+    assert a.hash != RunConfig(model="conv4", k=0.5, epochs=2, seed=1).hash
+    assert a.hash != RunConfig(model="conv4", k=0.3, epochs=2).hash
+    assert RunConfig.from_dict(a.to_dict()) == a
+    assert "test_subset" not in a.canonical()  # None fields stay out: adding fields keeps hashes
+    assert a.name.startswith("conv4-edge-popup-") and a.name.endswith(a.hash)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"k": 0.0}, "k is the fraction of weights kept"),
+    ({"k": 1.2}, "k is the fraction of weights kept"),
+    ({"width": 0}, "width must be > 0"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"model": "mlp"}, "unknown model 'mlp'; valid: conv2"),
+    ({"method": "magic"}, "unknown method 'magic'; valid: edge-popup"),
+    ({"init": "ones"}, "unknown weight distribution 'ones'; valid:"),
+    ({"optimizer": "lbfgs"}, "unknown optimizer"),
+    ({"method": "dense", "k": 0.5}, "k must be 1"),
+    ({"train_subset": 5}, "train_subset must be >= 10"),
+])
+def test_bad_configs_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**fields)
+
+
+def test_profiles():
+    assert set(PROFILES) == {"smoke", "quick", "paper"}
+    paper = get_profile("paper").apply(model="conv6", k=0.3)
+    assert (paper.epochs, paper.train_subset, paper.test_subset) == (100, None, None)
+    assert len(get_profile("paper").seeds) == 5
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("fast")

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from supermask.data import (DataNotFoundError, balanced_subset, epoch_batches, find_cifar10,
+                            load_cifar10, random_crop_flip)
+
+from conftest import make_image_folder
+
+
+def test_image_folder_found_and_cached(tiny_data_dir, tmp_path):
+    kind, root = find_cifar10(tiny_data_dir)
+    assert kind == "imagefolder" and root == tiny_data_dir / "cifar10"
+    train, test = load_cifar10(tiny_data_dir, cache_dir=tmp_path / "c")
+    assert train.images.shape == (120, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert test.images.shape == (40, 3, 32, 32)
+    assert torch.equal(train.labels.bincount(), torch.full((10,), 12))
+    assert len(list((tmp_path / "c").glob("cifar10-*.pt"))) == 2
+
+
+def test_cache_is_read_instead_of_decoding(tmp_path):
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    # Remove the images: a second process (fresh memory) must be served by the cache file.
+    import shutil
+    from supermask import data
+    data._IN_MEMORY.clear()
+    for split in ("train", "test"):
+        for folder in (data_dir / "cifar10" / split).iterdir():
+            shutil.rmtree(folder)
+            folder.mkdir()
+    again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    assert torch.equal(first.images, again.images)
+
+
+def test_damaged_cache_is_rebuilt(tmp_path):
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    from supermask import data
+    first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    data._IN_MEMORY.clear()
+    for path in (tmp_path / "c").glob("*.pt"):
+        path.write_bytes(path.read_bytes()[:100])
+    again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    assert torch.equal(first.images, again.images)
+
+
+def test_missing_data_says_how_to_supply_it(tmp_path):
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        find_cifar10(tmp_path / "nowhere")
+    with pytest.raises(DataNotFoundError, match="--download"):
+        find_cifar10(tmp_path)
+    with pytest.raises(DataNotFoundError, match="DATA_DIR"):
+        load_cifar10(tmp_path)
+
+
+def test_wrong_class_folders_refused(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / split / "cats").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="exactly the 10 CIFAR-10 class folders"):
+        find_cifar10(tmp_path)
+
+
+def test_balanced_subset():
+    labels = torch.arange(10).repeat_interleave(100)
+    index = balanced_subset(labels, 250)
+    assert len(index) == 250 and len(index.unique()) == 250
+    counts = labels[index].bincount()
+    assert counts.max() - counts.min() <= 1
+    assert torch.equal(index, balanced_subset(labels, 250))  # same images every time
+    assert not torch.equal(index, balanced_subset(labels, 250, seed=1))
+
+
+def test_crop_flip_is_a_crop_of_the_padded_image():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = random_crop_flip(images, generator)
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    flips = 0
+    for i in range(len(images)):
+        matches = []
+        for dy in range(9):
+            for dx in range(9):
+                crop = padded[i, :, dy:dy + 32, dx:dx + 32]
+                matches += [("plain", dy, dx)] if torch.equal(out[i], crop) else []
+                matches += [("flip", dy, dx)] if torch.equal(out[i], crop.flip(2)) else []
+        assert matches, f"image {i} is no crop of its padded input"
+        flips += matches[0][0] == "flip"
+    assert 16 < flips < 48
+    shifted = sum(not torch.equal(out[i], images[i]) for i in range(len(images)))
+    assert shifted > 50
+
+
+def test_batches_cover_the_data_once_normalised(tiny_data_dir):
+    train, _ = load_cifar10(tiny_data_dir)
+    generator = torch.Generator().manual_seed(0)
+    batches = list(epoch_batches(train, 32, generator, augment=True))
+    assert [len(y) for _, y in batches] == [32, 32, 32, 24]
+    assert torch.equal(torch.cat([y for _, y in batches]).bincount(), train.labels.bincount())
+    x = torch.cat([x for x, _ in batches])
+    assert x.dtype == torch.float32 and abs(x.mean().item()) < 1.5

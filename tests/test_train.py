@@ -1,0 +1,75 @@
+import torch
+
+from supermask.config import RunConfig
+from supermask.data import load_cifar10
+from supermask.masks import masked_layers
+from supermask.train import build, train
+
+
+def small(**fields):
+    return RunConfig(**{"model": "conv2", "width": 0.25, "epochs": 3, "batch_size": 32, **fields})
+
+
+def test_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    config = small(k=0.5)
+    whole = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False)
+
+    stopped = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
+                    progress=False, stop_after_epoch=1)
+    assert stopped is None
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == 1
+    torch.manual_seed(12345)  # whatever the process did in between must not matter
+    resumed = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
+                    progress=False)
+
+    assert resumed.test_acc == whole.test_acc
+    assert resumed.history == whole.history
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_same_seed_same_masks(tiny_data_dir):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    config = small(k=0.3, epochs=1)
+    one = train(config, train_data, test_data, "cpu", progress=False)
+    two = train(config, train_data, test_data, "cpu", progress=False)
+    assert one.test_acc == two.test_acc
+    for (_, _, m1), (_, _, m2) in zip(masked_layers(one.model), masked_layers(two.model)):
+        assert torch.equal(m1.mask(), m2.mask())
+    other = train(small(k=0.3, epochs=1, seed=1), train_data, test_data, "cpu", progress=False)
+    assert not torch.equal(next(masked_layers(other.model))[2].mask(),
+                           next(masked_layers(one.model))[2].mask())
+
+
+def test_edge_popup_learns_masks_not_weights(tiny_data_dir):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    config = small(k=0.5, epochs=2)
+    initial = build(config).state_dict()
+    outcome = train(config, train_data, test_data, "cpu", progress=False)
+    final = outcome.model.state_dict()
+    originals = [key for key in final if key.endswith(".original")]
+    assert originals and all(torch.equal(final[key], initial[key]) for key in originals)
+    assert any(not torch.equal(final[key], initial[key]) for key in final if key.endswith("scores"))
+    assert outcome.kept == sum(kept for kept, _ in outcome.kept_per_layer.values())
+    assert 0.49 < outcome.kept / outcome.total < 0.51
+
+
+def test_dense_baseline_trains_every_weight(tiny_data_dir):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    config = small(method="dense", epochs=2)
+    initial = build(config).state_dict()
+    outcome = train(config, train_data, test_data, "cpu", progress=False)
+    final = outcome.model.state_dict()
+    assert all(not torch.equal(final[key], initial[key]) for key in final)
+    assert outcome.kept == outcome.total
+    assert outcome.test_acc > 0.3  # the tiny classes differ in colour: learnable
+
+
+def test_divergence_is_recorded(tiny_data_dir):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    outcome = train(small(method="dense", lr=1e6, epochs=3), train_data, test_data, "cpu",
+                    progress=False)
+    assert outcome.status == "diverged"
+    assert outcome.test_acc is None and outcome.train_acc is None and outcome.epochs_run < 3
