@@ -8,8 +8,16 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR ?= $(firstword $(wildcard ../shared/data) data)
 export DATA_DIR
 export SUPERMASK_CACHE ?= $(CURDIR)/.cache/supermask
+# smoke | quick | paper
+PROFILE ?= quick
+DEVICE ?= auto
 
-.PHONY: setup test bench lab clean
+# One notebook per figure: `make fig3` runs one, `make figures` all of them.
+FIGURES := fig3=fig3_vary_k fig7=fig7_distributions
+FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
+notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
+
+.PHONY: setup test bench lab clean figures plots $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed
 
@@ -25,6 +33,20 @@ test: setup
 
 bench: setup
 	$(PY) -m supermask bench
+
+figures: $(FIGURE_TARGETS)
+
+# Executed copies (with outputs) go to notebooks/executed/, which git ignores.
+$(FIGURE_TARGETS): setup
+	mkdir -p notebooks/executed
+	$(VENV)/bin/papermill --cwd notebooks notebooks/$(call notebook_of,$@).ipynb \
+	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE).ipynb \
+	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
+	    -p results_dir "$(CURDIR)/results" -p figures_dir "$(CURDIR)/figures" $(PAPERMILL_ARGS)
+
+# Re-draw every figure from its CSV, without training.
+plots:
+	$(MAKE) figures PAPERMILL_ARGS="-p train False"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -25,6 +25,18 @@ def make_image_folder(root: Path, train_per_class: int = 12, test_per_class: int
     return root
 
 
+_CACHE_OUTSIDE_TESTS = os.environ.get("SUPERMASK_CACHE")
+
+
+@pytest.fixture(scope="session")
+def real_data_cache(tmp_path_factory) -> str:
+    """Where tests on the real CIFAR-10 cache it: the user's cache (decoding takes ~10 s).
+
+    Every other test gets a cache of its own in a temporary directory.
+    """
+    return _CACHE_OUTSIDE_TESTS or str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SUPERMASK_CACHE", str(tmp_path / "cache"))

@@ -21,7 +21,7 @@ import torch
 if TYPE_CHECKING:
     from .config import RunConfig
 
-__all__ = ["RunStore", "atomic_torch_save", "atomic_write_json"]
+__all__ = ["RunStore", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,10 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    _atomic_write(Path(path), lambda f: f.write(data))
 
 
 def atomic_write_json(obj: Any, path: str | os.PathLike) -> None:

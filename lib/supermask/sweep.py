@@ -47,6 +47,7 @@ def run(
     train_data, test_data = load_cifar10(data_dir if data_dir is not None else default_data_dir(),
                                          download=download, progress=progress)
     run_dir = store.start(config)
+    commit = provenance.git_commit()  # before training: the code that runs is the code recorded
     torch_device = resolve_device(device)
     outcome = train(config, train_data, test_data, torch_device,
                     checkpoint=store.checkpoint_path(config), progress=progress)
@@ -64,7 +65,7 @@ def run(
         "epochs_run": outcome.epochs_run,
         "wall_s": outcome.wall_s,
         "device": provenance.device_name(torch_device),
-        "git_commit": provenance.git_commit(),
+        "git_commit": commit,
         "versions": provenance.versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "history": outcome.history,

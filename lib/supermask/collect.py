@@ -1,0 +1,42 @@
+"""Finished runs -> one tidy table per figure, with the provenance of every row."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .store import atomic_write_bytes
+
+__all__ = ["COLUMNS", "read_csv", "results_frame", "write_csv"]
+
+_CONFIG_COLUMNS = ["model", "method", "k", "init", "width", "seed", "epochs", "train_subset",
+                   "test_subset", "optimizer", "lr", "batch_size"]
+_RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
+                   "epochs_run", "wall_s", "device", "git_commit", "finished_at", "hash"]
+COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS]
+
+
+def results_frame(results: list[dict], figure: str, profile: str) -> pd.DataFrame:
+    """One row per run: config fields, measurements (accuracies as fractions), provenance."""
+    rows = []
+    for result in results:
+        row = {"figure": figure, "profile": profile}
+        row.update({key: result["config"].get(key) for key in _CONFIG_COLUMNS})
+        row.update({key: result.get(key) for key in _RESULT_COLUMNS})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    atomic_write_bytes(frame.to_csv(index=False).encode(), path)
+    return path
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run the notebook with train=True first")
+    return pd.read_csv(path)

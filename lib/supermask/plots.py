@@ -1,0 +1,91 @@
+"""Shared figure styling: accuracy curves with seed bands, dense baselines, the profile in the title."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "save_figure"]
+
+DISTRIBUTION_LABELS = {
+    "kaiming_normal": "Kaiming normal $N_k$",
+    "signed_constant": "signed Kaiming constant $U_k$",
+    "scaled_kaiming_normal": "scaled $N_k$",
+    "scaled_signed_constant": "scaled $U_k$",
+    "xavier_normal": "Xavier normal $N_x$",
+    "signed_xavier_constant": "signed Xavier constant $U_x$",
+    "kaiming_uniform": "Kaiming uniform",
+}
+_BASELINE_STYLE = {"sgd": ("--", "dense learned (SGD)"), "adam": (":", "dense learned (Adam)")}
+
+
+def accuracy_curves(
+    runs: pd.DataFrame,
+    x: str,
+    hue: str,
+    panel: str,
+    title: str,
+    xlabel: str,
+    baselines: pd.DataFrame | None = None,
+    hue_labels: dict[str, str] | None = None,
+    x_percent: bool = False,
+) -> plt.Figure:
+    """One panel per value of ``panel``; test accuracy (%) against ``x``, one line per ``hue``.
+
+    Lines are the mean over seeds with a +-1 std band; diverged runs are drawn as red crosses on
+    the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
+    """
+    sns.set_theme(style="whitegrid", context="notebook")
+    panels = list(dict.fromkeys(runs[panel]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False,
+                             sharey=True)
+    palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
+    scale = 100 if x_percent else 1
+    for ax, name in zip(axes[0], panels):
+        here = runs[runs[panel] == name]
+        finished = here[here["status"] == "finished"]
+        for value, group in finished.groupby(hue, sort=False):
+            stats = group.groupby(x)["test_acc"].agg(["mean", "std", "count"]).reset_index()
+            xs = stats[x] * scale
+            label = (hue_labels or {}).get(value, value)
+            ax.plot(xs, stats["mean"] * 100, marker="o", color=palette[value], label=label)
+            if (stats["count"] > 1).any():
+                std = stats["std"].fillna(0) * 100
+                ax.fill_between(xs, (stats["mean"] * 100) - std, (stats["mean"] * 100) + std,
+                                color=palette[value], alpha=0.2)
+        diverged = here[here["status"] != "finished"]
+        if len(diverged):
+            ax.scatter(diverged[x] * scale, [0] * len(diverged), marker="x", color="red",
+                       clip_on=False, zorder=5, label="diverged")
+        if baselines is not None and len(baselines):
+            dense = baselines[(baselines[panel] == name) & (baselines["status"] == "finished")]
+            for optimizer, group in dense.groupby("optimizer"):
+                style, label = _BASELINE_STYLE.get(optimizer, ("-.", f"dense ({optimizer})"))
+                ax.axhline(group["test_acc"].mean() * 100, color="black", linestyle=style,
+                           linewidth=1.2, label=label)
+        ax.set_title(str(name))
+        ax.set_xlabel(xlabel)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(4, len(handles)),
+               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
+    return fig
+
+
+def save_figure(fig: plt.Figure, path_without_suffix: str | os.PathLike) -> list[Path]:
+    """Write ``<path>.png`` and ``<path>.pdf``."""
+    base = Path(path_without_suffix)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    return paths
