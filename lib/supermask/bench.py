@@ -1,5 +1,8 @@
 """Speed benchmark: training-step time of each method, the machine's peak, the data pipeline.
 
+Variants: ``dense`` (learned weights), ``edge-popup``, ``full-sort`` (edge-popup with the authors'
+mask computation) and ``zhou`` (a Bernoulli mask sampled on every forward).
+
 Every variant is timed in the same process on the same batch, round-robin after a warm-up, and
 the median is kept, so the ratios compare like with like. The full-sort mask (the authors'
 approach: sort every score of a layer on every forward) exists here only as the comparison point.
@@ -129,7 +132,7 @@ def _paired_ratio(report: dict, model: str, slower: str, faster: str) -> float:
 
 def run_benchmark(
     models: tuple[str, ...] = ("conv4",),
-    variants: tuple[str, ...] = ("dense", "edge-popup", "full-sort"),
+    variants: tuple[str, ...] = ("dense", "edge-popup", "full-sort", "zhou"),
     batch_size: int = 128,
     repeats: int = 15,
     warmup: int = 2,

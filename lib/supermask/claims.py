@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "to_markdown"]
+__all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
+           "to_markdown", "width_gap_claim", "zhou_claims"]
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,61 @@ def to_markdown(claims: list[Claim]) -> str:
         lines.append(f"| {claim.statement} | {'holds' if claim.holds else 'does not hold'} | "
                      f"{claim.evidence} |")
     return "\n".join(lines)
+
+
+def _best_by(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Best mean accuracy over everything not in ``keys`` (e.g. over k and init)."""
+    return _finished(runs).groupby([*keys, "k", "init"], dropna=False)["test_acc"].mean() \
+        .groupby(level=list(range(len(keys)))).max()
+
+
+def width_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame) -> Claim:
+    """Wider networks close the gap between the best subnetwork and the dense learned network."""
+    best_popup = _best_by(popup, ["model", "width"])
+    best_dense = _mean_by(dense, ["model", "width", "optimizer"]).groupby(
+        level=["model", "width"]).max()
+    gaps = (best_dense - best_popup).dropna()
+    verdicts, evidence = [], []
+    for model, per_width in gaps.groupby(level="model"):
+        per_width = per_width.droplevel("model").sort_index()
+        verdicts.append(len(per_width) >= 2 and per_width.iloc[-1] < per_width.iloc[0])
+        evidence.append(f"{model}: " + ", ".join(f"w={w:g} {100 * g:+.1f} pts"
+                                                  for w, g in per_width.items()))
+    return Claim("Wider networks close the gap to the dense learned network",
+                 bool(verdicts) and all(verdicts), "; ".join(evidence))
+
+
+def fixed_size_claim(runs: pd.DataFrame) -> Claim:
+    """At a fixed number of kept weights, the wider parent network gives the better subnetwork."""
+    means = _mean_by(runs, ["size", "width"])
+    verdicts, evidence = [], []
+    for size, curve in means.groupby(level="size"):
+        curve = curve.droplevel("size").sort_index()
+        verdicts.append(len(curve) >= 2 and curve.iloc[-1] > curve.iloc[0])
+        evidence.append(f"{size}: w={curve.index[0]:g} {_pct(curve.iloc[0])} -> "
+                        f"w={curve.index[-1]:g} {_pct(curve.iloc[-1])}")
+    return Claim("At a fixed subnetwork size, a wider parent network is better",
+                 bool(verdicts) and all(verdicts), "; ".join(evidence))
+
+
+def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
+    """edge-popup beats Zhou et al.; Kaiming-scaled distributions help Zhou et al."""
+    best_popup = _best_per_init(popup)
+    zhou_acc = _mean_by(zhou, ["model", "init"])
+    both = [key for key in zhou_acc.index if key in best_popup.index]
+    claims = [Claim("edge-popup finds better subnetworks than Zhou et al.'s supermask",
+                    bool(both) and all(best_popup[key] > zhou_acc[key] for key in both),
+                    "; ".join(f"{m}/{i}: edge-popup {_pct(best_popup[m, i])} vs Zhou "
+                              f"{_pct(zhou_acc[m, i])}" for m, i in both))]
+    kaiming, xavier = ("kaiming_normal", "signed_constant"), ("xavier_normal",
+                                                              "signed_xavier_constant")
+    models = [m for m in dict.fromkeys(zhou["model"])
+              if all((m, i) in zhou_acc.index for i in kaiming + xavier)]
+    if models:
+        claims.append(Claim(
+            "Kaiming-scaled weights help Zhou et al. (N_k, U_k beat N_x, U_x)",
+            all(min(zhou_acc[m, i] for i in kaiming) > max(zhou_acc[m, i] for i in xavier)
+                for m in models),
+            "; ".join(f"{m}: " + ", ".join(f"{i} {_pct(zhou_acc[m, i])}" for i in kaiming + xavier)
+                      for m in models)))
+    return claims

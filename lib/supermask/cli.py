@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="edge-popup", choices=list(METHODS), help="what is learned")
     p.add_argument("--k", type=float, default=None,
                    help="fraction of weights KEPT per layer, in (0, 1]; default 0.5 for "
-                        "edge-popup, 1 for dense")
+                        "edge-popup, 1 for dense; unset for zhou (its kept fraction is learned)")
     p.add_argument("--init", default=None, choices=list(DISTRIBUTIONS),
                    help="weight distribution; default signed_constant for edge-popup, "
                         "kaiming_normal for dense")
@@ -47,10 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", default=None, choices=OPTIMIZERS, help="default sgd")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate; default 0.1 (edge-popup SGD), 0.01 (dense SGD), "
-                        "2e-4/3e-4 (Adam, Conv2/others)")
+                        "2e-4/3e-4 (Adam, Conv2/others), 200/800 (zhou, Conv2-6/Conv8)")
     p.add_argument("--momentum", type=float, default=None, help="SGD momentum; default 0.9")
     p.add_argument("--weight-decay", type=float, default=None,
-                   help="default 1e-4 (SGD; applies to the scores too), 0 (Adam)")
+                   help="default 1e-4 (SGD; applies to the scores too), 0 (Adam, zhou)")
     p.add_argument("--batch-size", type=int, default=None, help="default 128 (SGD), 60 (Adam)")
     p.add_argument("--data-dir", default=None,
                    help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
@@ -66,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 
     b = commands.add_parser(
         "bench", help="time training steps, the machine's peak and the data pipeline",
-        description="Training-step time of dense, edge-popup and full-sort edge-popup, side by "
-                    "side in one process (median after warm-up), achieved GFLOP/s against a "
+        description="Training-step time of dense, edge-popup, full-sort edge-popup and Zhou et "
+                    "al.'s sampled mask, side by side in one process (median after warm-up), achieved GFLOP/s against a "
                     "large fp32 matmul, and the data pipeline's rate. Writes OUT/<host>.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--models", nargs="+", default=["conv4"], choices=list(MODELS))

@@ -15,7 +15,9 @@ _CONFIG_COLUMNS = ["model", "method", "k", "init", "width", "seed", "epochs", "t
                    "test_subset", "optimizer", "lr", "batch_size"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
                    "epochs_run", "wall_s", "device", "git_commit", "finished_at", "hash"]
-COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS]
+# Measured by some methods only (Zhou et al.): empty elsewhere.
+_METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
+COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS]
 
 
 def results_frame(results: list[dict], figure: str, profile: str) -> pd.DataFrame:
@@ -24,7 +26,7 @@ def results_frame(results: list[dict], figure: str, profile: str) -> pd.DataFram
     for result in results:
         row = {"figure": figure, "profile": profile}
         row.update({key: result["config"].get(key) for key in _CONFIG_COLUMNS})
-        row.update({key: result.get(key) for key in _RESULT_COLUMNS})
+        row.update({key: result.get(key) for key in _RESULT_COLUMNS + _METHOD_COLUMNS})
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -29,6 +29,9 @@ def _default_hyperparameters(method: str, optimizer: str, model: str) -> dict:
     if optimizer == "adam":
         return {"lr": 2e-4 if model == "conv2" else 3e-4, "momentum": 0.0, "weight_decay": 0.0,
                 "batch_size": 60}
+    if method == "zhou":  # Ramanujan et al.'s tuned re-run of Zhou et al.
+        return {"lr": 800.0 if model == "conv8" else 200.0, "momentum": 0.9, "weight_decay": 0.0,
+                "batch_size": 128}
     lr = 0.01 if method == "dense" else 0.1
     return {"lr": lr, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
 
@@ -42,7 +45,8 @@ def _choice(field: str, value: str, valid) -> None:
 class RunConfig:
     """Everything that determines one training run.
 
-    ``k`` is the fraction of weights KEPT per layer (1.0 for the dense baseline).
+    ``k`` is the fraction of weights KEPT per layer (1.0 for the dense baseline, None for Zhou et
+    al., whose kept fraction is learned).
     ``train_subset``/``test_subset`` take a class-balanced subset of that many images (None: all).
     SGD runs use cosine decay to zero over all steps; Adam runs a constant learning rate.
     """
@@ -87,7 +91,13 @@ class RunConfig:
 
     def _validate(self, method) -> None:
         _choice("weight distribution", self.init, DISTRIBUTIONS)
-        if not 0.0 < self.k <= 1.0:
+        if method.default_k is None:
+            if self.k is not None:
+                raise ValueError(f"method {self.method!r} learns its kept fraction: leave k unset")
+            if self.init.startswith("scaled_"):
+                raise ValueError(f"{self.init} divides by sqrt(k), which method {self.method!r} "
+                                 "does not have")
+        elif not 0.0 < self.k <= 1.0:
             raise ValueError(f"k is the fraction of weights kept and must be in (0, 1], got {self.k}")
         if not method.masked and self.k != 1.0:
             raise ValueError(f"method {self.method!r} trains every weight: k must be 1, got {self.k}")

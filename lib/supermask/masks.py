@@ -7,6 +7,7 @@ effective ``weight * mask`` and any model (our ConvNets, torchvision ResNets) wo
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 
@@ -16,6 +17,9 @@ from torch.nn.utils import parametrize
 
 __all__ = [
     "EdgePopupMask",
+    "ZhouMask",
+    "apply_zhou",
+    "sampled_masks",
     "WeightMask",
     "apply_edge_popup",
     "kept_count",
@@ -142,6 +146,64 @@ class EdgePopupMask(WeightMask):
         return f"k={self.k}"
 
 
+class _StraightThroughBernoulli(torch.autograd.Function):
+    """Forward: a 0/1 sample with P(1) = p. Backward: the identity, straight to p.
+
+    Drawn as uniform < p rather than ``torch.bernoulli``, which raises on a NaN probability: a
+    diverged run must end as "diverged" (the trainer checks the scores), not as a crash.
+    """
+
+    @staticmethod
+    def forward(ctx, probabilities: torch.Tensor) -> torch.Tensor:
+        return (torch.rand_like(probabilities) < probabilities).to(probabilities.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+class ZhouMask(WeightMask):
+    """Zhou et al. (2019): keep each weight with probability sigmoid(score), resampled per forward.
+
+    The kept fraction is not chosen but learned. ``sample`` switches between a fresh Bernoulli
+    mask on every forward (training, and Zhou et al.'s evaluation) and the deterministic mask
+    sigmoid(score) > 0.5.
+    """
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.sample = True
+        self.scores = nn.Parameter(torch.empty_like(weight))
+        nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.sigmoid(self.scores)
+        if self.sample:
+            return weight * _StraightThroughBernoulli.apply(probabilities)
+        return weight * (probabilities > 0.5).to(weight.dtype)
+
+    def mask(self) -> torch.Tensor:
+        return (self.scores.detach() > 0).to(self.scores.dtype)
+
+    def expected_kept(self) -> float:
+        """The mean number of weights a sampled mask keeps: the sum of the probabilities."""
+        return float(torch.sigmoid(self.scores.detach()).sum())
+
+
+@contextlib.contextmanager
+def sampled_masks(model: nn.Module, sample: bool):
+    """Within the block, every :class:`ZhouMask` of ``model`` samples (True) or thresholds."""
+    masks = [m for _, _, m in masked_layers(model) if isinstance(m, ZhouMask)]
+    before = [m.sample for m in masks]
+    for m in masks:
+        m.sample = sample
+    try:
+        yield
+    finally:
+        for m, value in zip(masks, before):
+            m.sample = value
+
+
 def nonaffine_batchnorm_(model: nn.Module) -> nn.Module:
     """Replace every batch norm by one without learnable scale and shift (running stats kept)."""
     for name, module in list(model.named_modules()):
@@ -177,6 +239,11 @@ def mask_model(model: nn.Module, make_mask: Callable[[torch.Tensor], WeightMask]
 def apply_edge_popup(model: nn.Module, k: float) -> nn.Module:
     """Mask every Conv2d and Linear of ``model`` with an :class:`EdgePopupMask` keeping ``k``."""
     return mask_model(model, lambda weight: EdgePopupMask(weight, k))
+
+
+def apply_zhou(model: nn.Module) -> nn.Module:
+    """Mask every Conv2d and Linear of ``model`` with a :class:`ZhouMask`."""
+    return mask_model(model, ZhouMask)
 
 
 def masked_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module, WeightMask]]:

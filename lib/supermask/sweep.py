@@ -69,6 +69,7 @@ def run(
         "versions": provenance.versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "history": outcome.history,
+        **outcome.extra,
     }
     store.save_result(config, result)
     store.checkpoint_path(config).unlink(missing_ok=True)

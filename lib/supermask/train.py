@@ -7,7 +7,6 @@ So an interrupted run resumed from its checkpoint follows exactly the path of an
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -17,23 +16,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from .allocator import keep_freed_memory
 from .config import RunConfig
 from .data import ImageTensors, balanced_subset, epoch_batches
+from .evaluate import autocast
 from .masks import kept_counts
 from .methods import get_method
 from .models import build_model
 from .store import atomic_torch_save
 
-__all__ = ["TrainOutcome", "build", "evaluate", "resolve_device", "train"]
+__all__ = ["TrainOutcome", "build", "resolve_device", "train"]
 
 log = logging.getLogger(__name__)
-
-_EVAL_BATCH = 1000
-
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` is CUDA when available, else CPU."""
@@ -60,23 +56,6 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, data: ImageTensors, device: torch.device) -> float:
-    """Top-1 accuracy (a fraction) of ``model`` in eval mode; the masks are computed once."""
-    model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    with parametrize.cached(), _autocast(device):
-        for x, y in epoch_batches(data, _EVAL_BATCH):
-            correct += (model(x).argmax(1) == y).sum()
-    return correct.item() / len(data)
-
-
 @dataclass
 class TrainOutcome:
     """What a finished (or diverged) training run measured."""
@@ -91,6 +70,7 @@ class TrainOutcome:
     wall_s: float
     epochs_run: int
     history: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # method-specific measurements
 
 
 def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
@@ -121,7 +101,8 @@ def train(
         keep_freed_memory()
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
     model = build(config).to(device=device, memory_format=torch.channels_last)
-    optimizer = _optimizer([p for p in model.parameters() if p.requires_grad], config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _optimizer(trainable, config)
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
     scheduler = None
     if config.optimizer == "sgd":
@@ -150,7 +131,7 @@ def train(
         correct = torch.zeros((), dtype=torch.int64, device=device)
         generator = _epoch_generator(config.seed, epoch)
         for x, y in epoch_batches(train_data, config.batch_size, generator, augment=True):
-            with _autocast(device):
+            with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
@@ -167,7 +148,7 @@ def train(
         bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}", acc=f"{history[-1]['train_acc']:.3f}")
         log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1, epoch_loss,
                  history[-1]["train_acc"])
-        if not math.isfinite(epoch_loss):
+        if not math.isfinite(epoch_loss) or not all(p.isfinite().all() for p in trainable):
             status = "diverged"
             log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, epoch_loss)
             break
@@ -186,12 +167,14 @@ def train(
             return None
     bar.close()
 
-    test_acc = evaluate(model, test_data, device) if status == "finished" else None
+    evaluation = (get_method(config.method).evaluate(model, test_data, device)
+                  if status == "finished" else {"test_acc": None})
     counts = kept_counts(model)
     return TrainOutcome(
         model=model,
         status=status,
-        test_acc=test_acc,
+        test_acc=evaluation.pop("test_acc"),
+        extra=evaluation,
         train_acc=history[-1]["train_acc"] if status == "finished" else None,
         kept=sum(kept for kept, _ in counts.values()),
         total=sum(total for _, total in counts.values()),
