@@ -62,3 +62,15 @@ def test_sweep_skips_finished_runs(tiny_data_dir, tmp_path):
     assert mtimes == [(RunStore(tmp_path).run_dir(c) / "result.json").stat().st_mtime_ns
                       for c in configs]
     assert len(RunStore(tmp_path).finished()) == 2
+
+
+def test_corrupted_checkpoint_starts_over(tiny_data_dir, tmp_path, caplog):
+    clean = run(CONFIG, results_dir=tmp_path / "a", data_dir=tiny_data_dir, device="cpu",
+                progress=False)
+    store = RunStore(tmp_path / "b")
+    store.start(CONFIG)
+    store.checkpoint_path(CONFIG).write_bytes(b"not a checkpoint")
+    redone = run(CONFIG, results_dir=tmp_path / "b", data_dir=tiny_data_dir, device="cpu",
+                 progress=False)
+    assert "unreadable checkpoint" in caplog.text
+    assert redone["test_acc"] == clean["test_acc"] and redone["history"] == clean["history"]

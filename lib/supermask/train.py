@@ -52,6 +52,18 @@ def _optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
                            weight_decay=config.weight_decay)
 
 
+def _load_checkpoint(path: Path | None, device: torch.device, name: str) -> dict | None:
+    """The checkpoint's state, or None when there is none or it cannot be read (then the run
+    starts over, with a warning, rather than fail or trust a damaged file)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # truncated, corrupted, or not a checkpoint at all
+        log.warning("%s: unreadable checkpoint %s (%s); starting the run over", name, path, error)
+        return None
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
@@ -111,13 +123,15 @@ def train(
 
     start_epoch, wall_s, history = 0, 0.0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+    state = _load_checkpoint(checkpoint, device, config.name)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"].cpu())
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
         log.info("%s: resuming after epoch %d", config.name, start_epoch)
 
@@ -159,6 +173,7 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "wall_s": wall_s + time.perf_counter() - started,
                 "history": history,
             }, checkpoint)
