@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The torch build to install; these releases lie on the development machines' disk.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 # CIFAR-10 location: the shared copy beside the checkout when there is one, else ./data.
-DATA_DIR ?= $(firstword $(wildcard ../shared/data) data)
+DATA_DIR ?= $(abspath $(firstword $(wildcard ../shared/data) data))
 export DATA_DIR
 export SUPERMASK_CACHE ?= $(CURDIR)/.cache/supermask
 # smoke | quick | paper

@@ -53,5 +53,5 @@ def cifar_dir() -> Path:
     candidates = [os.environ.get("DATA_DIR"), REPO.parent / "shared" / "data"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "cifar10" / "train").is_dir():
-            return Path(candidate)
+            return Path(candidate).resolve()
     pytest.skip("real CIFAR-10 not available: set DATA_DIR")
