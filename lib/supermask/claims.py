@@ -25,6 +25,12 @@ def _mean_by(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
     return _finished(runs).groupby(keys)["test_acc"].mean()
 
 
+def _best(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per ``keys``, the best seed-mean accuracy over the k and init values not in ``keys``."""
+    grid = [*keys, *(c for c in ("k", "init") if c not in keys)]
+    return _mean_by(runs, grid).groupby(level=keys).max()
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -49,7 +55,7 @@ def best_k_claims(popup: pd.DataFrame) -> list[Claim]:
 
 def depth_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[str]) -> Claim:
     """Deeper networks close the gap between the best subnetwork and the dense learned network."""
-    best_popup = _mean_by(popup, ["model", "init", "k"]).groupby(level="model").max()
+    best_popup = _best(popup, ["model"])
     best_dense = _mean_by(dense, ["model", "optimizer"]).groupby(level="model").max()
     models = [m for m in depth_order if m in best_popup.index and m in best_dense.index]
     gaps = {m: best_dense[m] - best_popup[m] for m in models}
@@ -60,14 +66,9 @@ def depth_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[
                  + ", ".join(f"{m} {100 * g:+.1f} pts" for m, g in gaps.items()))
 
 
-def _best_per_init(popup: pd.DataFrame) -> pd.Series:
-    """Best mean accuracy over k, per (model, init)."""
-    return _mean_by(popup, ["model", "init", "k"]).groupby(level=["model", "init"]).max()
-
-
 def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
     """Signed constant >= Kaiming normal >> Xavier normal / Kaiming uniform; scaling: no change."""
-    best = _best_per_init(popup)
+    best = _best(popup, ["model", "init"])
     claims = []
     models = list(dict.fromkeys(popup["model"]))
 
@@ -112,15 +113,9 @@ def to_markdown(claims: list[Claim]) -> str:
     return "\n".join(lines)
 
 
-def _best_by(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Best mean accuracy over everything not in ``keys`` (e.g. over k and init)."""
-    return _finished(runs).groupby([*keys, "k", "init"], dropna=False)["test_acc"].mean() \
-        .groupby(level=list(range(len(keys)))).max()
-
-
 def width_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame) -> Claim:
     """Wider networks close the gap between the best subnetwork and the dense learned network."""
-    best_popup = _best_by(popup, ["model", "width"])
+    best_popup = _best(popup, ["model", "width"])
     best_dense = _mean_by(dense, ["model", "width", "optimizer"]).groupby(
         level=["model", "width"]).max()
     gaps = (best_dense - best_popup).dropna()
@@ -149,7 +144,7 @@ def fixed_size_claim(runs: pd.DataFrame) -> Claim:
 
 def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
     """edge-popup beats Zhou et al.; Kaiming-scaled distributions help Zhou et al."""
-    best_popup = _best_per_init(popup)
+    best_popup = _best(popup, ["model", "init"])
     zhou_acc = _mean_by(zhou, ["model", "init"])
     both = [key for key in zhou_acc.index if key in best_popup.index]
     claims = [Claim("edge-popup finds better subnetworks than Zhou et al.'s supermask",

@@ -67,8 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     b = commands.add_parser(
         "bench", help="time training steps, the machine's peak and the data pipeline",
         description="Training-step time of dense, edge-popup, full-sort edge-popup and Zhou et "
-                    "al.'s sampled mask, side by side in one process (median after warm-up), achieved GFLOP/s against a "
-                    "large fp32 matmul, and the data pipeline's rate. Writes OUT/<host>.json.",
+                    "al.'s sampled mask, side by side in one process (median after warm-up), "
+                    "achieved GFLOP/s against a large fp32 matmul, and the data pipeline's rate. "
+                    "Writes OUT/<host>.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--models", nargs="+", default=["conv4"], choices=list(MODELS))
     b.add_argument("--batch-size", type=int, default=128)

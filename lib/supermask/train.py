@@ -31,6 +31,7 @@ __all__ = ["TrainOutcome", "build", "resolve_device", "train"]
 
 log = logging.getLogger(__name__)
 
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` is CUDA when available, else CPU."""
     if str(device) == "auto":
