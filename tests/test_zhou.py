@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from supermask.config import RunConfig
+from supermask.config import PROFILES, RunConfig
 from supermask.data import load_cifar10
 from supermask.init import initialize
 from supermask.masks import ZhouMask, apply_zhou, masked_layers, sampled_masks
@@ -63,14 +63,29 @@ def test_config_defaults_and_refusals():
         RunConfig(method="zhou", k=0.5)
     with pytest.raises(ValueError, match="divides by sqrt"):
         RunConfig(method="zhou", init="scaled_signed_constant")
+    assert config.eval_samples == 10
+    with pytest.raises(ValueError, match="does not sample"):
+        RunConfig(method="edge-popup", eval_samples=5)
+    with pytest.raises(ValueError, match="eval_samples must be >= 1"):
+        RunConfig(method="zhou", eval_samples=0)
 
 
-def test_run_records_both_evaluations_and_kept_fractions(tiny_data_dir, tmp_path):
-    config = RunConfig(model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32)
+def test_profiles_set_evaluation_samples_of_sampled_masks_only():
+    assert PROFILES["quick"].apply(method="zhou").eval_samples == 5
+    assert PROFILES["paper"].apply(method="zhou").eval_samples == 10
+    popup = PROFILES["quick"].apply(method="edge-popup")
+    assert popup.eval_samples is None and "eval_samples" not in popup.canonical()
+
+
+@pytest.mark.parametrize("eval_samples", [None, 3])
+def test_run_records_both_evaluations_and_kept_fractions(tiny_data_dir, tmp_path, eval_samples):
+    config = RunConfig(model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32,
+                       eval_samples=eval_samples)
     result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
                  progress=False)
-    assert len(result["test_acc_sampled"]) == 10
-    assert result["test_acc"] == pytest.approx(sum(result["test_acc_sampled"]) / 10)
+    n = eval_samples or 10
+    assert len(result["test_acc_sampled"]) == n
+    assert result["test_acc"] == pytest.approx(sum(result["test_acc_sampled"]) / n)
     assert 0 <= result["test_acc_deterministic"] <= 1
     assert 0 < result["expected_kept_fraction"] < 1
     assert set(result["expected_kept_fraction_per_layer"]) == set(result["kept_per_layer"])

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=None,
                    help="default 1e-4 (SGD; applies to the scores too), 0 (Adam, zhou)")
     p.add_argument("--batch-size", type=int, default=None, help="default 128 (SGD), 60 (Adam)")
+    p.add_argument("--eval-samples", type=int, default=None,
+                   help="sampled masks averaged for the test accuracy (zhou only; default 10)")
     p.add_argument("--data-dir", default=None,
                    help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
     p.add_argument("--download", action="store_true",
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                            width=args.width, seed=args.seed, epochs=args.epochs,
                            train_subset=args.train_subset, test_subset=args.test_subset,
                            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                           weight_decay=args.weight_decay, batch_size=args.batch_size)
+                           weight_decay=args.weight_decay, batch_size=args.batch_size,
+                           eval_samples=args.eval_samples)
     except ValueError as error:
         parser.error(str(error))
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()

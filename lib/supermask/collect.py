@@ -12,7 +12,7 @@ from .store import atomic_write_bytes
 __all__ = ["COLUMNS", "read_csv", "results_frame", "write_csv"]
 
 _CONFIG_COLUMNS = ["model", "method", "k", "init", "width", "seed", "epochs", "train_subset",
-                   "test_subset", "optimizer", "lr", "batch_size"]
+                   "test_subset", "optimizer", "lr", "batch_size", "eval_samples"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
                    "epochs_run", "wall_s", "device", "git_commit", "finished_at", "hash"]
 # Measured by some methods only (Zhou et al.): empty elsewhere.

@@ -183,7 +183,8 @@ def train(
             return None
     bar.close()
 
-    evaluation = (get_method(config.method).evaluate(model, test_data, device)
+    evaluation = (get_method(config.method).evaluate(model, test_data, device,
+                                                    config.eval_samples)
                   if status == "finished" else {"test_acc": None})
     counts = kept_counts(model)
     return TrainOutcome(
