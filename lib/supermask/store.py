@@ -5,14 +5,26 @@
 ``model.pt`` (the final state) and ``result.json``. A run with a readable ``result.json`` is
 finished and never redone; anything else resumes from its checkpoint. Every file is written to a
 temporary name and renamed, so a killed process never leaves a half-written file behind.
+
+Many workers may share one store. A worker trains a run only while it holds the exclusive
+``flock`` of the run's ``claim`` file, so two workers never train the same run at once; the
+operating system drops the lock the moment its holder dies (on NFS, when the dead node's lease
+expires), so a crashed worker's claim expires by itself and the next worker resumes the run from
+its checkpoint. Every worker that trains a run appends itself to ``trainers.log``: who trained
+a run, and who resumed it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import socket
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +64,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     _atomic_write(Path(path), lambda f: torch.save(obj, f))
 
 
+def worker_id() -> str:
+    """``host:pid`` of this process, as claims record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class RunStore:
     """Run directories under ``<root>/runs``."""
 
@@ -60,7 +77,60 @@ class RunStore:
         self.runs = self.root / "runs"
 
     def run_dir(self, config: RunConfig) -> Path:
-        return self.runs / config.name
+        """The run's directory, which is always directly inside ``runs/``."""
+        name = config.name
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"run name {name!r} would leave {self.runs}")
+        return self.runs / name
+
+    @contextlib.contextmanager
+    def claim(self, config: RunConfig, wait: bool = False) -> Iterator[bool]:
+        """Hold the run's claim for the duration of the block; yields whether it was taken.
+
+        With ``wait`` the call blocks until the current holder finishes or dies (then it always
+        yields True); without, it yields False at once if another worker holds the run.
+        """
+        run_dir = self.run_dir(config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / "claim", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{worker_id()}\n".encode(), 0)
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def note_trainer(self, config: RunConfig) -> None:
+        """Record that this worker (holding the claim) starts or resumes training the run."""
+        with open(self.run_dir(config) / "trainers.log", "a") as log_file:
+            log_file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {worker_id()}\n")
+
+    def trainers(self, config: RunConfig) -> list[str]:
+        """``host:pid`` of every worker that has trained this run, oldest first."""
+        path = self.run_dir(config) / "trainers.log"
+        if not path.exists():
+            return []
+        return [line.split()[1] for line in path.read_text().splitlines() if line.strip()]
+
+    def holder(self, config: RunConfig) -> str | None:
+        """``host:pid`` of the worker training this run now, or None."""
+        path = self.run_dir(config) / "claim"
+        if not path.exists():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return path.read_text().strip() or None
+            return None
+        finally:
+            os.close(fd)
 
     def checkpoint_path(self, config: RunConfig) -> Path:
         return self.run_dir(config) / "checkpoint.pt"

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Executor, as_completed
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -38,15 +39,31 @@ def run(
     device: str = "auto",
     progress: bool = True,
     download: bool = False,
-) -> dict:
-    """The result of ``config``: read from the store if finished, else trained (resuming) and saved."""
+    wait: bool = True,
+) -> dict | None:
+    """The result of ``config``: read from the store if finished, else trained (resuming) and saved.
+
+    Safe to call from many workers at once: the run's claim lets only one of them train it.
+    When another worker holds it, ``wait`` blocks until that worker is done (or dead, and then
+    this one resumes the run); without ``wait`` the call returns None at once.
+    """
     store = RunStore(results_dir if results_dir is not None else default_results_dir())
     result = store.result(config)
     if result is not None:
         return result
     train_data, test_data = load_cifar10(data_dir if data_dir is not None else default_data_dir(),
                                          download=download, progress=progress)
+    with store.claim(config, wait=wait) as claimed:
+        if not claimed:
+            return None
+        return store.result(config) or _train_and_save(store, config, train_data, test_data,
+                                                       device, progress)
+
+
+def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, device: str,
+                    progress: bool) -> dict:
     run_dir = store.start(config)
+    store.note_trainer(config)
     commit = provenance.git_commit()  # before training: the code that runs is the code recorded
     torch_device = resolve_device(device)
     outcome = train(config, train_data, test_data, torch_device,
@@ -63,6 +80,8 @@ def run(
         "kept_fraction": outcome.kept / outcome.total,
         "kept_per_layer": {name: list(counts) for name, counts in outcome.kept_per_layer.items()},
         "epochs_run": outcome.epochs_run,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
+        "trained_by": store.trainers(config),
         "wall_s": outcome.wall_s,
         "device": provenance.device_name(torch_device),
         "git_commit": commit,
@@ -77,10 +96,29 @@ def run(
     return result
 
 
-def sweep(configs: Iterable[RunConfig], progress: bool = True, **run_options) -> list[dict]:
-    """Results of every config, in order; finished runs are read, the others trained."""
+def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executor | None = None,
+          **run_options) -> list[dict]:
+    """Results of every config, in order; finished runs are read, the others trained.
+
+    In-process by default. With an ``executor`` (any ``concurrent.futures.Executor``, e.g.
+    :func:`supermask.distributed.dask_executor`) every run is submitted to it; several sweeps or
+    workers may share one results directory, because a run is trained by one claimant only.
+    """
     configs = list(configs)
-    results = []
+    if executor is not None:
+        futures = [executor.submit(run, config, progress=False, **run_options)
+                   for config in configs]
+        for _ in tqdm(as_completed(futures), total=len(futures), desc="runs",
+                      disable=not progress, unit="run"):
+            pass
+        return [future.result() for future in futures]
+    results: list[dict | None] = []
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
-        results.append(run(config, progress=progress, **run_options))
+        results.append(run(config, progress=progress, wait=False, **run_options))
+    # Runs another sweep was training: wait for them (or take them over if that sweep died).
+    for i, config in enumerate(configs):
+        if results[i] is None:
+            log.info("%s: waiting for %s", config.name,
+                     RunStore(run_options.get("results_dir") or default_results_dir()).holder(config))
+            results[i] = run(config, progress=progress, wait=True, **run_options)
     return results

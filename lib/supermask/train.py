@@ -82,6 +82,7 @@ class TrainOutcome:
     kept_per_layer: dict[str, tuple[int, int]]
     wall_s: float
     epochs_run: int
+    resumed_from_epoch: int = 0  # epochs read from a checkpoint (0: trained from scratch)
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # method-specific measurements
 
@@ -135,6 +136,7 @@ def train(
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
         log.info("%s: resuming after epoch %d", config.name, start_epoch)
+    resumed_from_epoch = start_epoch
 
     started = time.perf_counter()
     status = "finished"
@@ -198,5 +200,6 @@ def train(
         kept_per_layer=counts,
         wall_s=wall_s + time.perf_counter() - started,
         epochs_run=len(history),
+        resumed_from_epoch=resumed_from_epoch,
         history=history,
     )

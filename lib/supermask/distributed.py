@@ -1,0 +1,46 @@
+"""Spreading a sweep over many workers with Dask distributed.
+
+``sweep(configs, executor=dask_executor(client))`` sends every run to the cluster; the run store's
+claims keep two workers off the same run and let a run whose worker died resume elsewhere from
+its checkpoint (Dask re-submits a task whose worker was lost).
+
+- One machine: ``dask_client()`` starts a ``LocalCluster``.
+- A running cluster: ``dask_client("tcp://scheduler:8786")``.
+- Slurm: start the cluster with dask-jobqueue (``SLURMCluster(...).scale(jobs=n)``) and pass
+  ``Client(cluster)``; workers need the results directory and the data on a shared file system.
+- GPU workers are started with ``--resources GPU=1`` (``resources={"GPU": 1}`` for a
+  LocalCluster) and ``dask_executor(client, gpus_per_run=1)`` gives each run one of them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+
+__all__ = ["dask_client", "dask_executor"]
+
+
+def dask_client(address: str | None = None, **local_cluster_options):
+    """A ``dask.distributed.Client``: to the scheduler at ``address``, or to a new LocalCluster
+    (one single-threaded worker process per run slot unless ``local_cluster_options`` say
+    otherwise)."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as error:
+        raise ImportError("sweeps on Dask need the 'distributed' package: "
+                          "pip install 'supermask[dask]'") from error
+    if address is not None:
+        return Client(address)
+    options = {"threads_per_worker": 1, "processes": True, **local_cluster_options}
+    return Client(LocalCluster(**options))
+
+
+def dask_executor(client, gpus_per_run: int = 0) -> Executor:
+    """A ``concurrent.futures.Executor`` running each submitted run as one Dask task.
+
+    ``gpus_per_run`` reserves that many units of the workers' ``GPU`` resource per run, so a
+    GPU worker trains one run at a time on its own device.
+    """
+    options = {"pure": False}
+    if gpus_per_run:
+        options["resources"] = {"GPU": gpus_per_run}
+    return client.get_executor(**options)

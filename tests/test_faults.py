@@ -1,0 +1,168 @@
+"""Faults a long sweep meets: being killed, a twin sweep on the same grid, a lost Dask worker."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from supermask.config import RunConfig
+from supermask.store import RunStore, worker_id
+from supermask.sweep import sweep
+
+# Conv4 on the tiny data: about half a second an epoch, so a run is long enough to be killed
+# in the middle.
+GRID = [RunConfig(model="conv4", k=k, epochs=6, batch_size=32) for k in (0.3, 0.5, 0.7)]
+
+_SWEEP = """
+import json, sys
+from supermask import collect
+from supermask.config import RunConfig
+from supermask.sweep import sweep
+configs = [RunConfig.from_dict(c) for c in json.loads(sys.argv[1])]
+results = sweep(configs, results_dir=sys.argv[2], data_dir=sys.argv[3], device="cpu",
+                progress=False)
+collect.write_csv(collect.results_frame(results, "test", "smoke"), sys.argv[4])
+"""
+
+
+def _start_sweep(configs, results_dir, data_dir, csv) -> subprocess.Popen:
+    grid = json.dumps([c.to_dict() for c in configs])
+    return subprocess.Popen([sys.executable, "-c", _SWEEP, grid, str(results_dir), str(data_dir),
+                             str(csv)], env=os.environ.copy())
+
+
+def _wait_for(condition, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def _same_runs(a: list[dict], b: list[dict]) -> None:
+    assert [r["hash"] for r in a] == [r["hash"] for r in b]
+    for x, y in zip(a, b):
+        assert x["test_acc"] == y["test_acc"]
+        assert x["history"] == y["history"]
+        mx = torch.load(os.path.join(x["run_dir"], "model.pt"), weights_only=True)
+        my = torch.load(os.path.join(y["run_dir"], "model.pt"), weights_only=True)
+        assert mx.keys() == my.keys() and all(torch.equal(mx[k], my[k]) for k in mx)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data_dir, tmp_path_factory):
+    return sweep(GRID, results_dir=tmp_path_factory.mktemp("serial"), data_dir=tiny_data_dir,
+                 device="cpu", progress=False)
+
+
+def test_claim_is_exclusive_and_released(tmp_path):
+    store, config = RunStore(tmp_path), GRID[0]
+    with store.claim(config) as first:
+        assert first and store.holder(config) == worker_id()
+        with store.claim(config) as second:
+            assert not second
+    assert store.holder(config) is None
+    with store.claim(config) as again:
+        assert again
+
+
+def test_dead_workers_claim_expires(tmp_path):
+    store, config = RunStore(tmp_path), GRID[0]
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from supermask.config import RunConfig
+from supermask.store import RunStore
+with RunStore({str(tmp_path)!r}).claim(RunConfig.from_dict({config.to_dict()!r})) as taken:
+    assert taken
+    print("held", flush=True)
+    time.sleep(600)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with store.claim(config) as taken:
+            assert not taken
+        assert store.holder(config).endswith(f":{holder.pid}")
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with store.claim(config) as taken:
+        assert taken
+
+
+def test_sigkilled_sweep_resumes_and_equals_an_uninterrupted_one(tiny_data_dir, tmp_path,
+                                                                 uninterrupted):
+    store, csv = RunStore(tmp_path), tmp_path / "sweep.csv"
+    victim = GRID[1]
+    process = _start_sweep(GRID, tmp_path, tiny_data_dir, csv)
+    _wait_for(store.checkpoint_path(victim).exists, what="checkpoint of the second run")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert store.result(GRID[0]) is not None
+    assert store.result(victim) is None, "killed too late: the run had already finished"
+    assert not csv.exists()
+
+    process = _start_sweep(GRID, tmp_path, tiny_data_dir, csv)
+    assert process.wait() == 0
+    results = [store.result(c) for c in GRID]
+    _same_runs(results, uninterrupted)
+    assert results[1]["resumed_from_epoch"] >= 1
+    assert len(results[1]["trained_by"]) == 2
+    assert [len(r["trained_by"]) for r in (results[0], results[2])] == [1, 1]
+    rows = pd.read_csv(csv)
+    assert len(rows) == len(GRID) and rows["hash"].is_unique
+    assert rows["test_acc"].tolist() == [r["test_acc"] for r in uninterrupted]
+
+
+def test_two_sweeps_at_once_never_train_a_run_twice(tiny_data_dir, tmp_path, uninterrupted):
+    store = RunStore(tmp_path)
+    first = _start_sweep(GRID, tmp_path, tiny_data_dir, tmp_path / "a.csv")
+    second = _start_sweep(GRID, tmp_path, tiny_data_dir, tmp_path / "b.csv")
+    assert first.wait() == 0 and second.wait() == 0
+    for config in GRID:
+        assert len(store.trainers(config)) == 1, config.name
+    _same_runs([store.result(c) for c in GRID], uninterrupted)
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert a["test_acc"].tolist() == b["test_acc"].tolist()
+
+
+def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
+    pytest.importorskip("distributed")
+    from supermask.distributed import dask_client, dask_executor
+
+    grid = GRID + [RunConfig(model="conv4", k=0.9, epochs=6, batch_size=32)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each single-threaded Dask worker: same float summation order
+    try:
+        serial = sweep(grid, results_dir=tmp_path / "serial", data_dir=tiny_data_dir,
+                       device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    store = RunStore(tmp_path / "dask")
+    killed = []
+
+    def kill_a_worker_mid_run() -> bool:
+        for config in grid:
+            holder = store.holder(config)
+            if holder and store.checkpoint_path(config).exists():
+                os.kill(int(holder.rsplit(":", 1)[1]), signal.SIGKILL)
+                killed.append(config)
+                return True
+        return False
+
+    with dask_client(n_workers=2, dashboard_address=None) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        killer = threading.Thread(target=_wait_for, args=(kill_a_worker_mid_run,))
+        killer.start()
+        results = sweep(grid, executor=dask_executor(client), results_dir=tmp_path / "dask",
+                        data_dir=tiny_data_dir, device="cpu", progress=False)
+        killer.join()
+    _same_runs(results, serial)
+    assert len(store.trainers(killed[0])) == 2
+    assert store.result(killed[0])["resumed_from_epoch"] >= 1
