@@ -1,4 +1,4 @@
-"""``python -m supermask train ...``: run (or find) one run from the command line."""
+"""``python -m supermask train|bench|export``: one run, the benchmark, or a found subnetwork."""
 
 from __future__ import annotations
 
@@ -79,7 +79,28 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     b.add_argument("--out", default="results/bench", help="directory of the JSON report")
     b.add_argument("--json", action="store_true", help="print the report as one JSON line")
+
+    e = commands.add_parser(
+        "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
+        description="Fold every mask into its weight and write the state dict of the unmasked "
+                    "architecture (plus the config and kept count) to OUT; it loads with "
+                    "torch.load(OUT, weights_only=True) without this package.")
+    e.add_argument("run_dir", help="the run's directory, results/runs/<model>-<method>-<hash>")
+    e.add_argument("out", help="file to write, e.g. subnetwork.pt")
     return parser
+
+
+def _export(parser: argparse.ArgumentParser, args) -> int:
+    from .export import ExportError, export_run
+
+    try:
+        summary = export_run(args.run_dir, args.out)
+    except ExportError as error:
+        parser.error(str(error))
+    print(f"{args.out}: {summary['architecture']['model']} width {summary['architecture']['width']}"
+          f", {summary['kept']}/{summary['total']} weights kept, test accuracy "
+          f"{summary['test_acc']:.4f}")
+    return 0
 
 
 def _bench(args) -> int:
@@ -96,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "export":
+        return _export(parser, args)
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

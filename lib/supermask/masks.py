@@ -167,7 +167,7 @@ class ZhouMask(WeightMask):
 
     The kept fraction is not chosen but learned. ``sample`` switches between a fresh Bernoulli
     mask on every forward (training, and Zhou et al.'s evaluation) and the deterministic mask
-    sigmoid(score) > 0.5.
+    sigmoid(score) > 0.5, i.e. score > 0.
     """
 
     def __init__(self, weight: torch.Tensor):
@@ -177,10 +177,10 @@ class ZhouMask(WeightMask):
         nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        probabilities = torch.sigmoid(self.scores)
         if self.sample:
-            return weight * _StraightThroughBernoulli.apply(probabilities)
-        return weight * (probabilities > 0.5).to(weight.dtype)
+            return weight * _StraightThroughBernoulli.apply(torch.sigmoid(self.scores))
+        # score > 0 rather than sigmoid(score) > 0.5, which rounds to 0.5 for tiny scores
+        return weight * (self.scores.detach() > 0).to(weight.dtype)
 
     def mask(self) -> torch.Tensor:
         return (self.scores.detach() > 0).to(self.scores.dtype)

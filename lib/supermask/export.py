@@ -1,0 +1,116 @@
+"""Export a found subnetwork as a plain PyTorch model.
+
+The exported file holds the state dict of the *unmasked* architecture (``build_model(model,
+width)``, or the same network written anywhere else) with every mask multiplied into its weight;
+a removed bias becomes zeros and a non-affine batch norm gets scale 1 and shift 0, which is what
+it computed. Only tensors and plain Python values are stored, so the file loads with
+``torch.load(path, weights_only=True)`` without this package. Zhou et al.'s sampled mask is
+exported as its deterministic mask (keep-probability > 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .masks import kept_counts, masked_layers, sampled_masks
+from .models import build_model
+from .store import atomic_torch_save
+
+__all__ = ["EXPORT_FORMAT", "ExportError", "export_run", "plain_state_dict"]
+
+EXPORT_FORMAT = "supermask-export/1"
+
+
+class ExportError(ValueError):
+    """The run directory cannot be exported (missing, unfinished or damaged)."""
+
+
+@torch.no_grad()
+def plain_state_dict(masked: nn.Module, plain: nn.Module) -> dict[str, torch.Tensor]:
+    """``masked``'s function as a state dict for ``plain``, its unmasked architecture."""
+    folded = {}
+    with sampled_masks(masked, False):
+        for name, layer, _ in masked_layers(masked):
+            folded[f"{name}.weight" if name else "weight"] = layer.weight.detach().clone()
+    state = {}
+    for key, value in masked.state_dict().items():
+        if ".parametrizations." not in key:
+            state[key] = value.detach().clone()
+    state.update(folded)
+    out = {}
+    for key, reference in plain.state_dict().items():
+        if key in state:
+            if state[key].shape != reference.shape:
+                raise ExportError(f"{key}: shape {tuple(state[key].shape)} does not fit the plain "
+                                  f"architecture's {tuple(reference.shape)}")
+            out[key] = state.pop(key).contiguous()
+        elif key.endswith(".bias"):  # a bias removed by masking, or a non-affine batch norm
+            out[key] = torch.zeros_like(reference)
+        elif key.endswith(".weight") and _is_batchnorm(plain, key):
+            out[key] = torch.ones_like(reference)
+        else:
+            raise ExportError(f"{key} of the plain architecture has no value in the run")
+    if state:
+        raise ExportError(f"values the plain architecture has no place for: {', '.join(state)}")
+    return out
+
+
+def _is_batchnorm(model: nn.Module, key: str) -> bool:
+    module = model.get_submodule(key.rsplit(".", 1)[0])
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
+    if not run_dir.is_dir():
+        raise ExportError(f"{run_dir} is not a run directory")
+    try:
+        config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())["config"])
+        result = json.loads((run_dir / "result.json").read_text())
+    except FileNotFoundError as error:
+        raise ExportError(f"{run_dir} holds no finished run ({Path(error.filename).name} is "
+                          "missing)") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ExportError(f"{run_dir}: unreadable run record ({error})") from None
+    if result.get("hash") != config.hash:
+        raise ExportError(f"{run_dir}: result.json belongs to run {result.get('hash')}, "
+                          f"config.json to {config.hash}")
+    if result.get("status") != "finished":
+        raise ExportError(f"{run_dir}: the run {result.get('status')}; there is nothing to export")
+    try:
+        weights = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ExportError(f"{run_dir} has no model.pt") from None
+    except Exception as error:  # truncated or corrupted
+        raise ExportError(f"{run_dir}/model.pt is unreadable ({error})") from None
+    return config, result, weights
+
+
+def export_run(run_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
+    """Write the run's subnetwork to ``out``; returns what was written, without the weights."""
+    from .train import build
+
+    config, result, weights = _read_run(Path(run_dir))
+    masked = build(config)
+    try:
+        masked.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ExportError(f"{run_dir}/model.pt does not fit its config ({error})") from None
+    counts = kept_counts(masked)  # Zhou et al.: of the deterministic mask
+    plain = build_model(config.model, width=config.width)
+    exported = {
+        "format": EXPORT_FORMAT,
+        "architecture": {"model": config.model, "width": config.width, "num_classes": 10},
+        "config": config.to_dict(),
+        "test_acc": result.get("test_acc_deterministic", result.get("test_acc")),
+        "kept": sum(kept for kept, _ in counts.values()),
+        "total": sum(total for _, total in counts.values()),
+    }
+    atomic_torch_save({**exported, "state_dict": plain_state_dict(masked, plain)}, out)
+    return exported
+
