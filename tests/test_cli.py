@@ -40,6 +40,11 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
     (["--model", "resnet1000"], "invalid choice"),
     (["--init", "zeros"], "invalid choice"),
     (["--method", "dense", "--k", "0.5"], "k must be 1"),
+    (["--method", "magic"], "invalid choice"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--eval-samples", "3"], "does not sample its masks"),
+    (["--k", "half"], "argument --k: invalid float value"),
+    (["--batch-size", "0"], "batch_size must be >= 1"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(bad, message, tiny_data_dir, tmp_path, capsys):
     results = tmp_path / "results"
@@ -50,16 +55,25 @@ def test_bad_input_exits_2_and_writes_nothing(bad, message, tiny_data_dir, tmp_p
     assert not results.exists()
 
 
-@pytest.mark.parametrize("make_dir", ["missing", "empty"])
-def test_missing_data_exits_2_with_instructions(make_dir, tmp_path, capsys):
+@pytest.mark.parametrize("make_dir, message", [
+    ("missing", "does not exist"),
+    ("empty", "CIFAR-10 was not found"),
+    ("wrong classes", "must hold exactly the 10 CIFAR-10 class folders"),
+])
+def test_missing_data_exits_2_with_instructions(make_dir, message, tmp_path, capsys):
     data_dir = tmp_path / "data"
     if make_dir == "empty":
         data_dir.mkdir()
+    if make_dir == "wrong classes":
+        for split in ("train", "test"):
+            (data_dir / "cifar10" / split / "cats").mkdir(parents=True)
     with pytest.raises(SystemExit) as exit_info:
         main(ARGS + ["--data-dir", str(data_dir), "--results", str(tmp_path / "results")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "CIFAR-10 was not found" in err and "DATA_DIR" in err
+    assert message in err
+    if make_dir != "wrong classes":
+        assert "DATA_DIR" in err
     assert not (tmp_path / "results").exists()
 
 

@@ -166,3 +166,27 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
     _same_runs(results, serial)
     assert len(store.trainers(killed[0])) == 2
     assert store.result(killed[0])["resumed_from_epoch"] >= 1
+
+
+def test_diverged_run_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path):
+    from supermask import collect, plots
+
+    grid = [RunConfig(model="conv2", width=0.25, method="dense", lr=1e6, epochs=3, batch_size=32),
+            RunConfig(model="conv2", width=0.25, method="dense", epochs=1, batch_size=32)]
+    results = sweep(grid, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
+                    progress=False)
+    assert [r["status"] for r in results] == ["diverged", "finished"]
+    assert results[0]["test_acc"] is None and results[0]["epochs_run"] < 3
+    frame = collect.results_frame(results, "test", "smoke")
+    axes = plots.accuracy_curves(frame, x="lr", hue="method", panel="model", title="t",
+                                  xlabel="lr").axes
+    assert any(c.get_label() == "diverged" for ax in axes for c in ax.collections)
+
+
+def test_run_paths_never_leave_the_store(tmp_path):
+    class Forged:
+        name = "../../outside"
+
+    with pytest.raises(ValueError, match="would leave"):
+        RunStore(tmp_path).run_dir(Forged())
+    assert RunStore(tmp_path).run_dir(GRID[0]).parent == tmp_path / "runs"

@@ -60,3 +60,22 @@ def test_notebook_smoke(notebook, smoke_data_dir, real_data_cache, tmp_path, mon
                     "train": False},
         progress_bar=False)
     assert pd.read_csv(csvs[0]).equals(runs)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, quick, paper"),
+    ({"seeds": [-1]}, "seeds must be a list of integers >= 0"),
+    ({"device": "tpu"}, "valid: auto, cpu, cuda, cuda:N"),
+    ({"data_dir": "/nonexistent/data"}, "does not exist"),
+])
+def test_bad_parameters_stop_the_notebook_before_it_writes(bad, message, tiny_data_dir, tmp_path):
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    notebook = REPO / "notebooks" / "fig3_vary_k.ipynb"
+    parameters = {"profile": "smoke", "data_dir": str(tiny_data_dir), "results_dir": str(results),
+                  "figures_dir": str(figures), "device": "cpu", **bad}
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name),
+                                   cwd=str(notebook.parent), parameters=parameters,
+                                   progress_bar=False)
+    assert message in str(error.value)
+    assert not results.exists() and not figures.exists()

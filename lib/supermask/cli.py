@@ -13,6 +13,7 @@ from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import MODELS
 from .sweep import default_data_dir, default_results_dir, run
+from .train import resolve_device
 
 __all__ = ["main"]
 
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                            optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                            weight_decay=args.weight_decay, batch_size=args.batch_size,
                            eval_samples=args.eval_samples)
+        resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()

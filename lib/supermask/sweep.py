@@ -51,6 +51,7 @@ def run(
     result = store.result(config)
     if result is not None:
         return result
+    resolve_device(device)  # refuse a bad device before anything is written
     train_data, test_data = load_cifar10(data_dir if data_dir is not None else default_data_dir(),
                                          download=download, progress=progress)
     with store.claim(config, wait=wait) as claimed:

@@ -33,10 +33,22 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else CPU."""
+    """``auto`` is CUDA when available, else CPU; a device that is not there is refused."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; valid: auto, cpu, cuda, cuda:N")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for, but there are only "
+                             f"{torch.cuda.device_count()} CUDA devices")
+    return resolved
 
 
 def build(config: RunConfig) -> nn.Module:
