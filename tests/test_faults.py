@@ -190,3 +190,22 @@ def test_run_paths_never_leave_the_store(tmp_path):
     with pytest.raises(ValueError, match="would leave"):
         RunStore(tmp_path).run_dir(Forged())
     assert RunStore(tmp_path).run_dir(GRID[0]).parent == tmp_path / "runs"
+
+
+def test_every_torch_load_is_weights_only():
+    """Nothing in the library unpickles arbitrary objects."""
+    import ast
+    from pathlib import Path
+
+    import supermask
+
+    calls = 0
+    for path in Path(supermask.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "load" and getattr(node.func.value, "id", "") == "torch"):
+                calls += 1
+                flags = {k.arg: k.value for k in node.keywords}
+                assert isinstance(flags.get("weights_only"), ast.Constant), f"{path}:{node.lineno}"
+                assert flags["weights_only"].value is True, f"{path}:{node.lineno}"
+    assert calls >= 3  # checkpoints, the data cache, exported runs
