@@ -110,8 +110,8 @@ def test_zhou_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
 def test_nan_scores_end_the_run_as_diverged(tiny_data_dir, tmp_path, monkeypatch):
     prepare = Zhou.prepare
 
-    def poisoned(self, model, init, k):
-        model = prepare(self, model, init, k)
+    def poisoned(self, model, config):
+        model = prepare(self, model, config)
         with torch.no_grad():
             next(masked_layers(model))[2].scores[0].fill_(float("nan"))
         return model

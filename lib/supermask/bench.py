@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import provenance
 from .allocator import keep_freed_memory
+from .config import RunConfig
 from .data import ImageTensors, epoch_batches
 from .init import initialize
 from .masks import EdgePopupMask, in_memory_order, mask_model
@@ -63,8 +64,7 @@ def _model(model: str, variant: str, device: torch.device) -> nn.Module:
     if variant == "full-sort":
         mask_model(initialize(net, "signed_constant"), lambda weight: _FullSortMask(weight, 0.5))
     else:
-        method = get_method(variant)
-        method.prepare(net, method.default_init, method.default_k)
+        get_method(variant).prepare(net, RunConfig(model=model, method=variant))
     return net.to(device=device, memory_format=torch.channels_last)
 
 

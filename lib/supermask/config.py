@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import MODELS
+from .pruning import PRUNERS
 
 __all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
 
@@ -32,8 +33,26 @@ def _default_hyperparameters(method: str, optimizer: str, model: str) -> dict:
     if method == "zhou":  # Ramanujan et al.'s tuned re-run of Zhou et al.
         return {"lr": 800.0 if model == "conv8" else 200.0, "momentum": 0.9, "weight_decay": 0.0,
                 "batch_size": 128}
+    if method == "pab":  # the SGD of the classifier and batch norm; Bop has its own fields
+        return {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128,
+                "prune": "synflow", "flip_rate": 1e-3, "flip_threshold": 1e-6}
+    if method == "dense" and model.startswith("resnet"):  # batch norm makes lr 0.1 stable
+        return {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128}
     lr = 0.01 if method == "dense" else 0.1
-    return {"lr": lr, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
+    defaults = {"lr": lr, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
+    if method == "iterand":  # Chijiwa et al.'s CIFAR-10 setting
+        defaults |= {"rerandomize_every": 300, "rerandomize_fraction": 0.1}
+    return defaults
+
+
+# Fields only some methods have (None for every other method, so other runs' hashes stay put).
+_METHOD_FIELDS = {
+    "prune": ("pab",),
+    "flip_rate": ("pab",),
+    "flip_threshold": ("pab",),
+    "rerandomize_every": ("iterand",),
+    "rerandomize_fraction": ("iterand",),
+}
 
 
 def _choice(field: str, value: str, valid) -> None:
@@ -50,6 +69,10 @@ class RunConfig:
     ``train_subset``/``test_subset`` take a class-balanced subset of that many images (None: all).
     ``eval_samples`` is how many sampled masks the test accuracy averages, for methods whose
     masks are sampled (Zhou et al.: 10); None for the others.
+    PaB only: ``prune`` (stage-1 pruner), ``flip_rate`` and ``flip_threshold`` (Bop's gamma and
+    tau); ``lr``/``momentum``/``weight_decay`` are those of its classifier and batch norm SGD.
+    IteRand only: every ``rerandomize_every`` steps a ``rerandomize_fraction`` of the pruned
+    weights is drawn again.
     SGD runs use cosine decay to zero over all steps; Adam runs a constant learning rate.
     """
 
@@ -69,6 +92,11 @@ class RunConfig:
     weight_decay: float | None = None
     batch_size: int | None = None
     eval_samples: int | None = None
+    prune: str | None = None
+    flip_rate: float | None = None
+    flip_threshold: float | None = None
+    rerandomize_every: int | None = None
+    rerandomize_fraction: float | None = None
 
     def __post_init__(self):
         _choice("model", self.model, MODELS)
@@ -109,6 +137,23 @@ class RunConfig:
         if method.default_eval_samples is None and self.eval_samples is not None:
             raise ValueError(f"method {self.method!r} does not sample its masks: leave "
                              "eval_samples unset")
+        for name, methods in _METHOD_FIELDS.items():
+            if getattr(self, name) is not None and self.method not in methods:
+                raise ValueError(f"{name} is a setting of {', '.join(methods)} only, not of "
+                                 f"method {self.method!r}: leave it unset")
+        if self.prune is not None:
+            _choice("pruner", self.prune, PRUNERS)
+        if self.method == "pab" and self.optimizer != "sgd":
+            raise ValueError("method 'pab' trains with Bop and SGD: leave optimizer unset")
+        if self.flip_rate is not None and not 0.0 < self.flip_rate <= 1.0:
+            raise ValueError(f"flip_rate (Bop's gamma) must be in (0, 1], got {self.flip_rate}")
+        if self.flip_threshold is not None and self.flip_threshold < 0:
+            raise ValueError(f"flip_threshold (Bop's tau) must be >= 0, got {self.flip_threshold}")
+        if self.rerandomize_every is not None and self.rerandomize_every < 1:
+            raise ValueError(f"rerandomize_every must be >= 1, got {self.rerandomize_every}")
+        if self.rerandomize_fraction is not None and not 0.0 < self.rerandomize_fraction <= 1.0:
+            raise ValueError("rerandomize_fraction must be in (0, 1], got "
+                             f"{self.rerandomize_fraction}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ValueError(f"eval_samples must be >= 1, got {self.eval_samples}")
         if not self.width > 0:

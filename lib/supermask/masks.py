@@ -17,11 +17,13 @@ from torch.nn.utils import parametrize
 
 __all__ = [
     "EdgePopupMask",
+    "FixedMask",
     "ZhouMask",
     "apply_zhou",
     "sampled_masks",
     "WeightMask",
     "apply_edge_popup",
+    "classifier_name",
     "kept_count",
     "kept_counts",
     "mask_model",
@@ -190,6 +192,21 @@ class ZhouMask(WeightMask):
         return float(torch.sigmoid(self.scores.detach()).sum())
 
 
+class FixedMask(WeightMask):
+    """A binary mask chosen before training and never changed (pruning at initialisation, as in
+    PaB's first stage); what trains is the weight itself, e.g. its signs."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("kept", mask.to(torch.bool))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.kept.to(weight.dtype)
+
+    def mask(self) -> torch.Tensor:
+        return self.kept.to(torch.float32)
+
+
 @contextlib.contextmanager
 def sampled_masks(model: nn.Module, sample: bool):
     """Within the block, every :class:`ZhouMask` of ``model`` samples (True) or thresholds."""
@@ -220,25 +237,44 @@ def nonaffine_batchnorm_(model: nn.Module) -> nn.Module:
     return model
 
 
-def mask_model(model: nn.Module, make_mask: Callable[[torch.Tensor], WeightMask]) -> nn.Module:
+def classifier_name(model: nn.Module) -> str:
+    """The name of the model's last Linear layer: its classifier."""
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no Linear classifier")
+    return names[-1]
+
+
+def mask_model(
+    model: nn.Module,
+    make_mask: Callable[[torch.Tensor], WeightMask],
+    *,
+    mask_classifier: bool = True,
+    affine_batchnorm: bool = False,
+    freeze: bool = True,
+) -> nn.Module:
     """Turn ``model`` into a supermask model in place.
 
-    Every Conv2d and Linear weight is frozen and masked by ``make_mask(weight)``, biases are
-    removed (the reference models have none), and batch norm becomes non-affine, so the mask
-    state is the only thing left to learn.
+    Every Conv2d and Linear weight is masked by ``make_mask(weight)`` and (``freeze``) frozen,
+    and its bias removed (the reference models have none); batch norm becomes non-affine, so the
+    mask state is the only thing left to learn. ``mask_classifier=False`` leaves the last Linear
+    as it is and ``affine_batchnorm=True`` keeps batch norm's scale and shift, for methods that
+    train those (PaB, and edge-popup given the same extras).
     """
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            module.weight.requires_grad_(False)
+    skip = None if mask_classifier else classifier_name(model)
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and name != skip:
+            module.weight.requires_grad_(not freeze)
             if module.bias is not None:
                 module.register_parameter("bias", None)
             parametrize.register_parametrization(module, "weight", make_mask(module.weight))
-    return nonaffine_batchnorm_(model)
+    return model if affine_batchnorm else nonaffine_batchnorm_(model)
 
 
-def apply_edge_popup(model: nn.Module, k: float) -> nn.Module:
-    """Mask every Conv2d and Linear of ``model`` with an :class:`EdgePopupMask` keeping ``k``."""
-    return mask_model(model, lambda weight: EdgePopupMask(weight, k))
+def apply_edge_popup(model: nn.Module, k: float, **options) -> nn.Module:
+    """Mask every Conv2d and Linear of ``model`` with an :class:`EdgePopupMask` keeping ``k``
+    (``options`` as in :func:`mask_model`)."""
+    return mask_model(model, lambda weight: EdgePopupMask(weight, k), **options)
 
 
 def apply_zhou(model: nn.Module) -> nn.Module:

@@ -1,24 +1,45 @@
-"""Methods: what is learned on top of a freshly initialised model, registered by name."""
+"""Methods: what is learned on top of a freshly initialised model, registered by name.
+
+A method prepares the built model (masks, frozen weights), owns its optimisers and their
+schedules, may act after every training step (IteRand), and evaluates the trained model.
+"""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
+from .bop import Bop
 from .data import ImageTensors
 from .evaluate import accuracy
-from .init import initialize
-from .masks import ZhouMask, apply_edge_popup, apply_zhou, masked_layers, sampled_masks
+from .init import get_distribution, initialize
+from .masks import (
+    FixedMask,
+    ZhouMask,
+    apply_edge_popup,
+    apply_zhou,
+    masked_layers,
+    sampled_masks,
+)
+from .pruning import PRUNERS
 
-__all__ = ["METHODS", "Dense", "EdgePopup", "Method", "Zhou", "get_method"]
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+__all__ = ["METHODS", "Dense", "EdgePopup", "EdgePopupExtras", "IteRand", "Method", "PaB", "Zhou",
+           "get_method"]
+
+Schedule = torch.optim.lr_scheduler.LRScheduler
 
 
 @dataclass(frozen=True)
 class Method:
-    """A training method. ``prepare`` turns a built model into what the optimiser trains."""
+    """A training method. ``prepare`` turns a built model into what the optimisers train."""
 
     name: str
     masked: bool
@@ -26,8 +47,27 @@ class Method:
     default_init: str
     default_eval_samples: int | None = None  # masks averaged at evaluation, for sampled masks
 
-    def prepare(self, model: nn.Module, init: str, k: float | None) -> nn.Module:
+    def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         raise NotImplementedError
+
+    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int
+                   ) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+        """Optimisers with their schedules, stepped once per training step: one SGD with cosine
+        decay to zero, or Adam at a constant rate (REFERENCE.md, CIFAR-10 protocol)."""
+        params = [p for p in model.parameters() if p.requires_grad]
+        if config.optimizer == "adam":
+            return [(torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
+                     None)]
+        sgd = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                              weight_decay=config.weight_decay)
+        return [(sgd, torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=total_steps))]
+
+    def after_step(self, model: nn.Module, config: RunConfig, step: int) -> None:
+        """Called after every optimiser step (``step`` counts from 1)."""
+
+    def trainable_values(self, model: nn.Module) -> int:
+        """How many values training updates: the cost side of a method comparison."""
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def evaluate(self, model: nn.Module, data: ImageTensors, device: torch.device,
                  eval_samples: int | None = None) -> dict:
@@ -38,15 +78,39 @@ class Method:
 class EdgePopup(Method):
     """Ramanujan et al.: random weights drawn once and frozen; only the top-k scores learn."""
 
-    def prepare(self, model: nn.Module, init: str, k: float) -> nn.Module:
-        return apply_edge_popup(initialize(model, init, k), k)
+    def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
+        return apply_edge_popup(initialize(model, config.init, config.k), config.k)
+
+
+class EdgePopupExtras(Method):
+    """edge-popup given PaB's trainable extras: the classifier is trained, not masked, and batch
+    norm keeps a trained scale and shift, so a comparison with PaB is fair about them."""
+
+    def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
+        initialize(model, config.init, config.k)
+        return apply_edge_popup(model, config.k, mask_classifier=False, affine_batchnorm=True)
+
+
+class IteRand(EdgePopup):
+    """Chijiwa et al. (2021): edge-popup that, every ``rerandomize_every`` steps, redraws a
+    ``rerandomize_fraction`` of the currently pruned weights from the initial distribution."""
+
+    @torch.no_grad()
+    def after_step(self, model: nn.Module, config: RunConfig, step: int) -> None:
+        if step % config.rerandomize_every:
+            return
+        init_ = get_distribution(config.init)
+        for _, layer, mask in masked_layers(model):
+            weight = layer.parametrizations.weight.original
+            chosen = (mask.mask() == 0) & (torch.rand_like(weight) < config.rerandomize_fraction)
+            weight.copy_(torch.where(chosen, init_(torch.empty_like(weight), config.k), weight))
 
 
 class Dense(Method):
     """The learned dense baseline: same model, same init, every weight trained."""
 
-    def prepare(self, model: nn.Module, init: str, k: float) -> nn.Module:
-        return initialize(model, init, k)
+    def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
+        return initialize(model, config.init, config.k)
 
 
 class Zhou(Method):
@@ -57,8 +121,8 @@ class Zhou(Method):
     are recorded too.
     """
 
-    def prepare(self, model: nn.Module, init: str, k: float | None) -> nn.Module:
-        return apply_zhou(initialize(model, init))
+    def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
+        return apply_zhou(initialize(model, config.init))
 
     def evaluate(self, model: nn.Module, data: ImageTensors, device: torch.device,
                  eval_samples: int | None = None) -> dict:
@@ -79,11 +143,54 @@ class Zhou(Method):
         }
 
 
+class PaB(Method):
+    """Peek-a-Boo (Chen et al., 2022). Stage 1 prunes the conv weights at initialisation
+    (``config.prune``: SynFlow, or random as the ablation) to a fixed mask keeping k of them
+    globally; stage 2 flips the signs of the kept weights with Bop, magnitudes staying at their
+    initial values. The classifier and batch norm's scale and shift train with SGD (lr 0.1,
+    momentum 0.9, weight decay 5e-4, x0.1 at 4/9 and 2/3 of training: epochs 80 and 120 of 180);
+    Bop's gamma decays x0.15 every quarter of training (every 45 of 180 epochs)."""
+
+    def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
+        initialize(model, config.init, config.k)
+        for name, mask in PRUNERS[config.prune](model, config.k).items():
+            parametrize.register_parametrization(model.get_submodule(name), "weight",
+                                                 FixedMask(mask))
+        return model
+
+    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int
+                   ) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+        signs = [layer.parametrizations.weight.original for _, layer, _ in masked_layers(model)]
+        chosen = {id(p) for p in signs}
+        extras = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
+        bop = Bop(signs, gamma=config.flip_rate, tau=config.flip_threshold)
+        sgd = torch.optim.SGD(extras, lr=config.lr, momentum=config.momentum,
+                              weight_decay=config.weight_decay)
+        quarter = max(1, total_steps // 4)
+        return [
+            (bop, torch.optim.lr_scheduler.StepLR(bop, step_size=quarter, gamma=0.15)),
+            (sgd, torch.optim.lr_scheduler.MultiStepLR(
+                sgd, milestones=[total_steps * 4 // 9, total_steps * 2 // 3], gamma=0.1)),
+        ]
+
+    def trainable_values(self, model: nn.Module) -> int:
+        """Kept signs (a pruned weight never flips) plus the classifier and batch norm."""
+        kept = sum(int(mask.mask().sum()) for _, _, mask in masked_layers(model))
+        masked = {id(layer.parametrizations.weight.original)
+                  for _, layer, _ in masked_layers(model)}
+        return kept + sum(p.numel() for p in model.parameters()
+                          if p.requires_grad and id(p) not in masked)
+
+
 METHODS: dict[str, Method] = {
     "edge-popup": EdgePopup("edge-popup", masked=True, default_k=0.5, default_init="signed_constant"),
+    "edge-popup-extras": EdgePopupExtras("edge-popup-extras", masked=True, default_k=0.5,
+                                         default_init="signed_constant"),
+    "iterand": IteRand("iterand", masked=True, default_k=0.5, default_init="signed_constant"),
     "dense": Dense("dense", masked=False, default_k=1.0, default_init="kaiming_normal"),
     "zhou": Zhou("zhou", masked=True, default_k=None, default_init="signed_constant",
                  default_eval_samples=10),
+    "pab": PaB("pab", masked=True, default_k=0.3, default_init="kaiming_normal"),
 }
 
 

@@ -81,6 +81,7 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
         "kept_fraction": outcome.kept / outcome.total,
         "kept_per_layer": {name: list(counts) for name, counts in outcome.kept_per_layer.items()},
         "epochs_run": outcome.epochs_run,
+        "trainable_values": outcome.trainable_values,
         "resumed_from_epoch": outcome.resumed_from_epoch,
         "trained_by": store.trainers(config),
         "wall_s": outcome.wall_s,

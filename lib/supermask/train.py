@@ -55,14 +55,7 @@ def build(config: RunConfig) -> nn.Module:
     """The model of ``config`` in its initial state (same seed, same model)."""
     torch.manual_seed(config.seed)
     model = build_model(config.model, width=config.width)
-    return get_method(config.method).prepare(model, config.init, config.k)
-
-
-def _optimizer(params, config: RunConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                           weight_decay=config.weight_decay)
+    return get_method(config.method).prepare(model, config)
 
 
 def _load_checkpoint(path: Path | None, device: torch.device, name: str) -> dict | None:
@@ -75,6 +68,13 @@ def _load_checkpoint(path: Path | None, device: torch.device, name: str) -> dict
     except Exception as error:  # truncated, corrupted, or not a checkpoint at all
         log.warning("%s: unreadable checkpoint %s (%s); starting the run over", name, path, error)
         return None
+
+
+def _flips(optimizers) -> int | None:
+    """Sign flips made so far by the optimisers that count them (Bop), else None."""
+    counts = [group["flips"] for optimizer, _ in optimizers for group in optimizer.param_groups
+              if "flips" in group]
+    return sum(counts) if counts else None
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -95,6 +95,7 @@ class TrainOutcome:
     wall_s: float
     epochs_run: int
     resumed_from_epoch: int = 0  # epochs read from a checkpoint (0: trained from scratch)
+    trainable_values: int = 0  # values training updates (scores, signs, weights)
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # method-specific measurements
 
@@ -127,22 +128,21 @@ def train(
         keep_freed_memory()
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
     model = build(config).to(device=device, memory_format=torch.channels_last)
+    method = get_method(config.method)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _optimizer(trainable, config)
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
-    scheduler = None
-    if config.optimizer == "sgd":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=config.epochs * steps_per_epoch)
+    optimizers = method.optimizers(model, config, config.epochs * steps_per_epoch)
 
     start_epoch, wall_s, history = 0, 0.0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     state = _load_checkpoint(checkpoint, device, config.name)
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
+        for (optimizer, scheduler), saved, saved_schedule in zip(
+                optimizers, state["optimizers"], state["schedulers"], strict=True):
+            optimizer.load_state_dict(saved)
+            if scheduler is not None:
+                scheduler.load_state_dict(saved_schedule)
         torch.set_rng_state(state["rng"].cpu())
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
@@ -159,21 +159,29 @@ def train(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         generator = _epoch_generator(config.seed, epoch)
-        for x, y in epoch_batches(train_data, config.batch_size, generator, augment=True):
+        flips_before = _flips(optimizers)
+        for step, (x, y) in enumerate(
+                epoch_batches(train_data, config.batch_size, generator, augment=True),
+                start=epoch * steps_per_epoch + 1):
             with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
+            for optimizer, _ in optimizers:
+                optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
+            for optimizer, scheduler in optimizers:
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+            method.after_step(model, config, step)
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             bar.update()
         epoch_loss = loss_sum.item() / len(train_data)
         history.append({"epoch": epoch + 1, "loss": epoch_loss,
                         "train_acc": correct.item() / len(train_data)})
+        if flips_before is not None:
+            history[-1]["flips"] = _flips(optimizers) - flips_before
         bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}", acc=f"{history[-1]['train_acc']:.3f}")
         log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1, epoch_loss,
                  history[-1]["train_acc"])
@@ -185,8 +193,9 @@ def train(
             atomic_torch_save({
                 "epoch": epoch + 1,
                 "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "optimizers": [optimizer.state_dict() for optimizer, _ in optimizers],
+                "schedulers": [None if scheduler is None else scheduler.state_dict()
+                               for _, scheduler in optimizers],
                 "rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "wall_s": wall_s + time.perf_counter() - started,
@@ -197,8 +206,7 @@ def train(
             return None
     bar.close()
 
-    evaluation = (get_method(config.method).evaluate(model, test_data, device,
-                                                    config.eval_samples)
+    evaluation = (method.evaluate(model, test_data, device, config.eval_samples)
                   if status == "finished" else {"test_acc": None})
     counts = kept_counts(model)
     return TrainOutcome(
@@ -210,6 +218,7 @@ def train(
         kept=sum(kept for kept, _ in counts.values()),
         total=sum(total for _, total in counts.values()),
         kept_per_layer=counts,
+        trainable_values=method.trainable_values(model),
         wall_s=wall_s + time.perf_counter() - started,
         epochs_run=len(history),
         resumed_from_epoch=resumed_from_epoch,

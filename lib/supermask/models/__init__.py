@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from .conv import ConvNet, conv2, conv4, conv6, conv8
+from .resnet import cifar_resnet18
 
 __all__ = ["MODELS", "ConvNet", "build_model"]
 
@@ -15,6 +16,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "conv4": conv4,
     "conv6": conv6,
     "conv8": conv8,
+    "resnet18": cifar_resnet18,
 }
 
 

@@ -1,0 +1,158 @@
+"""PaB (pruning at init + Bop sign flips), IteRand, edge-popup with extras, CIFAR ResNet-18."""
+
+import pytest
+import torch
+from torch import nn
+
+from supermask.bop import Bop
+from supermask.config import RunConfig
+from supermask.data import load_cifar10
+from supermask.masks import FixedMask, apply_edge_popup, kept_count, masked_layers
+from supermask.methods import get_method
+from supermask.models import build_model
+from supermask.pruning import prunable_layers, random_masks, snip_masks, synflow_masks
+from supermask.train import build, train
+
+
+def test_cifar_resnet18_is_torchvisions_with_a_cifar_stem():
+    model = build_model("resnet18")
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert isinstance(model.maxpool, nn.Identity)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(11.17e6, rel=0.01)
+    half = build_model("resnet18", width=0.5)
+    assert half.conv1.out_channels == 32 and half.fc.in_features == 256
+    assert half(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_resnet18_converts_to_edge_popup():
+    model = apply_edge_popup(build_model("resnet18", width=0.25), 0.3)
+    layers = list(masked_layers(model))
+    assert len(layers) == 21  # 17 3x3 convs (stem included), 3 shortcut convs, fc
+    assert all(not m.affine for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert model.fc.bias is None
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert all(mask.scores.grad is not None for _, _, mask in layers)
+
+
+def test_bop_flips_exactly_the_weights_meeting_the_rule():
+    w = nn.Parameter(torch.tensor([0.5, -0.5, 0.5, -0.5, 0.5, -0.5]))
+    optimizer = Bop([w], gamma=0.5, tau=0.1)
+    # m = 0.5 * g: |m| >= 0.1 for the first four only; flip where sign(m) == sign(w).
+    w.grad = torch.tensor([1.0, -1.0, -1.0, 1.0, 0.1, -0.1])
+    optimizer.step()
+    assert torch.equal(w.detach(), torch.tensor([-0.5, 0.5, 0.5, -0.5, 0.5, -0.5]))
+    assert optimizer.param_groups[0]["flips"] == 2
+    assert torch.equal(w.detach().abs(), torch.full((6,), 0.5))  # magnitudes never change
+
+
+def test_bop_never_flips_pruned_weights():
+    torch.manual_seed(0)
+    layer = nn.Linear(20, 10, bias=False)
+    kept = torch.rand(10, 20) < 0.3
+    torch.nn.utils.parametrize.register_parametrization(layer, "weight", FixedMask(kept))
+    original = layer.parametrizations.weight.original
+    before = original.detach().clone()
+    optimizer = Bop([original], gamma=0.5, tau=0.0)
+    for _ in range(5):
+        optimizer.zero_grad()
+        (layer(torch.randn(8, 20)) ** 2).sum().backward()
+        optimizer.step()
+    after = original.detach()
+    assert torch.equal(after[~kept], before[~kept])
+    assert torch.equal(after.abs(), before.abs())
+    assert (after[kept] != before[kept]).any()
+
+
+def test_synflow_keeps_k_globally_and_needs_no_data():
+    torch.manual_seed(0)
+    model = build_model("conv4", width=0.25)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    masks = synflow_masks(model, 0.1, iterations=20)
+    n = sum(layer.weight.numel() for layer in prunable_layers(model).values())
+    assert sum(int(m.sum()) for m in masks.values()) == kept_count(0.1, n)
+    assert set(masks) == set(prunable_layers(model)) and "classifier.5" not in masks
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    again = synflow_masks(model, 0.1, iterations=20)  # no data: the same mask every time
+    assert all(torch.equal(masks[k], again[k]) for k in masks)
+    fractions = [float(m.float().mean()) for m in masks.values()]
+    assert min(fractions) > 0 and max(fractions) != min(fractions)  # global: layers differ
+
+
+def test_snip_keeps_k_globally_and_random_keeps_k_per_layer():
+    torch.manual_seed(0)
+    model = build_model("conv2", width=0.25)
+    images, labels = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    masks = snip_masks(model, 0.2, images, labels)
+    n = sum(layer.weight.numel() for layer in prunable_layers(model).values())
+    assert sum(int(m.sum()) for m in masks.values()) == kept_count(0.2, n)
+    for name, mask in random_masks(model, 0.2, torch.Generator().manual_seed(0)).items():
+        assert int(mask.sum()) == kept_count(0.2, mask.numel()), name
+
+
+def test_iterand_redraws_only_pruned_weights_about_r_of_them():
+    config = RunConfig(model="conv4", method="iterand", k=0.5, rerandomize_every=2,
+                       rerandomize_fraction=0.25)
+    model = build(config)
+    method = get_method("iterand")
+    before = {n: l.parametrizations.weight.original.clone() for n, l, _ in masked_layers(model)}
+    method.after_step(model, config, 1)  # not a multiple of 2: nothing happens
+    assert all(torch.equal(before[n], l.parametrizations.weight.original)
+               for n, l, _ in masked_layers(model))
+    method.after_step(model, config, 2)
+    changed = pruned = 0
+    for name, layer, mask in masked_layers(model):
+        diff = layer.parametrizations.weight.original != before[name]
+        assert not diff[mask.mask() == 1].any()  # kept weights are never redrawn
+        changed += int(diff.sum())
+        pruned += int((mask.mask() == 0).sum())
+    # signed constants redraw to the same value half the time: about r/2 of the pruned change
+    assert changed / pruned == pytest.approx(0.25 / 2, abs=0.01)
+
+
+def test_pab_trains_signs_classifier_and_batchnorm_only(tiny_data_dir):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    config = RunConfig(model="resnet18", width=0.125, method="pab", k=0.3, epochs=2,
+                       batch_size=32, flip_threshold=0.0)
+    initial = build(config).state_dict()
+    outcome = train(config, train_data, test_data, "cpu", progress=False)
+    final = outcome.model.state_dict()
+    flipped = 0
+    for key in final:
+        if key.endswith(".original"):
+            kept = final[key.replace("original", "0.kept")]
+            assert torch.equal(final[key].abs(), initial[key].abs())
+            assert torch.equal(final[key][~kept], initial[key][~kept])
+            flipped += int((final[key] != initial[key]).sum())
+    assert flipped > 0
+    assert sum(epoch["flips"] for epoch in outcome.history) >= flipped
+    assert not torch.equal(final["fc.weight"], initial["fc.weight"])
+    assert not torch.equal(final["bn1.weight"], initial["bn1.weight"])
+    n = sum(v.numel() for k, v in final.items() if k.endswith(".original"))
+    assert outcome.kept_per_layer["fc"][0] == outcome.kept_per_layer["fc"][1]  # dense classifier
+    convs = sum(kept for name, (kept, _) in outcome.kept_per_layer.items() if name != "fc")
+    assert convs == kept_count(0.3, n)
+
+
+def test_edge_popup_extras_trains_classifier_and_batchnorm(tiny_data_dir):
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    config = RunConfig(model="resnet18", width=0.125, method="edge-popup-extras", epochs=1,
+                       batch_size=32)
+    initial = build(config).state_dict()
+    final = train(config, train_data, test_data, "cpu", progress=False).model.state_dict()
+    assert all(torch.equal(final[k], initial[k]) for k in final if k.endswith(".original"))
+    assert not torch.equal(final["fc.weight"], initial["fc.weight"])
+    assert not torch.equal(final["layer1.0.bn1.bias"], initial["layer1.0.bn1.bias"])
+
+
+def test_method_settings_belong_to_their_method():
+    with pytest.raises(ValueError, match="setting of pab only"):
+        RunConfig(method="edge-popup", prune="synflow")
+    with pytest.raises(ValueError, match="setting of iterand only"):
+        RunConfig(method="pab", rerandomize_every=10)
+    with pytest.raises(ValueError, match="unknown pruner"):
+        RunConfig(method="pab", prune="magnitude")
+    with pytest.raises(ValueError, match="trains with Bop and SGD"):
+        RunConfig(method="pab", optimizer="adam")
+    assert RunConfig(method="iterand").rerandomize_every == 300
+    assert "prune" not in RunConfig(method="edge-popup").canonical()
