@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 __all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
-           "to_markdown", "width_gap_claim", "zhou_claims"]
+           "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]
 
 
 @dataclass(frozen=True)
@@ -162,4 +162,31 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
                 for m in models),
             "; ".join(f"{m}: " + ", ".join(f"{i} {_pct(zhou_acc[m, i])}" for i in kaiming + xavier)
                       for m in models)))
+    return claims
+
+
+def _versus(runs: pd.DataFrame, series: str, a: str, b: str, value: str = "test_acc"
+            ) -> list[tuple[float, float, float]]:
+    """(k, mean of ``a``, mean of ``b``) for every k both series of ``series`` have."""
+    means = _finished(runs).groupby([series, "k"])[value].mean()
+    ks = sorted(set(means[a].index) & set(means[b].index)) if {a, b} <= set(
+        means.index.get_level_values(0)) else []
+    return [(k, means[a, k], means[b, k]) for k in ks]
+
+
+def pab_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
+    """PaB against edge-popup at equal k (accuracy and seconds per epoch); IteRand against
+    edge-popup at equal width. ``series`` names each method variant: "pab", "edge-popup",
+    "iterand" are the ones compared."""
+    runs = runs.assign(s_per_epoch=runs["wall_s"] / runs["epochs_run"])
+    claims = []
+    for other, statement in (("pab", "PaB beats edge-popup at equal k"),
+                             ("iterand", "IteRand beats edge-popup at equal width and k")):
+        pairs = _versus(runs, series, other, "edge-popup")
+        claims.append(Claim(statement, bool(pairs) and all(a > b for _, a, b in pairs),
+                            "; ".join(f"k={k:g}: {_pct(a)} vs {_pct(b)}" for k, a, b in pairs)))
+    pairs = _versus(runs, series, "pab", "edge-popup", value="s_per_epoch")
+    claims.append(Claim("PaB is cheaper per epoch than edge-popup",
+                        bool(pairs) and all(a < b for _, a, b in pairs),
+                        "; ".join(f"k={k:g}: {a:.1f} s vs {b:.1f} s" for k, a, b in pairs)))
     return claims

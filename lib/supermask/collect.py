@@ -15,10 +15,11 @@ _CONFIG_COLUMNS = ["model", "method", "k", "init", "width", "seed", "epochs", "t
                    "test_subset", "optimizer", "lr", "batch_size", "eval_samples", "prune",
                    "rerandomize_every"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
-                   "trainable_values", "epochs_run", "wall_s", "device", "git_commit", "finished_at", "hash"]
-# Measured by some methods only (Zhou et al.): empty elsewhere.
+                   "trainable_values", "epochs_run", "wall_s", "prepare_s", "device", "git_commit", "finished_at", "hash"]
+# Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
-COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS]
+COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,
+           "flips_per_epoch"]
 
 
 def results_frame(results: list[dict], figure: str, profile: str) -> pd.DataFrame:
@@ -28,6 +29,8 @@ def results_frame(results: list[dict], figure: str, profile: str) -> pd.DataFram
         row = {"figure": figure, "profile": profile}
         row.update({key: result["config"].get(key) for key in _CONFIG_COLUMNS})
         row.update({key: result.get(key) for key in _RESULT_COLUMNS + _METHOD_COLUMNS})
+        flips = [epoch["flips"] for epoch in result.get("history", []) if "flips" in epoch]
+        row["flips_per_epoch"] = sum(flips) / len(flips) if flips else None
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "save_figure"]
+__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "save_figure"]
 
 DISTRIBUTION_LABELS = {
     "kaiming_normal": "Kaiming normal $N_k$",
@@ -78,6 +78,34 @@ def accuracy_curves(
                frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
+    return fig
+
+
+def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str,
+                 annotate: str = "k") -> plt.Figure:
+    """Test accuracy (%) against each cost column of ``costs`` ({column: axis label}), one panel
+    per cost, one colour per ``hue``, each point labelled with its ``annotate`` value."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    finished = runs[runs["status"] == "finished"]
+    fig, axes = plt.subplots(1, len(costs), figsize=(5.2 * len(costs), 4.0), squeeze=False,
+                             sharey=True)
+    palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
+    for ax, (column, label) in zip(axes[0], costs.items()):
+        for value, group in finished.groupby(hue, sort=False):
+            ax.scatter(group[column], group["test_acc"] * 100, color=palette[value], label=value,
+                       s=40)
+            for _, row in group.iterrows():
+                if pd.notna(row.get(annotate)):
+                    ax.annotate(f"{annotate}={row[annotate]:g}", (row[column], row["test_acc"] * 100),
+                                textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(labels) - 1) // 3), 1, 1))
     return fig
 
 

@@ -85,6 +85,7 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
         "resumed_from_epoch": outcome.resumed_from_epoch,
         "trained_by": store.trainers(config),
         "wall_s": outcome.wall_s,
+        "prepare_s": outcome.prepare_s,
         "device": provenance.device_name(torch_device),
         "git_commit": commit,
         "versions": provenance.versions(),

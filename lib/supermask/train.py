@@ -96,6 +96,7 @@ class TrainOutcome:
     epochs_run: int
     resumed_from_epoch: int = 0  # epochs read from a checkpoint (0: trained from scratch)
     trainable_values: int = 0  # values training updates (scores, signs, weights)
+    prepare_s: float = 0.0  # building and preparing the model (pruning at init), not in wall_s
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # method-specific measurements
 
@@ -127,7 +128,9 @@ def train(
     if device.type == "cpu":
         keep_freed_memory()
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
+    prepare_started = time.perf_counter()
     model = build(config).to(device=device, memory_format=torch.channels_last)
+    prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
     method = get_method(config.method)
     trainable = [p for p in model.parameters() if p.requires_grad]
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
@@ -219,6 +222,7 @@ def train(
         total=sum(total for _, total in counts.values()),
         kept_per_layer=counts,
         trainable_values=method.trainable_values(model),
+        prepare_s=prepare_s,
         wall_s=wall_s + time.perf_counter() - started,
         epochs_run=len(history),
         resumed_from_epoch=resumed_from_epoch,
