@@ -15,7 +15,8 @@ _CONFIG_COLUMNS = ["model", "method", "k", "init", "width", "seed", "epochs", "t
                    "test_subset", "optimizer", "lr", "batch_size", "eval_samples", "prune",
                    "rerandomize_every"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
-                   "trainable_values", "epochs_run", "wall_s", "prepare_s", "device", "git_commit", "finished_at", "hash"]
+                   "trainable_values", "epochs_run", "wall_s", "prepare_s", "device", "git_commit",
+                   "finished_at", "hash"]
 # Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
 COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,
