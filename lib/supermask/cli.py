@@ -1,4 +1,5 @@
-"""``python -m supermask train|bench|export``: one run, the benchmark, or a found subnetwork."""
+"""``python -m supermask train|imagenet|bench|export``: a CIFAR-10 run, an ImageNet run, the
+benchmark, or a found subnetwork."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from .config import OPTIMIZERS, RunConfig
 from .data import DataNotFoundError, find_cifar10
 from .init import DISTRIBUTIONS
 from .methods import METHODS
-from .models import MODELS
+from .ddp import IMAGENET_METHODS
+from .models import DATASET_OF
 from .sweep import default_data_dir, default_results_dir, run
 from .train import resolve_device
 
 __all__ = ["main"]
 
+_CIFAR_MODELS = [m for m, d in DATASET_OF.items() if d == "cifar10"]
 _SUMMARY_KEYS = ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir", "status")
 
 
@@ -30,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                     "An unfinished run resumes from its last checkpoint. Hyperparameters left "
                     "unset follow the reference protocol of the method and optimiser.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="conv4", choices=list(MODELS), help="architecture")
+    p.add_argument("--model", default="conv4", choices=_CIFAR_MODELS, help="architecture")
     p.add_argument("--method", default="edge-popup", choices=list(METHODS), help="what is learned")
     p.add_argument("--k", type=float, default=None,
                    help="fraction of weights KEPT per layer, in (0, 1]; default 0.5 for "
@@ -74,12 +77,41 @@ def _parser() -> argparse.ArgumentParser:
                     "achieved GFLOP/s against a large fp32 matmul, and the data pipeline's rate. "
                     "Writes OUT/<host>.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b.add_argument("--models", nargs="+", default=["conv4"], choices=list(MODELS))
+    b.add_argument("--models", nargs="+", default=["conv4"], choices=_CIFAR_MODELS)
     b.add_argument("--batch-size", type=int, default=128)
     b.add_argument("--repeats", type=int, default=15, help="timed steps per variant")
     b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     b.add_argument("--out", default="results/bench", help="directory of the JSON report")
     b.add_argument("--json", action="store_true", help="print the report as one JSON line")
+
+    i = commands.add_parser(
+        "imagenet", help="train one ImageNet run (under torchrun for several GPUs or nodes)",
+        description="ImageNet with NVIDIA's ResNet-50 recipe (lr 0.256 per 256 images, "
+                    "momentum 0.875, wd 3.05e-5, label smoothing 0.1, 5 warm-up epochs, cosine). "
+                    "Run it with `torchrun --nproc_per_node=N -m supermask imagenet ...`; "
+                    "without torchrun it is one process. A finished run is found, an "
+                    "interrupted one resumes from its last epoch.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    i.add_argument("--model", default="resnet50",
+                   choices=[m for m, d in DATASET_OF.items() if d == "imagenet"])
+    i.add_argument("--method", default="edge-popup", choices=list(IMAGENET_METHODS))
+    i.add_argument("--k", type=float, default=None, help="fraction of weights KEPT; default 0.5")
+    i.add_argument("--init", default=None, choices=list(DISTRIBUTIONS),
+                   help="weight distribution; default signed_constant (dense: kaiming_normal)")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--epochs", type=int, default=100)
+    i.add_argument("--batch-size", type=int, default=256,
+                   help="global batch over all processes; lr scales with it (0.256 per 256)")
+    i.add_argument("--lr", type=float, default=None, help="default 0.256 * batch / 256")
+    i.add_argument("--imagenet-dir", required=True, help="root holding train/ and val/")
+    i.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
+                                                   f"or {default_results_dir()})")
+    i.add_argument("--workers", type=int, default=8, help="DataLoader workers per process")
+    i.add_argument("--accumulate", type=int, default=1,
+                   help="micro-batches per step and process: P processes x A train like P*A")
+    i.add_argument("--device", default="auto", help="auto, cpu or cuda (one GPU per process)")
+    i.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    i.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     e = commands.add_parser(
         "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
@@ -104,6 +136,36 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+def _imagenet(parser: argparse.ArgumentParser, args) -> int:
+    from .ddp import train_imagenet
+    from .imagenet import find_imagenet
+
+    try:
+        config = RunConfig(model=args.model, method=args.method, k=args.k, init=args.init,
+                           seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+                           lr=args.lr, dataset="imagenet")
+        resolve_device(args.device)
+        find_imagenet(args.imagenet_dir)
+        if args.workers < 0 or args.accumulate < 1:
+            raise ValueError("--workers must be >= 0 and --accumulate >= 1")
+    except (ValueError, DataNotFoundError) as error:
+        parser.error(str(error))
+    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    result = train_imagenet(config, args.imagenet_dir,
+                            args.results if args.results is not None else default_results_dir(),
+                            device=args.device, workers=args.workers,
+                            accumulate=args.accumulate, progress=not args.no_progress)
+    if result is not None:
+        if args.json:
+            print(json.dumps({key: result.get(key) for key in _SUMMARY_KEYS}
+                             | {"hash": result["hash"], "config": result["config"]}))
+        else:
+            print(f"{config.name}: {result['status']}, top-1 {result['test_acc']}, kept "
+                  f"{result['kept']}/{result['total']}, {result['wall_s']:.1f} s")
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import format_report, run_benchmark
 
@@ -120,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(args)
     if args.command == "export":
         return _export(parser, args)
+    if args.command == "imagenet":
+        return _imagenet(parser, args)
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

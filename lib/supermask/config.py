@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .init import DISTRIBUTIONS
 from .methods import METHODS
-from .models import MODELS
+from .models import DATASET_OF, MODELS, NUM_CLASSES
 from .pruning import PRUNERS
 
 __all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
@@ -25,8 +25,13 @@ __all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
 OPTIMIZERS = ("sgd", "adam")
 
 
-def _default_hyperparameters(method: str, optimizer: str, model: str) -> dict:
-    """The reference protocol (REFERENCE.md, "CIFAR-10 protocol")."""
+def _default_hyperparameters(method: str, optimizer: str, model: str, dataset: str,
+                             batch_size: int | None, epochs: int) -> dict:
+    """The reference protocol (REFERENCE.md, "CIFAR-10 protocol" and "ImageNet")."""
+    if dataset == "imagenet":  # NVIDIA's ResNet-50 v1.5 recipe, as in the authors' configs
+        batch = batch_size or 256
+        return {"lr": 0.256 * batch / 256, "momentum": 0.875, "weight_decay": 3.0517578125e-05,
+                "batch_size": batch, "warmup_epochs": min(5, epochs - 1), "label_smoothing": 0.1}
     if optimizer == "adam":
         return {"lr": 2e-4 if model == "conv2" else 3e-4, "momentum": 0.0, "weight_decay": 0.0,
                 "batch_size": 60}
@@ -53,6 +58,7 @@ _METHOD_FIELDS = {
     "rerandomize_every": ("iterand",),
     "rerandomize_fraction": ("iterand",),
 }
+_DATASET_FIELDS = {"warmup_epochs": "imagenet", "label_smoothing": "imagenet"}
 
 
 def _choice(field: str, value: str, valid) -> None:
@@ -67,6 +73,9 @@ class RunConfig:
     ``k`` is the fraction of weights KEPT per layer (1.0 for the dense baseline, None for Zhou et
     al., whose kept fraction is learned).
     ``train_subset``/``test_subset`` take a class-balanced subset of that many images (None: all).
+    ImageNet runs (``dataset="imagenet"``) follow NVIDIA's recipe: ``batch_size`` is the global
+    batch over all processes, the default lr is 0.256 per 256 images, ``warmup_epochs`` of linear
+    warm-up precede the cosine decay, and the loss uses ``label_smoothing``.
     ``eval_samples`` is how many sampled masks the test accuracy averages, for methods whose
     masks are sampled (Zhou et al.: 10); None for the others.
     PaB only: ``prune`` (stage-1 pruner), ``flip_rate`` and ``flip_threshold`` (Bop's gamma and
@@ -97,11 +106,17 @@ class RunConfig:
     flip_threshold: float | None = None
     rerandomize_every: int | None = None
     rerandomize_fraction: float | None = None
+    warmup_epochs: int | None = None
+    label_smoothing: float | None = None
 
     def __post_init__(self):
         _choice("model", self.model, MODELS)
         _choice("method", self.method, METHODS)
-        _choice("dataset", self.dataset, ("cifar10",))
+        _choice("dataset", self.dataset, NUM_CLASSES)
+        if DATASET_OF[self.model] != self.dataset:
+            raise ValueError(f"model {self.model!r} is for {DATASET_OF[self.model]}, not "
+                             f"{self.dataset}; {self.dataset} models: "
+                             f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}")
         method = METHODS[self.method]
         fill = {}
         if self.k is None:
@@ -114,7 +129,8 @@ class RunConfig:
             fill["eval_samples"] = method.default_eval_samples
         _choice("optimizer", fill.get("optimizer", self.optimizer), OPTIMIZERS)
         defaults = _default_hyperparameters(self.method, fill.get("optimizer", self.optimizer),
-                                            self.model)
+                                            self.model, self.dataset, self.batch_size,
+                                            self.epochs)
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 fill[name] = value
@@ -141,6 +157,13 @@ class RunConfig:
             if getattr(self, name) is not None and self.method not in methods:
                 raise ValueError(f"{name} is a setting of {', '.join(methods)} only, not of "
                                  f"method {self.method!r}: leave it unset")
+        for name, dataset in _DATASET_FIELDS.items():
+            if getattr(self, name) is not None and self.dataset != dataset:
+                raise ValueError(f"{name} is a setting of {dataset} runs only: leave it unset")
+        if self.warmup_epochs is not None and not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
+        if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.prune is not None:
             _choice("pruner", self.prune, PRUNERS)
         if self.method == "pab" and self.optimizer != "sgd":

@@ -1,0 +1,99 @@
+"""ImageNet from an ImageFolder root (``train/`` and ``val/``, one folder per class), read by
+DataLoader workers with the standard transforms.
+
+Batches are cut the way ``DistributedSampler`` cuts them, for *replicas*: the processes of a
+``torchrun`` job times the micro-batches each process accumulates per step. A run with R
+replicas sees the same samples in every step however they are spread over processes, so a
+2-process job and a 1-process job accumulating 2 micro-batches train on identical batches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torchvision import datasets, transforms
+
+from .data import DataNotFoundError
+
+__all__ = ["find_imagenet", "replica_loaders", "val_loader"]
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _classes(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def find_imagenet(root: str | os.PathLike) -> Path:
+    """``root`` if it holds ``train/`` and ``val/`` with the same, non-empty class folders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataNotFoundError(f"ImageNet directory {root} does not exist; it must hold "
+                                "train/<class>/*.JPEG and val/<class>/*.JPEG")
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            raise DataNotFoundError(f"{root} has no {split}/ folder; an ImageNet root must hold "
+                                    "train/<class>/ and val/<class>/ (val sorted into class "
+                                    "folders, e.g. with the devkit's labels)")
+    train, val = _classes(root / "train"), _classes(root / "val")
+    if not train:
+        raise DataNotFoundError(f"{root / 'train'} holds no class folders")
+    if train != val:
+        missing = sorted(set(train) ^ set(val))
+        raise DataNotFoundError(f"train/ and val/ of {root} have different class folders "
+                                f"({len(train)} vs {len(val)}; differing: {', '.join(missing[:5])})")
+    return root
+
+
+def _train_set(root: Path) -> datasets.ImageFolder:
+    return datasets.ImageFolder(root / "train", transforms.Compose([
+        transforms.RandomResizedCrop(224),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ]))
+
+
+def _val_set(root: Path) -> datasets.ImageFolder:
+    return datasets.ImageFolder(root / "val", transforms.Compose([
+        transforms.Resize(256),
+        transforms.CenterCrop(224),
+        transforms.ToTensor(),
+        transforms.Normalize(MEAN, STD),
+    ]))
+
+
+def replica_loaders(root: str | os.PathLike, replicas: range, num_replicas: int,
+                    replica_batch: int, seed: int, workers: int, pin_memory: bool
+                    ) -> tuple[list[DataLoader], list[DistributedSampler]]:
+    """One loader per replica this process runs (``replicas`` of ``num_replicas`` in all), each
+    giving ``replica_batch`` images a step; call ``sampler.set_epoch`` every epoch.
+
+    With ``workers >= 1`` each replica's augmentation is drawn in its own workers, seeded from
+    (seed, replica), so it too is the same however replicas are spread over processes; with
+    ``workers=0`` it comes from the process's global generator.
+    """
+    dataset = _train_set(Path(root))
+    loaders, samplers = [], []
+    for replica in replicas:
+        sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=replica,
+                                     shuffle=True, seed=seed, drop_last=True)
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + replica)
+        loaders.append(DataLoader(dataset, batch_size=replica_batch, sampler=sampler,
+                                  num_workers=workers, pin_memory=pin_memory, drop_last=True,
+                                  generator=generator,
+                                  persistent_workers=workers > 0))
+        samplers.append(sampler)
+    return loaders, samplers
+
+
+def val_loader(root: str | os.PathLike, rank: int, world_size: int, batch: int, workers: int,
+               pin_memory: bool) -> DataLoader:
+    """This process's share of the validation images (every image counted exactly once)."""
+    dataset = _val_set(Path(root))
+    share = Subset(dataset, range(rank, len(dataset), world_size))
+    return DataLoader(share, batch_size=batch, shuffle=False, num_workers=workers,
+                      pin_memory=pin_memory)

@@ -1,0 +1,118 @@
+"""The ImageNet path on a tiny generated ImageFolder: models, data checks, torchrun + DDP (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from supermask.config import RunConfig
+from supermask.data import DataNotFoundError
+from supermask.imagenet import find_imagenet
+from supermask.masks import apply_edge_popup, masked_layers
+from supermask.models import build_model
+from supermask.sizes import kept_weights
+
+
+def make_imagenet(root: Path, classes=("n01", "n02"), train=8, val=3) -> Path:
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", train), ("val", val)):
+        for label, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                base = torch.tensor([200 * label, 200 - 200 * label, 100]).view(3, 1, 1)
+                image = (base + torch.randint(-30, 30, (3, 48, 64), generator=generator))
+                image = image.clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+                Image.fromarray(image).save(root / split / name / f"{i}.JPEG", format="PNG")
+    return root
+
+
+@pytest.fixture(scope="module")
+def imagenet_dir(tmp_path_factory) -> Path:
+    return make_imagenet(tmp_path_factory.mktemp("imagenet"))
+
+
+@pytest.mark.parametrize("model, table2", [("resnet50", 7.6e6), ("resnet101", 13e6),
+                                           ("wide_resnet50_2", 20.6e6)])
+def test_kept_weights_at_k_0_3_match_table_2(model, table2):
+    assert kept_weights(model, 1.0, 0.3) == pytest.approx(table2, rel=0.03)
+
+
+def test_torchvision_resnet50_converts_like_every_model():
+    model = apply_edge_popup(build_model("resnet50"), 0.3)
+    assert len(list(masked_layers(model))) == 54  # 49 convs + 4 downsample convs + fc
+    assert model.fc.out_features == 1000 and model.fc.bias is None
+    assert not any(m.affine for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with pytest.raises(ValueError, match="torchvision's width only"):
+        build_model("resnet50", width=0.5)
+    with pytest.raises(ValueError, match="is for imagenet, not cifar10"):
+        RunConfig(model="resnet50")
+
+
+def test_imagenet_recipe_defaults():
+    config = RunConfig(model="resnet50", dataset="imagenet", k=0.3, batch_size=1024)
+    assert config.lr == pytest.approx(1.024) and config.momentum == 0.875
+    assert (config.warmup_epochs, config.label_smoothing) == (5, 0.1)
+    assert config.weight_decay == pytest.approx(3.0517578125e-05)
+    with pytest.raises(ValueError, match="imagenet runs only"):
+        RunConfig(model="conv4", label_smoothing=0.1)
+
+
+def test_imagenet_root_is_checked(tmp_path):
+    with pytest.raises(DataNotFoundError, match="does not exist"):
+        find_imagenet(tmp_path / "none")
+    (tmp_path / "train" / "n01").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="has no val/ folder"):
+        find_imagenet(tmp_path)
+    (tmp_path / "val" / "n02").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="different class folders"):
+        find_imagenet(tmp_path)
+
+
+def _imagenet_cli(imagenet_dir, results, *extra, torchrun=0):
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                 f"--nproc_per_node={torchrun}"] if torchrun else [sys.executable])
+    args = launcher + ["-m", "supermask", "imagenet", "--model", "resnet50", "--k", "0.3",
+                       "--epochs", "1", "--batch-size", "8", "--imagenet-dir", str(imagenet_dir),
+                       "--results", str(results), "--workers", "1", "--device", "cpu", "--json",
+                       "--no-progress", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _scores(result) -> dict:
+    state = torch.load(Path(result["run_dir"]) / "model.pt", weights_only=True)
+    return {k: v for k, v in state.items() if k.endswith("scores")}
+
+
+def test_torchrun_two_processes_equal_one_process_accumulating_two(imagenet_dir, tmp_path):
+    two = _imagenet_cli(imagenet_dir, tmp_path / "ddp", torchrun=2)
+    one = _imagenet_cli(imagenet_dir, tmp_path / "single", "--accumulate", "2")
+    stored = json.loads((Path(two["run_dir"]) / "result.json").read_text())
+    assert stored["processes"] == 2 and stored["replicas_identical"]
+    assert stored["status"] == "finished" and 0 <= stored["test_acc"] <= 1
+    a, b = _scores(two), _scores(one)
+    assert a.keys() == b.keys() and len(a) == 54
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    assert two["hash"] == one["hash"]  # the process layout is not part of the run's identity
+
+
+def test_bad_imagenet_input_exits_2_and_writes_nothing(tmp_path, capsys):
+    from supermask.cli import main
+
+    (tmp_path / "in" / "train" / "n01").mkdir(parents=True)
+    for bad, message in ((["--imagenet-dir", str(tmp_path / "in")], "has no val/ folder"),
+                         (["--imagenet-dir", str(tmp_path), "--k", "2"], "must be in (0, 1]"),
+                         (["--imagenet-dir", str(tmp_path), "--model", "conv4"], "invalid choice")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["imagenet", "--results", str(tmp_path / "results"), *bad])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
