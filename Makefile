@@ -32,8 +32,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 test: setup
 	$(PY) -m pytest
 
+# Conv4 (the targets), Conv6, CIFAR ResNet-18 and ImageNet ResNet-50 (batch 16).
 bench: setup
-	$(PY) -m supermask bench
+	$(PY) -m supermask bench --models conv4 conv6 resnet18 resnet50
 
 figures: $(FIGURE_TARGETS)
 

@@ -8,32 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from supermask.config import RunConfig
 from supermask.data import DataNotFoundError
-from supermask.imagenet import find_imagenet
+from supermask.imagenet import find_imagenet, make_synthetic_imagenet
 from supermask.masks import apply_edge_popup, masked_layers
 from supermask.models import build_model
 from supermask.sizes import kept_weights
 
 
-def make_imagenet(root: Path, classes=("n01", "n02"), train=8, val=3) -> Path:
-    generator = torch.Generator().manual_seed(0)
-    for split, count in (("train", train), ("val", val)):
-        for label, name in enumerate(classes):
-            (root / split / name).mkdir(parents=True)
-            for i in range(count):
-                base = torch.tensor([200 * label, 200 - 200 * label, 100]).view(3, 1, 1)
-                image = (base + torch.randint(-30, 30, (3, 48, 64), generator=generator))
-                image = image.clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-                Image.fromarray(image).save(root / split / name / f"{i}.JPEG", format="PNG")
-    return root
-
-
 @pytest.fixture(scope="module")
 def imagenet_dir(tmp_path_factory) -> Path:
-    return make_imagenet(tmp_path_factory.mktemp("imagenet"))
+    return make_synthetic_imagenet(tmp_path_factory.mktemp("imagenet"))
 
 
 @pytest.mark.parametrize("model, table2", [("resnet50", 7.6e6), ("resnet101", 13e6),

@@ -28,7 +28,7 @@ from .data import ImageTensors, epoch_batches
 from .init import initialize
 from .masks import EdgePopupMask, in_memory_order, mask_model
 from .methods import get_method
-from .models import build_model
+from .models import DATASET_OF, NUM_CLASSES, build_model
 from .store import atomic_write_json
 from .train import resolve_device
 
@@ -64,7 +64,8 @@ def _model(model: str, variant: str, device: torch.device) -> nn.Module:
     if variant == "full-sort":
         mask_model(initialize(net, "signed_constant"), lambda weight: _FullSortMask(weight, 0.5))
     else:
-        get_method(variant).prepare(net, RunConfig(model=model, method=variant))
+        get_method(variant).prepare(net, RunConfig(model=model, method=variant,
+                                                   dataset=DATASET_OF[model]))
     return net.to(device=device, memory_format=torch.channels_last)
 
 
@@ -134,6 +135,7 @@ def run_benchmark(
     models: tuple[str, ...] = ("conv4",),
     variants: tuple[str, ...] = ("dense", "edge-popup", "full-sort", "zhou"),
     batch_size: int = 128,
+    imagenet_batch_size: int = 16,
     repeats: int = 15,
     warmup: int = 2,
     device: str = "auto",
@@ -148,10 +150,13 @@ def run_benchmark(
                     "git_commit": provenance.git_commit(), "versions": provenance.versions(),
                     "batch_size": batch_size, "repeats": repeats, "matmul_gflops": peak,
                     "models": {}}
-    x = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(
-        memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch_size,), device=device)
     for model in models:
+        imagenet = DATASET_OF[model] == "imagenet"
+        batch = imagenet_batch_size if imagenet else batch_size
+        size = 224 if imagenet else 32
+        x = torch.randn(batch, 3, size, size, device=device).contiguous(
+            memory_format=torch.channels_last)
+        y = torch.randint(0, NUM_CLASSES[DATASET_OF[model]], (batch,), device=device)
         nets = {variant: _model(model, variant, device) for variant in variants}
         flops = _step_flops(nets[variants[0]], x, y)
         steps = {variant: _step_fn(net, x, y) for variant, net in nets.items()}
@@ -164,11 +169,15 @@ def run_benchmark(
         rows = {}
         for variant in variants:
             seconds = statistics.median(times[variant])
-            rows[variant] = {"step_s": seconds, "images_per_s": batch_size / seconds,
+            rows[variant] = {"step_s": seconds, "images_per_s": batch / seconds,
                              "gflops": flops / seconds / 1e9,
                              "peak_fraction": flops / seconds / 1e9 / peak}
-        report["models"][model] = {"step_gflop": flops / 1e9, "variants": rows,
-                                   "times": times}
+        report["models"][model] = {"batch_size": batch, "image_size": size,
+                                   "step_gflop": flops / 1e9, "variants": rows, "times": times}
+        for faster, slower in (("dense", "edge-popup"), ("edge-popup", "full-sort")):
+            if {faster, slower} <= set(variants):
+                report["models"][model][f"{slower}_over_{faster}"] = _paired_ratio(
+                    report, model, slower, faster)
 
     conv4 = report["models"].get("conv4", {}).get("variants", {})
     data_rate = data_images_per_second(device, batch=batch_size)
@@ -187,13 +196,18 @@ def run_benchmark(
 def format_report(report: dict) -> str:
     lines = [f"device: {report['device']}   matmul peak: {report['matmul_gflops']:.0f} GFLOP/s   "
              f"batch {report['batch_size']}, median of {report['repeats']}"]
-    lines.append(f"{'model':8} {'variant':12} {'step ms':>9} {'img/s':>8} {'GFLOP/s':>8} {'of peak':>8}")
+    lines.append(f"{'model':16} {'batch':>5} {'variant':12} {'step ms':>9} {'img/s':>8} "
+                 f"{'GFLOP/s':>8} {'of peak':>8}")
     for model, entry in report["models"].items():
         for variant, row in entry["variants"].items():
-            lines.append(f"{model:8} {variant:12} {row['step_s'] * 1e3:9.1f} "
+            lines.append(f"{model:16} {entry['batch_size']:5} {variant:12} {row['step_s'] * 1e3:9.1f} "
                          f"{row['images_per_s']:8.0f} {row['gflops']:8.0f} "
                          f"{row['peak_fraction']:8.1%}")
     lines.append(f"data pipeline: {report['data_images_per_s']:.0f} img/s")
+    for model, entry in report["models"].items():
+        ratios = [f"{key} {value:.3f}" for key, value in entry.items() if "_over_" in key]
+        if ratios:
+            lines.append(f"{model}: " + ", ".join(ratios))
     for key in ("popup_over_dense", "sort_over_popup", "peak_fraction", "data_over_train"):
         if key in report:
             lines.append(f"{key}: {report[key]:.3f}")

@@ -77,8 +77,10 @@ def _parser() -> argparse.ArgumentParser:
                     "achieved GFLOP/s against a large fp32 matmul, and the data pipeline's rate. "
                     "Writes OUT/<host>.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b.add_argument("--models", nargs="+", default=["conv4"], choices=_CIFAR_MODELS)
-    b.add_argument("--batch-size", type=int, default=128)
+    b.add_argument("--models", nargs="+", default=["conv4"], choices=list(DATASET_OF))
+    b.add_argument("--batch-size", type=int, default=128, help="CIFAR-10 models' batch")
+    b.add_argument("--imagenet-batch-size", type=int, default=16,
+                   help="ImageNet models' batch (224x224 images)")
     b.add_argument("--repeats", type=int, default=15, help="timed steps per variant")
     b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     b.add_argument("--out", default="results/bench", help="directory of the JSON report")
@@ -170,6 +172,7 @@ def _bench(args) -> int:
     from .bench import format_report, run_benchmark
 
     report = run_benchmark(models=tuple(args.models), batch_size=args.batch_size,
+                           imagenet_batch_size=args.imagenet_batch_size,
                            repeats=args.repeats, device=args.device, out_dir=args.out)
     print(json.dumps(report) if args.json else format_report(report))
     return 0

@@ -18,7 +18,7 @@ from torchvision import datasets, transforms
 
 from .data import DataNotFoundError
 
-__all__ = ["find_imagenet", "replica_loaders", "val_loader"]
+__all__ = ["find_imagenet", "make_synthetic_imagenet", "replica_loaders", "val_loader"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -97,3 +97,23 @@ def val_loader(root: str | os.PathLike, rank: int, world_size: int, batch: int, 
     share = Subset(dataset, range(rank, len(dataset), world_size))
     return DataLoader(share, batch_size=batch, shuffle=False, num_workers=workers,
                       pin_memory=pin_memory)
+
+
+def make_synthetic_imagenet(root: str | os.PathLike, classes: int = 2, train: int = 8,
+                            val: int = 3, seed: int = 0) -> Path:
+    """A tiny ImageNet-shaped ImageFolder (classes differ in colour), for exercising the
+    ImageNet code path where ImageNet is absent: the smoke profile and the tests."""
+    from PIL import Image
+
+    root = Path(root)
+    generator = torch.Generator().manual_seed(seed)
+    for split, count in (("train", train), ("val", val)):
+        for label in range(classes):
+            folder = root / split / f"n{label:08d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            base = torch.tensor([(97 * label) % 256, 255 - (97 * label) % 256, 100]).view(3, 1, 1)
+            for i in range(count):
+                noise = torch.randint(-30, 30, (3, 48, 64), generator=generator)
+                image = (base + noise).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+                Image.fromarray(image).save(folder / f"{i:04d}.png")
+    return root
