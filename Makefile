@@ -14,7 +14,7 @@ DEVICE ?= auto
 
 # One notebook per figure: `make fig3` runs one, `make figures` all of them.
 FIGURES := fig3=fig3_vary_k fig4=fig4_width fig5=fig5_fixed_size fig6=fig6_zhou \
-           fig7=fig7_distributions pab=pab_vs_edgepopup
+           fig7=fig7_distributions fig8=fig8_imagenet pab=pab_vs_edgepopup
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 

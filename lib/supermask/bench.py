@@ -100,6 +100,14 @@ def _step_flops(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+def training_gflop_per_image(model: str) -> float:
+    """Forward + backward GFLOP of one training image (convolutions and matmuls)."""
+    net = _model(model, "dense", torch.device("cpu"))
+    size = 224 if DATASET_OF[model] == "imagenet" else 32
+    x = torch.randn(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    return _step_flops(net, x, torch.zeros(1, dtype=torch.int64)) / 1e9
+
+
 def matmul_gflops(device: torch.device, size: int = 4096, repeats: int = 5) -> float:
     """fp32 GFLOP/s of a large square matmul, best of ``repeats``: this machine's practical peak."""
     a = torch.randn(size, size, device=device)

@@ -11,9 +11,9 @@ from .store import atomic_write_bytes
 
 __all__ = ["COLUMNS", "read_csv", "results_frame", "write_csv"]
 
-_CONFIG_COLUMNS = ["model", "method", "k", "init", "width", "seed", "epochs", "train_subset",
-                   "test_subset", "optimizer", "lr", "batch_size", "eval_samples", "prune",
-                   "rerandomize_every"]
+_CONFIG_COLUMNS = ["dataset", "model", "method", "k", "init", "width", "seed", "epochs",
+                   "train_subset", "test_subset", "optimizer", "lr", "batch_size", "eval_samples",
+                   "prune", "rerandomize_every"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
                    "trainable_values", "epochs_run", "wall_s", "prepare_s", "device", "git_commit",
                    "finished_at", "hash"]
