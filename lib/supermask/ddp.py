@@ -34,7 +34,7 @@ from .imagenet import find_imagenet, replica_loaders, val_loader
 from .masks import kept_counts, sampled_masks
 from .methods import get_method
 from .store import RunStore, atomic_torch_save
-from .train import build, resolve_device
+from .train import build, load_checkpoint, resolve_device
 
 __all__ = ["IMAGENET_METHODS", "Processes", "train_imagenet"]
 
@@ -180,8 +180,8 @@ def _train(config: RunConfig, root, store: RunStore, device: torch.device, proce
 
     start_epoch, wall_s, history = 0, 0.0, []
     checkpoint = store.checkpoint_path(config)
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+    state = load_checkpoint(checkpoint, device, config.name)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -27,7 +27,7 @@ from .methods import get_method
 from .models import build_model
 from .store import atomic_torch_save
 
-__all__ = ["TrainOutcome", "build", "resolve_device", "train"]
+__all__ = ["TrainOutcome", "build", "load_checkpoint", "resolve_device", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def build(config: RunConfig) -> nn.Module:
     return get_method(config.method).prepare(model, config)
 
 
-def _load_checkpoint(path: Path | None, device: torch.device, name: str) -> dict | None:
+def load_checkpoint(path: Path | None, device: torch.device, name: str) -> dict | None:
     """The checkpoint's state, or None when there is none or it cannot be read (then the run
     starts over, with a warning, rather than fail or trust a damaged file)."""
     if path is None or not path.exists():
@@ -138,7 +138,7 @@ def train(
 
     start_epoch, wall_s, history = 0, 0.0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    state = _load_checkpoint(checkpoint, device, config.name)
+    state = load_checkpoint(checkpoint, device, config.name)
     if state is not None:
         model.load_state_dict(state["model"])
         for (optimizer, scheduler), saved, saved_schedule in zip(
