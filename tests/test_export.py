@@ -9,7 +9,7 @@ from supermask.cli import main
 from supermask.config import RunConfig
 from supermask.data import load_cifar10
 from supermask.evaluate import accuracy
-from supermask.masks import sampled_masks
+from supermask.masks import masked_layers, sampled_masks
 from supermask.models import build_model
 from supermask.store import RunStore
 from supermask.sweep import run
@@ -52,6 +52,7 @@ def _masked_model(result) -> nn.Module:
     {"method": "edge-popup", "k": 0.3},
     {"method": "zhou"},
     {"method": "dense", "init": "kaiming_normal"},
+    {"method": "pab", "k": 0.3, "prune": "random"},
 ])
 def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, capsys):
     config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32, **fields)
@@ -73,6 +74,12 @@ def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, c
         assert exported["kept"] == result["kept"]
     if fields["method"] == "edge-popup":
         assert exported["kept"] / exported["total"] == pytest.approx(0.3, abs=0.01)
+    if fields["method"] == "pab":  # the flipped signs are exported, on the kept weights only
+        masked = _masked_model(result)
+        for name, layer, mask in masked_layers(masked):
+            weight = exported["state_dict"][f"{name}.weight"]
+            original = layer.parametrizations.weight.original.detach()
+            assert torch.equal(weight, original * mask.mask())
 
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad(), sampled_masks(masked := _masked_model(result), False):

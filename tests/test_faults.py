@@ -209,3 +209,16 @@ def test_every_torch_load_is_weights_only():
                 assert isinstance(flags.get("weights_only"), ast.Constant), f"{path}:{node.lineno}"
                 assert flags["weights_only"].value is True, f"{path}:{node.lineno}"
     assert calls >= 3  # checkpoints, the data cache, exported runs
+
+
+def test_any_executor_runs_a_sweep(tiny_data_dir, tmp_path, uninterrupted):
+    """E.g. several runs sharing one GPU: a process pool of spawned workers."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = torch.get_num_threads()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        results = sweep(GRID, executor=pool, results_dir=tmp_path, data_dir=tiny_data_dir,
+                        device="cpu", progress=False)
+    _same_runs(results, uninterrupted)
