@@ -102,3 +102,44 @@ def test_bad_imagenet_input_exits_2_and_writes_nothing(tmp_path, capsys):
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def _kill_every_process_mentioning(text: str) -> None:
+    """SIGKILL the launcher, its workers (each in a session of its own) and their loaders."""
+    import signal
+
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if text.encode() in (proc / "cmdline").read_bytes():
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+
+
+def test_killed_torchrun_job_resumes_from_the_last_epoch(imagenet_dir, tmp_path):
+    import time
+
+    args = ["--epochs", "3", "--batch-size", "4"]
+    whole = _imagenet_cli(imagenet_dir, tmp_path / "whole", *args, torchrun=2)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node=2", "-m", "supermask", "imagenet", "--model", "resnet50",
+                "--k", "0.3", "--imagenet-dir", str(imagenet_dir), "--results",
+                str(tmp_path / "cut"), "--workers", "1", "--device", "cpu", "--json",
+                "--no-progress", *args]
+    job = subprocess.Popen(launcher, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "cut" / "runs" / whole["run_dir"].rsplit("/", 1)[1] / "checkpoint.pt"
+    deadline = time.monotonic() + 600
+    while not checkpoint.exists():
+        assert job.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    _kill_every_process_mentioning(str(tmp_path / "cut"))  # as when the node dies
+    job.wait()
+    assert not (checkpoint.parent / "result.json").exists(), "killed too late"
+
+    resumed = _imagenet_cli(imagenet_dir, tmp_path / "cut", *args, torchrun=2)
+    stored = json.loads((Path(resumed["run_dir"]) / "result.json").read_text())
+    assert stored["resumed_from_epoch"] >= 1 and stored["epochs_run"] == 3
+    a, b = _scores(whole), _scores(resumed)
+    assert all(torch.equal(a[key], b[key]) for key in a)

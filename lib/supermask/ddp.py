@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from . import provenance
 from .config import RunConfig
 from .evaluate import autocast
-from .imagenet import find_imagenet, replica_loaders, val_loader
+from .imagenet import find_imagenet, replica_loaders, start_epoch, val_loader
 from .masks import kept_counts, sampled_masks
 from .methods import get_method
 from .store import RunStore, atomic_torch_save
@@ -178,24 +178,23 @@ def _train(config: RunConfig, root, store: RunStore, device: torch.device, proce
                           config.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
-    start_epoch, wall_s, history = 0, 0.0, []
+    first_epoch, wall_s, history = 0, 0.0, []
     checkpoint = store.checkpoint_path(config)
     state = load_checkpoint(checkpoint, device, config.name)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
-        log.info("%s: resuming after epoch %d", config.name, start_epoch)
-    resumed_from_epoch = start_epoch
+        first_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
+        log.info("%s: resuming after epoch %d", config.name, first_epoch)
+    resumed_from_epoch = first_epoch
 
     started = time.perf_counter()
     status = "finished"
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+    bar = tqdm(total=config.epochs * steps_per_epoch, initial=first_epoch * steps_per_epoch,
                desc=config.name, disable=not (progress and processes.main), unit="step")
-    for epoch in range(start_epoch, config.epochs):
-        for sampler in samplers:
-            sampler.set_epoch(epoch)
+    for epoch in range(first_epoch, config.epochs):
+        start_epoch(loaders, samplers, config.seed, processes.rank, epoch)
         net.train()
         batches = [iter(loader) for loader in loaders]
         loss_sum, correct, seen = 0.0, 0.0, 0.0

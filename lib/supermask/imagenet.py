@@ -18,7 +18,8 @@ from torchvision import datasets, transforms
 
 from .data import DataNotFoundError
 
-__all__ = ["find_imagenet", "make_synthetic_imagenet", "replica_loaders", "val_loader"]
+__all__ = ["find_imagenet", "make_synthetic_imagenet", "replica_loaders", "start_epoch",
+           "val_loader"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -70,24 +71,33 @@ def replica_loaders(root: str | os.PathLike, replicas: range, num_replicas: int,
                     replica_batch: int, seed: int, workers: int, pin_memory: bool
                     ) -> tuple[list[DataLoader], list[DistributedSampler]]:
     """One loader per replica this process runs (``replicas`` of ``num_replicas`` in all), each
-    giving ``replica_batch`` images a step; call ``sampler.set_epoch`` every epoch.
+    giving ``replica_batch`` images a step; call :func:`start_epoch` before every epoch.
 
     With ``workers >= 1`` each replica's augmentation is drawn in its own workers, seeded from
-    (seed, replica), so it too is the same however replicas are spread over processes; with
-    ``workers=0`` it comes from the process's global generator.
+    (seed, replica, epoch), so it is the same however replicas are spread over processes and
+    whether or not the run was resumed; with ``workers=0`` it comes from the process's global
+    generator, seeded from (seed, rank, epoch).
     """
     dataset = _train_set(Path(root))
     loaders, samplers = [], []
     for replica in replicas:
         sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=replica,
                                      shuffle=True, seed=seed, drop_last=True)
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + replica)
+        generator = torch.Generator()
         loaders.append(DataLoader(dataset, batch_size=replica_batch, sampler=sampler,
                                   num_workers=workers, pin_memory=pin_memory, drop_last=True,
-                                  generator=generator,
-                                  persistent_workers=workers > 0))
+                                  generator=generator))
         samplers.append(sampler)
     return loaders, samplers
+
+
+def start_epoch(loaders: list[DataLoader], samplers: list[DistributedSampler], seed: int,
+                rank: int, epoch: int) -> None:
+    """Fix the epoch's sample order and augmentation (so a resumed run repeats them exactly)."""
+    torch.manual_seed(seed * 1_000_003 + rank * 10_007 + epoch)
+    for loader, sampler in zip(loaders, samplers, strict=True):
+        sampler.set_epoch(epoch)
+        loader.generator.manual_seed(seed * 1_000_003 + sampler.rank * 10_007 + epoch)
 
 
 def val_loader(root: str | os.PathLike, rank: int, world_size: int, batch: int, workers: int,
