@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib import ticker
 import seaborn as sns
 
 __all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "save_figure"]
@@ -98,7 +99,7 @@ def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str
                 if pd.notna(row.get(annotate)):
                     ax.annotate(f"{annotate}={row[annotate]:g}", (row[column], row["test_acc"] * 100),
                                 textcoords="offset points", xytext=(4, 3), fontsize=7)
-        ax.set_xscale("log")
+        _cost_axis(ax, finished[column])
         ax.set_xlabel(label)
     axes[0][0].set_ylabel("test accuracy (%)")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -107,6 +108,22 @@ def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(labels) - 1) // 3), 1, 1))
     return fig
+
+
+def _cost_axis(ax: plt.Axes, values: pd.Series) -> None:
+    """Plain numbers on the axis; a log scale only where the costs span more than tenfold."""
+    if values.min() > 0 and values.max() / values.min() > 10:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(_plain_number))
+
+
+def _plain_number(value: float, _position=None) -> str:
+    """1,500 / 2M / 0.5: readable cost ticks without scientific notation."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:g}"
 
 
 def save_figure(fig: plt.Figure, path_without_suffix: str | os.PathLike) -> list[Path]:
