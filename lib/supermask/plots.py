@@ -7,8 +7,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib import ticker
 import seaborn as sns
+from matplotlib import ticker
 
 __all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "save_figure"]
 
