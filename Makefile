@@ -11,6 +11,9 @@ export SUPERMASK_CACHE ?= $(CURDIR)/.cache/supermask
 # smoke | quick | paper
 PROFILE ?= quick
 DEVICE ?= auto
+# Where runs and CSVs (results/) and plots (figures/) go.
+RESULTS ?= $(CURDIR)/results
+FIGURES_DIR ?= $(CURDIR)/figures
 
 # One notebook per figure: `make fig3` runs one, `make figures` all of them.
 FIGURES := fig3=fig3_vary_k fig4=fig4_width fig5=fig5_fixed_size fig6=fig6_zhou \
@@ -18,7 +21,7 @@ FIGURES := fig3=fig3_vary_k fig4=fig4_width fig5=fig5_fixed_size fig6=fig6_zhou 
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup test bench lab clean figures plots $(FIGURE_TARGETS)
+.PHONY: setup test bench lab clean figures plots campaign $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed
 
@@ -42,13 +45,28 @@ figures: $(FIGURE_TARGETS)
 $(FIGURE_TARGETS): setup
 	mkdir -p notebooks/executed
 	$(VENV)/bin/papermill --cwd notebooks notebooks/$(call notebook_of,$@).ipynb \
-	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE).ipynb \
+	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE)$(EXECUTED_SUFFIX).ipynb \
 	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
-	    -p results_dir "$(CURDIR)/results" -p figures_dir "$(CURDIR)/figures" $(PAPERMILL_ARGS)
+	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
 
 # Re-draw every figure from its CSV, without training.
 plots:
 	$(MAKE) figures PAPERMILL_ARGS="-p train False"
+
+# A detached campaign worker that survives the terminal: trains the lines of CAMPAIGN (a file of
+# "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,
+# at PROFILE, with THREADS threads; follow it in logs/. Start it again to resume (runs continue
+# from their last epoch checkpoint); a second worker started beside it takes the next free run.
+THREADS ?= 1
+campaign: setup
+	@mkdir -p logs
+	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
+	@file="$(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN))"; \
+	 test -f "$$file" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure> [ONLY=<json>]" >&2; exit 2; }; \
+	 log="logs/$$(basename $$file .txt)-$(PROFILE)-$$(date +%Y%m%dT%H%M%S).log"; \
+	 OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) setsid nohup campaigns/run "$$file" $(PROFILE) \
+	     > "$$log" 2>&1 < /dev/null & \
+	 echo "campaign worker started; follow it with: tail -f $$log"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

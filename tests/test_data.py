@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from supermask.data import (DataNotFoundError, balanced_subset, epoch_batches, find_cifar10,
-                            load_cifar10, random_crop_flip)
+from supermask.data import (DataNotFoundError, ImageTensors, balanced_subset, cifar10_identity,
+                            epoch_batches, find_cifar10, fingerprint, load_cifar10,
+                            random_crop_flip)
 
 from conftest import make_image_folder
 
@@ -14,22 +15,46 @@ def test_image_folder_found_and_cached(tiny_data_dir, tmp_path):
     assert train.images.shape == (120, 3, 32, 32) and train.images.dtype == torch.uint8
     assert test.images.shape == (40, 3, 32, 32)
     assert torch.equal(train.labels.bincount(), torch.full((10,), 12))
-    assert len(list((tmp_path / "c").glob("cifar10-*.pt"))) == 2
+    assert len(list((tmp_path / "c").glob("cifar10-*.pt"))) == 1
 
 
-def test_cache_is_read_instead_of_decoding(tmp_path):
+def test_cache_is_read_instead_of_decoding(tmp_path, monkeypatch):
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
-    # Remove the images: a second process (fresh memory) must be served by the cache file.
-    import shutil
+    identity = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
+    # A second process (fresh memory) must be served by the cache file, not decode again.
     from supermask import data
     data._IN_MEMORY.clear()
-    for split in ("train", "test"):
-        for folder in (data_dir / "cifar10" / split).iterdir():
-            shutil.rmtree(folder)
-            folder.mkdir()
+    monkeypatch.setattr(data, "_decode_image_folder", lambda *a: pytest.fail("decoded again"))
     again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     assert torch.equal(first.images, again.images)
+    assert cifar10_identity(data_dir, cache_dir=tmp_path / "c") == identity
+
+
+def test_changed_tree_is_decoded_again(tmp_path):
+    """Catches a cache keyed by path: a grown tree must not keep serving the old images."""
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    small, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    before = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
+    import shutil
+    shutil.rmtree(data_dir / "cifar10")
+    make_image_folder(data_dir / "cifar10", 3, 1)
+    grown, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    assert len(small) == 20 and len(grown) == 30
+    assert cifar10_identity(data_dir, cache_dir=tmp_path / "c").fingerprint != before.fingerprint
+
+
+def test_fingerprint_is_of_the_decoded_data_not_its_path(tmp_path):
+    """Two copies of the same images agree; one changed pixel does not."""
+    one = make_image_folder(tmp_path / "a" / "cifar10", 2, 1).parent
+    two = make_image_folder(tmp_path / "b" / "cifar10", 2, 1).parent
+    a = cifar10_identity(one, cache_dir=tmp_path / "c")
+    b = cifar10_identity(two, cache_dir=tmp_path / "c")
+    assert a == b and a.source == "imagefolder" and len(a.short) == 12
+    train, test = load_cifar10(one, cache_dir=tmp_path / "c")
+    changed = train.images.clone()
+    changed[0, 0, 0, 0] ^= 1
+    assert fingerprint(ImageTensors(changed, train.labels), test) != a.fingerprint
 
 
 def test_damaged_cache_is_rebuilt(tmp_path):

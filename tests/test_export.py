@@ -11,8 +11,7 @@ from supermask.data import load_cifar10
 from supermask.evaluate import accuracy
 from supermask.masks import masked_layers, sampled_masks
 from supermask.models import build_model
-from supermask.store import RunStore
-from supermask.sweep import run
+from supermask.sweep import run, store_for
 from supermask.train import build
 
 # Conv2 at width 0.25, written with torch alone, as a user without this package would.
@@ -98,9 +97,9 @@ def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, c
 def test_export_refuses_what_is_not_a_finished_run(damage, message, tiny_data_dir, tmp_path,
                                                    capsys):
     config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32)
-    run_dir = RunStore(tmp_path).run_dir(config)
+    run_dir = store_for(tmp_path, tiny_data_dir).run_dir(config)
     if damage == "unfinished":
-        RunStore(tmp_path).start(config)
+        store_for(tmp_path, tiny_data_dir).start(config)
     elif damage == "corrupted":
         _finished(config, tiny_data_dir, tmp_path)
         model_file = run_dir / "model.pt"

@@ -14,7 +14,7 @@ import torch
 
 from supermask.config import RunConfig
 from supermask.store import RunStore, worker_id
-from supermask.sweep import sweep
+from supermask.sweep import store_for, sweep
 
 # Conv4 on the tiny data: about half a second an epoch, so a run is long enough to be killed
 # in the middle.
@@ -98,7 +98,7 @@ with RunStore({str(tmp_path)!r}).claim(RunConfig.from_dict({config.to_dict()!r})
 
 def test_sigkilled_sweep_resumes_and_equals_an_uninterrupted_one(tiny_data_dir, tmp_path,
                                                                  uninterrupted):
-    store, csv = RunStore(tmp_path), tmp_path / "sweep.csv"
+    store, csv = store_for(tmp_path, tiny_data_dir), tmp_path / "sweep.csv"
     victim = GRID[1]
     process = _start_sweep(GRID, tmp_path, tiny_data_dir, csv)
     _wait_for(store.checkpoint_path(victim).exists, what="checkpoint of the second run")
@@ -121,7 +121,7 @@ def test_sigkilled_sweep_resumes_and_equals_an_uninterrupted_one(tiny_data_dir, 
 
 
 def test_two_sweeps_at_once_never_train_a_run_twice(tiny_data_dir, tmp_path, uninterrupted):
-    store = RunStore(tmp_path)
+    store = store_for(tmp_path, tiny_data_dir)
     first = _start_sweep(GRID, tmp_path, tiny_data_dir, tmp_path / "a.csv")
     second = _start_sweep(GRID, tmp_path, tiny_data_dir, tmp_path / "b.csv")
     assert first.wait() == 0 and second.wait() == 0
@@ -144,7 +144,7 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
                        device="cpu", progress=False)
     finally:
         torch.set_num_threads(threads)
-    store = RunStore(tmp_path / "dask")
+    store = store_for(tmp_path / "dask", tiny_data_dir)
     killed = []
 
     def kill_a_worker_mid_run() -> bool:

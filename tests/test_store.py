@@ -1,19 +1,24 @@
 import json
+from pathlib import Path
 
 import torch
 
 from supermask.config import RunConfig
 from supermask.data import load_cifar10
 from supermask.store import RunStore
-from supermask.sweep import run, sweep
+from supermask.data import cifar10_identity
+from supermask.sweep import run, store_for, sweep
 from supermask.train import train
 
 CONFIG = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32)
 
 
-def test_run_directory_is_named_by_the_config_hash(tmp_path):
-    store = RunStore(tmp_path)
-    assert store.run_dir(CONFIG) == tmp_path / "runs" / f"conv2-edge-popup-{CONFIG.hash}"
+def test_run_directory_is_named_by_the_config_hash_and_the_data(tmp_path, tiny_data_dir):
+    assert RunStore(tmp_path).run_dir(CONFIG) == tmp_path / "runs" / f"conv2-edge-popup-{CONFIG.hash}"
+    identity = cifar10_identity(tiny_data_dir)
+    store = RunStore(tmp_path, identity)
+    assert store.run_dir(CONFIG) == (tmp_path / "runs" /
+                                     f"conv2-edge-popup-{CONFIG.hash}-{identity.fingerprint[:12]}")
     store.start(CONFIG)
     recorded = json.loads((store.run_dir(CONFIG) / "config.json").read_text())
     assert RunConfig.from_dict(recorded["config"]) == CONFIG
@@ -23,7 +28,7 @@ def test_half_finished_run_resumes_from_its_checkpoint(tiny_data_dir, tmp_path):
     uninterrupted = run(CONFIG, results_dir=tmp_path / "a", data_dir=tiny_data_dir, device="cpu",
                         progress=False)
 
-    store = RunStore(tmp_path / "b")
+    store = store_for(tmp_path / "b", tiny_data_dir)
     store.start(CONFIG)
     train_data, test_data = load_cifar10(tiny_data_dir)
     train(CONFIG, train_data, test_data, "cpu", checkpoint=store.checkpoint_path(CONFIG),
@@ -34,7 +39,7 @@ def test_half_finished_run_resumes_from_its_checkpoint(tiny_data_dir, tmp_path):
 
     assert resumed["test_acc"] == uninterrupted["test_acc"]
     assert resumed["history"] == uninterrupted["history"]
-    a = torch.load(tmp_path / "a" / "runs" / CONFIG.name / "model.pt", weights_only=True)
+    a = torch.load(store_for(tmp_path / "a", tiny_data_dir).model_path(CONFIG), weights_only=True)
     b = torch.load(store.model_path(CONFIG), weights_only=True)
     assert all(torch.equal(a[key], b[key]) for key in a)
     assert not store.checkpoint_path(CONFIG).exists()
@@ -42,7 +47,7 @@ def test_half_finished_run_resumes_from_its_checkpoint(tiny_data_dir, tmp_path):
 
 def test_unreadable_result_is_redone(tiny_data_dir, tmp_path, caplog):
     first = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
-    result_file = RunStore(tmp_path).run_dir(CONFIG) / "result.json"
+    result_file = store_for(tmp_path, tiny_data_dir).run_dir(CONFIG) / "result.json"
     result_file.write_text(result_file.read_text()[:50])
     again = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
     assert "unreadable result" in caplog.text
@@ -55,22 +60,38 @@ def test_sweep_skips_finished_runs(tiny_data_dir, tmp_path):
                                  batch_size=32)]
     first = sweep(configs, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
                   progress=False)
-    mtimes = [(RunStore(tmp_path).run_dir(c) / "result.json").stat().st_mtime_ns for c in configs]
+    mtimes = [(store_for(tmp_path, tiny_data_dir).run_dir(c) / "result.json").stat().st_mtime_ns for c in configs]
     second = sweep(configs, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
                    progress=False)
     assert [r["test_acc"] for r in first] == [r["test_acc"] for r in second]
-    assert mtimes == [(RunStore(tmp_path).run_dir(c) / "result.json").stat().st_mtime_ns
+    assert mtimes == [(store_for(tmp_path, tiny_data_dir).run_dir(c) / "result.json").stat().st_mtime_ns
                       for c in configs]
-    assert len(RunStore(tmp_path).finished()) == 2
+    assert len(store_for(tmp_path, tiny_data_dir).finished()) == 2
 
 
 def test_corrupted_checkpoint_starts_over(tiny_data_dir, tmp_path, caplog):
     clean = run(CONFIG, results_dir=tmp_path / "a", data_dir=tiny_data_dir, device="cpu",
                 progress=False)
-    store = RunStore(tmp_path / "b")
+    store = store_for(tmp_path / "b", tiny_data_dir)
     store.start(CONFIG)
     store.checkpoint_path(CONFIG).write_bytes(b"not a checkpoint")
     redone = run(CONFIG, results_dir=tmp_path / "b", data_dir=tiny_data_dir, device="cpu",
                  progress=False)
     assert "unreadable checkpoint" in caplog.text
     assert redone["test_acc"] == clean["test_acc"] and redone["history"] == clean["history"]
+
+
+def test_result_trained_on_other_data_is_never_served(tiny_data_dir, tmp_path):
+    """Catches a store that finds runs by config alone: other data, other run."""
+    from conftest import make_image_folder
+
+    first = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
+    other = make_image_folder(tmp_path / "other" / "cifar10", 12, 5).parent
+    second = run(CONFIG, results_dir=tmp_path, data_dir=other, device="cpu", progress=False)
+    assert first["run_dir"] != second["run_dir"]
+    assert first["data_fingerprint"] != second["data_fingerprint"]
+    assert second["data_source"] == "imagefolder"
+    # A result copied over from other data is refused, not served.
+    (Path(second["run_dir"]) / "result.json").write_text(
+        (Path(first["run_dir"]) / "result.json").read_text())
+    assert store_for(tmp_path, other).result(CONFIG) is None

@@ -73,3 +73,29 @@ def test_divergence_is_recorded(tiny_data_dir):
                     progress=False)
     assert outcome.status == "diverged"
     assert outcome.test_acc is None and outcome.train_acc is None and outcome.epochs_run < 3
+
+
+def test_per_epoch_evaluation_never_changes_training(tiny_data_dir):
+    """Catches an evaluation that draws from the training RNG or leaves the model changed."""
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    for config in (small(k=0.5), small(method="zhou", eval_samples=2)):
+        measured = train(config, train_data, test_data, "cpu", progress=False)
+        silent = train(config, train_data, test_data, "cpu", progress=False,
+                       eval_every_epoch=False)
+        assert [e["test_acc"] for e in measured.history] and all(
+            0.0 <= e["test_acc"] <= 1.0 for e in measured.history)
+        assert all("test_acc" not in e for e in silent.history)
+        assert [{k: v for k, v in e.items() if k != "test_acc"} for e in measured.history] \
+            == silent.history
+        assert measured.test_acc == silent.test_acc
+        a, b = measured.model.state_dict(), silent.model.state_dict()
+        assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_learning_curve_ends_at_the_final_accuracy(tiny_data_dir):
+    """The last epoch's curve point is the final (deterministic-mask) test accuracy."""
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    outcome = train(small(k=0.5), train_data, test_data, "cpu", progress=False)
+    assert len(outcome.history) == 3
+    assert outcome.history[-1]["test_acc"] == outcome.test_acc
+    assert outcome.eval_s > 0

@@ -12,8 +12,10 @@ __all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "
 
 @dataclass(frozen=True)
 class Claim:
+    """A claim and its verdict: ``holds`` is None when the runs it needs do not exist yet."""
+
     statement: str
-    holds: bool
+    holds: bool | None
     evidence: str
 
 
@@ -59,11 +61,12 @@ def depth_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[
     best_dense = _mean_by(dense, ["model", "optimizer"]).groupby(level="model").max()
     models = [m for m in depth_order if m in best_popup.index and m in best_dense.index]
     gaps = {m: best_dense[m] - best_popup[m] for m in models}
-    holds = len(gaps) >= 2 and gaps[models[-1]] < gaps[models[0]]
-    return Claim("Deeper networks close the gap to the dense learned network",
-                 holds,
-                 "dense minus best subnetwork: "
-                 + ", ".join(f"{m} {100 * g:+.1f} pts" for m, g in gaps.items()))
+    holds = gaps[models[-1]] < gaps[models[0]] if len(gaps) >= 2 else None
+    evidence = "dense minus best subnetwork: " + (
+        ", ".join(f"{m} {100 * g:+.1f} pts" for m, g in gaps.items()) or "no model has both")
+    if holds is None:
+        evidence += " (needs two depths)"
+    return Claim("Deeper networks close the gap to the dense learned network", holds, evidence)
 
 
 def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
@@ -107,9 +110,9 @@ def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
 
 def to_markdown(claims: list[Claim]) -> str:
     lines = ["| paper's claim | this run | evidence |", "|---|---|---|"]
+    verdicts = {True: "holds", False: "does not hold", None: "not judged yet"}
     for claim in claims:
-        lines.append(f"| {claim.statement} | {'holds' if claim.holds else 'does not hold'} | "
-                     f"{claim.evidence} |")
+        lines.append(f"| {claim.statement} | {verdicts[claim.holds]} | {claim.evidence or '-'} |")
     return "\n".join(lines)
 
 
@@ -148,7 +151,7 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
     zhou_acc = _mean_by(zhou, ["model", "init"])
     both = [key for key in zhou_acc.index if key in best_popup.index]
     claims = [Claim("edge-popup finds better subnetworks than Zhou et al.'s supermask",
-                    bool(both) and all(best_popup[key] > zhou_acc[key] for key in both),
+                    all(best_popup[key] > zhou_acc[key] for key in both) if both else None,
                     "; ".join(f"{m}/{i}: edge-popup {_pct(best_popup[m, i])} vs Zhou "
                               f"{_pct(zhou_acc[m, i])}" for m, i in both))]
     kaiming, xavier = ("kaiming_normal", "signed_constant"), ("xavier_normal",

@@ -9,31 +9,72 @@ import pandas as pd
 
 from .store import atomic_write_bytes
 
-__all__ = ["COLUMNS", "read_csv", "results_frame", "write_csv"]
+__all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "read_csv", "results_frame", "write_csv"]
 
 _CONFIG_COLUMNS = ["dataset", "model", "method", "k", "init", "width", "seed", "epochs",
                    "train_subset", "test_subset", "optimizer", "lr", "batch_size", "eval_samples",
                    "prune", "rerandomize_every"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
-                   "trainable_values", "epochs_run", "wall_s", "prepare_s", "device", "git_commit",
-                   "finished_at", "hash"]
+                   "trainable_values", "epochs_run", "wall_s", "eval_s", "prepare_s", "device",
+                   "git_commit", "finished_at", "hash", "data", "data_source"]
 # Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
 COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,
            "flips_per_epoch"]
 
 
-def results_frame(results: list[dict], figure: str, profile: str) -> pd.DataFrame:
-    """One row per run: config fields, measurements (accuracies as fractions), provenance."""
+CURVE_COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, "hash", "data", "epoch", "loss",
+                 "train_acc", "test_acc"]
+
+
+def _short(fingerprint: str | None) -> str | None:
+    return fingerprint[:12] if fingerprint else None
+
+
+def results_frame(results: list[dict | None], figure: str, profile: str,
+                  labels: list[dict] | None = None, configs: list | None = None) -> pd.DataFrame:
+    """One row per run: label columns, config fields, measurements (accuracies as fractions),
+    provenance. A ``None`` result (a run of ``configs`` not in the store) becomes a row with
+    status ``missing``, so a figure shows what it lacks."""
+    labels = labels if labels is not None else [{} for _ in results]
+    label_columns = list(dict.fromkeys(key for label in labels for key in label))
     rows = []
-    for result in results:
-        row = {"figure": figure, "profile": profile}
+    for i, (result, label) in enumerate(zip(results, labels, strict=True)):
+        row = {"figure": figure, "profile": profile, **label}
+        if result is None:
+            config = configs[i]
+            row.update({key: getattr(config, key) for key in _CONFIG_COLUMNS})
+            row.update({"status": "missing", "hash": config.hash})
+            rows.append(row)
+            continue
         row.update({key: result["config"].get(key) for key in _CONFIG_COLUMNS})
         row.update({key: result.get(key) for key in _RESULT_COLUMNS + _METHOD_COLUMNS})
+        row["data"] = _short(result.get("data_fingerprint"))
         flips = [epoch["flips"] for epoch in result.get("history", []) if "flips" in epoch]
         row["flips_per_epoch"] = sum(flips) / len(flips) if flips else None
         rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    columns = ["figure", "profile", *label_columns, *COLUMNS[2:]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def curves_frame(results: list[dict | None], figure: str, profile: str,
+                 labels: list[dict] | None = None) -> pd.DataFrame:
+    """Learning curves in long format: one row per run and epoch (test accuracy where the run
+    measured it after every epoch)."""
+    labels = labels if labels is not None else [{} for _ in results]
+    label_columns = list(dict.fromkeys(key for label in labels for key in label))
+    rows = []
+    for result, label in zip(results, labels, strict=True):
+        if result is None:
+            continue
+        base = {"figure": figure, "profile": profile, **label,
+                **{key: result["config"].get(key) for key in _CONFIG_COLUMNS},
+                "hash": result.get("hash"), "data": _short(result.get("data_fingerprint"))}
+        for epoch in result.get("history", []):
+            rows.append({**base, **{key: epoch.get(key) for key in
+                                    ("epoch", "loss", "train_acc", "test_acc")}})
+    columns = ["figure", "profile", *label_columns, *CURVE_COLUMNS[2:]]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

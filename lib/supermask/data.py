@@ -20,12 +20,15 @@ from .store import atomic_torch_save
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DataIdentity",
     "DataNotFoundError",
     "ImageTensors",
     "balanced_subset",
+    "cifar10_identity",
     "default_cache_dir",
     "epoch_batches",
     "find_cifar10",
+    "fingerprint",
     "load_cifar10",
     "random_crop_flip",
 ]
@@ -129,43 +132,83 @@ def _read_torchvision(root: Path, split: str, download: bool) -> ImageTensors:
     return ImageTensors(images, torch.tensor(dataset.targets, dtype=torch.int64))
 
 
-def _cached(source: Path, split: str, cache_dir: Path, decode) -> ImageTensors:
-    key = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:12]
-    path = cache_dir / f"cifar10-{split}-{key}.pt"
+@dataclass(frozen=True)
+class DataIdentity:
+    """Which data a run trained on: the source kind and a SHA-256 over the decoded tensors."""
+
+    source: str  # "imagefolder" (an ImageFolder copy) or "torchvision" (the pickled batches)
+    fingerprint: str
+
+    @property
+    def short(self) -> str:
+        """The first 12 hex digits, as run directory names and CSV rows carry them."""
+        return self.fingerprint[:12]
+
+
+def fingerprint(train: ImageTensors, test: ImageTensors) -> str:
+    """SHA-256 over the uint8 images and int64 labels of both splits, in order."""
+    digest = hashlib.sha256()
+    for tensor in (train.images, train.labels, test.images, test.labels):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _tree_key(kind: str, root: Path) -> str:
+    """A digest of the source files' names, sizes and mtimes: a changed tree is decoded again."""
+    digest = hashlib.sha1(kind.encode())
+    top = root if kind == "imagefolder" else root / "cifar-10-batches-py"
+    for directory, subdirs, files in sorted(os.walk(top)):
+        subdirs.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(directory, name))
+            relative = os.path.relpath(os.path.join(directory, name), top)
+            digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _cached(kind: str, path: Path, decode) -> tuple[ImageTensors, ImageTensors, DataIdentity]:
     if path.exists():
         try:
             blob = torch.load(path, weights_only=True)
-            data = ImageTensors(blob["images"], blob["labels"])
-            if len(data) == len(data.images) and data.images.dtype == torch.uint8:
-                return data
+            train = ImageTensors(blob["train_images"], blob["train_labels"])
+            test = ImageTensors(blob["test_images"], blob["test_labels"])
+            if all(len(d) == len(d.images) and d.images.dtype == torch.uint8
+                   for d in (train, test)):
+                return train, test, DataIdentity(blob["source"], blob["fingerprint"])
         except Exception as error:  # a damaged cache is rebuilt, never trusted
             log.warning("rebuilding damaged cache %s (%s)", path, error)
-    data = decode()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"images": data.images, "labels": data.labels}, path)
-    return data
+    train, test = decode("train"), decode("test")
+    identity = DataIdentity(kind, fingerprint(train, test))
+    atomic_torch_save({"train_images": train.images, "train_labels": train.labels,
+                       "test_images": test.images, "test_labels": test.labels,
+                       "source": identity.source, "fingerprint": identity.fingerprint}, path)
+    return train, test, identity
 
 
-# Decoded splits already in memory, by (data dir, cache dir): a sweep loads the data set once.
-_IN_MEMORY: dict[tuple[str, str], tuple[ImageTensors, ImageTensors]] = {}
+# Decoded data already in memory, by cache file: a sweep decodes and reads the data set once.
+_IN_MEMORY: dict[str, tuple[ImageTensors, ImageTensors, DataIdentity]] = {}
 
 
-def _load(data_dir: str, cache_dir: str, download: bool,
-          progress: bool) -> tuple[ImageTensors, ImageTensors]:
+def _load(data_dir: str | os.PathLike, cache_dir: str | os.PathLike | None, download: bool,
+          progress: bool) -> tuple[ImageTensors, ImageTensors, DataIdentity]:
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         kind, root = find_cifar10(data_dir)
     except DataNotFoundError:
         if not download:
             raise
         kind, root = "torchvision", Path(data_dir)
-    splits = []
-    for split in ("train", "test"):
+        _read_torchvision(root, "test", download=True)  # fetches both splits
+    path = cache_dir.resolve() / f"cifar10-{_tree_key(kind, root)}.pt"
+    key = str(path)
+    if key not in _IN_MEMORY:
         if kind == "imagefolder":
-            decode = lambda split=split: _decode_image_folder(root, split, progress)  # noqa: E731
+            decode = lambda split: _decode_image_folder(root, split, progress)  # noqa: E731
         else:
-            decode = lambda split=split: _read_torchvision(root, split, download)  # noqa: E731
-        splits.append(_cached(root, split, Path(cache_dir), decode))
-    return splits[0], splits[1]
+            decode = lambda split: _read_torchvision(root, split, download)  # noqa: E731
+        _IN_MEMORY[key] = _cached(kind, path, decode)
+    return _IN_MEMORY[key]
 
 
 def load_cifar10(
@@ -175,11 +218,18 @@ def load_cifar10(
     progress: bool = True,
 ) -> tuple[ImageTensors, ImageTensors]:
     """(train, test) CIFAR-10 as uint8 tensors, decoded once and cached in ``cache_dir``."""
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = (str(Path(data_dir).resolve()), str(cache_dir.resolve()))
-    if key not in _IN_MEMORY:
-        _IN_MEMORY[key] = _load(*key, download, progress)
-    return _IN_MEMORY[key]
+    train, test, _ = _load(data_dir, cache_dir, download, progress)
+    return train, test
+
+
+def cifar10_identity(
+    data_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+) -> DataIdentity:
+    """The identity of the CIFAR-10 copy under ``data_dir`` (decoding it once if not cached)."""
+    return _load(data_dir, cache_dir, download, progress)[2]
 
 
 def balanced_subset(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:

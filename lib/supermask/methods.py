@@ -74,6 +74,10 @@ class Method:
         """Measurements on the test set; ``test_acc`` is the one every figure plots."""
         return {"test_acc": accuracy(model, data, device)}
 
+    def evaluate_epoch(self, model: nn.Module, data: ImageTensors, device: torch.device) -> float:
+        """One cheap test accuracy for the learning curve, measured after every epoch."""
+        return accuracy(model, data, device)
+
 
 class EdgePopup(Method):
     """Ramanujan et al.: random weights drawn once and frozen; only the top-k scores learn."""
@@ -141,6 +145,11 @@ class Zhou(Method):
             "expected_kept_fraction": sum(e for e, _ in expected.values()) / total,
             "expected_kept_fraction_per_layer": {name: e / n for name, (e, n) in expected.items()},
         }
+
+    def evaluate_epoch(self, model: nn.Module, data: ImageTensors, device: torch.device) -> float:
+        """One sampled mask per epoch; the full evaluation averages ``eval_samples`` at the end."""
+        with sampled_masks(model, True):
+            return accuracy(model, data, device)
 
 
 class PaB(Method):

@@ -23,7 +23,7 @@ class FigureParameters:
 
 
 def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | None,
-                            device: str, train: bool) -> FigureParameters:
+                            device: str, train: bool, wait: bool = True) -> FigureParameters:
     """The checked parameters, or a ``ValueError`` (``DataNotFoundError`` for the data) that
     says what was wrong and what is accepted, raised before any run or file is written."""
     prof = get_profile(profile)
@@ -38,6 +38,8 @@ def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | N
         raise ValueError("seeds is empty: give at least one seed, or None for the profile's")
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
+    if not isinstance(wait, bool):
+        raise ValueError(f"wait must be True or False, got {wait!r}")
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     if train:
         resolve_device(device)

@@ -10,7 +10,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "save_figure"]
+__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "learning_curves",
+           "run_label", "save_figure"]
 
 DISTRIBUTION_LABELS = {
     "kaiming_normal": "Kaiming normal $N_k$",
@@ -21,6 +22,8 @@ DISTRIBUTION_LABELS = {
     "signed_xavier_constant": "signed Xavier constant $U_x$",
     "kaiming_uniform": "Kaiming uniform",
 }
+_SHORT_DISTRIBUTION = {"kaiming_normal": "$N_k$", "signed_constant": "$U_k$",
+                       "xavier_normal": "$N_x$", "signed_xavier_constant": "$U_x$"}
 _BASELINE_STYLE = {"sgd": ("--", "dense learned (SGD)"), "adam": (":", "dense learned (Adam)")}
 
 
@@ -37,8 +40,9 @@ def accuracy_curves(
 ) -> plt.Figure:
     """One panel per value of ``panel``; test accuracy (%) against ``x``, one line per ``hue``.
 
-    Lines are the mean over seeds with a +-1 std band; diverged runs are drawn as red crosses on
-    the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
+    Lines are the mean over seeds with a +-1 std band; diverged or failed runs are drawn as red
+    crosses on the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
+    Runs of status ``missing`` are not drawn; a panel with no finished run says it was not run.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     panels = list(dict.fromkeys(runs[panel]))
@@ -58,7 +62,7 @@ def accuracy_curves(
                 std = stats["std"].fillna(0) * 100
                 ax.fill_between(xs, (stats["mean"] * 100) - std, (stats["mean"] * 100) + std,
                                 color=palette[value], alpha=0.2)
-        diverged = here[here["status"] != "finished"]
+        diverged = here[~here["status"].isin(["finished", "missing"])]
         if len(diverged):
             ax.scatter(diverged[x] * scale, [0] * len(diverged), marker="x", color="red",
                        clip_on=False, zorder=5, label="diverged")
@@ -68,6 +72,17 @@ def accuracy_curves(
                 style, label = _BASELINE_STYLE.get(optimizer, ("-.", f"dense ({optimizer})"))
                 ax.axhline(group["test_acc"].mean() * 100, color="black", linestyle=style,
                            linewidth=1.2, label=label)
+        if finished.empty and len(diverged) == 0:
+            ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
+                    color="grey", fontsize=12)
+            if not here[x].dropna().empty:
+                ax.set_xlim(here[x].min() * scale - 5 * x_percent, here[x].max() * scale
+                            + 5 * x_percent)
+        else:
+            missing = (here["status"] == "missing").sum()
+            if missing:
+                ax.text(0.98, 0.02, f"{missing} of {len(here)} runs not run yet",
+                        transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=8)
         ax.set_title(str(name))
         ax.set_xlabel(xlabel)
     axes[0][0].set_ylabel("test accuracy (%)")
@@ -79,6 +94,52 @@ def accuracy_curves(
                frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
+    return fig
+
+
+def run_label(row) -> str:
+    """A run's name in a legend: method, distribution, k (dense: its optimiser)."""
+    if row["method"] == "dense":
+        return f"dense ({row['optimizer']})"
+    init = _SHORT_DISTRIBUTION.get(row["init"], row["init"])
+    if row["method"] == "zhou":
+        return f"Zhou et al. {init}"
+    return f"{row['method']} {init} k={row['k']:g}"
+
+
+def learning_curves(curves: pd.DataFrame, title: str, label=run_label,
+                    panel: str | None = None) -> plt.Figure | None:
+    """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
+    panel per ``panel`` value; None when no run measured a learning curve."""
+    curves = curves.dropna(subset=["test_acc"])
+    if curves.empty:
+        return None
+    hue = "_label"
+    curves = curves.assign(_label=[label(row) for _, row in curves.iterrows()])
+    sns.set_theme(style="whitegrid", context="notebook")
+    panels = list(dict.fromkeys(curves[panel])) if panel else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False,
+                             sharey=True)
+    palette = dict(zip(dict.fromkeys(curves[hue]), sns.color_palette("colorblind", 10) * 4))
+    for ax, name in zip(axes[0], panels):
+        here = curves if name is None else curves[curves[panel] == name]
+        for (value, _), run in here.groupby([hue, "hash"], sort=False):
+            run = run.sort_values("epoch")
+            ax.plot(run["epoch"], run["test_acc"] * 100, color=palette[value],
+                    marker="o" if len(run) < 10 else None, markersize=3,
+                    label=value)
+        ax.set_xlabel("epoch")
+        if name is not None:
+            ax.set_title(str(name))
+    axes[0][0].set_ylabel("test accuracy (%)")
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(3, len(handles)),
+               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 3), 1, 1))
     return fig
 
 

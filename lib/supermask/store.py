@@ -1,6 +1,7 @@
-"""The run store: one directory per run config, named by the config's hash (open_lth style).
+"""The run store: one directory per run config and data set, named by the config's hash and the
+data's fingerprint (open_lth style).
 
-``<root>/runs/<model>-<method>-<hash>/`` holds ``config.json`` (written when the run starts),
+``<root>/runs/<model>-<method>-<hash>-<data>/`` holds ``config.json`` (written when the run starts),
 ``checkpoint.pt`` (the latest finished epoch, while the run is unfinished), and, once finished,
 ``model.pt`` (the final state) and ``result.json``. A run with a readable ``result.json`` is
 finished and never redone; anything else resumes from its checkpoint. Every file is written to a
@@ -32,6 +33,7 @@ import torch
 
 if TYPE_CHECKING:
     from .config import RunConfig
+    from .data import DataIdentity
 
 __all__ = ["RunStore", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json"]
 
@@ -70,15 +72,21 @@ def worker_id() -> str:
 
 
 class RunStore:
-    """Run directories under ``<root>/runs``."""
+    """Run directories under ``<root>/runs``, for runs on the data of fingerprint ``data``.
 
-    def __init__(self, root: str | os.PathLike):
+    A result trained on other data lives in another directory and is never served: a run's
+    identity is its config and its data. ``data=None`` (ImageNet, which is never fingerprinted)
+    names directories by the config alone.
+    """
+
+    def __init__(self, root: str | os.PathLike, data: DataIdentity | None = None):
         self.root = Path(root)
         self.runs = self.root / "runs"
+        self.data = data
 
     def run_dir(self, config: RunConfig) -> Path:
         """The run's directory, which is always directly inside ``runs/``."""
-        name = config.name
+        name = config.name if self.data is None else f"{config.name}-{self.data.short}"
         if Path(name).name != name or name in ("", ".", ".."):
             raise ValueError(f"run name {name!r} would leave {self.runs}")
         return self.runs / name
@@ -153,8 +161,12 @@ class RunStore:
             return None
         try:
             result = json.loads(path.read_text())
+            if not isinstance(result, dict) or "status" not in result:
+                raise ValueError("it is not a run result")
             if result.get("hash") != config.hash:
                 raise ValueError(f"it belongs to run {result.get('hash')}")
+            if self.data is not None and result.get("data_fingerprint") != self.data.fingerprint:
+                raise ValueError(f"it was trained on data {result.get('data_fingerprint')}")
         except (ValueError, OSError) as error:
             log.warning("ignoring unreadable result %s (%s); the run will be redone", path, error)
             return None
@@ -170,6 +182,8 @@ class RunStore:
         for path in sorted(self.runs.glob("*/result.json")):
             try:
                 result = json.loads(path.read_text())
+                if not isinstance(result, dict) or "status" not in result:
+                    raise ValueError("not a run result")
             except (ValueError, OSError) as error:
                 log.warning("skipping unreadable %s (%s)", path, error)
                 continue

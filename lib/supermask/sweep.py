@@ -13,11 +13,11 @@ from tqdm.auto import tqdm
 
 from . import provenance
 from .config import RunConfig
-from .data import load_cifar10
+from .data import cifar10_identity, load_cifar10
 from .store import RunStore, atomic_torch_save
 from .train import resolve_device, train
 
-__all__ = ["default_data_dir", "default_results_dir", "run", "sweep"]
+__all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "store_for", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,15 @@ def default_data_dir() -> Path:
 def default_results_dir() -> Path:
     """``$RESULTS_DIR``, else ``./results``."""
     return Path(os.environ.get("RESULTS_DIR", "results"))
+
+
+def store_for(results_dir: str | os.PathLike | None = None,
+              data_dir: str | os.PathLike | None = None, download: bool = False,
+              progress: bool = True) -> RunStore:
+    """The run store under ``results_dir`` for runs on the CIFAR-10 copy under ``data_dir``."""
+    identity = cifar10_identity(data_dir if data_dir is not None else default_data_dir(),
+                                download=download, progress=progress)
+    return RunStore(results_dir if results_dir is not None else default_results_dir(), identity)
 
 
 def run(
@@ -47,18 +56,25 @@ def run(
     When another worker holds it, ``wait`` blocks until that worker is done (or dead, and then
     this one resumes the run); without ``wait`` the call returns None at once.
     """
-    store = RunStore(results_dir if results_dir is not None else default_results_dir())
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    store = store_for(results_dir, data_dir, download=download, progress=progress)
     result = store.result(config)
     if result is not None:
         return result
     resolve_device(device)  # refuse a bad device before anything is written
-    train_data, test_data = load_cifar10(data_dir if data_dir is not None else default_data_dir(),
-                                         download=download, progress=progress)
+    train_data, test_data = load_cifar10(data_dir, download=download, progress=progress)
     with store.claim(config, wait=wait) as claimed:
         if not claimed:
             return None
         return store.result(config) or _train_and_save(store, config, train_data, test_data,
                                                        device, progress)
+
+
+def lookup(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = None,
+           data_dir: str | os.PathLike | None = None, progress: bool = True) -> list[dict | None]:
+    """The stored result of each config on the data under ``data_dir``, or None; trains nothing."""
+    store = store_for(results_dir, data_dir, progress=progress)
+    return [store.result(config) for config in configs]
 
 
 def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, device: str,
@@ -85,7 +101,10 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
         "resumed_from_epoch": outcome.resumed_from_epoch,
         "trained_by": store.trainers(config),
         "wall_s": outcome.wall_s,
+        "eval_s": outcome.eval_s,
         "prepare_s": outcome.prepare_s,
+        "data_source": store.data.source,
+        "data_fingerprint": store.data.fingerprint,
         "device": provenance.device_name(torch_device),
         "git_commit": commit,
         "versions": provenance.versions(),
@@ -100,8 +119,12 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
 
 
 def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executor | None = None,
-          **run_options) -> list[dict]:
+          wait: bool = True, **run_options) -> list[dict | None]:
     """Results of every config, in order; finished runs are read, the others trained.
+
+    Runs that another worker is training are waited for at the end (or taken over if that worker
+    died); with ``wait=False`` they are left as None, so a campaign worker moves on to the next
+    run instead.
 
     In-process by default. With an ``executor`` (any ``concurrent.futures.Executor``, e.g.
     :func:`supermask.distributed.dask_executor`) every run is submitted to it; several sweeps or
@@ -118,10 +141,11 @@ def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executo
     results: list[dict | None] = []
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
         results.append(run(config, progress=progress, wait=False, **run_options))
+    if not wait:
+        return results
     # Runs another sweep was training: wait for them (or take them over if that sweep died).
     for i, config in enumerate(configs):
         if results[i] is None:
-            log.info("%s: waiting for %s", config.name,
-                     RunStore(run_options.get("results_dir") or default_results_dir()).holder(config))
+            log.info("%s: waiting for another worker", config.name)
             results[i] = run(config, progress=progress, wait=True, **run_options)
     return results

@@ -81,6 +81,19 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
+def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int,
+                         test_data: ImageTensors, device: torch.device) -> float:
+    """Test accuracy after ``epoch`` for the learning curve, measured inside a forked RNG seeded
+    from (seed, epoch): sampled masks draw from their own stream, and training continues exactly
+    as if nothing had been measured."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed * 1_000_003 + epoch + 500_000)
+        accuracy = method.evaluate_epoch(model, test_data, device)
+    model.train()
+    return accuracy
+
+
 @dataclass
 class TrainOutcome:
     """What a finished (or diverged) training run measured."""
@@ -98,6 +111,7 @@ class TrainOutcome:
     trainable_values: int = 0  # values training updates (scores, signs, weights)
     prepare_s: float = 0.0  # building and preparing the model (pruning at init), not in wall_s
     history: list[dict] = field(default_factory=list)
+    eval_s: float = 0.0  # of wall_s, the per-epoch test evaluations for the learning curve
     extra: dict = field(default_factory=dict)  # method-specific measurements
 
 
@@ -118,11 +132,14 @@ def train(
     checkpoint: str | Path | None = None,
     progress: bool = True,
     stop_after_epoch: int | None = None,
+    eval_every_epoch: bool = True,
 ) -> TrainOutcome | None:
     """Train ``config`` from scratch or from ``checkpoint``, saving it after every epoch.
 
     ``stop_after_epoch`` ends the call early (returning None) once that many epochs are done, to
     split a long run over several sittings; calling again with the same checkpoint resumes.
+    ``eval_every_epoch`` adds the test accuracy after every epoch to the history (the learning
+    curve); it never changes what training does.
     """
     device = resolve_device(device)
     if device.type == "cpu":
@@ -136,7 +153,7 @@ def train(
     steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
     optimizers = method.optimizers(model, config, config.epochs * steps_per_epoch)
 
-    start_epoch, wall_s, history = 0, 0.0, []
+    start_epoch, wall_s, eval_s, history = 0, 0.0, 0.0, []
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     state = load_checkpoint(checkpoint, device, config.name)
     if state is not None:
@@ -150,6 +167,7 @@ def train(
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
+        eval_s = state.get("eval_s", 0.0)
         log.info("%s: resuming after epoch %d", config.name, start_epoch)
     resumed_from_epoch = start_epoch
 
@@ -192,6 +210,14 @@ def train(
             status = "diverged"
             log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, epoch_loss)
             break
+        if eval_every_epoch:
+            eval_started = time.perf_counter()
+            history[-1]["test_acc"] = _epoch_test_accuracy(method, model, config, epoch + 1,
+                                                           test_data, device)
+            eval_s += time.perf_counter() - eval_started
+            bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}",
+                            acc=f"{history[-1]['train_acc']:.3f}",
+                            test=f"{history[-1]['test_acc']:.3f}")
         if checkpoint is not None:
             atomic_torch_save({
                 "epoch": epoch + 1,
@@ -202,6 +228,7 @@ def train(
                 "rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "wall_s": wall_s + time.perf_counter() - started,
+                "eval_s": eval_s,
                 "history": history,
             }, checkpoint)
         if epoch + 1 == stop_after_epoch and epoch + 1 < config.epochs:
@@ -227,4 +254,5 @@ def train(
         epochs_run=len(history),
         resumed_from_epoch=resumed_from_epoch,
         history=history,
+        eval_s=eval_s,
     )

@@ -1,0 +1,102 @@
+"""A figure's grid through the run store: train all of it or part of it, collect all of it.
+
+A notebook builds its grid as (labels, RunConfig) pairs and hands it to :func:`figure_runs`, which
+trains what ``only`` selects (everything by default), then collects every run of the grid that
+the store holds, finished in this call or earlier, on this machine or committed from another,
+marks the others ``missing``, and writes the figure's CSV and its learning curves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from . import collect
+from .config import Profile, RunConfig
+from .sweep import lookup, sweep
+
+__all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "select"]
+
+_FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def parse_only(only: str | dict | None, grid: Sequence[RunConfig]) -> dict[str, list] | None:
+    """``only`` as {field: [values]}, checked against the grid: every field must be a RunConfig
+    field, every value one the grid has. Accepts a dict or its JSON text; None selects all."""
+    if only is None:
+        return None
+    if isinstance(only, str):
+        try:
+            only = json.loads(only)
+        except ValueError as error:
+            raise ValueError(f"only must be JSON like '{{\"model\": [\"conv2\"], \"k\": [0.5]}}', "
+                             f"got {only!r} ({error})") from None
+    if not isinstance(only, dict) or not only:
+        raise ValueError(f"only must map RunConfig fields to lists of values, got {only!r}")
+    checked = {}
+    for name, values in only.items():
+        if name not in _FIELDS:
+            raise ValueError(f"only: unknown field {name!r}; valid: {', '.join(_FIELDS)}")
+        values = values if isinstance(values, list) else [values]
+        present = list(dict.fromkeys(getattr(config, name) for config in grid))
+        for value in values:
+            if value not in present:
+                raise ValueError(f"only: {name}={value!r} is not in this figure's grid; "
+                                 f"valid: {', '.join(map(repr, present))}")
+        checked[name] = values
+    return checked
+
+
+def select(grid: Sequence[RunConfig], only: str | dict | None) -> list[RunConfig]:
+    """The configs of ``grid`` that ``only`` selects (all of them for None)."""
+    only = parse_only(only, grid)
+    if only is None:
+        return list(grid)
+    chosen = [c for c in grid if all(getattr(c, name) in values for name, values in only.items())]
+    if not chosen:
+        raise ValueError(f"only={only!r} selects no run of this figure's grid")
+    return chosen
+
+
+def csv_path(results_dir: str | os.PathLike, profile: Profile, figure: str) -> Path:
+    return Path(results_dir) / profile.name / f"{figure}.csv"
+
+
+def curves_path(results_dir: str | os.PathLike, profile: Profile, figure: str) -> Path:
+    return Path(results_dir) / profile.name / f"{figure}_curves.csv"
+
+
+def figure_runs(
+    figure: str,
+    profile: Profile,
+    grid: Sequence[tuple[dict, RunConfig]],
+    results_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    device: str = "auto",
+    train: bool = True,
+    only: str | dict | None = None,
+    wait: bool = True,
+) -> pd.DataFrame:
+    """The figure's table, one row per grid point (status ``missing`` where no run exists).
+
+    With ``train``, the runs ``only`` selects are trained first (finished ones are read), and the
+    CSV and learning-curve CSV are written from every run the store holds; without, the CSV is
+    read back as it is. ``wait=False`` leaves runs that another worker holds to that worker.
+    """
+    labels = [dict(label) for label, _ in grid]
+    configs = [config for _, config in grid]
+    table = csv_path(results_dir, profile, figure)
+    if train:
+        chosen = select(configs, only)
+        sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device, wait=wait)
+        results = lookup(configs, results_dir=results_dir, data_dir=data_dir)
+        collect.write_csv(collect.results_frame(results, figure, profile.name, labels, configs),
+                          table)
+        collect.write_csv(collect.curves_frame(results, figure, profile.name, labels),
+                          curves_path(results_dir, profile, figure))
+    return collect.read_csv(table)
