@@ -15,9 +15,8 @@ DEVICE ?= auto
 RESULTS ?= $(CURDIR)/results
 FIGURES_DIR ?= $(CURDIR)/figures
 
-# One notebook per figure: `make fig3` runs one, `make figures` all of them.
-FIGURES := fig3=fig3_vary_k fig4=fig4_width fig5=fig5_fixed_size fig6=fig6_zhou \
-           fig7=fig7_distributions fig8=fig8_imagenet pab=pab_vs_edgepopup
+# One notebook per figure (notebooks/figures.txt): `make fig3` runs one, `make figures` all.
+FIGURES := $(shell cat notebooks/figures.txt)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
@@ -55,18 +54,22 @@ plots:
 
 # A detached campaign worker that survives the terminal: trains the lines of CAMPAIGN (a file of
 # "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,
-# at PROFILE, with THREADS threads; follow it in logs/. Start it again to resume (runs continue
-# from their last epoch checkpoint); a second worker started beside it takes the next free run.
+# at PROFILE, with THREADS threads, from a frozen worktree of HEAD (.campaign/<commit>); follow it
+# in logs/. Start it again to resume (runs continue from their last epoch checkpoint); a second
+# worker started beside it takes the next free run.
 THREADS ?= 1
 campaign: setup
 	@mkdir -p logs
 	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
-	@file="$(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN))"; \
+	@file="$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))"; \
 	 test -f "$$file" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure> [ONLY=<json>]" >&2; exit 2; }; \
-	 log="logs/$$(basename $$file .txt)-$(PROFILE)-$$(date +%Y%m%dT%H%M%S).log"; \
-	 OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) setsid nohup campaigns/run "$$file" $(PROFILE) \
-	     > "$$log" 2>&1 < /dev/null & \
-	 echo "campaign worker started; follow it with: tail -f $$log"
+	 commit=$$(git rev-parse --short HEAD); code=.campaign/$$commit; \
+	 test -d $$code || git worktree add --quiet --detach $$code HEAD || exit 2; \
+	 log="logs/$$(basename $$file .txt)-$(PROFILE)-$$(date +%Y%m%dT%H%M%S)-$$commit.log"; \
+	 PAPERMILL=$(CURDIR)/$(VENV)/bin/papermill RESULTS="$(RESULTS)" FIGURES_DIR="$(FIGURES_DIR)" \
+	 OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) \
+	     setsid nohup $$code/campaigns/run "$$file" $(PROFILE) > "$$log" 2>&1 < /dev/null & \
+	 echo "campaign worker started on code $$commit; follow it with: tail -f $$log"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
