@@ -3,8 +3,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from supermask.cli import main
+from supermask.config import RunConfig
 
 ARGS = ["train", "--model", "conv2", "--width", "0.25", "--k", "0.5", "--epochs", "2",
         "--batch-size", "32", "--seed", "0", "--no-progress"]
@@ -16,7 +18,15 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
     first = json.loads(capsys.readouterr().out.strip())
     for key in ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir"):
         assert key in first
-    assert 0.0 <= first["test_acc"] <= 1.0
+    # The reported accuracy is the stored model's, recomputed here on the 40 test images.
+    from supermask.data import load_cifar10
+    from supermask.evaluate import accuracy
+    from supermask.train import build
+
+    model = build(RunConfig.from_dict(first["config"]))
+    model.load_state_dict(torch.load(f"{first['run_dir']}/model.pt", weights_only=True))
+    assert first["test_acc"] == accuracy(model, load_cifar10(tiny_data_dir)[1],
+                                         torch.device("cpu"))
     assert first["kept"] / first["total"] == pytest.approx(0.5, abs=0.01)
     result_file = tmp_path / "runs" / first["run_dir"].rsplit("/", 1)[1] / "result.json"
     stored = json.loads(result_file.read_text())
@@ -35,7 +45,7 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
 @pytest.mark.parametrize("bad, message", [
     (["--k", "0"], "fraction of weights kept"),
     (["--k", "1.5"], "fraction of weights kept"),
-    (["--width", "-1"], "width must be > 0"),
+    (["--width", "-1"], "the smallest width it allows is 0.015625"),
     (["--epochs", "0"], "epochs must be >= 1"),
     (["--model", "resnet1000"], "invalid choice"),
     (["--init", "zeros"], "invalid choice"),
@@ -78,10 +88,32 @@ def test_missing_data_exits_2_with_instructions(make_dir, message, tmp_path, cap
 
 
 def test_help_documents_every_option():
+    """Every RunConfig field of a CIFAR run is an option, with its help text."""
+    import dataclasses
+
+    from supermask.config import RunConfig
+
     out = subprocess.run([sys.executable, "-m", "supermask", "train", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for option in ("--model", "--method", "--k", "--init", "--width", "--seed", "--epochs",
-                   "--train-subset", "--test-subset", "--optimizer", "--lr", "--momentum",
-                   "--weight-decay", "--batch-size", "--data-dir", "--download", "--results",
-                   "--device", "--json", "--no-progress"):
+    imagenet_only = {"dataset", "warmup_epochs", "label_smoothing"}
+    fields = [f for f in dataclasses.fields(RunConfig) if f.name not in imagenet_only]
+    assert len(fields) == 20
+    for field in fields:
+        assert f"--{field.name.replace('_', '-')}" in out, field.name
+        assert field.metadata["help"][:25] in " ".join(out.split()), field.name
+    for option in ("--data-dir", "--download", "--results", "--device", "--json", "--no-progress"):
         assert option in out
+
+
+def test_every_config_field_reaches_the_run(tiny_data_dir, tmp_path, capsys):
+    """PaB's and IteRand's fields set on the command line land in the stored config."""
+    base = ["train", "--model", "conv2", "--width", "0.25", "--epochs", "1", "--batch-size", "32",
+            "--no-progress", "--json", "--data-dir", str(tiny_data_dir), "--results", str(tmp_path)]
+    assert main(base + ["--method", "iterand", "--rerandomize-every", "2",
+                        "--rerandomize-fraction", "0.2"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["rerandomize_every"], config["rerandomize_fraction"]) == (2, 0.2)
+    assert main(base + ["--method", "pab", "--prune", "random", "--flip-rate", "0.01",
+                        "--flip-threshold", "0"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["prune"], config["flip_rate"], config["flip_threshold"]) == ("random", 0.01, 0)

@@ -27,7 +27,7 @@ def test_hash_identifies_the_run():
 @pytest.mark.parametrize("fields, message", [
     ({"k": 0.0}, "k is the fraction of weights kept"),
     ({"k": 1.2}, "k is the fraction of weights kept"),
-    ({"width": 0}, "width must be > 0"),
+    ({"width": 0}, "the smallest width it allows is 0.015625"),
     ({"epochs": 0}, "epochs must be >= 1"),
     ({"model": "mlp"}, "unknown model 'mlp'; valid: conv2"),
     ({"method": "magic"}, "unknown method 'magic'; valid: edge-popup"),
@@ -48,3 +48,26 @@ def test_profiles():
     assert len(get_profile("paper").seeds) == 5
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("fast")
+
+
+
+# Hashes name run directories, committed run records included: none may ever change.
+PINNED_HASHES = [
+    ({}, "203ddb8dadc304db"),
+    ({'model': 'conv2', 'k': 0.5, 'epochs': 100}, "56117d4d5006f049"),
+    ({'model': 'conv2', 'method': 'dense', 'optimizer': 'adam'}, "f8acb0d585e9c87f"),
+    ({'model': 'conv2', 'method': 'zhou', 'init': 'kaiming_normal'}, "6fbe481bc4c88b8c"),
+    ({'model': 'conv6', 'method': 'dense'}, "310e29a473ec6389"),
+    ({'model': 'resnet18', 'method': 'pab', 'width': 0.5, 'k': 0.3}, "51c00453c16d10b9"),
+    ({'model': 'resnet18', 'method': 'iterand', 'k': 0.5}, "728291beb5f20b2c"),
+    ({'model': 'resnet18', 'method': 'edge-popup-extras', 'k': 0.1}, "2eb07d1b296e0cea"),
+    ({'model': 'resnet50', 'dataset': 'imagenet', 'k': 0.3}, "8db22803eac0f4ce"),
+    ({'model': 'conv4', 'width': 2.0, 'k': 0.7, 'init': 'kaiming_normal', 'seed': 3}, "232e5933de0deb6f"),
+    ({'model': 'conv8', 'method': 'zhou', 'eval_samples': 5, 'epochs': 2, 'train_subset': 5000}, "2cb050c6e07621e4"),
+    ({'model': 'wide_resnet50_2', 'dataset': 'imagenet', 'method': 'dense'}, "5eee1e18d0965b53"),
+]
+
+
+@pytest.mark.parametrize("fields, digest", PINNED_HASHES)
+def test_run_config_hashes_never_change(fields, digest):
+    assert RunConfig(**fields).hash == digest

@@ -121,4 +121,16 @@ def test_batches_cover_the_data_once_normalised(tiny_data_dir):
     assert [len(y) for _, y in batches] == [32, 32, 32, 24]
     assert torch.equal(torch.cat([y for _, y in batches]).bincount(), train.labels.bincount())
     x = torch.cat([x for x, _ in batches])
-    assert x.dtype == torch.float32 and abs(x.mean().item()) < 1.5
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_normalisation_uses_the_reference_statistics():
+    """A pixel at the CIFAR-10 mean maps to 0, one a std above it to 1, channel by channel."""
+    from supermask.data import CIFAR10_MEAN, CIFAR10_STD, normalize
+
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    assert CIFAR10_MEAN == (0.491, 0.482, 0.447) and CIFAR10_STD == (0.247, 0.243, 0.262)
+    images = torch.stack([torch.zeros(3, 2, 2), torch.full((3, 2, 2), 255.0)]).to(torch.uint8)
+    expected = (images.float() / 255 - mean) / std
+    assert torch.allclose(normalize(images), expected, atol=1e-5)

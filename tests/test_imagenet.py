@@ -82,7 +82,9 @@ def test_torchrun_two_processes_equal_one_process_accumulating_two(imagenet_dir,
     one = _imagenet_cli(imagenet_dir, tmp_path / "single", "--accumulate", "2")
     stored = json.loads((Path(two["run_dir"]) / "result.json").read_text())
     assert stored["processes"] == 2 and stored["replicas_identical"]
-    assert stored["status"] == "finished" and 0 <= stored["test_acc"] <= 1
+    assert stored["status"] == "finished"
+    # Both jobs trained the same model: they must measure the same accuracy on the same images.
+    assert stored["test_acc"] == one["test_acc"]
     a, b = _scores(two), _scores(one)
     assert a.keys() == b.keys() and len(a) == 54
     for key in a:

@@ -86,7 +86,9 @@ def test_run_records_both_evaluations_and_kept_fractions(tiny_data_dir, tmp_path
     n = eval_samples or 10
     assert len(result["test_acc_sampled"]) == n
     assert result["test_acc"] == pytest.approx(sum(result["test_acc_sampled"]) / n)
-    assert 0 <= result["test_acc_deterministic"] <= 1
+    # Accuracies over the 40 test images: whole counts of images, and the sampled masks differ.
+    for acc in (result["test_acc_deterministic"], *result["test_acc_sampled"]):
+        assert 0 <= acc <= 1 and acc * 40 == pytest.approx(round(acc * 40), abs=1e-9)
     assert 0 < result["expected_kept_fraction"] < 1
     assert set(result["expected_kept_fraction_per_layer"]) == set(result["kept_per_layer"])
     assert 0 < result["kept_fraction"] < 1

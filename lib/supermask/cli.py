@@ -4,23 +4,51 @@ benchmark, or a found subnetwork."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 
-from .config import OPTIMIZERS, RunConfig
-from .data import DataNotFoundError, find_cifar10
+from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, RunConfig
+from .data import DataNotFoundError, load_cifar10
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .ddp import IMAGENET_METHODS
 from .models import DATASET_OF
+from .pruning import PRUNERS
 from .sweep import default_data_dir, default_results_dir, run
-from .train import resolve_device
+from .store import check_writable_dir
+from .train import check_data_fits, resolve_device
 
 __all__ = ["main"]
 
 _CIFAR_MODELS = [m for m, d in DATASET_OF.items() if d == "cifar10"]
 _SUMMARY_KEYS = ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir", "status")
+
+
+# Options of `train` whose values are limited to a list; the others take any value of their type.
+_CHOICES = {"model": _CIFAR_MODELS, "method": list(METHODS), "init": list(DISTRIBUTIONS),
+            "optimizer": list(OPTIMIZERS), "prune": list(PRUNERS)}
+_IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per RunConfig field (``--train-subset`` for ``train_subset``), with the field's
+    default and help text: a field added to RunConfig is on the command line at once."""
+    for field in dataclasses.fields(RunConfig):
+        if field.name in _IMAGENET_ONLY:
+            continue
+        kind = int if field.name in INT_FIELDS else float if field.name in FLOAT_FIELDS else str
+        shown = "" if field.default is None else f" (default: {field.default})"
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default,
+                            choices=_CHOICES.get(field.name), help=field.metadata["help"] + shown)
+
+
+def _config_from(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of the parsed ``train`` options."""
+    return RunConfig(**{field.name: getattr(args, field.name)
+                        for field in dataclasses.fields(RunConfig)
+                        if field.name not in _IMAGENET_ONLY})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,33 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         "train", help="run (or find in the run store) one training run",
         description="Run one config, or print its stored result if it already finished. "
                     "An unfinished run resumes from its last checkpoint. Hyperparameters left "
-                    "unset follow the reference protocol of the method and optimiser.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="conv4", choices=_CIFAR_MODELS, help="architecture")
-    p.add_argument("--method", default="edge-popup", choices=list(METHODS), help="what is learned")
-    p.add_argument("--k", type=float, default=None,
-                   help="fraction of weights KEPT per layer, in (0, 1]; default 0.5 for "
-                        "edge-popup, 1 for dense; unset for zhou (its kept fraction is learned)")
-    p.add_argument("--init", default=None, choices=list(DISTRIBUTIONS),
-                   help="weight distribution; default signed_constant for edge-popup, "
-                        "kaiming_normal for dense")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier of hidden layers")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, scores, order, augmentation")
-    p.add_argument("--epochs", type=int, default=100, help="training epochs")
-    p.add_argument("--train-subset", type=int, default=None,
-                   help="train on a class-balanced subset of this many images (default: all 50,000)")
-    p.add_argument("--test-subset", type=int, default=None,
-                   help="evaluate on a class-balanced subset of this many images (default: all 10,000)")
-    p.add_argument("--optimizer", default=None, choices=OPTIMIZERS, help="default sgd")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate; default 0.1 (edge-popup SGD), 0.01 (dense SGD), "
-                        "2e-4/3e-4 (Adam, Conv2/others), 200/800 (zhou, Conv2-6/Conv8)")
-    p.add_argument("--momentum", type=float, default=None, help="SGD momentum; default 0.9")
-    p.add_argument("--weight-decay", type=float, default=None,
-                   help="default 1e-4 (SGD; applies to the scores too), 0 (Adam, zhou)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 128 (SGD), 60 (Adam)")
-    p.add_argument("--eval-samples", type=int, default=None,
-                   help="sampled masks averaged for the test accuracy (zhou only; default 10)")
+                    "unset follow the reference protocol of the method and optimiser.")
+    _add_config_options(p)
     p.add_argument("--data-dir", default=None,
                    help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
     p.add_argument("--download", action="store_true",
@@ -65,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None,
                    help=f"results directory; runs go to RESULTS/runs/ "
                         f"(default: $RESULTS_DIR or {default_results_dir()})")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON line on stdout")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -120,8 +123,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Fold every mask into its weight and write the state dict of the unmasked "
                     "architecture (plus the config and kept count) to OUT; it loads with "
                     "torch.load(OUT, weights_only=True) without this package.")
-    e.add_argument("run_dir", help="the run's directory, results/runs/<model>-<method>-<hash>")
-    e.add_argument("out", help="file to write, e.g. subnetwork.pt")
+    e.add_argument("run_dir", help="the run's directory, results/runs/<model>-<method>-<hash>-<data>")
+    e.add_argument("out", help="file to write, e.g. subnetwork.pt (outside results/runs/)")
+    e.add_argument("--force", action="store_true", help="replace OUT if it exists")
     return parser
 
 
@@ -129,7 +133,7 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
     from .export import ExportError, export_run
 
     try:
-        summary = export_run(args.run_dir, args.out)
+        summary = export_run(args.run_dir, args.out, force=args.force)
     except ExportError as error:
         parser.error(str(error))
     print(f"{args.out}: {summary['architecture']['model']} width {summary['architecture']['width']}"
@@ -190,21 +194,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        config = RunConfig(model=args.model, method=args.method, k=args.k, init=args.init,
-                           width=args.width, seed=args.seed, epochs=args.epochs,
-                           train_subset=args.train_subset, test_subset=args.test_subset,
-                           optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                           weight_decay=args.weight_decay, batch_size=args.batch_size,
-                           eval_samples=args.eval_samples)
+        config = _config_from(args)
         resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
-    if not args.download:
-        try:
-            find_cifar10(data_dir)
-        except DataNotFoundError as error:
-            parser.error(str(error))
+    try:  # everything checked before a run directory exists
+        check_writable_dir(args.results if args.results is not None else default_results_dir(),
+                           "--results")
+        train_data, test_data = load_cifar10(data_dir, download=args.download,
+                                             progress=not args.no_progress)
+        check_data_fits(config, train_data, test_data)
+    except (ValueError, DataNotFoundError) as error:
+        parser.error(str(error))
 
     result = run(config, results_dir=args.results, data_dir=data_dir, device=args.device,
                  progress=not args.no_progress, download=args.download)

@@ -16,7 +16,7 @@ _CONFIG_COLUMNS = ["dataset", "model", "method", "k", "init", "width", "seed", "
                    "prune", "rerandomize_every"]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
                    "trainable_values", "epochs_run", "wall_s", "eval_s", "prepare_s", "device",
-                   "git_commit", "finished_at", "hash", "data", "data_source"]
+                   "git_commit", "finished_at", "hash", "data", "data_source", "error"]
 # Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
 COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,

@@ -12,17 +12,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .init import DISTRIBUTIONS
 from .methods import METHODS
-from .models import DATASET_OF, MODELS, NUM_CLASSES
+from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
 from .pruning import PRUNERS
 
 __all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
 
 OPTIMIZERS = ("sgd", "adam")
+# Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
+# stays inside what torch.manual_seed accepts.
+MAX_SEED = 2**32 - 1
+INT_FIELDS = ("seed", "epochs", "batch_size", "train_subset", "test_subset", "eval_samples",
+               "rerandomize_every", "warmup_epochs")
+FLOAT_FIELDS = ("k", "width", "lr", "momentum", "weight_decay", "flip_rate", "flip_threshold",
+                 "rerandomize_fraction", "label_smoothing")
 
 
 def _default_hyperparameters(method: str, optimizer: str, model: str, dataset: str,
@@ -61,6 +70,11 @@ _METHOD_FIELDS = {
 _DATASET_FIELDS = {"warmup_epochs": "imagenet", "label_smoothing": "imagenet"}
 
 
+def _field(default, help: str):
+    """A RunConfig field with its help text (the CLI's ``--help`` is built from these)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def _choice(field: str, value: str, valid) -> None:
     if value not in valid:
         raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(valid)}")
@@ -85,31 +99,46 @@ class RunConfig:
     SGD runs use cosine decay to zero over all steps; Adam runs a constant learning rate.
     """
 
-    model: str = "conv4"
-    method: str = "edge-popup"
-    k: float | None = None
-    init: str | None = None
-    width: float = 1.0
-    seed: int = 0
-    epochs: int = 100
-    train_subset: int | None = None
-    test_subset: int | None = None
-    dataset: str = "cifar10"
-    optimizer: str | None = None
-    lr: float | None = None
-    momentum: float | None = None
-    weight_decay: float | None = None
-    batch_size: int | None = None
-    eval_samples: int | None = None
-    prune: str | None = None
-    flip_rate: float | None = None
-    flip_threshold: float | None = None
-    rerandomize_every: int | None = None
-    rerandomize_fraction: float | None = None
-    warmup_epochs: int | None = None
-    label_smoothing: float | None = None
+    model: str = _field("conv4", "architecture")
+    method: str = _field("edge-popup", "what is learned on top of the random weights")
+    k: float | None = _field(None, "fraction of weights KEPT per layer, in (0, 1]; default 0.5 "
+                                   "for edge-popup, 1 for dense, 0.3 for pab; unset for zhou "
+                                   "(its kept fraction is learned)")
+    init: str | None = _field(None, "weight distribution; default signed_constant (edge-popup, "
+                                    "zhou), kaiming_normal (dense, pab)")
+    width: float = _field(1.0, "width multiplier of the hidden layers")
+    seed: int = _field(0, "seed of weights, scores, data order and augmentation")
+    epochs: int = _field(100, "training epochs")
+    train_subset: int | None = _field(None, "train on a class-balanced subset of this many "
+                                            "images (default: all)")
+    test_subset: int | None = _field(None, "evaluate on a class-balanced subset of this many "
+                                           "images (default: all)")
+    dataset: str = _field("cifar10", "data set the model is for")
+    optimizer: str | None = _field(None, "sgd (cosine decay to zero) or adam (constant rate); "
+                                         "default sgd")
+    lr: float | None = _field(None, "learning rate; default 0.1 (edge-popup SGD), 0.01 (dense "
+                                    "SGD), 2e-4/3e-4 (Adam, Conv2/others), 200/800 (zhou, "
+                                    "Conv2-6/Conv8)")
+    momentum: float | None = _field(None, "SGD momentum, in [0, 1); default 0.9")
+    weight_decay: float | None = _field(None, "weight decay, >= 0; default 1e-4 (SGD; applies "
+                                              "to the scores too), 0 (Adam, zhou)")
+    batch_size: int | None = _field(None, "batch size; default 128 (SGD), 60 (Adam)")
+    eval_samples: int | None = _field(None, "sampled masks averaged for the test accuracy "
+                                            "(zhou only; default 10)")
+    prune: str | None = _field(None, "pab only: stage-1 pruner at initialisation (default "
+                                     "synflow)")
+    flip_rate: float | None = _field(None, "pab only: Bop's gamma, in (0, 1] (default 1e-3)")
+    flip_threshold: float | None = _field(None, "pab only: Bop's tau, >= 0 (default 1e-6)")
+    rerandomize_every: int | None = _field(None, "iterand only: steps between re-draws "
+                                                 "(default 300)")
+    rerandomize_fraction: float | None = _field(None, "iterand only: fraction of the pruned "
+                                                      "weights re-drawn, in (0, 1] (default 0.1)")
+    warmup_epochs: int | None = _field(None, "imagenet only: epochs of linear warm-up (default 5)")
+    label_smoothing: float | None = _field(None, "imagenet only: label smoothing, in [0, 1) "
+                                                 "(default 0.1)")
 
     def __post_init__(self):
+        self._check_types()
         _choice("model", self.model, MODELS)
         _choice("method", self.method, METHODS)
         _choice("dataset", self.dataset, NUM_CLASSES)
@@ -137,6 +166,25 @@ class RunConfig:
         for name, value in fill.items():
             object.__setattr__(self, name, value)
         self._validate(method)
+
+    def _check_types(self) -> None:
+        """Numbers are numbers: ints where counts are meant, finite reals elsewhere."""
+        for name in INT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, numbers.Integral)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        for name in FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        for name in ("model", "method", "dataset"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
 
     def _validate(self, method) -> None:
         _choice("weight distribution", self.init, DISTRIBUTIONS)
@@ -179,8 +227,15 @@ class RunConfig:
                              f"{self.rerandomize_fraction}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ValueError(f"eval_samples must be >= 1, got {self.eval_samples}")
-        if not self.width > 0:
-            raise ValueError(f"width must be > 0, got {self.width}")
+        if not self.width >= smallest_width(self.model):
+            raise ValueError(f"width {self.width} leaves a layer of {self.model} with no units; "
+                             f"the smallest width it allows is {smallest_width(self.model):g}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -88,6 +88,11 @@ def _check_image_folder(root: Path) -> None:
                 f"{root / split} must hold exactly the 10 CIFAR-10 class folders "
                 f"({', '.join(CIFAR10_CLASSES)}); found: {', '.join(classes) or 'none'}"
             )
+        empty = [name for name in classes if not any(
+            p.is_file() for p in (root / split / name).iterdir())]
+        if empty:
+            raise DataNotFoundError(f"{root / split}: class folders without images: "
+                                    f"{', '.join(empty)}; every class needs its images")
 
 
 def find_cifar10(data_dir: str | os.PathLike) -> tuple[str, Path]:
@@ -111,10 +116,20 @@ def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors
     from tqdm.auto import tqdm
 
     def decode(path: str) -> np.ndarray:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"))
+        except Exception as error:  # zero-byte, truncated, corrupted, not an image at all
+            raise DataNotFoundError(f"{path}: not a readable image ({error})") from None
+        if pixels.shape != (32, 32, 3):
+            raise DataNotFoundError(f"{path}: image is {pixels.shape[1]}x{pixels.shape[0]}; "
+                                    "CIFAR-10 images are 32x32")
+        return pixels
 
-    folder = ImageFolder(str(root / split))
+    try:
+        folder = ImageFolder(str(root / split))
+    except (FileNotFoundError, RuntimeError) as error:  # e.g. no file with an image extension
+        raise DataNotFoundError(f"{root / split}: {error}") from None
     images = np.stack([
         decode(path)
         for path, _ in tqdm(folder.samples, desc=f"decoding CIFAR-10 {split}", leave=False,
@@ -127,7 +142,12 @@ def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors
 def _read_torchvision(root: Path, split: str, download: bool) -> ImageTensors:
     from torchvision.datasets import CIFAR10
 
-    dataset = CIFAR10(str(root), train=split == "train", download=download)
+    try:
+        dataset = CIFAR10(str(root), train=split == "train", download=download)
+    except Exception as error:  # junk pickles, a failed integrity check, no network
+        action = "download" if download else "read"
+        raise DataNotFoundError(f"could not {action} CIFAR-10 in torchvision's format at "
+                                f"{root / 'cifar-10-batches-py'} ({error})") from None
     images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
     return ImageTensors(images, torch.tensor(dataset.targets, dtype=torch.int64))
 

@@ -85,16 +85,41 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
     try:
         weights = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ExportError(f"{run_dir} has no model.pt") from None
+        raise ExportError(
+            f"{run_dir} has no model.pt: its record (result.json) came without the trained model, "
+            "as committed run records do. To re-create the model, move result.json out of the run "
+            "directory and run the same config again (the figure notebook, or `python -m "
+            "supermask train` with the fields of config.json): it trains from scratch with the "
+            "same seed and writes model.pt") from None
     except Exception as error:  # truncated or corrupted
         raise ExportError(f"{run_dir}/model.pt is unreadable ({error})") from None
     return config, result, weights
 
 
-def export_run(run_dir: str | os.PathLike, out: str | os.PathLike) -> dict:
-    """Write the run's subnetwork to ``out``; returns what was written, without the weights."""
+def _check_target(run_dir: Path, out: Path, force: bool) -> None:
+    """Refuse a target that would destroy something: a file already there (unless ``force``),
+    anything inside the run store, a directory, or a place this user cannot write."""
+    target = out.resolve()
+    runs = run_dir.resolve().parent
+    if target == runs or runs in target.parents:
+        raise ExportError(f"{out} lies inside the run store {runs}: export writes outside it, "
+                          "never over a run's own files")
+    if target.is_dir():
+        raise ExportError(f"{out} is a directory; give a file name, e.g. {out}/subnetwork.pt")
+    if target.exists() and not force:
+        raise ExportError(f"{out} already exists; pass --force to replace it")
+    parent = next(p for p in target.parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"{out} cannot be written ({parent} is not a writable directory)")
+
+
+def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> dict:
+    """Write the run's subnetwork to ``out``; returns what was written, without the weights.
+    An existing ``out`` is replaced only with ``force``; nothing inside the run store is ever
+    written."""
     from .train import build
 
+    _check_target(Path(run_dir), Path(out), force)
     config, result, weights = _read_run(Path(run_dir))
     masked = build(config)
     try:

@@ -20,7 +20,7 @@ from . import collect
 from .config import Profile, RunConfig
 from .sweep import lookup, sweep
 
-__all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "select"]
+__all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
 
 _FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 
@@ -71,6 +71,14 @@ def curves_path(results_dir: str | os.PathLike, profile: Profile, figure: str) -
     return Path(results_dir) / profile.name / f"{figure}_curves.csv"
 
 
+def read_curves(results_dir: str | os.PathLike, profile: Profile, figure: str
+                ) -> pd.DataFrame | None:
+    """The figure's learning curves, or None where none were written (CSVs made before the
+    learning curves were recorded)."""
+    path = curves_path(results_dir, profile, figure)
+    return collect.read_csv(path) if path.exists() else None
+
+
 def figure_runs(
     figure: str,
     profile: Profile,
@@ -93,8 +101,12 @@ def figure_runs(
     table = csv_path(results_dir, profile, figure)
     if train:
         chosen = select(configs, only)
-        sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device, wait=wait)
-        results = lookup(configs, results_dir=results_dir, data_dir=data_dir)
+        trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,
+                        wait=wait)
+        failed = {c.hash: r for c, r in zip(chosen, trained)
+                  if r is not None and r["status"] == "failed"}
+        results = [result or failed.get(config.hash) for config, result in
+                   zip(configs, lookup(configs, results_dir=results_dir, data_dir=data_dir))]
         collect.write_csv(collect.results_frame(results, figure, profile.name, labels, configs),
                           table)
         collect.write_csv(collect.curves_frame(results, figure, profile.name, labels),

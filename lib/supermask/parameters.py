@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Profile, get_profile
-from .data import find_cifar10
+from .config import MAX_SEED, Profile, get_profile
+from .data import cifar10_identity
+from .store import check_writable_dir
 from .sweep import default_data_dir
 from .train import resolve_device
 
@@ -23,28 +24,38 @@ class FigureParameters:
 
 
 def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | None,
-                            device: str, train: bool, wait: bool = True) -> FigureParameters:
+                            device: str, train: bool, wait: bool = True,
+                            results_dir: str | os.PathLike | None = None,
+                            figures_dir: str | os.PathLike | None = None) -> FigureParameters:
     """The checked parameters, or a ``ValueError`` (``DataNotFoundError`` for the data) that
     says what was wrong and what is accepted, raised before any run or file is written."""
     prof = get_profile(profile)
-    if seeds is None:
-        seeds = prof.seeds
-    elif isinstance(seeds, (int, str)) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a list of integers >= 0 (or None for the profile's "
-                         f"{list(prof.seeds)}), got {seeds!r}")
-    seeds = tuple(seeds)
-    if not seeds:
-        raise ValueError("seeds is empty: give at least one seed, or None for the profile's")
+    seeds = _check_seeds(seeds, prof.seeds)
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
     if not isinstance(wait, bool):
         raise ValueError(f"wait must be True or False, got {wait!r}")
+    for name, path in (("results_dir", results_dir), ("figures_dir", figures_dir)):
+        if path is not None:
+            check_writable_dir(path, name)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     if train:
         resolve_device(device)
-        find_cifar10(data_dir)
+        cifar10_identity(data_dir)  # decodes (once) and checks every image
     return FigureParameters(prof, seeds, data_dir)
+
+
+def _check_seeds(seeds, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A non-empty list of distinct seeds in [0, MAX_SEED]; None gives ``default``."""
+    if seeds is None:
+        return default
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds):
+        raise ValueError(f"seeds must be a list of integers in [0, {MAX_SEED}] (or None for the "
+                         f"profile's {list(default)}), got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+    return tuple(seeds)
 
 
 @dataclass(frozen=True)
@@ -57,20 +68,20 @@ class ImageNetParameters:
 
 def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLike | None,
                               nproc: int, device: str, train: bool,
-                              synthetic_dir: str | os.PathLike) -> ImageNetParameters:
+                              synthetic_dir: str | os.PathLike, workers: int = 8
+                              ) -> ImageNetParameters:
     """The ImageNet notebook's parameters. ``smoke`` trains on a synthetic ImageFolder made in
     ``synthetic_dir``; ``paper`` trains on ``imagenet_dir``; ``quick`` never trains ImageNet
     (a laptop CPU cannot), and shows published numbers beside any measured ones."""
     from .imagenet import find_imagenet, make_synthetic_imagenet
 
     prof = get_profile(profile)
-    if seeds is None:
-        seeds = (0,)
-    elif isinstance(seeds, (int, str)) or not seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+    seeds = _check_seeds(seeds, (0,))
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ValueError(f"nproc (processes for torchrun) must be an integer >= 1, got {nproc!r}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ValueError(f"workers (DataLoader workers per process) must be an integer >= 0, "
+                         f"got {workers!r}")
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
     why_not = None
@@ -87,4 +98,4 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
         root = find_imagenet(imagenet_dir)
     if root is not None:
         resolve_device(device)
-    return ImageNetParameters(prof, tuple(seeds), root, why_not)
+    return ImageNetParameters(prof, seeds, root, why_not)

@@ -98,19 +98,22 @@ def accuracy_curves(
 
 
 def run_label(row) -> str:
-    """A run's name in a legend: method, distribution, k (dense: its optimiser)."""
+    """A run's name in a legend: method, distribution, k (dense: its optimiser), width if not 1."""
+    width = f", width {row['width']:g}" if row.get("width", 1.0) != 1.0 else ""
     if row["method"] == "dense":
-        return f"dense ({row['optimizer']})"
+        return f"dense ({row['optimizer']}){width}"
     init = _SHORT_DISTRIBUTION.get(row["init"], row["init"])
     if row["method"] == "zhou":
-        return f"Zhou et al. {init}"
-    return f"{row['method']} {init} k={row['k']:g}"
+        return f"Zhou et al. {init}{width}"
+    return f"{row['method']} {init} k={row['k']:g}{width}"
 
 
-def learning_curves(curves: pd.DataFrame, title: str, label=run_label,
+def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
                     panel: str | None = None) -> plt.Figure | None:
     """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
     panel per ``panel`` value; None when no run measured a learning curve."""
+    if curves is None:
+        return None
     curves = curves.dropna(subset=["test_acc"])
     if curves.empty:
         return None
@@ -118,8 +121,8 @@ def learning_curves(curves: pd.DataFrame, title: str, label=run_label,
     curves = curves.assign(_label=[label(row) for _, row in curves.iterrows()])
     sns.set_theme(style="whitegrid", context="notebook")
     panels = list(dict.fromkeys(curves[panel])) if panel else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(9.0, 5.0 * len(panels)), 4.2),
+                             squeeze=False, sharey=True)
     palette = dict(zip(dict.fromkeys(curves[hue]), sns.color_palette("colorblind", 10) * 4))
     for ax, name in zip(axes[0], panels):
         here = curves if name is None else curves[curves[panel] == name]
@@ -129,6 +132,7 @@ def learning_curves(curves: pd.DataFrame, title: str, label=run_label,
                     marker="o" if len(run) < 10 else None, markersize=3,
                     label=value)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         if name is not None:
             ax.set_title(str(name))
     axes[0][0].set_ylabel("test accuracy (%)")

@@ -35,15 +35,23 @@ if TYPE_CHECKING:
     from .config import RunConfig
     from .data import DataIdentity
 
-__all__ = ["RunStore", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json"]
+__all__ = ["RunStore", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
+           "check_writable_dir"]
 
 log = logging.getLogger(__name__)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -64,6 +72,19 @@ def atomic_write_json(obj: Any, path: str | os.PathLike) -> None:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     _atomic_write(Path(path), lambda f: torch.save(obj, f))
+
+
+def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a directory this process may write into (existing, or creatable), else a
+    ``ValueError`` naming it; creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a directory")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path} is not writable ({existing} does not let this user "
+                         "write into it)")
+    return path
 
 
 def worker_id() -> str:
@@ -174,7 +195,12 @@ class RunStore:
         return result
 
     def save_result(self, config: RunConfig, result: dict) -> None:
-        atomic_write_json(result, self.run_dir(config) / "result.json")
+        path = self.run_dir(config) / "result.json"
+        if path.is_dir():  # something that is not a result: kept, out of the way
+            aside = path.with_name(f"result.json.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
+            log.warning("moving %s aside to %s", path, aside)
+            path.rename(aside)
+        atomic_write_json(result, path)
 
     def finished(self) -> list[dict]:
         """Every readable result under this store."""

@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 
 from . import provenance
 from .config import RunConfig
-from .data import cifar10_identity, load_cifar10
+from .data import DataNotFoundError, cifar10_identity, load_cifar10
 from .store import RunStore, atomic_torch_save
-from .train import resolve_device, train
+from .train import check_data_fits, resolve_device, train
 
 __all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "store_for", "sweep"]
 
@@ -63,6 +63,7 @@ def run(
         return result
     resolve_device(device)  # refuse a bad device before anything is written
     train_data, test_data = load_cifar10(data_dir, download=download, progress=progress)
+    check_data_fits(config, train_data, test_data)  # before the run directory exists
     with store.claim(config, wait=wait) as claimed:
         if not claimed:
             return None
@@ -137,15 +138,31 @@ def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executo
         for _ in tqdm(as_completed(futures), total=len(futures), desc="runs",
                       disable=not progress, unit="run"):
             pass
-        return [future.result() for future in futures]
+        return [_outcome(config, future.result) for config, future in zip(configs, futures)]
     results: list[dict | None] = []
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
-        results.append(run(config, progress=progress, wait=False, **run_options))
+        results.append(_outcome(config, lambda c=config: run(c, progress=progress, wait=False,
+                                                             **run_options)))
     if not wait:
         return results
     # Runs another sweep was training: wait for them (or take them over if that sweep died).
     for i, config in enumerate(configs):
         if results[i] is None:
             log.info("%s: waiting for another worker", config.name)
-            results[i] = run(config, progress=progress, wait=True, **run_options)
+            results[i] = _outcome(config, lambda c=config: run(c, progress=progress, wait=True,
+                                                               **run_options))
     return results
+
+
+def _outcome(config: RunConfig, get_result) -> dict | None:
+    """The run's result, or a ``failed`` record of the error that stopped it, so one broken
+    config does not stop a sweep. Nothing is stored for a failure: the next sweep tries again.
+    Missing or unreadable data stops the sweep, since every run would fail the same way."""
+    try:
+        return get_result()
+    except (DataNotFoundError, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        log.warning("%s failed: %s: %s", config.name, type(error).__name__, error)
+        return {"hash": config.hash, "config": config.to_dict(), "status": "failed",
+                "error": f"{type(error).__name__}: {error}"}

@@ -27,7 +27,8 @@ from .methods import get_method
 from .models import build_model
 from .store import atomic_torch_save
 
-__all__ = ["TrainOutcome", "build", "load_checkpoint", "resolve_device", "train"]
+__all__ = ["TrainOutcome", "build", "check_data_fits", "load_checkpoint", "resolve_device",
+           "train"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,30 @@ def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int
     return accuracy
 
 
+def _restore(state: dict, model: nn.Module, optimizers, config: RunConfig,
+             device: torch.device) -> tuple[int, float, float, list[dict]]:
+    """Load a checkpoint into the model and optimisers; (epoch, wall_s, eval_s, history).
+    Raises if the checkpoint does not belong to this run (then the caller starts over)."""
+    if not isinstance(state, dict):
+        raise TypeError(f"a checkpoint is a dict, not {type(state).__name__}")
+    epoch, history = state["epoch"], state["history"]
+    if not isinstance(epoch, int) or not 1 <= epoch <= config.epochs or len(history) != epoch:
+        raise ValueError(f"checkpoint after epoch {epoch!r} with {len(history)} epochs of "
+                         f"history, for a run of {config.epochs} epochs")
+    model.load_state_dict(state["model"])
+    if len(state["optimizers"]) != len(optimizers) or len(state["schedulers"]) != len(optimizers):
+        raise ValueError("checkpoint has another number of optimisers")
+    for (optimizer, scheduler), saved, saved_schedule in zip(
+            optimizers, state["optimizers"], state["schedulers"], strict=True):
+        optimizer.load_state_dict(saved)
+        if scheduler is not None:
+            scheduler.load_state_dict(saved_schedule)
+    torch.set_rng_state(state["rng"].cpu())
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+    return epoch, state["wall_s"], state.get("eval_s", 0.0), history
+
+
 @dataclass
 class TrainOutcome:
     """What a finished (or diverged) training run measured."""
@@ -113,6 +138,15 @@ class TrainOutcome:
     history: list[dict] = field(default_factory=list)
     eval_s: float = 0.0  # of wall_s, the per-epoch test evaluations for the learning curve
     extra: dict = field(default_factory=dict)  # method-specific measurements
+
+
+def check_data_fits(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors) -> None:
+    """A ``ValueError`` when the config asks for more images than the data has."""
+    for name, data in (("train_subset", train_data), ("test_subset", test_data)):
+        wanted = getattr(config, name)
+        if wanted is not None and wanted > len(data):
+            raise ValueError(f"{name}={wanted} asks for more images than the data set has "
+                             f"({len(data)}); valid: 10 to {len(data)}, or None for all")
 
 
 def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
@@ -157,18 +191,17 @@ def train(
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     state = load_checkpoint(checkpoint, device, config.name)
     if state is not None:
-        model.load_state_dict(state["model"])
-        for (optimizer, scheduler), saved, saved_schedule in zip(
-                optimizers, state["optimizers"], state["schedulers"], strict=True):
-            optimizer.load_state_dict(saved)
-            if scheduler is not None:
-                scheduler.load_state_dict(saved_schedule)
-        torch.set_rng_state(state["rng"].cpu())
-        if device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-        start_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
-        eval_s = state.get("eval_s", 0.0)
-        log.info("%s: resuming after epoch %d", config.name, start_epoch)
+        try:
+            start_epoch, wall_s, eval_s, history = _restore(state, model, optimizers, config,
+                                                            device)
+            log.info("%s: resuming after epoch %d", config.name, start_epoch)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+            log.warning("%s: checkpoint %s does not fit this run (%s); starting the run over",
+                        config.name, checkpoint, error)
+            model = build(config).to(device=device, memory_format=torch.channels_last)
+            optimizers = method.optimizers(model, config, config.epochs * steps_per_epoch)
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            start_epoch, wall_s, eval_s, history = 0, 0.0, 0.0, []
     resumed_from_epoch = start_epoch
 
     started = time.perf_counter()

@@ -10,7 +10,7 @@ from torch import nn
 from .conv import ConvNet, conv2, conv4, conv6, conv8
 from .resnet import cifar_resnet18
 
-__all__ = ["DATASET_OF", "MODELS", "NUM_CLASSES", "ConvNet", "build_model"]
+__all__ = ["DATASET_OF", "MODELS", "NUM_CLASSES", "ConvNet", "build_model", "smallest_width"]
 
 NUM_CLASSES = {"cifar10": 10, "imagenet": 1000}
 
@@ -50,3 +50,9 @@ def build_model(name: str, width: float = 1.0, num_classes: int | None = None) -
     if num_classes is None:
         num_classes = NUM_CLASSES[DATASET_OF[name]]
     return builder(width=width, num_classes=num_classes)
+
+
+def smallest_width(name: str) -> float:
+    """The smallest width multiplier that leaves every layer of ``name`` a unit: the narrowest
+    layer of every CIFAR model has 64 at width 1; torchvision's models come at width 1 only."""
+    return 1.0 if DATASET_OF[name] == "imagenet" else 1 / 64
