@@ -47,6 +47,12 @@ CLI_CASES = [
     (["--seed", "-1"], "seed must be in [0, 4294967295], got -1"),
     (["--k", "nan"], "k must be a finite number, got nan"),
     (["--k", "0"], "k is the fraction of weights kept and must be in (0, 1], got 0"),
+    (["--k", "1.5"], "k is the fraction of weights kept and must be in (0, 1], got 1.5"),
+    (["--k", "half"], "argument --k: invalid float value: 'half'"),
+    (["--method", "dense", "--k", "0.5"], "method 'dense' trains every weight: k must be 1"),
+    (["--method", "magic"], "argument --method: invalid choice: 'magic'"),
+    (["--init", "zeros"], "argument --init: invalid choice: 'zeros'"),
+    (["--eval-samples", "3"], "method 'edge-popup' does not sample its masks"),
     (["--epochs", "0"], "epochs must be >= 1, got 0"),
     (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
     (["--train-subset", "100000"], "train_subset=100000 asks for more images than the data set"),
@@ -80,6 +86,22 @@ def test_bad_cli_option_exits_2_and_writes_nothing(extra, message, tiny_data_dir
     assert "error:" in err.strip().splitlines()[-1] and message in err.strip().splitlines()[-1]
     assert not results.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) in (["a-file"], ["a-file", "cache"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--repeats", "0"], "--repeats must be >= 1, got 0"),
+    (["--batch-size", "-4"], "--batch-size must be >= 1, got -4"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--out", "{file}"], "--out {file} is a file, not a directory"),
+])
+def test_bad_bench_option_exits_2(extra, message, tmp_path, capsys):
+    file = _file(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--out", str(tmp_path / "bench"),
+              *[a.replace("{file}", str(file)) for a in extra]])
+    assert exit_info.value.code == 2
+    assert message.replace("{file}", str(file)) in capsys.readouterr().err
+    assert not (tmp_path / "bench").exists()
 
 
 def _tree(tmp_path: Path) -> Path:

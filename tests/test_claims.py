@@ -49,3 +49,17 @@ def test_distribution_claims():
     assert "| holds |" in to_markdown(list(claims.values()))
     runs.loc[runs["init"] == "xavier_normal", "test_acc"] = 0.9
     assert not [c for c in distribution_claims(runs) if "Xavier" in c.statement][0].holds
+
+
+def test_claims_without_runs_are_not_judged():
+    """Catches a vacuous 'holds' (all() of nothing) when a panel has no finished run yet."""
+    import pandas as pd
+
+    from supermask.claims import fixed_size_claim, pab_claims, to_markdown, width_gap_claim
+
+    empty = pd.DataFrame(columns=["model", "init", "k", "width", "size", "series", "optimizer",
+                                  "status", "test_acc", "wall_s", "epochs_run"])
+    verdicts = [*best_k_claims(empty), depth_gap_claim(empty, empty, ["conv2", "conv4"]),
+                width_gap_claim(empty, empty), fixed_size_claim(empty), *pab_claims(empty)]
+    assert all(claim.holds is None for claim in verdicts)
+    assert to_markdown(verdicts).count("not judged yet") == len(verdicts)

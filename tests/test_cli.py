@@ -42,29 +42,6 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
     assert result_file.stat().st_mtime_ns == mtime
 
 
-@pytest.mark.parametrize("bad, message", [
-    (["--k", "0"], "fraction of weights kept"),
-    (["--k", "1.5"], "fraction of weights kept"),
-    (["--width", "-1"], "the smallest width it allows is 0.015625"),
-    (["--epochs", "0"], "epochs must be >= 1"),
-    (["--model", "resnet1000"], "invalid choice"),
-    (["--init", "zeros"], "invalid choice"),
-    (["--method", "dense", "--k", "0.5"], "k must be 1"),
-    (["--method", "magic"], "invalid choice"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--eval-samples", "3"], "does not sample its masks"),
-    (["--k", "half"], "argument --k: invalid float value"),
-    (["--batch-size", "0"], "batch_size must be >= 1"),
-])
-def test_bad_input_exits_2_and_writes_nothing(bad, message, tiny_data_dir, tmp_path, capsys):
-    results = tmp_path / "results"
-    with pytest.raises(SystemExit) as exit_info:
-        main(ARGS + ["--data-dir", str(tiny_data_dir), "--results", str(results)] + bad)
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
-    assert not results.exists()
-
-
 @pytest.mark.parametrize("make_dir, message", [
     ("missing", "does not exist"),
     ("empty", "CIFAR-10 was not found"),

@@ -11,6 +11,7 @@ import torch
 
 from supermask.config import RunConfig
 from supermask.data import DataNotFoundError
+from supermask.ddp import imagenet_command
 from supermask.imagenet import find_imagenet, make_synthetic_imagenet
 from supermask.masks import apply_edge_popup, masked_layers
 from supermask.models import build_model
@@ -59,13 +60,15 @@ def test_imagenet_root_is_checked(tmp_path):
         find_imagenet(tmp_path)
 
 
-def _imagenet_cli(imagenet_dir, results, *extra, torchrun=0):
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 f"--nproc_per_node={torchrun}"] if torchrun else [sys.executable])
-    args = launcher + ["-m", "supermask", "imagenet", "--model", "resnet50", "--k", "0.3",
-                       "--epochs", "1", "--batch-size", "8", "--imagenet-dir", str(imagenet_dir),
-                       "--results", str(results), "--workers", "1", "--device", "cpu", "--json",
-                       "--no-progress", *extra]
+def _config(**fields) -> RunConfig:
+    return RunConfig(**{"model": "resnet50", "dataset": "imagenet", "k": 0.3, "epochs": 1,
+                        "batch_size": 8, **fields})
+
+
+def _imagenet_cli(imagenet_dir, results, *extra, torchrun=0, **fields):
+    """The notebook's own launcher, with the whole RunConfig on its command line."""
+    args = imagenet_command(_config(**fields), imagenet_dir, results, max(1, torchrun), 1, "cpu",
+                            "--no-progress", *extra)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -122,13 +125,10 @@ def _kill_every_process_mentioning(text: str) -> None:
 def test_killed_torchrun_job_resumes_from_the_last_epoch(imagenet_dir, tmp_path):
     import time
 
-    args = ["--epochs", "3", "--batch-size", "4"]
-    whole = _imagenet_cli(imagenet_dir, tmp_path / "whole", *args, torchrun=2)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                "--nproc_per_node=2", "-m", "supermask", "imagenet", "--model", "resnet50",
-                "--k", "0.3", "--imagenet-dir", str(imagenet_dir), "--results",
-                str(tmp_path / "cut"), "--workers", "1", "--device", "cpu", "--json",
-                "--no-progress", *args]
+    fields = {"epochs": 3, "batch_size": 4}
+    whole = _imagenet_cli(imagenet_dir, tmp_path / "whole", torchrun=2, **fields)
+    launcher = imagenet_command(_config(**fields), imagenet_dir, tmp_path / "cut", 2, 1, "cpu",
+                                "--no-progress")
     job = subprocess.Popen(launcher, env={**os.environ, "OMP_NUM_THREADS": "1"},
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = tmp_path / "cut" / "runs" / whole["run_dir"].rsplit("/", 1)[1] / "checkpoint.pt"
@@ -140,7 +140,7 @@ def test_killed_torchrun_job_resumes_from_the_last_epoch(imagenet_dir, tmp_path)
     job.wait()
     assert not (checkpoint.parent / "result.json").exists(), "killed too late"
 
-    resumed = _imagenet_cli(imagenet_dir, tmp_path / "cut", *args, torchrun=2)
+    resumed = _imagenet_cli(imagenet_dir, tmp_path / "cut", torchrun=2, **fields)
     stored = json.loads((Path(resumed["run_dir"]) / "result.json").read_text())
     assert stored["resumed_from_epoch"] >= 1 and stored["epochs_run"] == 3
     a, b = _scores(whole), _scores(resumed)

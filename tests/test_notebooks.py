@@ -47,7 +47,8 @@ def test_notebook_smoke(notebook, smoke_data_dir, real_data_cache, tmp_path, mon
     assert len(csvs) == 1
     runs = pd.read_csv(csvs[0])
     assert len(runs) > 0 and runs["test_acc"].notna().all()
-    assert (runs["data"].str.len() == 12).all() and runs["data_source"].notna().all()
+    if notebook.stem != "fig8_imagenet":  # CIFAR runs name the data they trained on
+        assert (runs["data"].str.len() == 12).all() and runs["data_source"].notna().all()
     for column in ("git_commit", "profile", "device", "wall_s"):
         assert runs[column].notna().all()
     assert (runs["profile"] == "smoke").all()
@@ -71,7 +72,7 @@ def test_notebook_smoke(notebook, smoke_data_dir, real_data_cache, tmp_path, mon
 
 @pytest.mark.parametrize("bad, message", [
     ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, quick, paper"),
-    ({"seeds": [-1]}, "seeds must be a list of integers >= 0"),
+    ({"seeds": [-1]}, "seeds must be a list of integers in [0, 4294967295]"),
     ({"device": "tpu"}, "valid: auto, cpu, cuda, cuda:N"),
     ({"data_dir": "/nonexistent/data"}, "does not exist"),
     ({"only": '{"model": ["conv5"]}'}, "model='conv5' is not in this figure's grid"),

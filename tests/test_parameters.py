@@ -16,7 +16,7 @@ def test_defaults_come_from_the_profile(tiny_data_dir):
     (("fast", None, "cpu", True), "unknown profile 'fast'"),
     (("smoke", "0", "cpu", True), "seeds must be a list of integers"),
     (("smoke", [0, 1.5], "cpu", True), "seeds must be a list of integers"),
-    (("smoke", [], "cpu", True), "seeds is empty"),
+    (("smoke", [], "cpu", True), "seeds must be a list of integers in"),
     (("smoke", None, "cpu", "yes"), "train must be True or False"),
     (("smoke", None, "tpu", True), "unknown device 'tpu'"),
     (("smoke", None, "meta", True), "unsupported device 'meta'"),

@@ -29,7 +29,7 @@ from .init import initialize
 from .masks import EdgePopupMask, in_memory_order, mask_model
 from .methods import get_method
 from .models import DATASET_OF, NUM_CLASSES, build_model
-from .store import atomic_write_json
+from .files import atomic_write_json
 from .train import resolve_device
 
 __all__ = ["run_benchmark"]

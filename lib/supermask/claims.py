@@ -33,6 +33,11 @@ def _best(runs: pd.DataFrame, keys: list[str]) -> pd.Series:
     return _mean_by(runs, grid).groupby(level=keys).max()
 
 
+def _verdict(evidence, judge) -> bool | None:
+    """``judge()`` where there is evidence; None (not judged yet) where the runs do not exist."""
+    return bool(judge()) if len(evidence) else None
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -47,10 +52,10 @@ def best_k_claims(popup: pd.DataFrame) -> list[Claim]:
         worst.append((model, init, curve.idxmin(), curve.index.min(), curve.index.max()))
     return [
         Claim("The best k (fraction kept) lies between 0.3 and 0.7",
-              all(0.3 <= k <= 0.7 for *_, k in best),
+              _verdict(best, lambda: all(0.3 <= k <= 0.7 for *_, k in best)),
               "; ".join(f"{m}/{i}: best k={k:g}" for m, i, k in best)),
         Claim("Accuracy is worst at the ends of the k range (k=0.1 or k=0.9)",
-              all(k in (lo, hi) for _, _, k, lo, hi in worst),
+              _verdict(worst, lambda: all(k in (lo, hi) for _, _, k, lo, hi in worst)),
               "; ".join(f"{m}/{i}: worst k={k:g}" for m, i, k, *_ in worst)),
     ]
 
@@ -129,7 +134,7 @@ def width_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame) -> Claim:
         evidence.append(f"{model}: " + ", ".join(f"w={w:g} {100 * g:+.1f} pts"
                                                   for w, g in per_width.items()))
     return Claim("Wider networks close the gap to the dense learned network",
-                 bool(verdicts) and all(verdicts), "; ".join(evidence))
+                 _verdict(verdicts, lambda: all(verdicts)), "; ".join(evidence))
 
 
 def fixed_size_claim(runs: pd.DataFrame) -> Claim:
@@ -142,7 +147,7 @@ def fixed_size_claim(runs: pd.DataFrame) -> Claim:
         evidence.append(f"{size}: w={curve.index[0]:g} {_pct(curve.iloc[0])} -> "
                         f"w={curve.index[-1]:g} {_pct(curve.iloc[-1])}")
     return Claim("At a fixed subnetwork size, a wider parent network is better",
-                 bool(verdicts) and all(verdicts), "; ".join(evidence))
+                 _verdict(verdicts, lambda: all(verdicts)), "; ".join(evidence))
 
 
 def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
@@ -186,10 +191,10 @@ def pab_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
     for other, statement in (("pab", "PaB beats edge-popup at equal k"),
                              ("iterand", "IteRand beats edge-popup at equal width and k")):
         pairs = _versus(runs, series, other, "edge-popup")
-        claims.append(Claim(statement, bool(pairs) and all(a > b for _, a, b in pairs),
+        claims.append(Claim(statement, _verdict(pairs, lambda: all(a > b for _, a, b in pairs)),
                             "; ".join(f"k={k:g}: {_pct(a)} vs {_pct(b)}" for k, a, b in pairs)))
     pairs = _versus(runs, series, "pab", "edge-popup", value="s_per_epoch")
     claims.append(Claim("PaB is cheaper per epoch than edge-popup",
-                        bool(pairs) and all(a < b for _, a, b in pairs),
+                        _verdict(pairs, lambda: all(a < b for _, a, b in pairs)),
                         "; ".join(f"k={k:g}: {a:.1f} s vs {b:.1f} s" for k, a, b in pairs)))
     return claims

@@ -13,11 +13,10 @@ from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, RunConfig
 from .data import DataNotFoundError, load_cifar10
 from .init import DISTRIBUTIONS
 from .methods import METHODS
-from .ddp import IMAGENET_METHODS
 from .models import DATASET_OF
 from .pruning import PRUNERS
 from .sweep import default_data_dir, default_results_dir, run
-from .store import check_writable_dir
+from .files import check_writable_dir
 from .train import check_data_fits, resolve_device
 
 __all__ = ["main"]
@@ -99,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     i.add_argument("--model", default="resnet50",
                    choices=[m for m, d in DATASET_OF.items() if d == "imagenet"])
-    i.add_argument("--method", default="edge-popup", choices=list(IMAGENET_METHODS))
+    i.add_argument("--method", default="edge-popup", choices=list(METHODS))
     i.add_argument("--k", type=float, default=None, help="fraction of weights KEPT; default 0.5")
     i.add_argument("--init", default=None, choices=list(DISTRIBUTIONS),
                    help="weight distribution; default signed_constant (dense: kaiming_normal)")
@@ -108,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--batch-size", type=int, default=256,
                    help="global batch over all processes; lr scales with it (0.256 per 256)")
     i.add_argument("--lr", type=float, default=None, help="default 0.256 * batch / 256")
+    i.add_argument("--config", default=None,
+                   help="the whole RunConfig as JSON (RunConfig.to_dict()); replaces --model, "
+                        "--method, --k, --init, --seed, --epochs, --batch-size and --lr")
     i.add_argument("--imagenet-dir", required=True, help="root holding train/ and val/")
     i.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
                                                    f"or {default_results_dir()})")
@@ -147,9 +149,17 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
     from .imagenet import find_imagenet
 
     try:
-        config = RunConfig(model=args.model, method=args.method, k=args.k, init=args.init,
-                           seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                           lr=args.lr, dataset="imagenet")
+        if args.config is not None:
+            try:
+                config = RunConfig.from_dict(json.loads(args.config))
+            except (json.JSONDecodeError, TypeError) as error:
+                raise ValueError(f"--config must be a RunConfig as JSON ({error})") from None
+            if config.dataset != "imagenet":
+                raise ValueError(f"--config is a {config.dataset} run, not an imagenet one")
+        else:
+            config = RunConfig(model=args.model, method=args.method, k=args.k, init=args.init,
+                               seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
+                               lr=args.lr, dataset="imagenet")
         resolve_device(args.device)
         find_imagenet(args.imagenet_dir)
         if args.workers < 0 or args.accumulate < 1:
@@ -172,8 +182,17 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
-def _bench(args) -> int:
+def _bench(parser: argparse.ArgumentParser, args) -> int:
     from .bench import format_report, run_benchmark
+
+    for name in ("repeats", "batch_size", "imagenet_batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    try:
+        resolve_device(args.device)
+        check_writable_dir(args.out, "--out")
+    except ValueError as error:
+        parser.error(str(error))
 
     report = run_benchmark(models=tuple(args.models), batch_size=args.batch_size,
                            imagenet_batch_size=args.imagenet_batch_size,
@@ -186,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
-        return _bench(args)
+        return _bench(parser, args)
     if args.command == "export":
         return _export(parser, args)
     if args.command == "imagenet":

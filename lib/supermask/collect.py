@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from .store import atomic_write_bytes
+from .config import RunConfig
+from .files import atomic_write_bytes
 
 __all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "read_csv", "results_frame", "write_csv"]
 
-_CONFIG_COLUMNS = ["dataset", "model", "method", "k", "init", "width", "seed", "epochs",
-                   "train_subset", "test_subset", "optimizer", "lr", "batch_size", "eval_samples",
-                   "prune", "rerandomize_every"]
+# Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
+_CONFIG_COLUMNS = [field.name for field in dataclasses.fields(RunConfig)]
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
                    "trainable_values", "epochs_run", "wall_s", "eval_s", "prepare_s", "device",
                    "git_commit", "finished_at", "hash", "data", "data_source", "error"]

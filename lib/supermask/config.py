@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
-from .pruning import PRUNERS
 
 __all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
 
@@ -28,45 +27,29 @@ OPTIMIZERS = ("sgd", "adam")
 # Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
 # stays inside what torch.manual_seed accepts.
 MAX_SEED = 2**32 - 1
-INT_FIELDS = ("seed", "epochs", "batch_size", "train_subset", "test_subset", "eval_samples",
-               "rerandomize_every", "warmup_epochs")
-FLOAT_FIELDS = ("k", "width", "lr", "momentum", "weight_decay", "flip_rate", "flip_threshold",
-                 "rerandomize_fraction", "label_smoothing")
+# INT_FIELDS and FLOAT_FIELDS (set below RunConfig) come from the fields' annotations.
 
 
-def _default_hyperparameters(method: str, optimizer: str, model: str, dataset: str,
+def _default_hyperparameters(method, optimizer: str, model: str, dataset: str,
                              batch_size: int | None, epochs: int) -> dict:
-    """The reference protocol (REFERENCE.md, "CIFAR-10 protocol" and "ImageNet")."""
+    """The reference protocol (REFERENCE.md, "CIFAR-10 protocol" and "ImageNet"): the data set's
+    recipe on ImageNet, Adam's on CIFAR-10, else the method's own SGD; plus the fields only the
+    method has."""
     if dataset == "imagenet":  # NVIDIA's ResNet-50 v1.5 recipe, as in the authors' configs
         batch = batch_size or 256
         return {"lr": 0.256 * batch / 256, "momentum": 0.875, "weight_decay": 3.0517578125e-05,
                 "batch_size": batch, "warmup_epochs": min(5, epochs - 1), "label_smoothing": 0.1}
     if optimizer == "adam":
-        return {"lr": 2e-4 if model == "conv2" else 3e-4, "momentum": 0.0, "weight_decay": 0.0,
+        base = {"lr": 2e-4 if model == "conv2" else 3e-4, "momentum": 0.0, "weight_decay": 0.0,
                 "batch_size": 60}
-    if method == "zhou":  # Ramanujan et al.'s tuned re-run of Zhou et al.
-        return {"lr": 800.0 if model == "conv8" else 200.0, "momentum": 0.9, "weight_decay": 0.0,
-                "batch_size": 128}
-    if method == "pab":  # the SGD of the classifier and batch norm; Bop has its own fields
-        return {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128,
-                "prune": "synflow", "flip_rate": 1e-3, "flip_threshold": 1e-6}
-    if method == "dense" and model.startswith("resnet"):  # batch norm makes lr 0.1 stable
-        return {"lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128}
-    lr = 0.01 if method == "dense" else 0.1
-    defaults = {"lr": lr, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
-    if method == "iterand":  # Chijiwa et al.'s CIFAR-10 setting
-        defaults |= {"rerandomize_every": 300, "rerandomize_fraction": 0.1}
-    return defaults
+    else:
+        base = method.sgd_defaults(model)
+    return {**base, **method.field_defaults}
 
 
 # Fields only some methods have (None for every other method, so other runs' hashes stay put).
-_METHOD_FIELDS = {
-    "prune": ("pab",),
-    "flip_rate": ("pab",),
-    "flip_threshold": ("pab",),
-    "rerandomize_every": ("iterand",),
-    "rerandomize_fraction": ("iterand",),
-}
+_METHOD_FIELDS = {name: tuple(m for m, method in METHODS.items() if name in method.field_defaults)
+                  for name in {f for method in METHODS.values() for f in method.field_defaults}}
 _DATASET_FIELDS = {"warmup_epochs": "imagenet", "label_smoothing": "imagenet"}
 
 
@@ -157,7 +140,7 @@ class RunConfig:
         if self.eval_samples is None:
             fill["eval_samples"] = method.default_eval_samples
         _choice("optimizer", fill.get("optimizer", self.optimizer), OPTIMIZERS)
-        defaults = _default_hyperparameters(self.method, fill.get("optimizer", self.optimizer),
+        defaults = _default_hyperparameters(method, fill.get("optimizer", self.optimizer),
                                             self.model, self.dataset, self.batch_size,
                                             self.epochs)
         for name, value in defaults.items():
@@ -212,19 +195,7 @@ class RunConfig:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
         if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.prune is not None:
-            _choice("pruner", self.prune, PRUNERS)
-        if self.method == "pab" and self.optimizer != "sgd":
-            raise ValueError("method 'pab' trains with Bop and SGD: leave optimizer unset")
-        if self.flip_rate is not None and not 0.0 < self.flip_rate <= 1.0:
-            raise ValueError(f"flip_rate (Bop's gamma) must be in (0, 1], got {self.flip_rate}")
-        if self.flip_threshold is not None and self.flip_threshold < 0:
-            raise ValueError(f"flip_threshold (Bop's tau) must be >= 0, got {self.flip_threshold}")
-        if self.rerandomize_every is not None and self.rerandomize_every < 1:
-            raise ValueError(f"rerandomize_every must be >= 1, got {self.rerandomize_every}")
-        if self.rerandomize_fraction is not None and not 0.0 < self.rerandomize_fraction <= 1.0:
-            raise ValueError("rerandomize_fraction must be in (0, 1], got "
-                             f"{self.rerandomize_fraction}")
+        method.validate(self)
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ValueError(f"eval_samples must be >= 1, got {self.eval_samples}")
         if not self.width >= smallest_width(self.model):
@@ -272,6 +243,15 @@ class RunConfig:
         return cls(**fields)
 
 
+def _fields_of(kind: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(RunConfig)
+                 if str(f.type).replace(" | None", "") == kind)
+
+
+INT_FIELDS = _fields_of("int")
+FLOAT_FIELDS = _fields_of("float")
+
+
 @dataclass(frozen=True)
 class Profile:
     """How much of the protocol a sweep runs: ``smoke`` (tests), ``quick`` (CPU), ``paper``."""
@@ -295,6 +275,17 @@ class Profile:
         test = "all" if self.test_subset is None else f"{self.test_subset:,}"
         return (f"profile {self.name}: {self.epochs} epochs, {train} train / {test} test images, "
                 f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}")
+
+    def steps_per_epoch(self, batch_size: int = 128, train_images: int = 50_000) -> int:
+        """Optimiser steps in one epoch of this profile's CIFAR-10 training set."""
+        return math.ceil((self.train_subset or train_images) / batch_size)
+
+    def apply_imagenet(self, **fields) -> RunConfig:
+        """An ImageNet RunConfig at this profile: the paper's epochs, except ``smoke``, which
+        trains one epoch of batch 8 on the synthetic folder (explicit fields win)."""
+        base = ({"epochs": 1, "batch_size": 8} if self.name == "smoke"
+                else {"epochs": self.epochs})
+        return RunConfig(**{"dataset": "imagenet", **base, **fields})
 
     def apply(self, **fields) -> RunConfig:
         """A RunConfig with this profile's epochs, subsets and, for methods whose masks are

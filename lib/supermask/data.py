@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .store import atomic_torch_save
+from .files import atomic_torch_save
 
 __all__ = [
     "CIFAR10_CLASSES",

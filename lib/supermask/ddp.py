@@ -15,88 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
-import math
 import os
-import time
-from dataclasses import dataclass
+import sys
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from . import provenance
 from .config import RunConfig
-from .evaluate import autocast
 from .imagenet import find_imagenet, replica_loaders, start_epoch, val_loader
-from .masks import kept_counts, sampled_masks
-from .methods import get_method
-from .store import RunStore, atomic_torch_save
-from .train import build, load_checkpoint, resolve_device
+from .store import RunStore
+from .sweep import save_run
+from .train import Feed, Processes, fit, resolve_device
 
-__all__ = ["IMAGENET_METHODS", "Processes", "train_imagenet"]
+__all__ = ["imagenet_command", "train_imagenet"]
 
 log = logging.getLogger(__name__)
-
-IMAGENET_METHODS = ("edge-popup", "dense", "zhou")
-
-
-@dataclass(frozen=True)
-class Processes:
-    """This process's place in the job, from torchrun's environment (one process without it)."""
-
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @classmethod
-    def from_environment(cls) -> Processes:
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ.get("WORLD_SIZE", 1)))
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _all_sum(values: list[float], device: torch.device, processes: Processes) -> list[float]:
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    if processes.distributed:
-        dist.all_reduce(tensor)
-    return tensor.tolist()
-
-
-def _schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
-    """Linear warm-up to the full rate, then cosine decay to zero, stepped every step."""
-    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
-                                                        T_max=max(1, total_steps - warmup_steps))
-    if warmup_steps == 0:
-        return cosine
-    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps,
-                                               total_iters=warmup_steps)
-    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [warmup_steps])
-
-
-@torch.no_grad()
-def _loader_accuracy(model: nn.Module, loader, device: torch.device,
-                     processes: Processes) -> float:
-    model.eval()
-    correct, seen = 0.0, 0.0
-    with torch.nn.utils.parametrize.cached(), autocast(device):
-        for x, y in loader:
-            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=True)
-            correct += float((model(x).argmax(1) == y).sum())
-            seen += len(y)
-    correct, seen = _all_sum([correct, seen], device, processes)
-    return correct / seen
-
 
 def _parameter_digest(model: nn.Module) -> str:
     digest = hashlib.sha256()
@@ -114,6 +52,19 @@ def _replicas_identical(model: nn.Module, processes: Processes) -> bool:
     return len(set(digests)) == 1
 
 
+def imagenet_command(config: RunConfig, imagenet_dir: str | os.PathLike,
+                     results_dir: str | os.PathLike, nproc: int = 1, workers: int = 8,
+                     device: str = "auto", *extra: str) -> list[str]:
+    """The command line that trains ``config``: ``python -m supermask imagenet --config ...``,
+    under torchrun with ``nproc`` processes when ``nproc > 1``. The whole serialised RunConfig
+    travels, so no field set on it is lost on the way."""
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                 f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable])
+    return [*launcher, "-m", "supermask", "imagenet", "--config", json.dumps(config.to_dict()),
+            "--imagenet-dir", str(imagenet_dir), "--results", str(results_dir),
+            "--workers", str(workers), "--device", device, "--json", *extra]
+
+
 def train_imagenet(
     config: RunConfig,
     imagenet_dir: str | os.PathLike,
@@ -126,9 +77,6 @@ def train_imagenet(
     """Train (or resume, or find finished) an ImageNet run; the result on rank 0, else None."""
     if config.dataset != "imagenet":
         raise ValueError(f"train_imagenet trains ImageNet runs, not {config.dataset}")
-    if config.method not in IMAGENET_METHODS:
-        raise ValueError(f"method {config.method!r} has no ImageNet recipe; valid: "
-                         f"{', '.join(IMAGENET_METHODS)}")
     processes = Processes.from_environment()
     replicas = processes.world_size * accumulate
     if accumulate < 1 or config.batch_size % replicas:
@@ -167,125 +115,33 @@ def _train(config: RunConfig, root, store: RunStore, device: torch.device, proce
     if steps_per_epoch == 0:
         raise ValueError(f"{root / 'train'} has fewer images than one batch of "
                          f"{config.batch_size}")
-    model = build(config).to(device=device, memory_format=torch.channels_last)
-    method = get_method(config.method)
-    net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                   else None) if processes.distributed else model)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trainable, lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    scheduler = _schedule(optimizer, config.warmup_epochs * steps_per_epoch,
-                          config.epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    val = val_loader(root, processes.rank, processes.world_size,
+                     max(1, config.batch_size // replicas), workers,
+                     pin_memory=device.type == "cuda")
 
-    first_epoch, wall_s, history = 0, 0.0, []
-    checkpoint = store.checkpoint_path(config)
-    state = load_checkpoint(checkpoint, device, config.name)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        first_epoch, wall_s, history = state["epoch"], state["wall_s"], state["history"]
-        log.info("%s: resuming after epoch %d", config.name, first_epoch)
-    resumed_from_epoch = first_epoch
+    def on_device(batch):
+        x, y = batch
+        return (x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+                y.to(device, non_blocking=True))
 
-    started = time.perf_counter()
-    status = "finished"
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=first_epoch * steps_per_epoch,
-               desc=config.name, disable=not (progress and processes.main), unit="step")
-    for epoch in range(first_epoch, config.epochs):
-        start_epoch(loaders, samplers, config.seed, processes.rank, epoch)
-        net.train()
+    def epoch(index: int):
+        start_epoch(loaders, samplers, config.seed, processes.rank, index)
         batches = [iter(loader) for loader in loaders]
-        loss_sum, correct, seen = 0.0, 0.0, 0.0
-        for step in range(steps_per_epoch):
-            for i, batch in enumerate(batches):
-                x, y = next(batch)
-                x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                y = y.to(device, non_blocking=True)
-                last = i == accumulate - 1
-                sync = (contextlib.nullcontext() if last or not processes.distributed
-                        else net.no_sync())
-                with sync:
-                    with autocast(device):
-                        logits = net(x)
-                        loss = loss_fn(logits, y)
-                    (loss / accumulate).backward()
-                loss_sum += float(loss.detach()) * len(y)
-                correct += float((logits.argmax(1) == y).sum())
-                seen += len(y)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            method.after_step(model, config, epoch * steps_per_epoch + step + 1)
-            bar.update()
-        loss_sum, correct, seen = _all_sum([loss_sum, correct, seen], device, processes)
-        history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_acc": correct / seen})
-        if processes.main:
-            log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1,
-                     history[-1]["loss"], history[-1]["train_acc"])
-        if not math.isfinite(history[-1]["loss"]):
-            status = "diverged"
-            break
-        if processes.main:
-            atomic_torch_save({"epoch": epoch + 1, "model": model.state_dict(),
-                               "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(),
-                               "wall_s": wall_s + time.perf_counter() - started,
-                               "history": history}, checkpoint)
-        if processes.distributed:
-            dist.barrier()
-    bar.close()
-    if processes.distributed:  # rank 0's batch-norm statistics, as DDP itself broadcasts them
-        for buffer in model.buffers():
-            dist.broadcast(buffer, 0)
+        for _ in range(steps_per_epoch):  # this process's micro-batches, one loader each
+            yield (on_device(next(batch)) for batch in batches)
 
-    evaluation = {"test_acc": None}
-    if status == "finished":
-        val = val_loader(root, processes.rank, processes.world_size,
-                         max(1, config.batch_size // replicas), workers,
-                         pin_memory=device.type == "cuda")
-        if config.method == "zhou":
-            with sampled_masks(model, True):
-                sampled = [_loader_accuracy(model, val, device, processes)
-                           for _ in range(config.eval_samples)]
-            with sampled_masks(model, False):
-                deterministic = _loader_accuracy(model, val, device, processes)
-            evaluation = {"test_acc": sum(sampled) / len(sampled), "test_acc_sampled": sampled,
-                          "test_acc_deterministic": deterministic}
-        else:
-            evaluation = {"test_acc": _loader_accuracy(model, val, device, processes)}
-    identical = _replicas_identical(model, processes)
+    def wrap(model: nn.Module) -> nn.Module:
+        if not processes.distributed:
+            return model
+        return DistributedDataParallel(model, device_ids=[device.index]
+                                       if device.type == "cuda" else None)
+
+    feed = Feed(steps_per_epoch, epoch, lambda: (on_device(batch) for batch in val),
+                micro_batches=accumulate)
+    outcome = fit(config, feed, device, store.checkpoint_path(config), progress,
+                  processes=processes, wrap=wrap)
+    identical = _replicas_identical(outcome.model, processes)
     if not processes.main:
         return None
-    counts = kept_counts(model)
-    kept, total = sum(k for k, _ in counts.values()), sum(t for _, t in counts.values())
-    atomic_torch_save(model.state_dict(), store.model_path(config))
-    result = {
-        "hash": config.hash,
-        "config": config.to_dict(),
-        "status": status,
-        **evaluation,
-        "train_acc": history[-1]["train_acc"] if status == "finished" else None,
-        "kept": kept,
-        "total": total,
-        "kept_fraction": kept / total,
-        "kept_per_layer": {name: list(c) for name, c in counts.items()},
-        "trainable_values": method.trainable_values(model),
-        "epochs_run": len(history),
-        "resumed_from_epoch": resumed_from_epoch,
-        "wall_s": wall_s + time.perf_counter() - started,
-        "processes": processes.world_size,
-        "accumulate": accumulate,
-        "replicas_identical": identical,
-        "device": provenance.device_name(device),
-        "git_commit": commit,
-        "versions": provenance.versions(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "trained_by": store.trainers(config),
-        "history": history,
-    }
-    store.save_result(config, result)
-    checkpoint.unlink(missing_ok=True)
-    result["run_dir"] = str(store.run_dir(config))
-    return result
+    return save_run(store, config, outcome, device, commit, processes=processes.world_size,
+                    accumulate=accumulate, replicas_identical=identical)

@@ -19,8 +19,8 @@ from torch import nn
 
 from .config import RunConfig
 from .masks import kept_counts, masked_layers, sampled_masks
-from .models import build_model
-from .store import atomic_torch_save
+from .models import DATASET_OF, NUM_CLASSES, build_model
+from .files import atomic_torch_save
 
 __all__ = ["EXPORT_FORMAT", "ExportError", "export_run", "plain_state_dict"]
 
@@ -130,7 +130,8 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
     plain = build_model(config.model, width=config.width)
     exported = {
         "format": EXPORT_FORMAT,
-        "architecture": {"model": config.model, "width": config.width, "num_classes": 10},
+        "architecture": {"model": config.model, "width": config.width,
+                         "num_classes": NUM_CLASSES[DATASET_OF[config.model]]},
         "config": config.to_dict(),
         "test_acc": result.get("test_acc_deterministic", result.get("test_acc")),
         "kept": sum(kept for kept, _ in counts.values()),

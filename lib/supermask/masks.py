@@ -25,6 +25,7 @@ __all__ = [
     "apply_edge_popup",
     "classifier_name",
     "kept_count",
+    "kth_largest",
     "kept_counts",
     "mask_model",
     "masked_layers",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 # Above this size the k-th value is found inside a narrow band estimated from a sample, which is
-# several times cheaper than a full selection over the tensor (see _kth_largest).
+# several times cheaper than a full selection over the tensor (see kth_largest).
 _SELECT_DIRECTLY_BELOW = 1 << 16
 _SAMPLE_SIZE = 1 << 14
 
@@ -43,7 +44,7 @@ def kept_count(k: float, n: int) -> int:
     return max(1, min(n, math.floor(k * n + 0.5)))
 
 
-def _kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
+def kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
     """(v, c): the exact j-th largest value of a 1-D tensor and the count of elements >= v.
 
     No sort: for large tensors a strided sample gives a band [lo, hi] that almost surely holds v,
@@ -86,7 +87,7 @@ def _topk_flat(flat: torch.Tensor, k: float) -> torch.Tensor:
     j = kept_count(k, flat.numel())
     if j == flat.numel():
         return torch.ones_like(flat)
-    threshold, at_or_above = _kth_largest(flat, j)
+    threshold, at_or_above = kth_largest(flat, j)
     if at_or_above == j:
         return torch.ge(flat, threshold, out=torch.empty_like(flat))
     return torch.zeros_like(flat).index_fill_(0, flat.topk(j, sorted=False).indices, 1)

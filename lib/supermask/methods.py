@@ -7,7 +7,7 @@ schedules, may act after every training step (IteRand), and evaluates the traine
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,8 +15,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .bop import Bop
-from .data import ImageTensors
-from .evaluate import accuracy
+from .evaluate import Batches, Reduce, accuracy
 from .init import get_distribution, initialize
 from .masks import (
     FixedMask,
@@ -37,30 +36,61 @@ __all__ = ["METHODS", "Dense", "EdgePopup", "EdgePopupExtras", "IteRand", "Metho
 Schedule = torch.optim.lr_scheduler.LRScheduler
 
 
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+                  ) -> Schedule:
+    """Linear warm-up to the full rate over ``warmup_steps``, then cosine decay to zero at
+    ``total_steps``; stepped every step."""
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, total_steps - warmup_steps))
+    if warmup_steps == 0:
+        return cosine
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps,
+                                               total_iters=warmup_steps)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [warmup_steps])
+
+
+# The reference SGD protocol (REFERENCE.md, "CIFAR-10 protocol"): what a method does not set.
+SGD_DEFAULTS = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
+
+
 @dataclass(frozen=True)
 class Method:
-    """A training method. ``prepare`` turns a built model into what the optimisers train."""
+    """A training method. ``prepare`` turns a built model into what the optimisers train.
+
+    A method owns its protocol: ``sgd_defaults`` (its CIFAR-10 SGD hyperparameters),
+    ``field_defaults`` (the RunConfig fields only it has, with their defaults), and ``validate``
+    (what it refuses). Adding a method is adding one class and one registry entry.
+    """
 
     name: str
     masked: bool
     default_k: float | None  # None: the kept fraction is learned, not chosen
     default_init: str
     default_eval_samples: int | None = None  # masks averaged at evaluation, for sampled masks
+    field_defaults: dict = field(default_factory=dict)  # fields only this method has
+
+    def sgd_defaults(self, model: str) -> dict:
+        """lr, momentum, weight_decay and batch_size of this method's SGD on ``model``."""
+        return dict(SGD_DEFAULTS)
+
+    def validate(self, config: RunConfig) -> None:
+        """Raise ``ValueError`` for a config this method cannot train (its own fields' ranges)."""
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         raise NotImplementedError
 
-    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int
-                   ) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int,
+                   warmup_steps: int = 0) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
         """Optimisers with their schedules, stepped once per training step: one SGD with cosine
-        decay to zero, or Adam at a constant rate (REFERENCE.md, CIFAR-10 protocol)."""
+        decay to zero after ``warmup_steps`` of linear warm-up (ImageNet; none on CIFAR-10), or
+        Adam at a constant rate (REFERENCE.md, CIFAR-10 protocol)."""
         params = [p for p in model.parameters() if p.requires_grad]
         if config.optimizer == "adam":
             return [(torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
                      None)]
         sgd = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                               weight_decay=config.weight_decay)
-        return [(sgd, torch.optim.lr_scheduler.CosineAnnealingLR(sgd, T_max=total_steps))]
+        return [(sgd, warmup_cosine(sgd, warmup_steps, total_steps))]
 
     def after_step(self, model: nn.Module, config: RunConfig, step: int) -> None:
         """Called after every optimiser step (``step`` counts from 1)."""
@@ -69,14 +99,15 @@ class Method:
         """How many values training updates: the cost side of a method comparison."""
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    def evaluate(self, model: nn.Module, data: ImageTensors, device: torch.device,
-                 eval_samples: int | None = None) -> dict:
+    def evaluate(self, model: nn.Module, data: Batches, device: torch.device,
+                 eval_samples: int | None = None, reduce: Reduce = None) -> dict:
         """Measurements on the test set; ``test_acc`` is the one every figure plots."""
-        return {"test_acc": accuracy(model, data, device)}
+        return {"test_acc": accuracy(model, data, device, reduce)}
 
-    def evaluate_epoch(self, model: nn.Module, data: ImageTensors, device: torch.device) -> float:
+    def evaluate_epoch(self, model: nn.Module, data: Batches, device: torch.device,
+                       reduce: Reduce = None) -> float:
         """One cheap test accuracy for the learning curve, measured after every epoch."""
-        return accuracy(model, data, device)
+        return accuracy(model, data, device, reduce)
 
 
 class EdgePopup(Method):
@@ -99,6 +130,13 @@ class IteRand(EdgePopup):
     """Chijiwa et al. (2021): edge-popup that, every ``rerandomize_every`` steps, redraws a
     ``rerandomize_fraction`` of the currently pruned weights from the initial distribution."""
 
+    def validate(self, config: RunConfig) -> None:
+        if config.rerandomize_every < 1:
+            raise ValueError(f"rerandomize_every must be >= 1, got {config.rerandomize_every}")
+        if not 0.0 < config.rerandomize_fraction <= 1.0:
+            raise ValueError("rerandomize_fraction must be in (0, 1], got "
+                             f"{config.rerandomize_fraction}")
+
     @torch.no_grad()
     def after_step(self, model: nn.Module, config: RunConfig, step: int) -> None:
         if step % config.rerandomize_every:
@@ -113,6 +151,13 @@ class IteRand(EdgePopup):
 class Dense(Method):
     """The learned dense baseline: same model, same init, every weight trained."""
 
+    def sgd_defaults(self, model: str) -> dict:
+        """lr 0.01 (0.1 diverges without batch norm); the ResNet's batch norm makes 0.1 stable,
+        with weight decay 5e-4."""
+        if model.startswith("resnet"):
+            return {**SGD_DEFAULTS, "weight_decay": 5e-4}
+        return {**SGD_DEFAULTS, "lr": 0.01}
+
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         return initialize(model, config.init, config.k)
 
@@ -125,16 +170,20 @@ class Zhou(Method):
     are recorded too.
     """
 
+    def sgd_defaults(self, model: str) -> dict:
+        """Ramanujan et al.'s tuned re-run of Zhou et al.: lr 200 (800 for Conv8), no decay."""
+        return {**SGD_DEFAULTS, "lr": 800.0 if model == "conv8" else 200.0, "weight_decay": 0.0}
+
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         return apply_zhou(initialize(model, config.init))
 
-    def evaluate(self, model: nn.Module, data: ImageTensors, device: torch.device,
-                 eval_samples: int | None = None) -> dict:
+    def evaluate(self, model: nn.Module, data: Batches, device: torch.device,
+                 eval_samples: int | None = None, reduce: Reduce = None) -> dict:
         with sampled_masks(model, True):
-            sampled = [accuracy(model, data, device)
+            sampled = [accuracy(model, data, device, reduce)
                        for _ in range(eval_samples or self.default_eval_samples)]
         with sampled_masks(model, False):
-            deterministic = accuracy(model, data, device)
+            deterministic = accuracy(model, data, device, reduce)
         expected = {name: (mask.expected_kept(), mask.scores.numel())
                     for name, _, mask in masked_layers(model) if isinstance(mask, ZhouMask)}
         total = sum(n for _, n in expected.values())
@@ -146,10 +195,11 @@ class Zhou(Method):
             "expected_kept_fraction_per_layer": {name: e / n for name, (e, n) in expected.items()},
         }
 
-    def evaluate_epoch(self, model: nn.Module, data: ImageTensors, device: torch.device) -> float:
+    def evaluate_epoch(self, model: nn.Module, data: Batches, device: torch.device,
+                       reduce: Reduce = None) -> float:
         """One sampled mask per epoch; the full evaluation averages ``eval_samples`` at the end."""
         with sampled_masks(model, True):
-            return accuracy(model, data, device)
+            return accuracy(model, data, device, reduce)
 
 
 class PaB(Method):
@@ -160,6 +210,21 @@ class PaB(Method):
     momentum 0.9, weight decay 5e-4, x0.1 at 4/9 and 2/3 of training: epochs 80 and 120 of 180);
     Bop's gamma decays x0.15 every quarter of training (every 45 of 180 epochs)."""
 
+    def sgd_defaults(self, model: str) -> dict:
+        """The SGD of the classifier and batch norm; Bop has its own fields."""
+        return {**SGD_DEFAULTS, "weight_decay": 5e-4}
+
+    def validate(self, config: RunConfig) -> None:
+        if config.prune not in PRUNERS:
+            raise ValueError(f"unknown pruner {config.prune!r}; valid: {', '.join(PRUNERS)}")
+        if config.optimizer != "sgd":
+            raise ValueError("method 'pab' trains with Bop and SGD: leave optimizer unset")
+        if not 0.0 < config.flip_rate <= 1.0:
+            raise ValueError(f"flip_rate (Bop's gamma) must be in (0, 1], got {config.flip_rate}")
+        if config.flip_threshold < 0:
+            raise ValueError(f"flip_threshold (Bop's tau) must be >= 0, got "
+                             f"{config.flip_threshold}")
+
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         initialize(model, config.init, config.k)
         for name, mask in PRUNERS[config.prune](model, config.k).items():
@@ -167,8 +232,9 @@ class PaB(Method):
                                                  FixedMask(mask))
         return model
 
-    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int
-                   ) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int,
+                   warmup_steps: int = 0) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+        """Bop on the kept signs and SGD on the rest, on PaB's own step schedules (no warm-up)."""
         signs = [layer.parametrizations.weight.original for _, layer, _ in masked_layers(model)]
         chosen = {id(p) for p in signs}
         extras = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
@@ -195,11 +261,13 @@ METHODS: dict[str, Method] = {
     "edge-popup": EdgePopup("edge-popup", masked=True, default_k=0.5, default_init="signed_constant"),
     "edge-popup-extras": EdgePopupExtras("edge-popup-extras", masked=True, default_k=0.5,
                                          default_init="signed_constant"),
-    "iterand": IteRand("iterand", masked=True, default_k=0.5, default_init="signed_constant"),
+    "iterand": IteRand("iterand", masked=True, default_k=0.5, default_init="signed_constant",
+                       field_defaults={"rerandomize_every": 300, "rerandomize_fraction": 0.1}),
     "dense": Dense("dense", masked=False, default_k=1.0, default_init="kaiming_normal"),
     "zhou": Zhou("zhou", masked=True, default_k=None, default_init="signed_constant",
                  default_eval_samples=10),
-    "pab": PaB("pab", masked=True, default_k=0.3, default_init="kaiming_normal"),
+    "pab": PaB("pab", masked=True, default_k=0.3, default_init="kaiming_normal",
+               field_defaults={"prune": "synflow", "flip_rate": 1e-3, "flip_threshold": 1e-6}),
 }
 
 

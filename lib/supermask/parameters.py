@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .config import MAX_SEED, Profile, get_profile
 from .data import cifar10_identity
-from .store import check_writable_dir
+from .files import check_writable_dir
 from .sweep import default_data_dir
 from .train import resolve_device
 

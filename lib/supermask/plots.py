@@ -10,8 +10,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "learning_curves",
-           "run_label", "save_figure"]
+__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "grouped_bars",
+           "learning_curves", "run_label", "save_figure"]
 
 DISTRIBUTION_LABELS = {
     "kaiming_normal": "Kaiming normal $N_k$",
@@ -75,9 +75,10 @@ def accuracy_curves(
         if finished.empty and len(diverged) == 0:
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)
-            if not here[x].dropna().empty:
-                ax.set_xlim(here[x].min() * scale - 5 * x_percent, here[x].max() * scale
-                            + 5 * x_percent)
+            span = runs[x].dropna() * scale
+            if span.max() > span.min():  # the whole figure's x range, as the other panels
+                margin = 0.05 * (span.max() - span.min())
+                ax.set_xlim(span.min() - margin, span.max() + margin)
         else:
             missing = (here["status"] == "missing").sum()
             if missing:
@@ -85,15 +86,20 @@ def accuracy_curves(
                         transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=8)
         ax.set_title(str(name))
         ax.set_xlabel(xlabel)
-    axes[0][0].set_ylabel("test accuracy (%)")
-    handles, labels = {}, []
-    for ax in axes[0]:
+    return _finish(fig, axes[0], title, columns=4)
+
+
+def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
+    """Accuracy axis label, one legend of every panel's labels below the panels, the title."""
+    axes[0].set_ylabel("test accuracy (%)")
+    handles = {}
+    for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(4, len(handles)),
-               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(handles.values(), handles.keys(), loc="lower center",
+               ncol=min(columns, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // columns), 1, 1))
     return fig
 
 
@@ -135,43 +141,63 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         if name is not None:
             ax.set_title(str(name))
-    axes[0][0].set_ylabel("test accuracy (%)")
-    handles = {}
-    for ax in axes[0]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(3, len(handles)),
-               frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 3), 1, 1))
-    return fig
+    return _finish(fig, axes[0], title, columns=3)
 
 
 def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str,
-                 annotate: str = "k") -> plt.Figure:
+                 marker_by: str = "k") -> plt.Figure:
     """Test accuracy (%) against each cost column of ``costs`` ({column: axis label}), one panel
-    per cost, one colour per ``hue``, each point labelled with its ``annotate`` value."""
+    per cost, one colour per ``hue``, one marker shape per ``marker_by`` value (no text labels,
+    which pile up where points crowd); points of one ``hue`` are joined in ``marker_by`` order."""
     sns.set_theme(style="whitegrid", context="notebook")
     finished = runs[runs["status"] == "finished"]
-    fig, axes = plt.subplots(1, len(costs), figsize=(5.2 * len(costs), 4.0), squeeze=False,
+    fig, axes = plt.subplots(1, len(costs), figsize=(5.6 * len(costs), 4.4), squeeze=False,
                              sharey=True)
     palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
+    values = sorted(finished[marker_by].dropna().unique())
+    markers = dict(zip(values, ["o", "s", "^", "D", "v", "P", "X", "*"]))
     for ax, (column, label) in zip(axes[0], costs.items()):
         for value, group in finished.groupby(hue, sort=False):
-            ax.scatter(group[column], group["test_acc"] * 100, color=palette[value], label=value,
-                       s=40)
-            for _, row in group.iterrows():
-                if pd.notna(row.get(annotate)):
-                    ax.annotate(f"{annotate}={row[annotate]:g}", (row[column], row["test_acc"] * 100),
-                                textcoords="offset points", xytext=(4, 3), fontsize=7)
+            group = group.sort_values(marker_by)
+            ax.plot(group[column], group["test_acc"] * 100, color=palette[value], alpha=0.4,
+                    linewidth=1, zorder=1)
+            for shape_value, point in group.groupby(marker_by):
+                ax.scatter(point[column], point["test_acc"] * 100, color=palette[value],
+                           marker=markers[shape_value], s=55, edgecolor="white", linewidth=0.6,
+                           zorder=2)
         _cost_axis(ax, finished[column])
         ax.set_xlabel(label)
     axes[0][0].set_ylabel("test accuracy (%)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), frameon=False,
+    colour_handles = [plt.Line2D([], [], color=palette[v], marker="o", linestyle="", label=v)
+                      for v in dict.fromkeys(finished[hue])]
+    shape_handles = [plt.Line2D([], [], color="grey", marker=m, linestyle="",
+                                label=f"{marker_by}={v:g}") for v, m in markers.items()]
+    handles = colour_handles + shape_handles
+    fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), frameon=False,
                bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(labels) - 1) // 3), 1, 1))
+    fig.suptitle(title, wrap=True)
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 5), 1, 1))
+    return fig
+
+
+def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str, title: str,
+                 ylabel: str, group_label=lambda key: "\n".join(map(str, key))) -> plt.Figure:
+    """One group of bars per distinct ``group`` key, one bar per ``series`` value in each (a
+    missing combination leaves a gap): e.g. published against measured accuracy per model."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    keys = list(dict.fromkeys(zip(*(table[c] for c in group))))
+    sources = list(dict.fromkeys(table[series]))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(keys)), 4))
+    width = 0.8 / len(sources)
+    for j, source in enumerate(sources):
+        rows = table[table[series] == source].set_index(group)[value]
+        values = [rows.get(key, float("nan")) for key in keys]
+        ax.bar([i + j * width for i in range(len(keys))], values, width=width, label=source)
+    ax.set_xticks([i + width * (len(sources) - 1) / 2 for i in range(len(keys))],
+                  [group_label(key) for key in keys], fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(title)
     return fig
 
 
@@ -191,11 +217,17 @@ def _plain_number(value: float, _position=None) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 else f"{value:g}"
 
 
+# No software version or creation date in the files: the same CSV redraws byte-identical
+# figures, so `make plots` on a clean checkout leaves git clean.
+_REPRODUCIBLE = {".png": {"Software": None}, ".pdf": {"Creator": None, "Producer": None,
+                                                      "CreationDate": None}}
+
+
 def save_figure(fig: plt.Figure, path_without_suffix: str | os.PathLike) -> list[Path]:
-    """Write ``<path>.png`` and ``<path>.pdf``."""
+    """Write ``<path>.png`` and ``<path>.pdf``, the same bytes for the same figure."""
     base = Path(path_without_suffix)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata=_REPRODUCIBLE[path.suffix])
     return paths

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .masks import _kth_largest, classifier_name, kept_count
+from .masks import kth_largest, classifier_name, kept_count
 
 __all__ = ["PRUNERS", "global_top", "prunable_layers", "random_masks", "snip_masks",
            "synflow_masks"]
@@ -33,7 +33,7 @@ def global_top(scores: dict[str, torch.Tensor], k: float) -> dict[str, torch.Ten
     threshold, the first ones (in layer order) are kept."""
     flat = torch.cat([s.flatten() for s in scores.values()])
     j = kept_count(k, flat.numel())
-    threshold, at_or_above = _kth_largest(flat, j)
+    threshold, at_or_above = kth_largest(flat, j)
     keep = flat > threshold
     tied = (flat == threshold).nonzero().flatten()
     keep[tied[:j - (at_or_above - tied.numel())]] = True

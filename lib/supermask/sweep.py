@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 from . import provenance
 from .config import RunConfig
 from .data import DataNotFoundError, cifar10_identity, load_cifar10
-from .store import RunStore, atomic_torch_save
-from .train import check_data_fits, resolve_device, train
+from .files import atomic_torch_save
+from .store import RunStore
+from .train import TrainOutcome, check_data_fits, resolve_device, train
 
-__all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "store_for", "sweep"]
+__all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "save_run", "store_for",
+           "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +82,19 @@ def lookup(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None =
 
 def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, device: str,
                     progress: bool) -> dict:
-    run_dir = store.start(config)
+    store.start(config)
     store.note_trainer(config)
     commit = provenance.git_commit()  # before training: the code that runs is the code recorded
     torch_device = resolve_device(device)
     outcome = train(config, train_data, test_data, torch_device,
                     checkpoint=store.checkpoint_path(config), progress=progress)
+    return save_run(store, config, outcome, torch_device, commit)
+
+
+def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, commit: str,
+             **extra) -> dict:
+    """Write a trained run's model and its ``result.json`` record (the one place that record is
+    built, for every data set), remove its checkpoint; the record, with ``run_dir``."""
     atomic_torch_save(outcome.model.state_dict(), store.model_path(config))
     result = {
         "hash": config.hash,
@@ -104,9 +113,10 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
         "wall_s": outcome.wall_s,
         "eval_s": outcome.eval_s,
         "prepare_s": outcome.prepare_s,
-        "data_source": store.data.source,
-        "data_fingerprint": store.data.fingerprint,
-        "device": provenance.device_name(torch_device),
+        **({"data_source": store.data.source, "data_fingerprint": store.data.fingerprint}
+           if store.data is not None else {}),
+        **extra,
+        "device": provenance.device_name(device),
         "git_commit": commit,
         "versions": provenance.versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -115,7 +125,7 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
     }
     store.save_result(config, result)
     store.checkpoint_path(config).unlink(missing_ok=True)
-    result["run_dir"] = str(run_dir)
+    result["run_dir"] = str(store.run_dir(config))
     return result
 
 

@@ -1,34 +1,39 @@
-"""The training loop: build, train, checkpoint every epoch, resume, evaluate at the end.
+"""The one training loop (:func:`fit`): build, train, checkpoint every epoch, resume, evaluate.
 
-Everything random is fixed by the config's seed: the model's initial state by the global seed set
-before it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch).
-So an interrupted run resumed from its checkpoint follows exactly the path of an uninterrupted one.
+CIFAR-10 in memory (:func:`train`) and ImageNet over many processes (:mod:`supermask.ddp`) run
+the same loop, fed by a :class:`Feed`. Everything random is fixed by the config's seed: the
+model's initial state by the global seed set before it is built, each epoch's shuffle and
+augmentation by a generator seeded from (seed, epoch). So an interrupted run resumed from its
+checkpoint follows exactly the path of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
 from .allocator import keep_freed_memory
 from .config import RunConfig
 from .data import ImageTensors, balanced_subset, epoch_batches
-from .evaluate import autocast
+from .evaluate import Batches, Reduce, autocast
 from .masks import kept_counts
 from .methods import get_method
 from .models import build_model
-from .store import atomic_torch_save
+from .files import atomic_torch_save
 
-__all__ = ["TrainOutcome", "build", "check_data_fits", "load_checkpoint", "resolve_device",
-           "train"]
+__all__ = ["Feed", "Processes", "TrainOutcome", "build", "check_data_fits", "fit",
+           "in_memory_feed", "load_checkpoint", "resolve_device", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +88,14 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int,
-                         test_data: ImageTensors, device: torch.device) -> float:
+                         test: Batches, device: torch.device, reduce: Reduce) -> float:
     """Test accuracy after ``epoch`` for the learning curve, measured inside a forked RNG seeded
     from (seed, epoch): sampled masks draw from their own stream, and training continues exactly
     as if nothing had been measured."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(config.seed * 1_000_003 + epoch + 500_000)
-        accuracy = method.evaluate_epoch(model, test_data, device)
+        accuracy = method.evaluate_epoch(model, test, device, reduce)
     model.train()
     return accuracy
 
@@ -158,37 +163,99 @@ def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageT
     return train_data.to(device), test_data.to(device)
 
 
-def train(
+@dataclass(frozen=True)
+class Processes:
+    """This process's place in a job of several (torchrun's environment); one process by
+    default."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @classmethod
+    def from_environment(cls) -> Processes:
+        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+                   int(os.environ.get("WORLD_SIZE", 1)))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: list[float], device: torch.device) -> list[float]:
+        """``values`` summed over every process (unchanged on one process)."""
+        if not self.distributed:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Where a run's batches come from, on the run's device.
+
+    ``epoch(e)`` gives the optimiser steps of epoch ``e``; each step is an iterable of
+    ``micro_batches`` (x, y) whose gradients add up to one step (one, unless they accumulate).
+    ``test`` is this process's share of the test set (see :func:`evaluate.accuracy`).
+    """
+
+    steps_per_epoch: int
+    epoch: Callable[[int], Iterable[Iterable[tuple[torch.Tensor, torch.Tensor]]]]
+    test: Batches
+    micro_batches: int = 1
+
+
+def in_memory_feed(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors
+                   ) -> Feed:
+    """CIFAR-10 held in memory: each epoch shuffled and augmented by its own generator, seeded
+    from (seed, epoch), one micro-batch a step."""
+
+    def epoch(index: int):
+        generator = _epoch_generator(config.seed, index)
+        return ([batch] for batch in epoch_batches(train_data, config.batch_size, generator,
+                                                    augment=True))
+
+    return Feed(math.ceil(len(train_data) / config.batch_size), epoch, test_data)
+
+
+def fit(
     config: RunConfig,
-    train_data: ImageTensors,
-    test_data: ImageTensors,
-    device: str | torch.device = "auto",
-    checkpoint: str | Path | None = None,
+    feed: Feed,
+    device: torch.device,
+    checkpoint: Path | None = None,
     progress: bool = True,
     stop_after_epoch: int | None = None,
     eval_every_epoch: bool = True,
+    processes: Processes = Processes(),
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
 ) -> TrainOutcome | None:
-    """Train ``config`` from scratch or from ``checkpoint``, saving it after every epoch.
+    """The one training loop, for CIFAR-10 in memory and ImageNet over many processes alike.
 
-    ``stop_after_epoch`` ends the call early (returning None) once that many epochs are done, to
-    split a long run over several sittings; calling again with the same checkpoint resumes.
-    ``eval_every_epoch`` adds the test accuracy after every epoch to the history (the learning
-    curve); it never changes what training does.
+    Builds the model, resumes from ``checkpoint`` (written by the main process after every
+    epoch), trains with the method's optimisers, and evaluates. ``wrap`` turns the model into
+    what the forward pass runs (DistributedDataParallel); gradients of a step's micro-batches
+    add up (the last one synchronises the processes); counts are summed over processes.
     """
-    device = resolve_device(device)
-    if device.type == "cpu":
-        keep_freed_memory()
-    train_data, test_data = _prepare_data(config, train_data, test_data, device)
-    prepare_started = time.perf_counter()
-    model = build(config).to(device=device, memory_format=torch.channels_last)
-    prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
     method = get_method(config.method)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    steps_per_epoch = math.ceil(len(train_data) / config.batch_size)
-    optimizers = method.optimizers(model, config, config.epochs * steps_per_epoch)
+    reduce = (lambda values: processes.all_sum(values, device)) if processes.distributed else None
+    total_steps = config.epochs * feed.steps_per_epoch
+    warmup_steps = (config.warmup_epochs or 0) * feed.steps_per_epoch
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
+
+    def start():
+        model = build(config).to(device=device, memory_format=torch.channels_last)
+        return (model, wrap(model) if wrap is not None else model,
+                method.optimizers(model, config, total_steps, warmup_steps))
+
+    prepare_started = time.perf_counter()
+    model, net, optimizers = start()
+    prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
 
     start_epoch, wall_s, eval_s, history = 0, 0.0, 0.0, []
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
     state = load_checkpoint(checkpoint, device, config.name)
     if state is not None:
         try:
@@ -198,47 +265,55 @@ def train(
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
             log.warning("%s: checkpoint %s does not fit this run (%s); starting the run over",
                         config.name, checkpoint, error)
-            model = build(config).to(device=device, memory_format=torch.channels_last)
-            optimizers = method.optimizers(model, config, config.epochs * steps_per_epoch)
-            trainable = [p for p in model.parameters() if p.requires_grad]
+            model, net, optimizers = start()
             start_epoch, wall_s, eval_s, history = 0, 0.0, 0.0, []
     resumed_from_epoch = start_epoch
+    trainable = [p for p in model.parameters() if p.requires_grad]
 
     started = time.perf_counter()
     status = "finished"
-    bar = tqdm(total=config.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-               desc=config.name, disable=not progress, leave=False, unit="step")
+    bar = tqdm(total=total_steps, initial=start_epoch * feed.steps_per_epoch, desc=config.name,
+               disable=not (progress and processes.main), leave=False, unit="step")
     for epoch in range(start_epoch, config.epochs):
-        model.train()
+        net.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
-        generator = _epoch_generator(config.seed, epoch)
+        seen = 0
         flips_before = _flips(optimizers)
-        for step, (x, y) in enumerate(
-                epoch_batches(train_data, config.batch_size, generator, augment=True),
-                start=epoch * steps_per_epoch + 1):
-            with autocast(device):
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
+        for step, micro_batches in enumerate(feed.epoch(epoch),
+                                             start=epoch * feed.steps_per_epoch + 1):
             for optimizer, _ in optimizers:
                 optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for i, (x, y) in enumerate(micro_batches):
+                last = i == feed.micro_batches - 1
+                sync = (net.no_sync() if processes.distributed and not last
+                        else contextlib.nullcontext())
+                with sync:
+                    with autocast(device):
+                        logits = net(x)
+                        loss = loss_fn(logits, y)
+                    (loss / feed.micro_batches if feed.micro_batches > 1 else loss).backward()
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(y)
             for optimizer, scheduler in optimizers:
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
             method.after_step(model, config, step)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
             bar.update()
-        epoch_loss = loss_sum.item() / len(train_data)
+        loss_total, correct_total, seen_total = processes.all_sum(
+            [loss_sum.item(), correct.item(), seen], device)
+        epoch_loss = loss_total / seen_total
         history.append({"epoch": epoch + 1, "loss": epoch_loss,
-                        "train_acc": correct.item() / len(train_data)})
+                        "train_acc": correct_total / seen_total})
         if flips_before is not None:
             history[-1]["flips"] = _flips(optimizers) - flips_before
-        bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}", acc=f"{history[-1]['train_acc']:.3f}")
-        log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1, epoch_loss,
-                 history[-1]["train_acc"])
+        bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}",
+                        acc=f"{history[-1]['train_acc']:.3f}")
+        if processes.main:
+            log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1,
+                     epoch_loss, history[-1]["train_acc"])
         if not math.isfinite(epoch_loss) or not all(p.isfinite().all() for p in trainable):
             status = "diverged"
             log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, epoch_loss)
@@ -246,12 +321,12 @@ def train(
         if eval_every_epoch:
             eval_started = time.perf_counter()
             history[-1]["test_acc"] = _epoch_test_accuracy(method, model, config, epoch + 1,
-                                                           test_data, device)
+                                                           feed.test, device, reduce)
             eval_s += time.perf_counter() - eval_started
             bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}",
                             acc=f"{history[-1]['train_acc']:.3f}",
                             test=f"{history[-1]['test_acc']:.3f}")
-        if checkpoint is not None:
+        if checkpoint is not None and processes.main:
             atomic_torch_save({
                 "epoch": epoch + 1,
                 "model": model.state_dict(),
@@ -264,12 +339,17 @@ def train(
                 "eval_s": eval_s,
                 "history": history,
             }, checkpoint)
+        if processes.distributed:
+            dist.barrier()
         if epoch + 1 == stop_after_epoch and epoch + 1 < config.epochs:
             bar.close()
             return None
     bar.close()
+    if processes.distributed:  # rank 0's batch-norm statistics, as DDP itself broadcasts them
+        for buffer in model.buffers():
+            dist.broadcast(buffer, 0)
 
-    evaluation = (method.evaluate(model, test_data, device, config.eval_samples)
+    evaluation = (method.evaluate(model, feed.test, device, config.eval_samples, reduce)
                   if status == "finished" else {"test_acc": None})
     counts = kept_counts(model)
     return TrainOutcome(
@@ -289,3 +369,30 @@ def train(
         history=history,
         eval_s=eval_s,
     )
+
+
+def train(
+    config: RunConfig,
+    train_data: ImageTensors,
+    test_data: ImageTensors,
+    device: str | torch.device = "auto",
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+    eval_every_epoch: bool = True,
+) -> TrainOutcome | None:
+    """Train ``config`` on CIFAR-10 in memory, from scratch or from ``checkpoint``, saving it
+    after every epoch.
+
+    ``stop_after_epoch`` ends the call early (returning None) once that many epochs are done, to
+    split a long run over several sittings; calling again with the same checkpoint resumes.
+    ``eval_every_epoch`` adds the test accuracy after every epoch to the history (the learning
+    curve); it never changes what training does.
+    """
+    device = resolve_device(device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    train_data, test_data = _prepare_data(config, train_data, test_data, device)
+    return fit(config, in_memory_feed(config, train_data, test_data), device,
+               Path(checkpoint) if checkpoint is not None else None, progress, stop_after_epoch,
+               eval_every_epoch)

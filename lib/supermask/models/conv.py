@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ConvNet", "conv2", "conv4", "conv6", "conv8"]
+__all__ = ["ConvNet", "conv2", "conv4", "conv6", "conv8", "scaled_units"]
 
 _CONV_BLOCKS = {
     "conv2": ((64, 64),),
@@ -18,10 +18,12 @@ _CONV_BLOCKS = {
 _HIDDEN_FC = (256, 256)
 
 
-def _scaled(channels: int, width: float) -> int:
-    scaled = int(channels * width)
+def scaled_units(units: int, width: float) -> int:
+    """A layer's units (channels, neurons) at width multiplier ``width``; every model's widths
+    go through here."""
+    scaled = int(units * width)
     if scaled < 1:
-        raise ValueError(f"width {width} leaves a layer of {channels} with no units")
+        raise ValueError(f"width {width} leaves a layer of {units} with no units")
     return scaled
 
 
@@ -46,7 +48,7 @@ class ConvNet(nn.Module):
         channels, size = in_channels, image_size
         for block in blocks:
             for out in block:
-                out = _scaled(out, width)
+                out = scaled_units(out, width)
                 layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.ReLU(inplace=True)]
                 channels = out
             layers.append(nn.MaxPool2d(2))
@@ -56,7 +58,7 @@ class ConvNet(nn.Module):
         fc: list[nn.Module] = [nn.Flatten()]
         features = channels * size * size
         for hidden in hidden_fc:
-            hidden = _scaled(hidden, width)
+            hidden = scaled_units(hidden, width)
             fc += [nn.Linear(features, hidden, bias=False), nn.ReLU(inplace=True)]
             features = hidden
         fc.append(nn.Linear(features, num_classes, bias=False))

@@ -6,14 +6,9 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from .conv import scaled_units
+
 __all__ = ["cifar_resnet18"]
-
-
-def _channels(base: int, width: float) -> int:
-    channels = int(base * width)
-    if channels < 1:
-        raise ValueError(f"width {width} leaves a layer of {base} channels with none")
-    return channels
 
 
 def cifar_resnet18(width: float = 1.0, num_classes: int = 10) -> ResNet:
@@ -21,13 +16,13 @@ def cifar_resnet18(width: float = 1.0, num_classes: int = 10) -> ResNet:
     model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
     if width != 1.0:
         # Rebuild the stages at the new width with torchvision's own stage builder.
-        model.inplanes = _channels(64, width)
+        model.inplanes = scaled_units(64, width)
         model.bn1 = nn.BatchNorm2d(model.inplanes)
         for i, (base, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), start=1):
-            setattr(model, f"layer{i}", model._make_layer(BasicBlock, _channels(base, width), 2,
+            setattr(model, f"layer{i}", model._make_layer(BasicBlock, scaled_units(base, width), 2,
                                                           stride=stride))
         model.fc = nn.Linear(model.inplanes, num_classes)
-    model.conv1 = nn.Conv2d(3, _channels(64, width), kernel_size=3, stride=1, padding=1,
+    model.conv1 = nn.Conv2d(3, scaled_units(64, width), kernel_size=3, stride=1, padding=1,
                             bias=False)
     model.maxpool = nn.Identity()
     return model

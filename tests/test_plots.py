@@ -1,0 +1,35 @@
+import pandas as pd
+
+from supermask import plots
+
+
+def _runs() -> pd.DataFrame:
+    rows = [{"model": m, "init": i, "k": k, "status": "finished", "test_acc": 0.1 + k / 2}
+            for m in ("conv2", "conv4") for i in ("signed_constant", "kaiming_normal")
+            for k in (0.1, 0.5, 0.9)]
+    rows.append({"model": "conv6", "init": "signed_constant", "k": 0.5, "status": "missing",
+                 "test_acc": None})
+    return pd.DataFrame(rows)
+
+
+def test_same_data_gives_byte_identical_figures(tmp_path):
+    """Catches a timestamp or version in the files, which would make `make plots` dirty git."""
+    files = []
+    for name in ("a", "b"):
+        fig = plots.accuracy_curves(_runs(), x="k", hue="init", panel="model", title="t",
+                                    xlabel="k")
+        files.append(plots.save_figure(fig, tmp_path / name))
+    for first, second in zip(*files):
+        assert first.read_bytes() == second.read_bytes(), first.suffix
+
+
+def test_learning_curves_one_line_per_run():
+    curves = pd.DataFrame([{"method": "edge-popup", "init": "signed_constant", "k": k,
+                            "optimizer": "sgd", "width": 1.0, "model": "conv2", "hash": f"h{k}",
+                            "epoch": e, "test_acc": 0.1 * e} for k in (0.1, 0.5)
+                           for e in (1, 2, 3)])
+    fig = plots.learning_curves(curves, "curves", panel="model")
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and list(lines[0].get_xdata()) == [1, 2, 3]
+    assert plots.learning_curves(None, "none") is None
+    assert plots.learning_curves(curves.assign(test_acc=None), "no accuracy") is None
