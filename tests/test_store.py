@@ -95,3 +95,25 @@ def test_result_trained_on_other_data_is_never_served(tiny_data_dir, tmp_path):
     (Path(second["run_dir"]) / "result.json").write_text(
         (Path(first["run_dir"]) / "result.json").read_text())
     assert store_for(tmp_path, other).result(CONFIG) is None
+
+
+def test_status_shows_finished_and_unfinished_runs(tiny_data_dir, tmp_path, capsys):
+    """What a campaign's owner reads: which runs finished, how far the others got."""
+    from supermask.cli import main
+
+    run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
+    half = RunConfig(model="conv2", width=0.25, k=0.3, epochs=3, batch_size=32)
+    store = store_for(tmp_path, tiny_data_dir)
+    store.start(half)
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    train(half, train_data, test_data, "cpu", checkpoint=store.checkpoint_path(half),
+          progress=False, stop_after_epoch=2)
+    assert main(["status", "--results", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    finished = [line for line in lines if CONFIG.hash in line]
+    unfinished = [line for line in lines if half.hash in line]
+    assert "finished" in finished[0] and "epoch 2/2" in finished[0]
+    assert "unfinished" in unfinished[0] and "epoch 2/3" in unfinished[0]
+    assert "trained now" not in unfinished[0]  # nobody holds its claim
+    assert main(["status", "--results", str(tmp_path), "--only-unfinished"]) == 0
+    assert capsys.readouterr().out.count("\n") == 1

@@ -1,5 +1,5 @@
-"""``python -m supermask train|imagenet|bench|export``: a CIFAR-10 run, an ImageNet run, the
-benchmark, or a found subnetwork."""
+"""``python -m supermask train|imagenet|bench|export|status``: a CIFAR-10 run, an ImageNet run,
+the benchmark, a found subnetwork, or how far the runs of a results directory got."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 
 from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, RunConfig
 from .data import DataNotFoundError, load_cifar10
@@ -120,6 +121,15 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the result as one JSON line")
     i.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    s = commands.add_parser(
+        "status", help="show every run of a results directory: finished, or how far it got",
+        description="One line per run directory: finished runs with their test accuracy, "
+                    "unfinished ones with the epoch of their last checkpoint, its test "
+                    "accuracy, and the worker training them now (host:pid). Reads only.")
+    s.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
+                                                   f"or {default_results_dir()})")
+    s.add_argument("--only-unfinished", action="store_true", help="hide finished runs")
+
     e = commands.add_parser(
         "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
         description="Fold every mask into its weight and write the state dict of the unmasked "
@@ -182,6 +192,22 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+def _status(parser: argparse.ArgumentParser, args) -> int:
+    from .store import RunStore
+
+    root = args.results if args.results is not None else default_results_dir()
+    if not (Path(root) / "runs").is_dir():
+        parser.error(f"--results {root} holds no runs/ directory")
+    for row in RunStore(root).progress():
+        if args.only_unfinished and row["state"] != "unfinished":
+            continue
+        acc = "" if row["test_acc"] is None else f"test {100 * row['test_acc']:.1f}%"
+        done = f"epoch {row['epoch']}/{row['epochs'] or '?'}"
+        holder = f"trained now by {row['holder']}" if row["holder"] else ""
+        print(f"{row['run']:60} {row['state']:10} {done:14} {acc:12} {holder}".rstrip())
+    return 0
+
+
 def _bench(parser: argparse.ArgumentParser, args) -> int:
     from .bench import format_report, run_benchmark
 
@@ -210,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         return _export(parser, args)
     if args.command == "imagenet":
         return _imagenet(parser, args)
+    if args.command == "status":
+        return _status(parser, args)
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

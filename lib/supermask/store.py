@@ -154,6 +154,47 @@ class RunStore:
             path.rename(aside)
         atomic_write_json(result, path)
 
+    def progress(self) -> list[dict]:
+        """Every run directory's state, for following a campaign: finished runs with their
+        status and accuracy, unfinished ones with the epochs their checkpoint holds, the last
+        test accuracy measured, and the worker training them now."""
+        import torch
+
+        rows = []
+        for run_dir in sorted(p for p in self.runs.glob("*") if p.is_dir()):
+            row = {"run": run_dir.name, "holder": None}
+            result = run_dir / "result.json"
+            try:
+                record = json.loads(result.read_text()) if result.is_file() else None
+            except (ValueError, OSError):
+                record = None
+            if isinstance(record, dict) and "status" in record:
+                row.update(state=record["status"], epoch=record.get("epochs_run"),
+                           epochs=record.get("config", {}).get("epochs"),
+                           test_acc=record.get("test_acc"))
+            else:
+                row.update(state="unfinished", epoch=0, epochs=None, test_acc=None)
+                try:
+                    config = json.loads((run_dir / "config.json").read_text())["config"]
+                    row["epochs"] = config["epochs"]
+                    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu",
+                                       weights_only=True)
+                    row.update(epoch=state["epoch"],
+                               test_acc=state["history"][-1].get("test_acc"))
+                except Exception:  # no checkpoint yet, or one being replaced
+                    pass
+                claim = run_dir / "claim"
+                if claim.exists():
+                    fd = os.open(claim, os.O_RDONLY)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        row["holder"] = claim.read_text().strip() or "?"
+                    finally:
+                        os.close(fd)
+            rows.append(row)
+        return rows
+
     def finished(self) -> list[dict]:
         """Every readable result under this store."""
         results = []
