@@ -129,7 +129,10 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
     panels = list(dict.fromkeys(curves[panel])) if panel else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(max(9.0, 5.0 * len(panels)), 4.2),
                              squeeze=False, sharey=True)
-    palette = dict(zip(dict.fromkeys(curves[hue]), sns.color_palette("colorblind", 10) * 4))
+    names = list(dict.fromkeys(curves[hue]))
+    colours = (sns.color_palette("colorblind", len(names)) if len(names) <= 10
+               else sns.color_palette("tab20", 20) + sns.color_palette("husl", len(names)))
+    palette = dict(zip(names, colours))  # a colour of its own for every run, up to 20 and beyond
     for ax, name in zip(axes[0], panels):
         here = curves if name is None else curves[curves[panel] == name]
         for (value, _), run in here.groupby([hue, "hash"], sort=False):
