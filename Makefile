@@ -63,6 +63,7 @@ campaign: setup
 	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
 	@file="$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))"; \
 	 test -f "$$file" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure> [ONLY=<json>]" >&2; exit 2; }; \
+	 campaigns/stash restore "$(RESULTS)"; \
 	 commit=$$(git rev-parse --short HEAD); code=.campaign/$$commit; \
 	 test -d $$code || git worktree add --quiet --detach $$code HEAD || exit 2; \
 	 log="logs/$$(basename $$file .txt)-$(PROFILE)-$$(date +%Y%m%dT%H%M%S)-$$commit.log"; \
