@@ -33,3 +33,11 @@ def test_learning_curves_one_line_per_run():
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [1, 2, 3]
     assert plots.learning_curves(None, "none") is None
     assert plots.learning_curves(curves.assign(test_acc=None), "no accuracy") is None
+
+
+def test_a_figure_with_no_finished_run_says_so():
+    """Catches a plot that crashes before the first run of a campaign has finished."""
+    runs = _runs().assign(status="missing", test_acc=None)
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    assert len(fig.axes) == 3 and not fig.legends
+    assert all("not run yet" in [t.get_text() for t in ax.texts] for ax in fig.axes)

@@ -96,10 +96,11 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(handles.values(), handles.keys(), loc="lower center",
-               ncol=min(columns, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    if handles:  # none while no run of the figure has finished
+        fig.legend(handles.values(), handles.keys(), loc="lower center",
+                   ncol=min(columns, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // columns), 1, 1))
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((max(len(handles), 1) - 1) // columns), 1, 1))
     return fig
 
 
