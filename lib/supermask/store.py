@@ -100,18 +100,7 @@ class RunStore:
 
     def holder(self, config: RunConfig) -> str | None:
         """``host:pid`` of the worker training this run now, or None."""
-        path = self.run_dir(config) / "claim"
-        if not path.exists():
-            return None
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return path.read_text().strip() or None
-            return None
-        finally:
-            os.close(fd)
+        return _holder(self.run_dir(config))
 
     def checkpoint_path(self, config: RunConfig) -> Path:
         return self.run_dir(config) / "checkpoint.pt"
@@ -133,9 +122,7 @@ class RunStore:
         if not path.exists():
             return None
         try:
-            result = json.loads(path.read_text())
-            if not isinstance(result, dict) or "status" not in result:
-                raise ValueError("it is not a run result")
+            result = _read_result(path)
             if result.get("hash") != config.hash:
                 raise ValueError(f"it belongs to run {result.get('hash')}")
             if self.data is not None and result.get("data_fingerprint") != self.data.fingerprint:
@@ -163,17 +150,14 @@ class RunStore:
         rows = []
         for run_dir in sorted(p for p in self.runs.glob("*") if p.is_dir()):
             row = {"run": run_dir.name, "holder": None}
-            result = run_dir / "result.json"
             try:
-                record = json.loads(result.read_text()) if result.is_file() else None
-            except (ValueError, OSError):
-                record = None
-            if isinstance(record, dict) and "status" in record:
+                record = _read_result(run_dir / "result.json")
                 row.update(state=record["status"], epoch=record.get("epochs_run"),
                            epochs=record.get("config", {}).get("epochs"),
                            test_acc=record.get("test_acc"))
-            else:
-                row.update(state="unfinished", epoch=0, epochs=None, test_acc=None)
+            except (ValueError, OSError):
+                row.update(state="unfinished", epoch=0, epochs=None, test_acc=None,
+                           holder=_holder(run_dir))
                 try:
                     config = json.loads((run_dir / "config.json").read_text())["config"]
                     row["epochs"] = config["epochs"]
@@ -183,15 +167,6 @@ class RunStore:
                                test_acc=state["history"][-1].get("test_acc"))
                 except Exception:  # no checkpoint yet, or one being replaced
                     pass
-                claim = run_dir / "claim"
-                if claim.exists():
-                    fd = os.open(claim, os.O_RDONLY)
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        row["holder"] = claim.read_text().strip() or "?"
-                    finally:
-                        os.close(fd)
             rows.append(row)
         return rows
 
@@ -200,12 +175,35 @@ class RunStore:
         results = []
         for path in sorted(self.runs.glob("*/result.json")):
             try:
-                result = json.loads(path.read_text())
-                if not isinstance(result, dict) or "status" not in result:
-                    raise ValueError("not a run result")
+                result = _read_result(path)
             except (ValueError, OSError) as error:
                 log.warning("skipping unreadable %s (%s)", path, error)
                 continue
             result["run_dir"] = str(path.parent)
             results.append(result)
         return results
+
+
+def _read_result(path: Path) -> dict:
+    """A run's ``result.json``; ``ValueError`` or ``OSError`` when it is not a readable result
+    (truncated, ``[]``, ``null``, a bare hash, a directory, missing)."""
+    result = json.loads(path.read_text())
+    if not isinstance(result, dict) or "status" not in result:
+        raise ValueError("it is not a run result")
+    return result
+
+
+def _holder(run_dir: Path) -> str | None:
+    """``host:pid`` of the worker holding the run's claim now, or None (the lock dies with it)."""
+    path = run_dir / "claim"
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return path.read_text().strip() or None
+        return None
+    finally:
+        os.close(fd)

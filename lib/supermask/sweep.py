@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -60,11 +61,21 @@ def run(
     """
     data_dir = data_dir if data_dir is not None else default_data_dir()
     store = store_for(results_dir, data_dir, download=download, progress=progress)
+    return _run(config, store, _data_of(data_dir, download, progress), device, progress, wait)
+
+
+def _data_of(data_dir, download: bool, progress: bool):
+    """(train, test), loaded at the first call only: a sweep checks the data tree once."""
+    return functools.cache(lambda: load_cifar10(data_dir, download=download, progress=progress))
+
+
+def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
+         wait: bool) -> dict | None:
     result = store.result(config)
     if result is not None:
         return result
     resolve_device(device)  # refuse a bad device before anything is written
-    train_data, test_data = load_cifar10(data_dir, download=download, progress=progress)
+    train_data, test_data = data()
     check_data_fits(config, train_data, test_data)  # before the run directory exists
     with store.claim(config, wait=wait) as claimed:
         if not claimed:
@@ -149,18 +160,23 @@ def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executo
                       disable=not progress, unit="run"):
             pass
         return [_outcome(config, future.result) for config, future in zip(configs, futures)]
+    data_dir = run_options.get("data_dir") or default_data_dir()
+    download = run_options.get("download", False)
+    store = store_for(run_options.get("results_dir"), data_dir, download, progress)
+    data = _data_of(data_dir, download, progress)
+    device = run_options.get("device", "auto")
     results: list[dict | None] = []
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
-        results.append(_outcome(config, lambda c=config: run(c, progress=progress, wait=False,
-                                                             **run_options)))
+        results.append(_outcome(config, lambda c=config: _run(c, store, data, device, progress,
+                                                              wait=False)))
     if not wait:
         return results
     # Runs another sweep was training: wait for them (or take them over if that sweep died).
     for i, config in enumerate(configs):
         if results[i] is None:
             log.info("%s: waiting for another worker", config.name)
-            results[i] = _outcome(config, lambda c=config: run(c, progress=progress, wait=True,
-                                                               **run_options))
+            results[i] = _outcome(config, lambda c=config: _run(c, store, data, device, progress,
+                                                                wait=True))
     return results
 
 
