@@ -110,16 +110,29 @@ def test_bad_imagenet_input_exits_2_and_writes_nothing(tmp_path, capsys):
 
 
 def _kill_every_process_mentioning(text: str) -> None:
-    """SIGKILL the launcher, its workers (each in a session of its own) and their loaders."""
-    import signal
+    """SIGKILL the launcher, its workers and their loaders, and wait until every one is gone.
 
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                if text.encode() in (proc / "cmdline").read_bytes():
-                    os.kill(int(proc.name), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
+    A loader process forked just before the kill holds the run's claim (an inherited ``flock``)
+    until it dies too, so the resume must not start before then.
+    """
+    import signal
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        alive = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and int(proc.name) != os.getpid():
+                try:
+                    if text.encode() in (proc / "cmdline").read_bytes():  # empty once a zombie
+                        os.kill(int(proc.name), signal.SIGKILL)
+                        alive.append(proc.name)
+                except (OSError, ProcessLookupError):
+                    pass
+        if not alive:
+            return
+        assert time.monotonic() < deadline, f"processes {alive} outlived SIGKILL"
+        time.sleep(0.05)
 
 
 def test_killed_torchrun_job_resumes_from_the_last_epoch(imagenet_dir, tmp_path):
