@@ -385,6 +385,14 @@ def test_failing_config_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_pat
     assert "boom" in frame["error"][0]
 
 
+def test_misspelt_sweep_option_is_refused_before_anything_runs(tiny_data_dir, tmp_path):
+    """A misspelt ``results_dir`` once sent the runs silently to the default results folder."""
+    config = RunConfig(model="conv2", width=0.25, k=0.5, epochs=1, batch_size=32)
+    with pytest.raises(TypeError, match="result_dir"):
+        sweep([config], result_dir=tmp_path, data_dir=tiny_data_dir, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
 def test_store_files_follow_the_umask(tiny_data_dir, tmp_path):
     """Two users sharing a results directory can read each other's runs."""
     old = os.umask(0o022)

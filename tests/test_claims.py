@@ -21,6 +21,21 @@ def test_best_and_worst_k():
     assert not best.holds and not worst.holds
 
 
+def test_best_k_is_judged_only_with_both_ends_and_a_k_between():
+    """The paper-profile campaign fills a curve one k at a time: 0.5, then 0.9, then 0.1."""
+    runs = curve("conv2", "signed_constant", [0.1, 0.6, 0.77, 0.6, 0.75])
+    k05, k09, k01 = runs[2], runs[4], runs[0]
+    for partial in ([k05], [k05, k09]):
+        best, worst = best_k_claims(frame(partial))
+        assert best.holds is None and worst.holds is None
+        assert "needs 0.1, 0.9 and a k between" in best.evidence
+    best, worst = best_k_claims(frame([k05, k09, k01]))
+    assert best.holds and worst.holds and "worst k=0.1" in worst.evidence
+    best, worst = best_k_claims(frame(curve("conv2", "signed_constant", [0.6, None, 0.5, None, 0.8])
+                                      [::2]))
+    assert best.holds is False and worst.holds is False  # best at 0.9, worst at 0.5
+
+
 def test_diverged_runs_do_not_count():
     runs = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
                  + [("conv4", "signed_constant", 0.9, 0.99, "diverged", "sgd")])
@@ -63,3 +78,18 @@ def test_claims_without_runs_are_not_judged():
                 width_gap_claim(empty, empty), fixed_size_claim(empty), *pab_claims(empty)]
     assert all(claim.holds is None for claim in verdicts)
     assert to_markdown(verdicts).count("not judged yet") == len(verdicts)
+
+
+def test_zhou_claim_per_architecture_judges_runs_with_different_weights():
+    """The campaign's first pair is edge-popup U_k against Zhou et al. N_k: the same-weights
+    claim cannot judge it, the per-architecture one must."""
+    from supermask.claims import zhou_claims
+
+    popup = frame([("conv2", "signed_constant", 0.5, 0.75, "finished", "sgd")])
+    zhou = frame([("conv2", "kaiming_normal", None, 0.66, "finished", "sgd")])
+    same, per_model = zhou_claims(popup, zhou)
+    assert same.holds is None
+    assert per_model.holds and per_model.evidence == "conv2: edge-popup U_k 75.0% vs Zhou N_k 66.0%"
+    zhou.loc[0, "test_acc"] = 0.8
+    assert zhou_claims(popup, zhou)[1].holds is False
+    assert zhou_claims(popup, zhou.assign(status="missing"))[1].holds is None

@@ -11,7 +11,8 @@ import pandas as pd
 from .config import RunConfig
 from .files import atomic_write_bytes
 
-__all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "read_csv", "results_frame", "write_csv"]
+__all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "milestones", "read_csv", "results_frame",
+           "write_csv"]
 
 # Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
 _CONFIG_COLUMNS = [field.name for field in dataclasses.fields(RunConfig)]
@@ -76,6 +77,19 @@ def curves_frame(results: list[dict | None], figure: str, profile: str,
                                     ("epoch", "loss", "train_acc", "test_acc")}})
     columns = ["figure", "profile", *label_columns, *CURVE_COLUMNS[2:]]
     return pd.DataFrame(rows, columns=columns)
+
+
+def milestones(curves: pd.DataFrame, epochs=(2, 10, 25, 50, 100),
+               keys=("model", "method", "init", "k", "optimizer")) -> pd.DataFrame:
+    """Test accuracy (%) of each run after each of ``epochs``, one row per run, one column per
+    epoch (empty where the run has not got there): what a shorter run of the same protocol shows.
+    """
+    keys = [key for key in keys if key in curves.columns]
+    at = curves[curves["epoch"].isin(epochs)]
+    table = at.groupby([*keys, "epoch"], dropna=False)["test_acc"].mean().unstack("epoch")
+    table = table.reindex(columns=list(epochs))
+    table.columns = [f"epoch {epoch}" for epoch in epochs]
+    return (100 * table).round(1)
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

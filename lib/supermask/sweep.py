@@ -140,8 +140,10 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
     return result
 
 
-def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executor | None = None,
-          wait: bool = True, **run_options) -> list[dict | None]:
+def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = None,
+          data_dir: str | os.PathLike | None = None, device: str = "auto", progress: bool = True,
+          download: bool = False, executor: Executor | None = None,
+          wait: bool = True) -> list[dict | None]:
     """Results of every config, in order; finished runs are read, the others trained.
 
     Runs that another worker is training are waited for at the end (or taken over if that worker
@@ -154,17 +156,15 @@ def sweep(configs: Iterable[RunConfig], progress: bool = True, executor: Executo
     """
     configs = list(configs)
     if executor is not None:
-        futures = [executor.submit(run, config, progress=False, **run_options)
-                   for config in configs]
+        futures = [executor.submit(run, config, results_dir, data_dir, device, progress=False,
+                                   download=download) for config in configs]
         for _ in tqdm(as_completed(futures), total=len(futures), desc="runs",
                       disable=not progress, unit="run"):
             pass
         return [_outcome(config, future.result) for config, future in zip(configs, futures)]
-    data_dir = run_options.get("data_dir") or default_data_dir()
-    download = run_options.get("download", False)
-    store = store_for(run_options.get("results_dir"), data_dir, download, progress)
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    store = store_for(results_dir, data_dir, download, progress)
     data = _data_of(data_dir, download, progress)
-    device = run_options.get("device", "auto")
     results: list[dict | None] = []
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
         results.append(_outcome(config, lambda c=config: _run(c, store, data, device, progress,
