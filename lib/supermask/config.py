@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .init import DISTRIBUTIONS
@@ -270,11 +270,19 @@ class Profile:
         values = list(values)
         return values if self.full_grid or len(values) <= 2 else [values[0], values[-1]]
 
-    def describe(self) -> str:
+    def describe(self, seeds_run: Iterable[int] | None = None) -> str:
+        """The protocol in a line, for titles. ``seeds_run`` (the seeds of the finished runs a
+        plot shows) says when fewer seeds than the profile's have been run so far."""
         train = "all" if self.train_subset is None else f"{self.train_subset:,}"
         test = "all" if self.test_subset is None else f"{self.test_subset:,}"
+        seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
+        if seeds_run is not None:
+            run = sorted({int(seed) for seed in seeds_run})
+            if run != sorted(self.seeds):
+                named = ", ".join(map(str, run)) if run else "none"
+                seeds = f"seed{'s' if len(run) > 1 else ''} {named} of {len(self.seeds)} so far"
         return (f"profile {self.name}: {self.epochs} epochs, {train} train / {test} test images, "
-                f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}")
+                f"{seeds}")
 
     def steps_per_epoch(self, batch_size: int = 128, train_images: int = 50_000) -> int:
         """Optimiser steps in one epoch of this profile's CIFAR-10 training set."""

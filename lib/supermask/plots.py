@@ -72,13 +72,13 @@ def accuracy_curves(
                 style, label = _BASELINE_STYLE.get(optimizer, ("-.", f"dense ({optimizer})"))
                 ax.axhline(group["test_acc"].mean() * 100, color="black", linestyle=style,
                            linewidth=1.2, label=label)
+        span = runs[x].dropna() * scale
+        if span.max() > span.min():  # the grid's whole x range, however few runs are finished
+            margin = 0.05 * (span.max() - span.min())
+            ax.set_xlim(span.min() - margin, span.max() + margin)
         if finished.empty and len(diverged) == 0:
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)
-            span = runs[x].dropna() * scale
-            if span.max() > span.min():  # the whole figure's x range, as the other panels
-                margin = 0.05 * (span.max() - span.min())
-                ax.set_xlim(span.min() - margin, span.max() + margin)
         else:
             missing = (here["status"] == "missing").sum()
             if missing:
