@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .init import SHORT_NAMES
+
 __all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
            "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]
 
@@ -38,12 +40,8 @@ def _verdict(evidence, judge) -> bool | None:
     return bool(judge()) if len(evidence) else None
 
 
-_INIT_LABELS = {"kaiming_normal": "N_k", "signed_constant": "U_k", "xavier_normal": "N_x",
-                "signed_xavier_constant": "U_x"}
-
-
 def _init_label(init: str) -> str:
-    return _INIT_LABELS.get(init, init)
+    return SHORT_NAMES.get(init, init)
 
 
 def _pct(value: float) -> str:

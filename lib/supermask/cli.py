@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, RunConfig
+from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, PROFILES, RunConfig, get_profile
 from .data import DataNotFoundError, load_cifar10
 from .init import DISTRIBUTIONS
 from .methods import METHODS
@@ -130,6 +130,17 @@ def _parser() -> argparse.ArgumentParser:
                                                    f"or {default_results_dir()})")
     s.add_argument("--only-unfinished", action="store_true", help="hide finished runs")
 
+    c = commands.add_parser(
+        "campaign", help="print the table of a campaign's finished runs (markdown)",
+        description="One row per line of a campaign file (campaigns/*.txt), in its order: final "
+                    "test accuracy, test accuracy after epochs 2, 10, 25, 50 and 100 (those "
+                    "within the profile), wall time and device, read from the figures' CSVs "
+                    "under RESULTS/PROFILE/. Runs not finished yet have no numbers. Reads only.")
+    c.add_argument("file", help="campaign file, e.g. campaigns/conv2-paper.txt")
+    c.add_argument("--profile", default="paper", choices=list(PROFILES))
+    c.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
+                                                   f"or {default_results_dir()})")
+
     e = commands.add_parser(
         "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
         description="Fold every mask into its weight and write the state dict of the unmasked "
@@ -208,6 +219,18 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+def _campaign(parser: argparse.ArgumentParser, args) -> int:
+    from .campaign import campaign_table, read_campaign, to_markdown
+
+    root = args.results if args.results is not None else default_results_dir()
+    try:
+        runs = read_campaign(args.file)
+    except ValueError as error:
+        parser.error(str(error))
+    print(to_markdown(campaign_table(runs, root, get_profile(args.profile))))
+    return 0
+
+
 def _bench(parser: argparse.ArgumentParser, args) -> int:
     from .bench import format_report, run_benchmark
 
@@ -238,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         return _imagenet(parser, args)
     if args.command == "status":
         return _status(parser, args)
+    if args.command == "campaign":
+        return _campaign(parser, args)
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

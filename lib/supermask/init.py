@@ -15,6 +15,7 @@ from torch import nn
 
 __all__ = [
     "DISTRIBUTIONS",
+    "SHORT_NAMES",
     "fans",
     "initialize",
     "kaiming_normal_",
@@ -82,6 +83,11 @@ DISTRIBUTIONS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "signed_xavier_constant": signed_xavier_constant_,
     "kaiming_uniform": kaiming_uniform_,
 }
+
+
+# Short names the paper uses in its legends, for tables, legends and claim evidence.
+SHORT_NAMES = {"kaiming_normal": "N_k", "signed_constant": "U_k", "xavier_normal": "N_x",
+               "signed_xavier_constant": "U_x"}
 
 
 def get_distribution(name: str) -> Callable[[torch.Tensor, float], torch.Tensor]:

@@ -10,6 +10,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
+from .collect import run_label
+
 __all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "grouped_bars",
            "learning_curves", "run_label", "save_figure"]
 
@@ -22,8 +24,6 @@ DISTRIBUTION_LABELS = {
     "signed_xavier_constant": "signed Xavier constant $U_x$",
     "kaiming_uniform": "Kaiming uniform",
 }
-_SHORT_DISTRIBUTION = {"kaiming_normal": "$N_k$", "signed_constant": "$U_k$",
-                       "xavier_normal": "$N_x$", "signed_xavier_constant": "$U_x$"}
 _BASELINE_STYLE = {"sgd": ("--", "dense learned (SGD)"), "adam": (":", "dense learned (Adam)")}
 
 
@@ -50,6 +50,8 @@ def accuracy_curves(
                              sharey=True)
     palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
     scale = 100 if x_percent else 1
+    span = runs[x].dropna() * scale  # the grid's whole x range, however few runs are finished
+    margin = 0.05 * (span.max() - span.min())
     for ax, name in zip(axes[0], panels):
         here = runs[runs[panel] == name]
         finished = here[here["status"] == "finished"]
@@ -72,9 +74,7 @@ def accuracy_curves(
                 style, label = _BASELINE_STYLE.get(optimizer, ("-.", f"dense ({optimizer})"))
                 ax.axhline(group["test_acc"].mean() * 100, color="black", linestyle=style,
                            linewidth=1.2, label=label)
-        span = runs[x].dropna() * scale
-        if span.max() > span.min():  # the grid's whole x range, however few runs are finished
-            margin = 0.05 * (span.max() - span.min())
+        if margin > 0:
             ax.set_xlim(span.min() - margin, span.max() + margin)
         if finished.empty and len(diverged) == 0:
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
@@ -102,17 +102,6 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((max(len(handles), 1) - 1) // columns), 1, 1))
     return fig
-
-
-def run_label(row) -> str:
-    """A run's name in a legend: method, distribution, k (dense: its optimiser), width if not 1."""
-    width = f", width {row['width']:g}" if row.get("width", 1.0) != 1.0 else ""
-    if row["method"] == "dense":
-        return f"dense ({row['optimizer']}){width}"
-    init = _SHORT_DISTRIBUTION.get(row["init"], row["init"])
-    if row["method"] == "zhou":
-        return f"Zhou et al. {init}{width}"
-    return f"{row['method']} {init} k={row['k']:g}{width}"
 
 
 def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,

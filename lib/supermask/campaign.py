@@ -1,0 +1,113 @@
+"""A campaign: figure sub-grids trained in order across sessions (``campaigns/*.txt``), and the
+table of what its finished runs show, so the README quotes the results rather than a hand copy."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .collect import run_label
+from .config import Profile, RunConfig
+from .figure import csv_path, curves_path
+
+__all__ = ["CampaignRun", "campaign_table", "read_campaign", "to_markdown"]
+
+_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+
+
+@dataclass(frozen=True)
+class CampaignRun:
+    """One line of a campaign file: a figure and the part of its grid to train (``only``)."""
+
+    figure: str
+    only: dict[str, list]
+
+
+def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
+    """The lines ``<figure> <only JSON>`` of a campaign file, in order (``#`` starts a comment).
+    A bad line raises ValueError naming the file, the line and what is valid."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"campaign file {path} does not exist")
+    runs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        figure, _, text = line.strip().partition(" ")
+        where = f"{path}:{number}"
+        try:
+            only = json.loads(text) if text.strip() else {}
+        except ValueError as error:
+            raise ValueError(f"{where}: the part after {figure!r} must be JSON like "
+                             f"'{{\"model\": [\"conv2\"]}}' ({error})") from None
+        if not isinstance(only, dict):
+            raise ValueError(f"{where}: expected a JSON object of RunConfig fields, got {text!r}")
+        for name, values in only.items():
+            if name not in _FIELDS:
+                raise ValueError(f"{where}: unknown field {name!r}; valid: {', '.join(sorted(_FIELDS))}")
+            only[name] = values if isinstance(values, list) else [values]
+        runs.append(CampaignRun(figure, only))
+    return runs
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+
+def _selected(frame: pd.DataFrame, only: dict[str, list]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    chosen = pd.Series(True, index=frame.index)
+    for name, values in only.items():
+        chosen &= frame[name].isin(values) if name in frame else False
+    return frame[chosen]
+
+
+def _pct(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{100 * value:.1f}"
+
+
+def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, profile: Profile,
+                   epochs=(2, 10, 25, 50, 100)) -> pd.DataFrame:
+    """One row per run of the campaign, in its order, read from the figures' CSVs: final test
+    accuracy (%), test accuracy after each of ``epochs`` from the learning curves, wall time and
+    device. Runs not finished yet are listed with their status and no numbers."""
+    epochs = [e for e in epochs if e <= profile.epochs]
+    rows = []
+    for number, run in enumerate(runs, 1):
+        frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
+        curves = _read(curves_path(results_dir, profile, run.figure))
+        if frame.empty:
+            rows.append({"run": f"{number}. {run.figure} {json.dumps(run.only)}",
+                         "test acc.": "not run yet"})
+        for _, row in frame.iterrows():
+            entry = {"run": f"{number}. {run_label(row)}"}
+            if row["status"] != "finished":
+                entry["test acc."] = "not finished yet" if row["status"] == "missing" \
+                    else str(row["status"])
+                rows.append(entry)
+                continue
+            curve = curves[curves["hash"] == row["hash"]].set_index("epoch")["test_acc"] \
+                if not curves.empty else pd.Series(dtype=float)
+            entry["test acc."] = f"**{_pct(row['test_acc'])}**"
+            entry.update({f"epoch {e}": _pct(curve.get(e)) for e in epochs})
+            entry["wall time"] = (f"{row['wall_s'] / 3600:.2f} h "
+                                  f"({row['wall_s'] / row['epochs_run']:.0f} s/epoch)")
+            entry["device"] = str(row["device"])
+            rows.append(entry)
+    columns = ["run", "test acc.", *(f"epoch {e}" for e in epochs), "wall time", "device"]
+    return pd.DataFrame(rows, columns=columns).fillna("")
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """The table as GitHub markdown, one line per row, no trailing newline."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""The campaign table: what a campaign's finished runs show, read from the figures' CSVs, and the
+README quoting exactly that table for the committed results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from supermask import collect
+from supermask.campaign import campaign_table, read_campaign, to_markdown
+from supermask.cli import main
+from supermask.config import get_profile
+
+from conftest import REPO
+
+
+def _write_figure(results, profile, figure, rows, curves):
+    base = {column: None for column in collect.COLUMNS}
+    frame = pd.DataFrame([{**base, "figure": figure, "profile": profile.name, "width": 1.0,
+                           **row} for row in rows], columns=collect.COLUMNS)
+    collect.write_csv(frame, results / profile.name / f"{figure}.csv")
+    collect.write_csv(pd.DataFrame(curves), results / profile.name / f"{figure}_curves.csv")
+
+
+def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
+    profile = get_profile("paper")
+    finished = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
+                "seed": 0, "status": "finished", "test_acc": 0.766, "wall_s": 7200.0,
+                "epochs_run": 100, "device": "cpu: X (1 threads)", "hash": "aaa"}
+    _write_figure(tmp_path, profile, "fig3", [
+        finished,
+        {**finished, "seed": 1, "test_acc": 0.1, "hash": "other seed"},
+        {**finished, "k": 0.9, "status": "missing", "test_acc": None, "hash": "bbb"},
+    ], [{"hash": "aaa", "epoch": e, "test_acc": e / 200} for e in range(1, 101)]
+       + [{"hash": "other seed", "epoch": 2, "test_acc": 0.9}])
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('# comment\n\nfig3 {"k": [0.9], "seed": [0]}\n'
+                        'fig3 {"k": [0.5], "seed": 0}\nfig6 {"model": ["conv2"]}\n')
+
+    table = campaign_table(read_campaign(campaign), tmp_path, profile)
+
+    assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.9", "2. edge-popup $U_k$ k=0.5",
+                                  '3. fig6 {"model": ["conv2"]}']
+    assert list(table["test acc."]) == ["not finished yet", "**76.6**", "not run yet"]
+    row = table.iloc[1]
+    assert [row[f"epoch {e}"] for e in (2, 10, 25, 50, 100)] == ["1.0", "5.0", "12.5", "25.0",
+                                                                 "50.0"]
+    assert row["wall time"] == "2.00 h (72 s/epoch)" and row["device"] == "cpu: X (1 threads)"
+    assert table.iloc[0]["epoch 2"] == "" and table.iloc[0]["wall time"] == ""
+
+
+@pytest.mark.parametrize("line, message", [
+    ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
+    ('fig3 ["conv2"]', "c.txt:2: expected a JSON object of RunConfig fields"),
+    ('fig3 {"modle": ["conv2"]}', "c.txt:2: unknown field 'modle'; valid: "),
+])
+def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, capsys):
+    campaign = tmp_path / "c.txt"
+    campaign.write_text(f'fig3 {{"k": [0.5]}}\n{line}\n')
+    with pytest.raises(ValueError, match="^" + str(tmp_path).replace("\\", "\\\\") + "/"):
+        read_campaign(campaign)
+    with pytest.raises(SystemExit) as exit_:
+        main(["campaign", str(campaign), "--results", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_readme_quotes_the_campaign_table_of_the_committed_results():
+    """A run that finishes changes results/paper/*.csv; the README must then be updated from
+    `python -m supermask campaign`, never by hand."""
+    table = campaign_table(read_campaign(REPO / "campaigns" / "conv2-paper.txt"),
+                           REPO / "results", get_profile("paper"))
+    assert to_markdown(table) in (REPO / "README.md").read_text()
