@@ -115,5 +115,8 @@ def test_status_shows_finished_and_unfinished_runs(tiny_data_dir, tmp_path, caps
     assert "finished" in finished[0] and "epoch 2/2" in finished[0]
     assert "unfinished" in unfinished[0] and "epoch 2/3" in unfinished[0]
     assert "trained now" not in unfinished[0]  # nobody holds its claim
+    per_epoch = torch.load(store.checkpoint_path(half), weights_only=True)["wall_s"] / 2
+    assert f"h left at {per_epoch:.0f} s/epoch" in unfinished[0]
+    assert "left" not in finished[0]
     assert main(["status", "--results", str(tmp_path), "--only-unfinished"]) == 0
     assert capsys.readouterr().out.count("\n") == 1

@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
         "status", help="show every run of a results directory: finished, or how far it got",
         description="One line per run directory: finished runs with their test accuracy, "
                     "unfinished ones with the epoch of their last checkpoint, its test "
-                    "accuracy, and the worker training them now (host:pid). Reads only.")
+                    "accuracy, the time left at their mean seconds per epoch so far, and the "
+                    "worker training them now (host:pid). Reads only.")
     s.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
                                                    f"or {default_results_dir()})")
     s.add_argument("--only-unfinished", action="store_true", help="hide finished runs")
@@ -214,8 +215,13 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
             continue
         acc = "" if row["test_acc"] is None else f"test {100 * row['test_acc']:.1f}%"
         done = f"epoch {row['epoch']}/{row['epochs'] or '?'}"
+        left = ""
+        if row["state"] == "unfinished" and row["epoch"] and row["epochs"] and row["wall_s"]:
+            per_epoch = row["wall_s"] / row["epoch"]  # mean over its sittings so far
+            left = (f"~{(row['epochs'] - row['epoch']) * per_epoch / 3600:.1f} h left at "
+                    f"{per_epoch:.0f} s/epoch")
         holder = f"trained now by {row['holder']}" if row["holder"] else ""
-        print(f"{row['run']:60} {row['state']:10} {done:14} {acc:12} {holder}".rstrip())
+        print(f"{row['run']:60} {row['state']:10} {done:14} {acc:12} {left:30} {holder}".rstrip())
     return 0
 
 

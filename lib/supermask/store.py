@@ -144,12 +144,13 @@ class RunStore:
     def progress(self) -> list[dict]:
         """Every run directory's state, for following a campaign: finished runs with their
         status and accuracy, unfinished ones with the epochs their checkpoint holds, the last
-        test accuracy measured, and the worker training them now."""
+        test accuracy measured, the training time so far (``wall_s``) and the worker training
+        them now."""
         import torch
 
         rows = []
         for run_dir in sorted(p for p in self.runs.glob("*") if p.is_dir()):
-            row = {"run": run_dir.name, "holder": None}
+            row = {"run": run_dir.name, "holder": None, "wall_s": None}
             try:
                 record = _read_result(run_dir / "result.json")
                 row.update(state=record["status"], epoch=record.get("epochs_run"),
@@ -163,7 +164,7 @@ class RunStore:
                     row["epochs"] = config["epochs"]
                     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu",
                                        weights_only=True)
-                    row.update(epoch=state["epoch"],
+                    row.update(epoch=state["epoch"], wall_s=state["wall_s"],
                                test_acc=state["history"][-1].get("test_acc"))
                 except Exception:  # no checkpoint yet, or one being replaced
                     pass
