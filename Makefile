@@ -56,13 +56,19 @@ plots:
 # "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,
 # at PROFILE, with THREADS threads, from a frozen worktree of HEAD (.campaign/<commit>); follow it
 # in logs/. Start it again to resume (runs continue from their last epoch checkpoint); a second
-# worker started beside it takes the next free run.
+# worker started beside it takes the next free run. A file with an unknown figure or field, or
+# an unknown PROFILE, is refused (exit 2) before anything starts.
 THREADS ?= 1
 campaign: setup
 	@mkdir -p logs
 	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
 	@file="$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))"; \
 	 test -f "$$file" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure> [ONLY=<json>]" >&2; exit 2; }; \
+	 for figure in $$(grep -v '^[[:space:]]*\(#\|$$\)' "$$file" | cut -d' ' -f1); do \
+	     case " $(FIGURE_TARGETS) " in *" $$figure "*) ;; \
+	     *) echo "campaign: unknown figure '$$figure' in $$file; valid: $(FIGURE_TARGETS)" >&2; exit 2;; esac; \
+	 done; \
+	 $(PY) -m supermask campaign "$$file" --profile "$(PROFILE)" --results "$(RESULTS)" > /dev/null || exit 2; \
 	 campaigns/stash restore "$(RESULTS)"; \
 	 commit=$$(git rev-parse --short HEAD); code=.campaign/$$commit; \
 	 test -d $$code || git worktree add --quiet --detach $$code HEAD || exit 2; \

@@ -3,6 +3,8 @@ README quoting exactly that table for the committed results."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pandas as pd
 import pytest
 
@@ -71,3 +73,19 @@ def test_readme_quotes_the_campaign_table_of_the_committed_results():
     table = campaign_table(read_campaign(REPO / "campaigns" / "conv2-paper.txt"),
                            REPO / "results", get_profile("paper"))
     assert to_markdown(table) in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("line, message", [
+    ('fig33 {"k": [0.5]}', "campaign: unknown figure 'fig33'"),
+    ('fig3 {"kk": [0.5]}', "unknown field 'kk'"),
+])
+def test_make_campaign_refuses_a_bad_file_before_starting_a_worker(line, message, tmp_path):
+    campaign = tmp_path / "bad.txt"
+    campaign.write_text(f'fig3 {{"k": [0.5]}}\n{line}\n')
+    logs = set((REPO / "logs").glob("*")) if (REPO / "logs").exists() else set()
+    done = subprocess.run(["make", "-s", "campaign", f"CAMPAIGN={campaign}",
+                           f"RESULTS={tmp_path / 'results'}"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and message in done.stderr
+    assert set((REPO / "logs").glob("*")) == logs  # no worker, no log
+    assert not (tmp_path / "results").exists()
