@@ -64,7 +64,7 @@ campaign: setup
 	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
 	@file="$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))"; \
 	 test -f "$$file" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure> [ONLY=<json>]" >&2; exit 2; }; \
-	 for figure in $$(grep -v '^[[:space:]]*\(#\|$$\)' "$$file" | cut -d' ' -f1); do \
+	 for figure in $$(grep -v '^[[:space:]]*\(#\|$$\)' "$$file" | awk '{print $$1}'); do \
 	     case " $(FIGURE_TARGETS) " in *" $$figure "*) ;; \
 	     *) echo "campaign: unknown figure '$$figure' in $$file; valid: $(FIGURE_TARGETS)" >&2; exit 2;; esac; \
 	 done; \

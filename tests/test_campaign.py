@@ -37,7 +37,7 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
        + [{"hash": "other seed", "epoch": 2, "test_acc": 0.9}])
     campaign = tmp_path / "c.txt"
     campaign.write_text('# comment\n\nfig3 {"k": [0.9], "seed": [0]}\n'
-                        'fig3 {"k": [0.5], "seed": 0}\nfig6 {"model": ["conv2"]}\n')
+                        'fig3\t{"k": [0.5], "seed": 0}\n  fig6 {"model": ["conv2"]}\n')
 
     table = campaign_table(read_campaign(campaign), tmp_path, profile)
 

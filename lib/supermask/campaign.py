@@ -39,7 +39,7 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        figure, _, text = line.strip().partition(" ")
+        figure, text = (line.split(None, 1) + [""])[:2]  # split as the worker's `read` does
         where = f"{path}:{number}"
         try:
             only = json.loads(text) if text.strip() else {}
