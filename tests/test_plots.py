@@ -41,3 +41,26 @@ def test_a_figure_with_no_finished_run_says_so():
     fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
     assert len(fig.axes) == 3 and not fig.legends
     assert all("not run yet" in [t.get_text() for t in ax.texts] for ax in fig.axes)
+
+
+def test_note_of_runs_not_run_yet_covers_no_point():
+    """Catches the note drawn over the lowest point of a partly run panel (the paper campaign's
+    Conv2 panel, whose k=0.9 point sat in the bottom right corner)."""
+    from matplotlib.transforms import Bbox
+
+    runs = pd.DataFrame(
+        [{"model": "conv2", "init": "signed_constant", "k": k, "status": "finished",
+          "test_acc": acc} for k, acc in ((0.1, 0.618), (0.5, 0.766), (0.9, 0.617))]
+        + [{"model": "conv2", "init": "kaiming_normal", "k": k, "status": "missing",
+            "test_acc": None} for k in (0.1, 0.5, 0.9)])
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k",
+                                x_percent=True)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    note = next(t for t in ax.texts if "not run yet" in t.get_text())
+    box = note.get_window_extent()
+    for line in ax.get_lines():
+        radius = line.get_markersize() / 72 * fig.dpi / 2
+        for x, y in ax.transData.transform(line.get_xydata()):
+            marker = Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+            assert not box.overlaps(marker), (x, y)

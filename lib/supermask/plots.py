@@ -50,6 +50,7 @@ def accuracy_curves(
                              sharey=True)
     palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
     scale = 100 if x_percent else 1
+    noted = False  # a "runs not run yet" note sits at the bottom of some panel
     span = runs[x].dropna() * scale  # the grid's whole x range, however few runs are finished
     margin = 0.05 * (span.max() - span.min())
     for ax, name in zip(axes[0], panels):
@@ -84,8 +85,12 @@ def accuracy_curves(
             if missing:
                 ax.text(0.98, 0.02, f"{missing} of {len(here)} runs not run yet",
                         transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=8)
+                noted = True
         ax.set_title(str(name))
         ax.set_xlabel(xlabel)
+    if noted:  # room below the lowest point, so the note never covers a run (the y axis is shared)
+        low, high = axes[0][0].get_ylim()
+        axes[0][0].set_ylim(low - 0.1 * (high - low), high)
     return _finish(fig, axes[0], title, columns=4)
 
 
