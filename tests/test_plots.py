@@ -35,6 +35,20 @@ def test_learning_curves_one_line_per_run():
     assert plots.learning_curves(curves.assign(test_acc=None), "no accuracy") is None
 
 
+def test_learning_curves_dash_every_method_but_edge_popup():
+    """Catches a dense or Zhou et al. curve drawn like an edge-popup one, which the colorblind
+    palette gives a near colour (orange beside vermilion in the paper's Conv2 curves)."""
+    curves = pd.DataFrame([{"method": method, "init": "signed_constant", "k": 0.5,
+                            "optimizer": optimizer, "width": 1.0, "model": "conv2",
+                            "hash": method, "epoch": e, "test_acc": 0.1 * e}
+                           for method, optimizer in (("edge-popup", "sgd"), ("dense", "adam"),
+                                                     ("zhou", "sgd"))
+                           for e in (1, 2, 3)])
+    fig = plots.learning_curves(curves, "curves", panel="model")
+    styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].get_lines()}
+    assert sorted(styles.values()) == ["-", "--", "--"], styles
+
+
 def test_a_figure_with_no_finished_run_says_so():
     """Catches a plot that crashes before the first run of a campaign has finished."""
     runs = _runs().assign(status="missing", test_acc=None)

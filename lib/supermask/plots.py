@@ -112,7 +112,9 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
 def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
                     panel: str | None = None) -> plt.Figure | None:
     """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
-    panel per ``panel`` value; None when no run measured a learning curve."""
+    panel per ``panel`` value; None when no run measured a learning curve. Runs of any method
+    but edge-popup (dense, Zhou et al., PaB, IteRand) are dashed, so a baseline stays apart from
+    an edge-popup run of a similar colour."""
     if curves is None:
         return None
     curves = curves.dropna(subset=["test_acc"])
@@ -133,8 +135,8 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
         for (value, _), run in here.groupby([hue, "hash"], sort=False):
             run = run.sort_values("epoch")
             ax.plot(run["epoch"], run["test_acc"] * 100, color=palette[value],
-                    marker="o" if len(run) < 10 else None, markersize=3,
-                    label=value)
+                    linestyle="-" if run["method"].iloc[0] == "edge-popup" else "--",
+                    marker="o" if len(run) < 10 else None, markersize=3, label=value)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         if name is not None:
