@@ -10,10 +10,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-from .collect import run_label
+from .collect import METHOD_NAMES, run_label
 
-__all__ = ["DISTRIBUTION_LABELS", "accuracy_curves", "cost_scatter", "grouped_bars",
-           "learning_curves", "run_label", "save_figure"]
+__all__ = ["DISTRIBUTION_LABELS", "METHOD_NAMES", "accuracy_curves", "cost_scatter",
+           "grouped_bars", "learning_curves", "run_label", "save_figure"]
 
 DISTRIBUTION_LABELS = {
     "kaiming_normal": "Kaiming normal $N_k$",
