@@ -74,7 +74,7 @@ def test_help_documents_every_option():
                          capture_output=True, text=True, check=True).stdout
     imagenet_only = {"dataset", "warmup_epochs", "label_smoothing"}
     fields = [f for f in dataclasses.fields(RunConfig) if f.name not in imagenet_only]
-    assert len(fields) == 20
+    assert len(fields) == 21
     for field in fields:
         assert f"--{field.name.replace('_', '-')}" in out, field.name
         assert field.metadata["help"][:25] in " ".join(out.split()), field.name

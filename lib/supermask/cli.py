@@ -15,6 +15,7 @@ from .data import DataNotFoundError, load_cifar10
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF
+from .precision import PRECISIONS
 from .pruning import PRUNERS
 from .sweep import default_data_dir, default_results_dir, run
 from .files import check_writable_dir
@@ -28,7 +29,7 @@ _SUMMARY_KEYS = ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir", 
 
 # Options of `train` whose values are limited to a list; the others take any value of their type.
 _CHOICES = {"model": _CIFAR_MODELS, "method": list(METHODS), "init": list(DISTRIBUTIONS),
-            "optimizer": list(OPTIMIZERS), "prune": list(PRUNERS)}
+            "optimizer": list(OPTIMIZERS), "prune": list(PRUNERS), "precision": list(PRECISIONS)}
 _IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
 
 
@@ -108,9 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--batch-size", type=int, default=256,
                    help="global batch over all processes; lr scales with it (0.256 per 256)")
     i.add_argument("--lr", type=float, default=None, help="default 0.256 * batch / 256")
+    i.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                   help="fp32, or bf16 autocast (the choice of a GPU run)")
     i.add_argument("--config", default=None,
                    help="the whole RunConfig as JSON (RunConfig.to_dict()); replaces --model, "
-                        "--method, --k, --init, --seed, --epochs, --batch-size and --lr")
+                        "--method, --k, --init, --seed, --epochs, --batch-size, --lr and "
+                        "--precision")
     i.add_argument("--imagenet-dir", required=True, help="root holding train/ and val/")
     i.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
                                                    f"or {default_results_dir()})")
@@ -181,7 +185,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
         else:
             config = RunConfig(model=args.model, method=args.method, k=args.k, init=args.init,
                                seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                               lr=args.lr, dataset="imagenet")
+                               lr=args.lr, precision=args.precision, dataset="imagenet")
         resolve_device(args.device)
         find_imagenet(args.imagenet_dir)
         if args.workers < 0 or args.accumulate < 1:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
+from .precision import PRECISIONS
 
 __all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
 
@@ -28,6 +29,9 @@ OPTIMIZERS = ("sgd", "adam")
 # stays inside what torch.manual_seed accepts.
 MAX_SEED = 2**32 - 1
 # INT_FIELDS and FLOAT_FIELDS (set below RunConfig) come from the fields' annotations.
+# Fields added after runs were recorded, with the value every earlier run had: that value stays
+# out of the canonical string, so those runs keep their hashes.
+_IMPLICIT_VALUES = {"precision": "fp32"}
 
 
 def _default_hyperparameters(method, optimizer: str, model: str, dataset: str,
@@ -119,6 +123,9 @@ class RunConfig:
     warmup_epochs: int | None = _field(None, "imagenet only: epochs of linear warm-up (default 5)")
     label_smoothing: float | None = _field(None, "imagenet only: label smoothing, in [0, 1) "
                                                  "(default 0.1)")
+    precision: str | None = _field(None, "fp32 (everything in float32, no TF32) or bf16 "
+                                         "(bfloat16 autocast of the forward pass; weights, "
+                                         "scores and optimiser state stay fp32); default fp32")
 
     def __post_init__(self):
         self._check_types()
@@ -137,6 +144,8 @@ class RunConfig:
             fill["init"] = method.default_init
         if self.optimizer is None:
             fill["optimizer"] = "sgd"
+        if self.precision is None:
+            fill["precision"] = "fp32"
         if self.eval_samples is None:
             fill["eval_samples"] = method.default_eval_samples
         _choice("optimizer", fill.get("optimizer", self.optimizer), OPTIMIZERS)
@@ -165,12 +174,13 @@ class RunConfig:
                 raise ValueError(f"{name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
-        for name in ("model", "method", "dataset"):
-            if not isinstance(getattr(self, name), str):
+        for name in ("model", "method", "dataset", "precision"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
 
     def _validate(self, method) -> None:
         _choice("weight distribution", self.init, DISTRIBUTIONS)
+        _choice("precision", self.precision, PRECISIONS)
         if method.default_k is None:
             if self.k is not None:
                 raise ValueError(f"method {self.method!r} learns its kept fraction: leave k unset")
@@ -218,8 +228,10 @@ class RunConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 
     def canonical(self) -> str:
-        """Sorted-key JSON of the non-None fields: equal configs give equal strings."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        """Sorted-key JSON of the non-None fields that differ from their implicit value: equal
+        configs give equal strings."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items()
+                  if v is not None and _IMPLICIT_VALUES.get(k, object()) != v}
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -263,6 +275,7 @@ class Profile:
     seeds: tuple[int, ...]
     full_grid: bool = True
     eval_samples: int | None = None  # sampled masks per evaluation (None: the method's default)
+    precision: str = "fp32"  # every run of a profile trains in one precision
 
     def grid(self, values: Sequence) -> list:
         """A figure's grid axis: all of ``values``, or only its ends where the profile just
@@ -282,7 +295,7 @@ class Profile:
                 named = ", ".join(map(str, run)) if run else "none"
                 seeds = f"seed{'s' if len(run) > 1 else ''} {named} of {len(self.seeds)} so far"
         return (f"profile {self.name}: {self.epochs} epochs, {train} train / {test} test images, "
-                f"{seeds}")
+                f"{seeds}, {self.precision}")
 
     def steps_per_epoch(self, batch_size: int = 128, train_images: int = 50_000) -> int:
         """Optimiser steps in one epoch of this profile's CIFAR-10 training set."""
@@ -293,13 +306,14 @@ class Profile:
         trains one epoch of batch 8 on the synthetic folder (explicit fields win)."""
         base = ({"epochs": 1, "batch_size": 8} if self.name == "smoke"
                 else {"epochs": self.epochs})
+        base["precision"] = self.precision
         return RunConfig(**{"dataset": "imagenet", **base, **fields})
 
     def apply(self, **fields) -> RunConfig:
         """A RunConfig with this profile's epochs, subsets and, for methods whose masks are
         sampled, number of evaluation samples (explicit fields win)."""
         base = {"epochs": self.epochs, "train_subset": self.train_subset,
-                "test_subset": self.test_subset}
+                "test_subset": self.test_subset, "precision": self.precision}
         method = METHODS.get(fields.get("method", RunConfig.method))
         if method is not None and method.default_eval_samples is not None:
             base["eval_samples"] = self.eval_samples

@@ -3,7 +3,6 @@ summed over several."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 
 import torch
@@ -12,7 +11,7 @@ from torch.nn.utils import parametrize
 
 from .data import ImageTensors, epoch_batches
 
-__all__ = ["Batches", "Reduce", "accuracy", "autocast", "test_batches"]
+__all__ = ["Batches", "Reduce", "accuracy", "test_batches"]
 
 _EVAL_BATCH = 1000
 
@@ -20,13 +19,6 @@ _EVAL_BATCH = 1000
 Batches = ImageTensors | Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 # Sums counts over processes (an all-reduce); None on one process.
 Reduce = Callable[[list[float]], list[float]] | None
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def test_batches(data: Batches) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
@@ -39,11 +31,12 @@ def test_batches(data: Batches) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
 def accuracy(model: nn.Module, data: Batches, device: torch.device, reduce: Reduce = None
              ) -> float:
     """Top-1 accuracy (a fraction) in eval mode; each mask is computed (or sampled) once.
-    With ``reduce``, the counts of every process's share of the test set are summed first."""
+    With ``reduce``, the counts of every process's share of the test set are summed first.
+    Runs in the caller's precision (the trainer wraps it in the run's autocast)."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
-    with parametrize.cached(), autocast(device):
+    with parametrize.cached():
         for x, y in test_batches(data):
             correct += (model(x).argmax(1) == y).sum()
             seen += len(y)

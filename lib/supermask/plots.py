@@ -12,8 +12,8 @@ from matplotlib import ticker
 
 from .collect import METHOD_NAMES, run_label
 
-__all__ = ["DISTRIBUTION_LABELS", "METHOD_NAMES", "accuracy_curves", "cost_scatter",
-           "grouped_bars", "learning_curves", "run_label", "save_figure"]
+__all__ = ["DISTRIBUTION_LABELS", "METHOD_NAMES", "accuracy_curves", "budget_curves",
+           "cost_scatter", "grouped_bars", "learning_curves", "run_label", "save_figure"]
 
 DISTRIBUTION_LABELS = {
     "kaiming_normal": "Kaiming normal $N_k$",
@@ -142,6 +142,35 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
         if name is not None:
             ax.set_title(str(name))
     return _finish(fig, axes[0], title, columns=3)
+
+
+def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
+                  reference: int | None = None) -> plt.Figure:
+    """Final test accuracy (%) against the schedule length (log axis), one line per ``series``
+    value, the ``reference`` schedule marked; schedules not run yet are simply absent."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(8.0, 4.8))
+    done = runs[runs["status"] == "finished"]
+    names = list(dict.fromkeys(runs[series]))
+    palette = dict(zip(names, sns.color_palette("colorblind", len(names))))
+    markers = dict(zip(names, "osD^v<>"))
+    for name in names:
+        line = done[done[series] == name].groupby("epochs")["test_acc"].mean().sort_index()
+        if len(line):
+            ax.plot(line.index, line.values * 100, color=palette[name], marker=markers[name],
+                    linestyle="-" if name.startswith("edge-popup") else "--", label=name)
+    epochs = sorted(runs["epochs"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(epochs)
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(_plain_number))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    if reference is not None:
+        ax.axvline(reference, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("epochs of training (cosine schedule over the run)")
+    if done.empty:
+        ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
+                color="grey")
+    return _finish(fig, [ax], title, columns=3)
 
 
 def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str,

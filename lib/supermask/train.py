@@ -26,11 +26,12 @@ from tqdm.auto import tqdm
 from .allocator import keep_freed_memory
 from .config import RunConfig
 from .data import ImageTensors, balanced_subset, epoch_batches
-from .evaluate import Batches, Reduce, autocast
+from .evaluate import Batches, Reduce
 from .masks import kept_counts
 from .methods import get_method
 from .models import build_model
 from .files import atomic_torch_save
+from .precision import autocast, check_precision, set_matmul_precision
 
 __all__ = ["Feed", "Processes", "TrainOutcome", "build", "check_data_fits", "fit",
            "in_memory_feed", "load_checkpoint", "resolve_device", "train"]
@@ -93,7 +94,7 @@ def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int
     from (seed, epoch): sampled masks draw from their own stream, and training continues exactly
     as if nothing had been measured."""
     devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), autocast(device, config.precision):
         torch.manual_seed(config.seed * 1_000_003 + epoch + 500_000)
         accuracy = method.evaluate_epoch(model, test, device, reduce)
     model.train()
@@ -241,6 +242,8 @@ def fit(
     add up (the last one synchronises the processes); counts are summed over processes.
     """
     method = get_method(config.method)
+    check_precision(config.precision, device)
+    set_matmul_precision(device)
     reduce = (lambda values: processes.all_sum(values, device)) if processes.distributed else None
     total_steps = config.epochs * feed.steps_per_epoch
     warmup_steps = (config.warmup_epochs or 0) * feed.steps_per_epoch
@@ -289,7 +292,7 @@ def fit(
                 sync = (net.no_sync() if processes.distributed and not last
                         else contextlib.nullcontext())
                 with sync:
-                    with autocast(device):
+                    with autocast(device, config.precision):
                         logits = net(x)
                         loss = loss_fn(logits, y)
                     (loss / feed.micro_batches if feed.micro_batches > 1 else loss).backward()
@@ -349,8 +352,9 @@ def fit(
         for buffer in model.buffers():
             dist.broadcast(buffer, 0)
 
-    evaluation = (method.evaluate(model, feed.test, device, config.eval_samples, reduce)
-                  if status == "finished" else {"test_acc": None})
+    with autocast(device, config.precision):
+        evaluation = (method.evaluate(model, feed.test, device, config.eval_samples, reduce)
+                      if status == "finished" else {"test_acc": None})
     counts = kept_counts(model)
     return TrainOutcome(
         model=model,

@@ -1,0 +1,183 @@
+"""How much training each claim needs: the Conv2 budget study and the rule that picks a budget.
+
+The five configurations of the Conv2 paper campaign are trained at shorter schedules (SGD
+cosine-decays over the shorter run; Adam is constant anyway) beside the committed 100-epoch
+runs. :func:`pick_budget` applies a rule that was fixed before any result existed: E* is the
+smallest budget at which every pair of configurations whose reference accuracies differ by more
+than ``PAIR_GAP`` is ordered as at the reference. The study also holds the bf16 fidelity pairs:
+four of the configurations at 10 epochs in fp32 and in bf16.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import claims
+from .config import Profile, RunConfig
+
+__all__ = ["BF16_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS", "PAIR_GAP",
+           "BudgetChoice", "budget_grid", "claims_by_budget", "fidelity", "pick_budget",
+           "study_epochs"]
+
+# The rule's constants, fixed before the study ran (issue "How much training does each claim
+# need?"): pairs further apart than 3 points at the reference, E* from {5, 10, 20}, else 20.
+PAIR_GAP = 0.03
+CANDIDATES = (5, 10, 20)
+FALLBACK = 20
+# The bf16 gate: a 10-epoch pair within 1.5 points (and the 100-epoch run within 1.0).
+FIDELITY_EPOCHS = 10
+BF16_GATE = 0.015
+
+# The Conv2 paper campaign's five runs, by the name the study's tables use.
+CONFIGURATIONS = {
+    "edge-popup U_k k=0.1": {"method": "edge-popup", "init": "signed_constant", "k": 0.1},
+    "edge-popup U_k k=0.5": {"method": "edge-popup", "init": "signed_constant", "k": 0.5},
+    "edge-popup U_k k=0.9": {"method": "edge-popup", "init": "signed_constant", "k": 0.9},
+    "dense Adam": {"method": "dense", "optimizer": "adam"},
+    "Zhou et al. N_k": {"method": "zhou", "init": "kaiming_normal"},
+}
+_FIDELITY_CONFIGURATIONS = ("edge-popup U_k k=0.1", "edge-popup U_k k=0.5",
+                            "edge-popup U_k k=0.9", "dense Adam")
+
+
+def study_epochs(profile: Profile) -> tuple[list[int], int]:
+    """(the budgets trained, the reference schedule): 5, 10, 20, 40 against the profile's own
+    100 epochs; under ``smoke``, 1 epoch against 2, to run the pipeline."""
+    if profile.name == "smoke":
+        return [1], 2
+    if profile.name != "paper":
+        raise ValueError(f"the budget study compares shorter schedules with the paper's 100 "
+                         f"epochs: run it at profile paper (or smoke), not {profile.name!r}")
+    return [5, 10, 20, 40], profile.epochs
+
+
+def budget_grid(profile: Profile, seed: int = 0) -> list[tuple[dict, RunConfig]]:
+    """The study's runs as (label, config): every configuration at every budget and at the
+    reference, in the profile's precision, then the fidelity pairs' other precision."""
+    budgets, reference = study_epochs(profile)
+    fidelity_epochs = budgets[0] if profile.name == "smoke" else FIDELITY_EPOCHS
+    names = list(CONFIGURATIONS)
+    grid = [({"configuration": name}, profile.apply(model="conv2", seed=seed, epochs=epochs,
+                                                    **CONFIGURATIONS[name]))
+            for epochs in [*budgets, reference] for name in names]
+    other = "bf16" if profile.precision == "fp32" else "fp32"
+    pairs = _FIDELITY_CONFIGURATIONS[1:2] if profile.name == "smoke" else _FIDELITY_CONFIGURATIONS
+    grid += [({"configuration": name}, profile.apply(model="conv2", seed=seed,
+                                                     epochs=fidelity_epochs, precision=other,
+                                                     **CONFIGURATIONS[name]))
+             for name in pairs]
+    return grid
+
+
+@dataclass(frozen=True)
+class BudgetChoice:
+    """The rule's outcome: ``epochs`` (E*), the pairs it judged, and for each candidate budget
+    the pairs ordered otherwise than at the reference (``None`` where a run is missing)."""
+
+    epochs: int | None
+    pairs: list[tuple[str, str]]
+    disagreeing: dict[int, list[tuple[str, str]] | None]
+    fallback: bool
+    fallback_epochs: int = FALLBACK
+
+    def describe(self) -> str:
+        if self.epochs is None and not self.disagreeing:
+            return "not decided yet: the reference runs are not all finished"
+        if self.epochs is None:
+            missing = [str(e) for e, wrong in self.disagreeing.items() if wrong is None]
+            return f"not decided yet: runs at {', '.join(missing)} epochs are not all finished"
+        judged = ", ".join(f"{a} vs {b}" for a, b in self.pairs)
+        if not self.fallback:
+            return f"E* = {self.epochs} epochs: all {len(self.pairs)} pairs ({judged}) ordered " \
+                   "as at the reference"
+        wrong = self.disagreeing.get(self.fallback_epochs) or []
+        named = "; ".join(f"{a} vs {b}" for a, b in wrong) or "none"
+        return (f"E* = {self.epochs} epochs by the fallback: no budget in "
+                f"{', '.join(map(str, self.disagreeing))} orders all {len(self.pairs)} pairs as "
+                f"at the reference; at {self.fallback_epochs} epochs these disagree: {named}")
+
+
+def _accuracy(runs: pd.DataFrame, epochs: int) -> dict[str, float]:
+    """Final test accuracy per configuration of the finished runs at ``epochs`` (the profile's
+    precision only)."""
+    done = runs[(runs["status"] == "finished") & (runs["epochs"] == epochs)]
+    return done.groupby("configuration")["test_acc"].mean().to_dict()
+
+
+def pick_budget(runs: pd.DataFrame, reference: int, precision: str = "fp32",
+                candidates=CANDIDATES, fallback: int = FALLBACK) -> BudgetChoice:
+    """Apply the rule to the study's table (one row per run, column ``configuration``); the
+    smoke profile passes its own ``candidates`` and ``fallback``."""
+    runs = runs[runs["precision"] == precision]
+    at_reference = _accuracy(runs, reference)
+    if set(at_reference) != set(CONFIGURATIONS):
+        return BudgetChoice(None, [], {}, False, fallback)
+    pairs = [(a, b) if at_reference[a] > at_reference[b] else (b, a)
+             for a, b in itertools.combinations(CONFIGURATIONS, 2)
+             if abs(at_reference[a] - at_reference[b]) > PAIR_GAP]
+    disagreeing = {}
+    for epochs in candidates:
+        accuracy = _accuracy(runs, epochs)
+        if any(name not in accuracy for pair in pairs for name in pair):
+            disagreeing[epochs] = None
+            continue
+        disagreeing[epochs] = [(a, b) for a, b in pairs if not accuracy[a] > accuracy[b]]
+    for epochs in candidates:
+        if disagreeing[epochs] is None:  # a budget at or below the answer is not run yet
+            return BudgetChoice(None, pairs, disagreeing, False, fallback)
+        if not disagreeing[epochs]:
+            return BudgetChoice(epochs, pairs, disagreeing, False, fallback)
+    return BudgetChoice(fallback, pairs, disagreeing, True, fallback)
+
+
+def fidelity(runs: pd.DataFrame) -> pd.DataFrame:
+    """bf16 against fp32 per configuration, at each schedule where a bf16 run exists:
+    accuracies (%), difference (bf16 - fp32, points), and whether the pair is within the gate
+    (empty until both runs have finished)."""
+    done = runs[runs["status"] == "finished"]
+    schedules = sorted(runs.loc[runs["precision"] == "bf16", "epochs"].unique())
+    rows = []
+    for epochs in schedules:
+        for name in dict.fromkeys(runs.loc[(runs["precision"] == "bf16")
+                                           & (runs["epochs"] == epochs), "configuration"]):
+            at = done[(done["configuration"] == name) & (done["epochs"] == epochs)]
+            acc = {p: at.loc[at["precision"] == p, "test_acc"].mean() for p in ("fp32", "bf16")}
+            diff = 100 * (acc["bf16"] - acc["fp32"])
+            rows.append({"configuration": name, "epochs": epochs, "fp32 (%)": 100 * acc["fp32"],
+                         "bf16 (%)": 100 * acc["bf16"], "bf16 - fp32 (points)": diff,
+                         "within gate": None if pd.isna(diff) else bool(abs(diff) <= 100 * BF16_GATE)})
+    columns = ["configuration", "epochs", "fp32 (%)", "bf16 (%)", "bf16 - fp32 (points)",
+               "within gate"]
+    return pd.DataFrame(rows, columns=columns).round(2)
+
+
+_VERDICTS = {True: "holds", False: "does not hold", None: "not judged yet"}
+_GAP = "Gap from the best subnetwork to dense Adam (Figure 3; judged across depths, measured here)"
+
+
+def _conv2_verdicts(runs: pd.DataFrame) -> dict[str, str]:
+    """Statement -> verdict with its numbers, for the Conv2 claims these five configurations can
+    judge on one schedule's runs; the gap to dense Adam is a measurement, not a verdict (its
+    claim compares depths)."""
+    finished = runs[runs["status"] == "finished"]
+    popup = runs[runs["method"] == "edge-popup"]
+    verdicts = {c.statement: f"{_VERDICTS[c.holds]}: {c.evidence}" if c.evidence
+                else _VERDICTS[c.holds] for c in [
+                    *claims.best_k_claims(popup),
+                    claims.zhou_claims(popup, runs[runs["method"] == "zhou"])[1]]}
+    top_popup = finished.loc[finished["method"] == "edge-popup", "test_acc"].max()
+    top_dense = finished.loc[finished["method"] == "dense", "test_acc"].max()
+    verdicts[_GAP] = (f"dense minus best subnetwork {100 * (top_dense - top_popup):+.1f} points"
+                      if pd.notna(top_popup) and pd.notna(top_dense) else "not measured yet")
+    return verdicts
+
+
+def claims_by_budget(runs: pd.DataFrame, precision: str = "fp32") -> pd.DataFrame:
+    """Every Conv2 claim's verdict (with its numbers) at each schedule length the study has,
+    one column per number of epochs."""
+    runs = runs[runs["precision"] == precision]
+    return pd.DataFrame({f"{epochs} epochs": _conv2_verdicts(runs[runs["epochs"] == epochs])
+                         for epochs in sorted(runs["epochs"].unique())})
