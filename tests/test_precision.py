@@ -117,3 +117,13 @@ def test_the_cpu_instruction_sets_are_read_from_the_machine():
     flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
     assert sets["avx512_bf16"] == (" avx512_bf16" in flags)
     assert sets["avx2"] == (" avx2" in flags)
+
+
+def test_records_made_before_the_field_existed_read_as_fp32():
+    from supermask import collect
+    record = json.loads(next((REPO / "results" / "runs").glob("*/result.json")).read_text())
+    assert "precision" not in record["config"]  # the committed records predate the field
+    row = collect.results_frame([record], "fig", "paper").iloc[0]
+    assert row["precision"] == "fp32"
+    curves = collect.curves_frame([record], "fig", "paper")
+    assert (curves["precision"] == "fp32").all()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import RunConfig
+from .config import IMPLICIT_VALUES, RunConfig
 from .files import atomic_write_bytes
 from .init import SHORT_NAMES
 
@@ -28,6 +28,12 @@ COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COL
 
 CURVE_COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, "hash", "data", "epoch", "loss",
                  "train_acc", "test_acc"]
+
+
+def _config_values(config: dict) -> dict:
+    """The config columns of a recorded run; a field recorded before it existed gets the value
+    every run had then (``precision``: fp32)."""
+    return {key: config.get(key, IMPLICIT_VALUES.get(key)) for key in _CONFIG_COLUMNS}
 
 
 def _short(fingerprint: str | None) -> str | None:
@@ -50,7 +56,7 @@ def results_frame(results: list[dict | None], figure: str, profile: str,
             row.update({"status": "missing", "hash": config.hash})
             rows.append(row)
             continue
-        row.update({key: result["config"].get(key) for key in _CONFIG_COLUMNS})
+        row.update(_config_values(result["config"]))
         row.update({key: result.get(key) for key in _RESULT_COLUMNS + _METHOD_COLUMNS})
         row["data"] = _short(result.get("data_fingerprint"))
         flips = [epoch["flips"] for epoch in result.get("history", []) if "flips" in epoch]
@@ -71,7 +77,7 @@ def curves_frame(results: list[dict | None], figure: str, profile: str,
         if result is None:
             continue
         base = {"figure": figure, "profile": profile, **label,
-                **{key: result["config"].get(key) for key in _CONFIG_COLUMNS},
+                **_config_values(result["config"]),
                 "hash": result.get("hash"), "data": _short(result.get("data_fingerprint"))}
         for epoch in result.get("history", []):
             rows.append({**base, **{key: epoch.get(key) for key in

@@ -22,7 +22,7 @@ from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
 from .precision import PRECISIONS
 
-__all__ = ["OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
+__all__ = ["IMPLICIT_VALUES", "OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
 
 OPTIMIZERS = ("sgd", "adam")
 # Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
@@ -31,7 +31,7 @@ MAX_SEED = 2**32 - 1
 # INT_FIELDS and FLOAT_FIELDS (set below RunConfig) come from the fields' annotations.
 # Fields added after runs were recorded, with the value every earlier run had: that value stays
 # out of the canonical string, so those runs keep their hashes.
-_IMPLICIT_VALUES = {"precision": "fp32"}
+IMPLICIT_VALUES = {"precision": "fp32"}
 
 
 def _default_hyperparameters(method, optimizer: str, model: str, dataset: str,
@@ -231,7 +231,7 @@ class RunConfig:
         """Sorted-key JSON of the non-None fields that differ from their implicit value: equal
         configs give equal strings."""
         fields = {k: v for k, v in dataclasses.asdict(self).items()
-                  if v is not None and _IMPLICIT_VALUES.get(k, object()) != v}
+                  if v is not None and IMPLICIT_VALUES.get(k, object()) != v}
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
