@@ -67,10 +67,11 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
     assert message in capsys.readouterr().err
 
 
-def test_readme_quotes_the_campaign_table_of_the_committed_results():
+@pytest.mark.parametrize("campaign", ["conv2-paper.txt", "conv2-budget.txt"])
+def test_readme_quotes_the_campaign_table_of_the_committed_results(campaign):
     """A run that finishes changes results/paper/*.csv; the README must then be updated from
     `python -m supermask campaign`, never by hand."""
-    table = campaign_table(read_campaign(REPO / "campaigns" / "conv2-paper.txt"),
+    table = campaign_table(read_campaign(REPO / "campaigns" / campaign),
                            REPO / "results", get_profile("paper"))
     assert to_markdown(table) in (REPO / "README.md").read_text()
 

@@ -36,7 +36,7 @@ IMPLICIT_VALUES = {"precision": "fp32"}
 
 def _default_hyperparameters(method, optimizer: str, model: str, dataset: str,
                              batch_size: int | None, epochs: int) -> dict:
-    """The reference protocol (REFERENCE.md, "CIFAR-10 protocol" and "ImageNet"): the data set's
+    """The reference protocol (PROTOCOL.md, "CIFAR-10" and "ImageNet"): the data set's
     recipe on ImageNet, Adam's on CIFAR-10, else the method's own SGD; plus the fields only the
     method has."""
     if dataset == "imagenet":  # NVIDIA's ResNet-50 v1.5 recipe, as in the authors' configs

@@ -1,4 +1,4 @@
-"""Weight distributions for the frozen random weights (REFERENCE.md, "Weight distributions").
+"""Weight distributions for the frozen random weights (PROTOCOL.md, "Weight distributions").
 
 Every distribution is an in-place initialiser ``f(weight, k)`` in the style of ``torch.nn.init``;
 ``k`` is the fraction of weights KEPT and only matters to the ``scaled_`` variants, whose std is

@@ -49,7 +49,7 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [warmup_steps])
 
 
-# The reference SGD protocol (REFERENCE.md, "CIFAR-10 protocol"): what a method does not set.
+# The reference SGD protocol (PROTOCOL.md, "CIFAR-10"): what a method does not set.
 SGD_DEFAULTS = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
 
 
@@ -83,7 +83,7 @@ class Method:
                    warmup_steps: int = 0) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
         """Optimisers with their schedules, stepped once per training step: one SGD with cosine
         decay to zero after ``warmup_steps`` of linear warm-up (ImageNet; none on CIFAR-10), or
-        Adam at a constant rate (REFERENCE.md, CIFAR-10 protocol)."""
+        Adam at a constant rate (PROTOCOL.md, "CIFAR-10")."""
         params = [p for p in model.parameters() if p.requires_grad]
         if config.optimizer == "adam":
             return [(torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),

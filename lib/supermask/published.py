@@ -1,5 +1,5 @@
 """Numbers published in Ramanujan et al. (2020), for showing beside measured ones (never mixed:
-every published value is labelled as such). Source: REFERENCE.md, "ImageNet"."""
+every published value is labelled as such). Source: PROTOCOL.md, "ImageNet"."""
 
 from __future__ import annotations
 
