@@ -16,9 +16,17 @@ from .collect import run_label
 from .config import Profile, RunConfig
 from .figure import csv_path, curves_path
 
-__all__ = ["CampaignRun", "campaign_table", "read_campaign", "to_markdown"]
+__all__ = ["CampaignRun", "campaign_table", "figure_targets", "read_campaign", "to_markdown"]
 
 _FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+# The make targets of the figure notebooks, the names a campaign line may start with.
+_FIGURES_FILE = Path(__file__).resolve().parents[2] / "notebooks" / "figures.txt"
+
+
+def figure_targets(path: Path = _FIGURES_FILE) -> list[str]:
+    """The figures of ``notebooks/figures.txt`` (``<target>=<notebook>`` lines)."""
+    return [line.split("=", 1)[0].strip() for line in path.read_text().splitlines()
+            if "=" in line and not line.lstrip().startswith("#")]
 
 
 @dataclass(frozen=True)
@@ -35,12 +43,20 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"campaign file {path} does not exist")
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"campaign file {path} is not text: expected lines "
+                         "'<figure> <only JSON>'") from None
+    figures = figure_targets() if _FIGURES_FILE.is_file() else None
     runs = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         figure, text = (line.split(None, 1) + [""])[:2]  # split as the worker's `read` does
         where = f"{path}:{number}"
+        if figures is not None and figure not in figures:
+            raise ValueError(f"{where}: unknown figure {figure!r}; valid: {', '.join(figures)}")
         try:
             only = json.loads(text) if text.strip() else {}
         except ValueError as error:

@@ -224,7 +224,7 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
             per_epoch = row["wall_s"] / row["epoch"]  # mean over its sittings so far
             left = (f"~{(row['epochs'] - row['epoch']) * per_epoch / 3600:.1f} h left at "
                     f"{per_epoch:.0f} s/epoch")
-        holder = f"trained now by {row['holder']}" if row["holder"] else ""
+        holder = f"trained now by {row['holder']}" if row["holder"] else row.get("note", "")
         print(f"{row['run']:60} {row['state']:10} {done:14} {acc:12} {left:30} {holder}".rstrip())
     return 0
 

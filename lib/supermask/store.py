@@ -82,6 +82,7 @@ class RunStore:
                 return
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{worker_id()}\n".encode(), 0)
+            _remove_stale_temporaries(run_dir)
             yield True
         finally:
             os.close(fd)  # releases the lock
@@ -153,14 +154,26 @@ class RunStore:
             row = {"run": run_dir.name, "holder": None, "wall_s": None}
             try:
                 record = _read_result(run_dir / "result.json")
-                row.update(state=record["status"], epoch=record.get("epochs_run"),
-                           epochs=record.get("config", {}).get("epochs"),
-                           test_acc=record.get("test_acc"))
             except (ValueError, OSError):
+                record = None
+            if record is not None:
+                config = record["config"] if isinstance(record.get("config"), dict) else {}
+                fields = {"epoch": record.get("epochs_run"), "test_acc": record.get("test_acc"),
+                          "epochs": config.get("epochs")}
+                wrong = _mistyped(fields)
+                row.update(state="damaged" if wrong else str(record["status"]),
+                           **{name: None if name in wrong else value
+                              for name, value in fields.items()})
+                if wrong:
+                    row["note"] = f"result.json: {', '.join(wrong)} not a number"
+            else:
                 row.update(state="unfinished", epoch=0, epochs=None, test_acc=None,
                            holder=_holder(run_dir))
                 try:
                     config = json.loads((run_dir / "config.json").read_text())["config"]
+                    if _mistyped({"epochs": config["epochs"]}):
+                        row.update(state="damaged", note="config.json: epochs not a number")
+                        raise ValueError("epochs")
                     row["epochs"] = config["epochs"]
                     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu",
                                        weights_only=True)
@@ -183,6 +196,21 @@ class RunStore:
             result["run_dir"] = str(path.parent)
             results.append(result)
         return results
+
+
+def _mistyped(fields: dict) -> list[str]:
+    """The names of ``fields`` whose value is neither None nor a (non-boolean) number."""
+    return [name for name, value in fields.items() if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)))]
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Half-written files (``.<name>.*.tmp``) of a worker killed before its rename. Only the
+    claim's holder writes into a run directory, so once we hold it no write is in flight."""
+    for path in run_dir.glob(".*.tmp"):
+        if path.is_file():
+            log.warning("removing %s, left by a worker killed while writing it", path)
+            path.unlink(missing_ok=True)
 
 
 def _read_result(path: Path) -> dict:
