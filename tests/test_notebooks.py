@@ -79,6 +79,10 @@ def test_notebook_smoke(notebook, smoke_data_dir, real_data_cache, tmp_path, mon
     ({"only": '{"colour": ["red"]}'}, "only: unknown field 'colour'"),
     ({"only": "model=conv2"}, "only must be JSON"),
     ({"wait": "no"}, "wait must be True or False"),
+    ({"results_dir": ""}, "results_dir must be a directory path, got ''"),
+    ({"figures_dir": ""}, "figures_dir must be a directory path, got ''"),
+    ({"train": False, "only": "not json"}, "only must be JSON"),
+    ({"train": False, "only": '{"model": ["conv5"]}'}, "model='conv5' is not in this figure's grid"),
 ])
 def test_bad_parameters_stop_the_notebook_before_it_writes(bad, message, tiny_data_dir, tmp_path):
     results, figures = tmp_path / "results", tmp_path / "figures"
@@ -91,6 +95,20 @@ def test_bad_parameters_stop_the_notebook_before_it_writes(bad, message, tiny_da
                                    progress_bar=False)
     assert message in str(error.value)
     assert not results.exists() and not figures.exists()
+    assert not (notebook.parent / "runs").exists() and not (notebook.parent / "smoke").exists()
+
+
+def test_the_imagenet_notebook_checks_its_output_directories_first(tmp_path):
+    notebook = REPO / "notebooks" / "fig8_imagenet.ipynb"
+    not_a_dir = tmp_path / "figures"
+    not_a_dir.write_text("a file")
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(
+            str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent),
+            parameters={"profile": "smoke", "results_dir": str(tmp_path / "results"),
+                        "figures_dir": str(not_a_dir), "device": "cpu"}, progress_bar=False)
+    assert f"figures_dir {not_a_dir} is a file, not a directory" in str(error.value)
+    assert not (tmp_path / "results").exists()
 
 
 def _fig3(tmp_path: Path, results: Path, data_dir: Path, **parameters) -> pd.DataFrame:

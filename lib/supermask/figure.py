@@ -99,6 +99,7 @@ def figure_runs(
     labels = [dict(label) for label, _ in grid]
     configs = [config for _, config in grid]
     table = csv_path(results_dir, profile, figure)
+    parse_only(only, configs)  # a bad `only` is refused even when nothing is trained
     if train:
         chosen = select(configs, only)
         trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,

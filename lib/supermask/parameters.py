@@ -35,14 +35,23 @@ def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | N
         raise ValueError(f"train must be True or False, got {train!r}")
     if not isinstance(wait, bool):
         raise ValueError(f"wait must be True or False, got {wait!r}")
-    for name, path in (("results_dir", results_dir), ("figures_dir", figures_dir)):
-        if path is not None:
-            check_writable_dir(path, name)
+    _check_output_dirs(results_dir, figures_dir)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     if train:
         resolve_device(device)
         cifar10_identity(data_dir)  # decodes (once) and checks every image
     return FigureParameters(prof, seeds, data_dir)
+
+
+def _check_output_dirs(results_dir, figures_dir) -> None:
+    """Where runs, CSVs and plots go: writable directories, and named (an empty path would
+    put them inside notebooks/)."""
+    for name, path in (("results_dir", results_dir), ("figures_dir", figures_dir)):
+        if path is None:
+            continue
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise ValueError(f"{name} must be a directory path, got {path!r}")
+        check_writable_dir(path, name)
 
 
 def _check_seeds(seeds, default: tuple[int, ...]) -> tuple[int, ...]:
@@ -68,7 +77,9 @@ class ImageNetParameters:
 
 def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLike | None,
                               nproc: int, device: str, train: bool,
-                              synthetic_dir: str | os.PathLike, workers: int = 8
+                              synthetic_dir: str | os.PathLike, workers: int = 8,
+                              results_dir: str | os.PathLike | None = None,
+                              figures_dir: str | os.PathLike | None = None
                               ) -> ImageNetParameters:
     """The ImageNet notebook's parameters. ``smoke`` trains on a synthetic ImageFolder made in
     ``synthetic_dir``; ``paper`` trains on ``imagenet_dir``; ``quick`` never trains ImageNet
@@ -84,6 +95,7 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
                          f"got {workers!r}")
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
+    _check_output_dirs(results_dir, figures_dir)
     why_not = None
     root = None
     if not train:
