@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -91,6 +92,7 @@ def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, c
 
 @pytest.mark.parametrize("damage, message", [
     ("missing", "is not a run directory"),
+    ("not a run", "is not a run directory (one with a config.json"),
     ("unfinished", "holds no finished run"),
     ("corrupted", "model.pt is unreadable"),
 ])
@@ -100,6 +102,9 @@ def test_export_refuses_what_is_not_a_finished_run(damage, message, tiny_data_di
     run_dir = store_for(tmp_path, tiny_data_dir).run_dir(config)
     if damage == "unfinished":
         store_for(tmp_path, tiny_data_dir).start(config)
+    elif damage == "not a run":
+        run_dir.mkdir(parents=True)
+        (run_dir / "notes.txt").write_text("a directory, but no run")
     elif damage == "corrupted":
         _finished(config, tiny_data_dir, tmp_path)
         model_file = run_dir / "model.pt"
@@ -110,3 +115,20 @@ def test_export_refuses_what_is_not_a_finished_run(damage, message, tiny_data_di
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("link_to", ["nowhere.pt", "existing.pt"])
+def test_export_never_replaces_a_symbolic_link(link_to, tiny_data_dir, tmp_path, capsys):
+    config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32)
+    result = _finished(config, tiny_data_dir, tmp_path)
+    if link_to == "existing.pt":
+        (tmp_path / link_to).write_bytes(b"someone's file")
+    out = tmp_path / "out.pt"
+    out.symlink_to(tmp_path / link_to)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", result["run_dir"], str(out), "--force"])
+    assert exit_info.value.code == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert out.is_symlink() and os.readlink(out) == str(tmp_path / link_to)
+    if link_to == "existing.pt":
+        assert (tmp_path / link_to).read_bytes() == b"someone's file"

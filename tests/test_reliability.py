@@ -100,3 +100,48 @@ def test_the_figures_a_campaign_accepts_are_the_make_targets():
     line = next(line for line in makefile_view.splitlines()
                 if line.startswith("FIGURE_TARGETS :="))
     assert line.split(":=", 1)[1].split() == targets
+
+
+def _bad_data_dir(tmp_path, kind):
+    if kind == "empty":
+        return ""
+    if kind == "file":
+        (tmp_path / "afile").write_text("not a tree")
+        return str(tmp_path / "afile")
+    if kind == "device":
+        return "/dev/null"
+    if kind == "loop":
+        (tmp_path / "a").symlink_to(tmp_path / "b")
+        (tmp_path / "b").symlink_to(tmp_path / "a")
+        return str(tmp_path / "a")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    return str(tmp_path / "dangling")
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty", "data directory '' is empty"),
+    ("file", "is not a directory (a file or a device)"),
+    ("device", "data directory /dev/null is not a directory"),
+    ("loop", "is a symbolic link to nothing (or a loop of links)"),
+    ("dangling", "is a symbolic link to nothing"),
+])
+def test_a_data_dir_that_is_no_directory_gets_one_line_naming_it(tmp_path, kind, message):
+    data_dir = _bad_data_dir(tmp_path, kind)
+    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
+                           "--epochs", "1", "--no-progress", "--data-dir", data_dir,
+                           "--results", str(tmp_path / "results")],
+                          capture_output=True, text=True)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and message in last and "does not exist" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3  # argparse's usage, then one line
+    assert not (tmp_path / "results").exists()
+
+
+def test_imagenet_refuses_results_that_are_a_file(tmp_path):
+    results = tmp_path / "results"
+    results.write_text("a file")
+    done = subprocess.run([sys.executable, "-m", "supermask", "imagenet", "--imagenet-dir",
+                           str(tmp_path), "--results", str(results)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"--results {results} is a file, not a directory" in done.stderr

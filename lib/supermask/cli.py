@@ -187,6 +187,8 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
                                seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                                lr=args.lr, precision=args.precision, dataset="imagenet")
         resolve_device(args.device)
+        check_writable_dir(args.results if args.results is not None else default_results_dir(),
+                           "--results")
         find_imagenet(args.imagenet_dir)
         if args.workers < 0 or args.accumulate < 1:
             raise ValueError("--workers must be >= 0 and --accumulate >= 1")

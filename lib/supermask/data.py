@@ -97,8 +97,17 @@ def _check_image_folder(root: Path) -> None:
 
 def find_cifar10(data_dir: str | os.PathLike) -> tuple[str, Path]:
     """Locate CIFAR-10 under ``data_dir``: ("imagefolder", root) or ("torchvision", dir)."""
+    if not str(data_dir).strip():
+        raise DataNotFoundError(f"data directory {str(data_dir)!r} is empty: give the path of "
+                                "the directory that holds CIFAR-10")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
+        if data_dir.is_symlink() and not data_dir.exists():
+            raise DataNotFoundError(f"data directory {data_dir} is a symbolic link to nothing "
+                                    f"(or a loop of links): {os.readlink(data_dir)}")
+        if data_dir.exists():
+            raise DataNotFoundError(f"data directory {data_dir} is not a directory (a file or "
+                                    "a device); give the directory that holds CIFAR-10")
         raise DataNotFoundError(f"data directory {data_dir} does not exist.\n" + _how_to_supply(data_dir))
     for root in (data_dir / "cifar10", data_dir):
         if (root / "train").is_dir() and (root / "test").is_dir():

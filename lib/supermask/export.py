@@ -67,8 +67,9 @@ def _is_batchnorm(model: nn.Module, key: str) -> bool:
 
 
 def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
-    if not run_dir.is_dir():
-        raise ExportError(f"{run_dir} is not a run directory")
+    if not run_dir.is_dir() or not (run_dir / "config.json").is_file():
+        raise ExportError(f"{run_dir} is not a run directory (one with a config.json, "
+                          "results/runs/<model>-<method>-<hash>-<data>)")
     try:
         config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())["config"])
         result = json.loads((run_dir / "result.json").read_text())
@@ -99,6 +100,9 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
 def _check_target(run_dir: Path, out: Path, force: bool) -> None:
     """Refuse a target that would destroy something: a file already there (unless ``force``),
     anything inside the run store, a directory, or a place this user cannot write."""
+    if out.is_symlink():
+        raise ExportError(f"{out} is a symbolic link (to {os.readlink(out)}); give a plain file "
+                          "name, so that no link is replaced")
     target = out.resolve()
     runs = run_dir.resolve().parent
     if target == runs or runs in target.parents:
