@@ -96,6 +96,10 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, prof
     accuracy (%), test accuracy after each of ``epochs`` from the learning curves, wall time and
     device. Runs not finished yet are listed with their status and no numbers."""
     epochs = [e for e in epochs if e <= profile.epochs]
+    # A campaign over schedule lengths (the budget study) names each run's length.
+    lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
+    label = (lambda row: f"{run_label(row)}, {row['epochs']} epochs") if len(lengths) > 1 \
+        else run_label
     rows = []
     for number, run in enumerate(runs, 1):
         frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
@@ -104,7 +108,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, prof
             rows.append({"run": f"{number}. {run.figure} {json.dumps(run.only)}",
                          "test acc.": "not run yet"})
         for _, row in frame.iterrows():
-            entry = {"run": f"{number}. {run_label(row)}"}
+            entry = {"run": f"{number}. {label(row)}"}
             if row["status"] != "finished":
                 entry["test acc."] = "not finished yet" if row["status"] == "missing" \
                     else str(row["status"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,8 @@ from matplotlib import ticker
 from .collect import METHOD_NAMES, run_label
 
 __all__ = ["DISTRIBUTION_LABELS", "METHOD_NAMES", "accuracy_curves", "budget_curves",
-           "cost_scatter", "grouped_bars", "learning_curves", "run_label", "save_figure"]
+           "cost_scatter", "grouped_bars", "learning_curves", "math_names", "run_label",
+           "save_figure"]
 
 DISTRIBUTION_LABELS = {
     "kaiming_normal": "Kaiming normal $N_k$",
@@ -110,11 +112,13 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
 
 
 def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
-                    panel: str | None = None) -> plt.Figure | None:
+                    panel: str | None = None, label_order: list[str] | None = None
+                    ) -> plt.Figure | None:
     """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
     panel per ``panel`` value; None when no run measured a learning curve. Runs of any method
     but edge-popup (dense, Zhou et al., PaB, IteRand) are dashed, so a baseline stays apart from
-    an edge-popup run of a similar colour."""
+    an edge-popup run of a similar colour. ``label_order`` fixes which label gets which colour
+    (default: the order they appear in)."""
     if curves is None:
         return None
     curves = curves.dropna(subset=["test_acc"])
@@ -126,7 +130,7 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
     panels = list(dict.fromkeys(curves[panel])) if panel else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(max(9.0, 5.0 * len(panels)), 4.2),
                              squeeze=False, sharey=True)
-    names = list(dict.fromkeys(curves[hue]))
+    names = list(dict.fromkeys([*(label_order or []), *curves[hue]]))
     colours = (sns.color_palette("colorblind", len(names)) if len(names) <= 10
                else sns.color_palette("tab20", 20) + sns.color_palette("husl", len(names)))
     palette = dict(zip(names, colours))  # a colour of its own for every run, up to 20 and beyond
@@ -144,6 +148,11 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
     return _finish(fig, axes[0], title, columns=3)
 
 
+def math_names(text: str) -> str:
+    """Distribution names such as U_k and N_x typeset as in the paper ($U_k$, $N_x$)."""
+    return re.sub(r"\b([NU]_[kx])\b", r"$\1$", text)
+
+
 def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
                   reference: int | None = None) -> plt.Figure:
     """Final test accuracy (%) against the schedule length (log axis), one line per ``series``
@@ -154,11 +163,15 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
     names = list(dict.fromkeys(runs[series]))
     palette = dict(zip(names, sns.color_palette("colorblind", len(names))))
     markers = dict(zip(names, "osD^v<>"))
-    for name in names:
+    for i, name in enumerate(names):
         line = done[done[series] == name].groupby("epochs")["test_acc"].mean().sort_index()
         if len(line):
-            ax.plot(line.index, line.values * 100, color=palette[name], marker=markers[name],
-                    linestyle="-" if name.startswith("edge-popup") else "--", label=name)
+            # Dodged sideways by a few percent (a log axis) so equal accuracies stay visible.
+            dodge = 1.0 + 0.025 * (i - (len(names) - 1) / 2)
+            ax.plot(line.index * dodge, line.values * 100, color=palette[name],
+                    marker=markers[name], markersize=7,
+                    linestyle="-" if name.startswith("edge-popup") else "--",
+                    label=math_names(name))
     epochs = sorted(runs["epochs"].unique())
     ax.set_xscale("log")
     ax.set_xticks(epochs)
@@ -166,7 +179,7 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     if reference is not None:
         ax.axvline(reference, color="grey", linewidth=0.8, linestyle=":")
-    ax.set_xlabel("epochs of training (cosine schedule over the run)")
+    ax.set_xlabel("epochs of training (cosine schedule over the run; points dodged sideways)")
     if done.empty:
         ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                 color="grey")
