@@ -145,3 +145,55 @@ def test_imagenet_refuses_results_that_are_a_file(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert f"--results {results} is a file, not a directory" in done.stderr
+
+
+def _train_cli(tmp_path, data_dir):
+    return subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
+                           "--width", "0.25", "--epochs", "1", "--batch-size", "32",
+                           "--no-progress", "--data-dir", str(data_dir),
+                           "--results", str(tmp_path / "results")],
+                          capture_output=True, text=True)
+
+
+def _store_and_config(tmp_path, data_dir):
+    from supermask.sweep import store_for
+    config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32)
+    return store_for(tmp_path / "results", data_dir), config
+
+
+@pytest.mark.parametrize("where", ["claim", "checkpoint.pt", "model.pt", "run dir", "runs"])
+def test_a_path_the_run_cannot_write_is_found_before_any_epoch(tmp_path, tiny_data_dir, where):
+    store, config = _store_and_config(tmp_path, tiny_data_dir)
+    run_dir = store.run_dir(config)
+    if where == "runs":
+        store.root.mkdir(parents=True)
+        store.runs.write_text("a file")
+        blocked = store.runs
+    elif where == "run dir":
+        store.runs.mkdir(parents=True)
+        run_dir.write_text("a file")
+        blocked = run_dir
+    else:
+        (run_dir / where).mkdir(parents=True)
+        blocked = run_dir / where
+    done = _train_cli(tmp_path, tiny_data_dir)
+    assert done.returncode == 2, done.stderr
+    assert str(blocked) in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr
+    if run_dir.is_dir():
+        assert not (run_dir / "checkpoint.pt").is_file()  # no epoch was trained
+        assert not (run_dir / "result.json").exists()
+
+
+def test_a_foreign_result_is_moved_aside_not_overwritten(tmp_path, tiny_data_dir):
+    from supermask.sweep import run
+    store, config = _store_and_config(tmp_path, tiny_data_dir)
+    other = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32, seed=1)
+    foreign = run(other, tmp_path / "results", tiny_data_dir, device="cpu", progress=False)
+    copied = (store.run_dir(other) / "result.json").read_text()
+    store.start(config)
+    (store.run_dir(config) / "result.json").write_text(copied)
+    mine = run(config, tmp_path / "results", tiny_data_dir, device="cpu", progress=False)
+    assert mine["hash"] == config.hash != foreign["hash"]
+    aside = list(store.run_dir(config).glob("result.json.unreadable-*"))
+    assert len(aside) == 1 and aside[0].read_text() == copied

@@ -17,6 +17,7 @@ from .methods import METHODS
 from .models import DATASET_OF
 from .precision import PRECISIONS
 from .pruning import PRUNERS
+from .store import StoreError
 from .sweep import default_data_dir, default_results_dir, run
 from .files import check_writable_dir
 from .train import check_data_fits, resolve_device
@@ -292,8 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, DataNotFoundError) as error:
         parser.error(str(error))
 
-    result = run(config, results_dir=args.results, data_dir=data_dir, device=args.device,
-                 progress=not args.no_progress, download=args.download)
+    try:
+        result = run(config, results_dir=args.results, data_dir=data_dir, device=args.device,
+                     progress=not args.no_progress, download=args.download)
+    except StoreError as error:
+        parser.error(str(error))
     if args.json:
         print(json.dumps({key: result.get(key) for key in _SUMMARY_KEYS}
                          | {"hash": result["hash"], "config": result["config"]}))

@@ -97,6 +97,7 @@ def train_imagenet(
     commit = provenance.git_commit()
     with contextlib.ExitStack() as stack:
         if processes.main:
+            store.check_writable(config)
             if not stack.enter_context(store.claim(config)):
                 raise RuntimeError(f"{config.name} is being trained by {store.holder(config)}")
             store.start(config)

@@ -34,7 +34,16 @@ if TYPE_CHECKING:
     from .config import RunConfig
     from .data import DataIdentity
 
-__all__ = ["RunStore", "worker_id"]
+__all__ = ["RunStore", "StoreError", "worker_id"]
+
+
+class StoreError(ValueError):
+    """A run's place in the store cannot take its files (found before any training)."""
+
+
+# The files a run writes into its directory; a directory under one of these names would make
+# the write fail after an epoch of training, every time.
+_RUN_FILES = ("claim", "config.json", "trainers.log", "checkpoint.pt", "model.pt")
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +112,25 @@ class RunStore:
         """``host:pid`` of the worker training this run now, or None."""
         return _holder(self.run_dir(config))
 
+    def check_writable(self, config: RunConfig) -> None:
+        """Raise :class:`StoreError` naming the path when the run's files could not be written
+        there: ``runs`` or the run directory a file, one of its file names a directory, or a
+        place this user may not write into. Called before training, so no epoch is lost to it."""
+        run_dir = self.run_dir(config)
+        for path in (self.root, self.runs, run_dir):
+            if path.exists() and not path.is_dir():
+                raise StoreError(f"{path} is a file where the run store needs a directory; "
+                                 "move it aside")
+        for name in _RUN_FILES:
+            if (run_dir / name).is_dir():
+                raise StoreError(f"{run_dir / name} is a directory where the run's {name} file "
+                                 "belongs; move it aside")
+        existing = next(p for p in (run_dir, self.runs, self.root, *self.root.parents)
+                        if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise StoreError(f"{existing} is not writable by this user: the run could not save "
+                             "its checkpoints there")
+
     def checkpoint_path(self, config: RunConfig) -> Path:
         return self.run_dir(config) / "checkpoint.pt"
 
@@ -136,9 +164,9 @@ class RunStore:
 
     def save_result(self, config: RunConfig, result: dict) -> None:
         path = self.run_dir(config) / "result.json"
-        if path.is_dir():  # something that is not a result: kept, out of the way
+        if path.exists():  # not this run's (else it would not have been trained): kept aside
             aside = path.with_name(f"result.json.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
-            log.warning("moving %s aside to %s", path, aside)
+            log.warning("moving %s, which is not this run's result, aside to %s", path, aside)
             path.rename(aside)
         atomic_write_json(result, path)
 

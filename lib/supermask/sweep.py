@@ -77,6 +77,7 @@ def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
     resolve_device(device)  # refuse a bad device before anything is written
     train_data, test_data = data()
     check_data_fits(config, train_data, test_data)  # before the run directory exists
+    store.check_writable(config)
     with store.claim(config, wait=wait) as claimed:
         if not claimed:
             return None
