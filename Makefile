@@ -20,9 +20,9 @@ FIGURES := $(shell cat notebooks/figures.txt)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup test bench lab clean figures plots campaign $(FIGURE_TARGETS)
+.PHONY: setup notebook-hooks test bench lab clean figures plots report campaign $(FIGURE_TARGETS)
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed notebook-hooks
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[notebooks,test,dask]'
 	touch $@
+
+# Notebooks stay as stored (lib/supermask/notebook_format.py): git sees them without outputs
+# however they were saved, and JupyterLab saves them without the kernel's version.
+JUPYTER_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
+notebook-hooks: $(VENV)/.installed
+	@git config filter.notebook.clean 'python3 lib/supermask/notebook_format.py' 2>/dev/null || true
+	@mkdir -p $(dir $(JUPYTER_HOOK))
+	@echo '{"FileContentsManager": {"pre_save_hook": "supermask.notebook_format.pre_save"}}' > $(JUPYTER_HOOK)
 
 test: setup
 	$(PY) -m pytest
@@ -43,10 +51,12 @@ bench: setup
 budget: PROFILE = paper
 figures: $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out budget,$(FIGURE_TARGETS)))
 
-# Executed copies (with outputs) go to notebooks/executed/, which git ignores.
+# Executed copies (with outputs) go to notebooks/executed/, which git ignores. The terminal
+# shows what a figure will cost before it trains and a line per finished run; Ctrl-C stops it
+# (running it again resumes).
 $(FIGURE_TARGETS): setup
-	mkdir -p notebooks/executed
-	$(VENV)/bin/papermill --cwd notebooks notebooks/$(call notebook_of,$@).ipynb \
+	@mkdir -p notebooks/executed
+	@$(PY) -m supermask.run_notebook $@ notebooks/$(call notebook_of,$@).ipynb \
 	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE)$(EXECUTED_SUFFIX).ipynb \
 	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
 	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
@@ -54,6 +64,10 @@ $(FIGURE_TARGETS): setup
 # Re-draw every figure from its CSV, without training.
 plots:
 	$(MAKE) figures PAPERMILL_ARGS="-p train False"
+
+# REPORT.md: every claim with its verdict at each profile, from the committed CSVs.
+report: setup
+	$(PY) -m supermask.report
 
 # A detached campaign worker that survives the terminal: trains the lines of CAMPAIGN (a file of
 # "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,

@@ -48,6 +48,15 @@ def tiny_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoke_data_dir(tmp_path_factory) -> Path:
+    """The real CIFAR-10 when available, else a generated stand-in big enough for smoke."""
+    for candidate in (os.environ.get("DATA_DIR"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "cifar10" / "train").is_dir():
+            return Path(candidate).resolve()  # the notebooks run in notebooks/
+    return make_image_folder(tmp_path_factory.mktemp("smoke") / "cifar10", 50, 50).parent
+
+
+@pytest.fixture(scope="session")
 def cifar_dir() -> Path:
     """The real CIFAR-10 (``$DATA_DIR``, else ../shared/data next to the checkout)."""
     candidates = [os.environ.get("DATA_DIR"), REPO.parent / "shared" / "data"]

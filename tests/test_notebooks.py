@@ -13,15 +13,6 @@ from conftest import REPO, make_image_folder
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
-@pytest.fixture(scope="module")
-def smoke_data_dir(tmp_path_factory) -> Path:
-    """The real CIFAR-10 when available, else a generated stand-in big enough for smoke."""
-    for candidate in (os.environ.get("DATA_DIR"), REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "cifar10" / "train").is_dir():
-            return Path(candidate).resolve()  # the notebooks run in notebooks/
-    return make_image_folder(tmp_path_factory.mktemp("smoke") / "cifar10", 50, 50).parent
-
-
 def test_notebooks_are_stored_without_outputs():
     import nbformat
     assert NOTEBOOKS

@@ -35,9 +35,9 @@ def test_learning_curves_one_line_per_run():
     assert plots.learning_curves(curves.assign(test_acc=None), "no accuracy") is None
 
 
-def test_learning_curves_dash_every_method_but_edge_popup():
-    """Catches a dense or Zhou et al. curve drawn like an edge-popup one, which the colorblind
-    palette gives a near colour (orange beside vermilion in the paper's Conv2 curves)."""
+def test_learning_curves_give_every_method_its_own_line():
+    """Catches a dense or Zhou et al. curve drawn like an edge-popup one (the colorblind
+    palette once gave them near colours in the paper's Conv2 curves)."""
     curves = pd.DataFrame([{"method": method, "init": "signed_constant", "k": 0.5,
                             "optimizer": optimizer, "width": 1.0, "model": "conv2",
                             "hash": method, "epoch": e, "test_acc": 0.1 * e}
@@ -46,7 +46,9 @@ def test_learning_curves_dash_every_method_but_edge_popup():
                            for e in (1, 2, 3)])
     fig = plots.learning_curves(curves, "curves", panel="model")
     styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].get_lines()}
-    assert sorted(styles.values()) == ["-", "--", "--"], styles
+    assert styles == {"edge-popup $U_k$ k=0.5": "-", "dense (Adam)": ":",
+                      "Zhou et al. $U_k$": "--"}, styles
+    assert plots.figure_problems(fig) == []
 
 
 def test_a_figure_with_no_finished_run_says_so():
@@ -78,3 +80,41 @@ def test_note_of_runs_not_run_yet_covers_no_point():
         for x, y in ax.transData.transform(line.get_xydata()):
             marker = Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
             assert not box.overlaps(marker), (x, y)
+
+
+def test_figure_problems_finds_overlapping_text_and_series_that_look_alike():
+    """The check the strict figure tests rely on: it must fire on both faults."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], color="#0173b2", marker="o", label="one")
+    ax.plot([0, 1], [1, 0], color="#0173b2", marker="o", label="two")
+    ax.legend()
+    ax.text(0.5, 0.5, "a long note here", transform=ax.transAxes)
+    ax.text(0.52, 0.5, "another note", transform=ax.transAxes)
+    problems = plots.figure_problems(fig)
+    assert any("'a long note here' and 'another note' overlap" in p for p in problems), problems
+    assert any("'one' and 'two' look the same" in p for p in problems), problems
+
+
+def test_strict_save_refuses_a_figure_with_problems(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    import pytest
+
+    fig, ax = plt.subplots()
+    ax.text(0.5, 0.5, "x x x", transform=ax.transAxes)
+    ax.text(0.5, 0.5, "y y y", transform=ax.transAxes)
+    monkeypatch.setenv(plots.STRICT, "1")
+    with pytest.raises(ValueError, match="'x x x' and 'y y y' overlap"):
+        plots.save_figure(fig, tmp_path / "bad")
+    assert not list(tmp_path.iterdir())
+
+
+def test_published_levels_go_on_their_panels_only():
+    runs = _runs()
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    plots.reference_lines(fig, {"conv4": 72.5}, "published")
+    levels = {ax.get_title(): [line.get_ydata()[0] for line in ax.get_lines()
+                               if line.get_label() == "published"] for ax in fig.axes}
+    assert levels == {"conv2": [], "conv4": [72.5], "conv6": []}
+    assert "published" in [t.get_text() for t in fig.legends[0].get_texts()]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .collect import run_label
+from .style import run_name
 from .config import Profile, RunConfig
 from .figure import csv_path, curves_path
 
@@ -98,8 +98,8 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, prof
     epochs = [e for e in epochs if e <= profile.epochs]
     # A campaign over schedule lengths (the budget study) names each run's length.
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
-    label = (lambda row: f"{run_label(row)}, {row['epochs']} epochs") if len(lengths) > 1 \
-        else run_label
+    label = (lambda row: f"{run_name(row)}, {row['epochs']} epochs") if len(lengths) > 1 \
+        else run_name
     rows = []
     for number, run in enumerate(runs, 1):
         frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)

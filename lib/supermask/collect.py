@@ -10,10 +10,9 @@ import pandas as pd
 
 from .config import IMPLICIT_VALUES, RunConfig
 from .files import atomic_write_bytes
-from .init import SHORT_NAMES
 
-__all__ = ["COLUMNS", "CURVE_COLUMNS", "METHOD_NAMES", "curves_frame", "milestones", "read_csv",
-           "results_frame", "run_label", "write_csv"]
+__all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "milestones", "read_csv",
+           "results_frame", "write_csv"]
 
 # Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
 _CONFIG_COLUMNS = [field.name for field in dataclasses.fields(RunConfig)]
@@ -97,22 +96,6 @@ def milestones(curves: pd.DataFrame, epochs=(2, 10, 25, 50, 100),
     table = table.reindex(columns=list(epochs))
     table.columns = [f"epoch {epoch}" for epoch in epochs]
     return (100 * table).round(1)
-
-
-# How a method is named in legends and tables where its key is not the name people use.
-METHOD_NAMES = {"zhou": "Zhou et al."}
-
-
-def run_label(row) -> str:
-    """A run's name in a legend or table: method, distribution, k (dense: its optimiser), width
-    if not 1."""
-    width = f", width {row['width']:g}" if row.get("width", 1.0) != 1.0 else ""
-    if row["method"] == "dense":
-        return f"dense ({row['optimizer']}){width}"
-    init = f"${SHORT_NAMES[row['init']]}$" if row["init"] in SHORT_NAMES else row["init"]
-    if row["method"] == "zhou":
-        return f"{METHOD_NAMES['zhou']} {init}{width}"
-    return f"{row['method']} {init} k={row['k']:g}{width}"
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

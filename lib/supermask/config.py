@@ -294,7 +294,8 @@ class Profile:
             if run != sorted(self.seeds):
                 named = ", ".join(map(str, run)) if run else "none"
                 seeds = f"seed{'s' if len(run) > 1 else ''} {named} of {len(self.seeds)} so far"
-        return (f"profile {self.name}: {self.epochs} epochs, {train} train / {test} test images, "
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        return (f"profile {self.name}: {epochs}, {train} train / {test} test images, "
                 f"{seeds}, {self.precision}")
 
     def steps_per_epoch(self, batch_size: int = 128, train_images: int = 50_000) -> int:

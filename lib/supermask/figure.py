@@ -18,7 +18,10 @@ import pandas as pd
 
 from . import collect
 from .config import Profile, RunConfig
-from .sweep import lookup, sweep
+from .progress import SweepProgress
+from .provenance import device_name
+from .sweep import lookup, store_for, sweep
+from .train import resolve_device
 
 __all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
 
@@ -94,7 +97,8 @@ def figure_runs(
 
     With ``train``, the runs ``only`` selects are trained first (finished ones are read), and the
     CSV and learning-curve CSV are written from every run the store holds; without, the CSV is
-    read back as it is. ``wait=False`` leaves runs that another worker holds to that worker.
+    read back as it is (no CSV: every run ``missing``). ``wait=False`` leaves runs that another worker holds to that worker.
+    Training prints what it will cost first and a line per finished run (:mod:`.progress`).
     """
     labels = [dict(label) for label, _ in grid]
     configs = [config for _, config in grid]
@@ -102,8 +106,16 @@ def figure_runs(
     parse_only(only, configs)  # a bad `only` is refused even when nothing is trained
     if train:
         chosen = select(configs, only)
-        trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,
-                        wait=wait)
+        progress = SweepProgress(f"{figure} ({profile.name})", chosen,
+                                 store_for(results_dir, data_dir, progress=False),
+                                 device_name(resolve_device(device)))
+        print(progress.plan())
+        try:
+            trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,
+                            progress=False, wait=wait, on_epoch=progress.epoch_done,
+                            on_run=progress.run_done)
+        finally:
+            progress.close()
         failed = {c.hash: r for c, r in zip(chosen, trained)
                   if r is not None and r["status"] == "failed"}
         results = [result or failed.get(config.hash) for config, result in
@@ -112,4 +124,7 @@ def figure_runs(
                           table)
         collect.write_csv(collect.curves_frame(results, figure, profile.name, labels),
                           curves_path(results_dir, profile, figure))
+    if not table.exists():  # never trained at this profile: every run "missing", not run yet
+        return collect.results_frame([None] * len(configs), figure, profile.name, labels,
+                                     configs)
     return collect.read_csv(table)

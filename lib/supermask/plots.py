@@ -1,4 +1,6 @@
-"""Shared figure styling: accuracy curves with seed bands, dense baselines, the profile in the title."""
+"""The figure kinds every notebook draws: accuracy curves with seed bands, dense baselines,
+learning curves, the budget plot, cost scatter, grouped bars; every look comes from
+:mod:`.style`. :func:`figure_problems` finds overlapping text and series that share a look."""
 
 from __future__ import annotations
 
@@ -11,22 +13,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-from .collect import METHOD_NAMES, run_label
+from .style import (DISTRIBUTION_NAMES, METHOD_NAMES, math_names, run_name, run_styles,
+                    series_name, series_style)
 
-__all__ = ["DISTRIBUTION_LABELS", "METHOD_NAMES", "accuracy_curves", "budget_curves",
-           "cost_scatter", "grouped_bars", "learning_curves", "math_names", "run_label",
-           "save_figure"]
+__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "accuracy_curves", "budget_curves",
+           "cost_scatter", "figure_problems", "grouped_bars", "learning_curves", "math_names",
+           "reference_lines", "run_name", "save_figure"]
 
-DISTRIBUTION_LABELS = {
-    "kaiming_normal": "Kaiming normal $N_k$",
-    "signed_constant": "signed Kaiming constant $U_k$",
-    "scaled_kaiming_normal": "scaled $N_k$",
-    "scaled_signed_constant": "scaled $U_k$",
-    "xavier_normal": "Xavier normal $N_x$",
-    "signed_xavier_constant": "signed Xavier constant $U_x$",
-    "kaiming_uniform": "Kaiming uniform",
-}
-_BASELINE_STYLE = {"sgd": ("--", "dense learned (SGD)"), "adam": (":", "dense learned (Adam)")}
+STRICT = "SUPERMASK_STRICT_FIGURES"  # set: save_figure refuses a figure with problems
 
 
 def accuracy_curves(
@@ -37,10 +31,12 @@ def accuracy_curves(
     title: str,
     xlabel: str,
     baselines: pd.DataFrame | None = None,
-    hue_labels: dict[str, str] | None = None,
+    label=series_name,
     x_percent: bool = False,
 ) -> plt.Figure:
-    """One panel per value of ``panel``; test accuracy (%) against ``x``, one line per ``hue``.
+    """One panel per value of ``panel``; test accuracy (%) against ``x``, one line per ``hue``
+    value, named ``label(row)`` and styled by :mod:`.style` (a series' own look; shades of it
+    where several ``hue`` values share a series, e.g. subnetwork sizes).
 
     Lines are the mean over seeds with a +-1 std band; diverged or failed runs are drawn as red
     crosses on the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
@@ -50,7 +46,9 @@ def accuracy_curves(
     panels = list(dict.fromkeys(runs[panel]))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False,
                              sharey=True)
-    palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
+    first = runs.drop_duplicates(hue)
+    looks = dict(zip(first[hue], run_styles(first.to_dict("records"), vary=hue)))
+    names = {row[hue]: label(row) for row in first.to_dict("records")}
     scale = 100 if x_percent else 1
     noted = False  # a "runs not run yet" note sits at the bottom of some panel
     span = runs[x].dropna() * scale  # the grid's whole x range, however few runs are finished
@@ -61,22 +59,22 @@ def accuracy_curves(
         for value, group in finished.groupby(hue, sort=False):
             stats = group.groupby(x)["test_acc"].agg(["mean", "std", "count"]).reset_index()
             xs = stats[x] * scale
-            label = (hue_labels or {}).get(value, value)
-            ax.plot(xs, stats["mean"] * 100, marker="o", color=palette[value], label=label)
+            ax.plot(xs, stats["mean"] * 100, **looks[value].line(), label=names[value])
             if (stats["count"] > 1).any():
                 std = stats["std"].fillna(0) * 100
                 ax.fill_between(xs, (stats["mean"] * 100) - std, (stats["mean"] * 100) + std,
-                                color=palette[value], alpha=0.2)
+                                color=looks[value].colour, alpha=0.2)
         diverged = here[~here["status"].isin(["finished", "missing"])]
         if len(diverged):
             ax.scatter(diverged[x] * scale, [0] * len(diverged), marker="x", color="red",
                        clip_on=False, zorder=5, label="diverged")
         if baselines is not None and len(baselines):
             dense = baselines[(baselines[panel] == name) & (baselines["status"] == "finished")]
-            for optimizer, group in dense.groupby("optimizer"):
-                style, label = _BASELINE_STYLE.get(optimizer, ("-.", f"dense ({optimizer})"))
-                ax.axhline(group["test_acc"].mean() * 100, color="black", linestyle=style,
-                           linewidth=1.2, label=label)
+            for _, group in dense.groupby("optimizer"):
+                row = group.iloc[0].to_dict()
+                look = series_style(row)
+                ax.axhline(group["test_acc"].mean() * 100, color=look.colour,
+                           linestyle=look.linestyle, linewidth=1.2, label=series_name(row))
         if margin > 0:
             ax.set_xlim(span.min() - margin, span.max() + margin)
         if finished.empty and len(diverged) == 0:
@@ -111,46 +109,35 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     return fig
 
 
-def learning_curves(curves: pd.DataFrame | None, title: str, label=run_label,
-                    panel: str | None = None, label_order: list[str] | None = None
-                    ) -> plt.Figure | None:
+def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
+                    panel: str | None = None, vary: str = "k") -> plt.Figure | None:
     """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
-    panel per ``panel`` value; None when no run measured a learning curve. Runs of any method
-    but edge-popup (dense, Zhou et al., PaB, IteRand) are dashed, so a baseline stays apart from
-    an edge-popup run of a similar colour. ``label_order`` fixes which label gets which colour
-    (default: the order they appear in)."""
+    panel per ``panel`` value; None when no run measured a learning curve. A run has its
+    series' look from :mod:`.style`; runs of one series that differ in ``vary`` are shades of
+    it with a marker each, the same in every panel."""
     if curves is None:
         return None
     curves = curves.dropna(subset=["test_acc"])
     if curves.empty:
         return None
-    hue = "_label"
-    curves = curves.assign(_label=[label(row) for _, row in curves.iterrows()])
     sns.set_theme(style="whitegrid", context="notebook")
     panels = list(dict.fromkeys(curves[panel])) if panel else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(max(9.0, 5.0 * len(panels)), 4.2),
                              squeeze=False, sharey=True)
-    names = list(dict.fromkeys([*(label_order or []), *curves[hue]]))
-    colours = (sns.color_palette("colorblind", len(names)) if len(names) <= 10
-               else sns.color_palette("tab20", 20) + sns.color_palette("husl", len(names)))
-    palette = dict(zip(names, colours))  # a colour of its own for every run, up to 20 and beyond
+    runs = curves.drop_duplicates("hash").to_dict("records")
+    looks = dict(zip((row["hash"] for row in runs), run_styles(runs, vary=vary)))
     for ax, name in zip(axes[0], panels):
         here = curves if name is None else curves[curves[panel] == name]
-        for (value, _), run in here.groupby([hue, "hash"], sort=False):
+        for run_hash, run in here.groupby("hash", sort=False):
             run = run.sort_values("epoch")
-            ax.plot(run["epoch"], run["test_acc"] * 100, color=palette[value],
-                    linestyle="-" if run["method"].iloc[0] == "edge-popup" else "--",
-                    marker="o" if len(run) < 10 else None, markersize=3, label=value)
+            ax.plot(run["epoch"], run["test_acc"] * 100, **looks[run_hash].line(),
+                    markevery=max(1, len(run) // 8), markersize=4,
+                    label=label(run.iloc[0].to_dict()))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         if name is not None:
             ax.set_title(str(name))
     return _finish(fig, axes[0], title, columns=3)
-
-
-def math_names(text: str) -> str:
-    """Distribution names such as U_k and N_x typeset as in the paper ($U_k$, $N_x$)."""
-    return re.sub(r"\b([NU]_[kx])\b", r"$\1$", text)
 
 
 def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
@@ -161,17 +148,16 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
     fig, ax = plt.subplots(figsize=(8.0, 4.8))
     done = runs[runs["status"] == "finished"]
     names = list(dict.fromkeys(runs[series]))
-    palette = dict(zip(names, sns.color_palette("colorblind", len(names))))
-    markers = dict(zip(names, "osD^v<>"))
-    for i, name in enumerate(names):
+    first = runs.drop_duplicates(series).to_dict("records")
+    looks = dict(zip(names, run_styles(first, vary="k")))
+    for i, row in enumerate(first):
+        name = row[series]
         line = done[done[series] == name].groupby("epochs")["test_acc"].mean().sort_index()
         if len(line):
             # Dodged sideways by a few percent (a log axis) so equal accuracies stay visible.
             dodge = 1.0 + 0.025 * (i - (len(names) - 1) / 2)
-            ax.plot(line.index * dodge, line.values * 100, color=palette[name],
-                    marker=markers[name], markersize=7,
-                    linestyle="-" if name.startswith("edge-popup") else "--",
-                    label=math_names(name))
+            ax.plot(line.index * dodge, line.values * 100, **looks[name].line(), markersize=7,
+                    label=run_name(row))
     epochs = sorted(runs["epochs"].unique())
     ax.set_xscale("log")
     ax.set_xticks(epochs)
@@ -187,60 +173,151 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
 
 
 def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str,
-                 marker_by: str = "k") -> plt.Figure:
+                 size_by: str = "k") -> plt.Figure:
     """Test accuracy (%) against each cost column of ``costs`` ({column: axis label}), one panel
-    per cost, one colour per ``hue``, one marker shape per ``marker_by`` value (no text labels,
-    which pile up where points crowd); points of one ``hue`` are joined in ``marker_by`` order."""
+    per cost; each ``hue`` value in its series' look, its points joined in ``size_by`` order and
+    sized by ``size_by`` (small k, small marker: no text labels, which pile up)."""
     sns.set_theme(style="whitegrid", context="notebook")
     finished = runs[runs["status"] == "finished"]
     fig, axes = plt.subplots(1, len(costs), figsize=(5.6 * len(costs), 4.4), squeeze=False,
                              sharey=True)
-    palette = dict(zip(dict.fromkeys(runs[hue]), sns.color_palette("colorblind")))
-    values = sorted(finished[marker_by].dropna().unique())
-    markers = dict(zip(values, ["o", "s", "^", "D", "v", "P", "X", "*"]))
+    first = runs.drop_duplicates(hue)
+    looks = dict(zip(first[hue], run_styles(first.to_dict("records"), vary=hue)))
+    names = {row[hue]: series_name(row) for row in first.to_dict("records")}
+    values = sorted(finished[size_by].dropna().unique())
+    sizes = {v: 30 + 70 * i / max(1, len(values) - 1) for i, v in enumerate(values)}
     for ax, (column, label) in zip(axes[0], costs.items()):
         for value, group in finished.groupby(hue, sort=False):
-            group = group.sort_values(marker_by)
-            ax.plot(group[column], group["test_acc"] * 100, color=palette[value], alpha=0.4,
-                    linewidth=1, zorder=1)
-            for shape_value, point in group.groupby(marker_by):
-                ax.scatter(point[column], point["test_acc"] * 100, color=palette[value],
-                           marker=markers[shape_value], s=55, edgecolor="white", linewidth=0.6,
-                           zorder=2)
+            group = group.sort_values(size_by)
+            look = looks[value]
+            ax.plot(group[column], group["test_acc"] * 100, color=look.colour,
+                    linestyle=look.linestyle, alpha=0.5, linewidth=1, zorder=1)
+            ax.scatter(group[column], group["test_acc"] * 100, color=look.colour,
+                       marker=look.marker, s=[sizes.get(v, 50) for v in group[size_by]],
+                       edgecolor="white", linewidth=0.6, zorder=2)
         _cost_axis(ax, finished[column])
         ax.set_xlabel(label)
     axes[0][0].set_ylabel("test accuracy (%)")
-    colour_handles = [plt.Line2D([], [], color=palette[v], marker="o", linestyle="", label=v)
-                      for v in dict.fromkeys(finished[hue])]
-    shape_handles = [plt.Line2D([], [], color="grey", marker=m, linestyle="",
-                                label=f"{marker_by}={v:g}") for v, m in markers.items()]
-    handles = colour_handles + shape_handles
-    fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), frameon=False,
-               bbox_to_anchor=(0.5, -0.02))
+    handles = [plt.Line2D([], [], **looks[v].line(), label=names[v])
+               for v in dict.fromkeys(finished[hue])]
+    handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="",
+                           markersize=(sizes[v] ** 0.5), label=f"{size_by}={v:g}")
+                for v in values]
+    if finished.empty:
+        for ax in axes[0]:
+            ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center",
+                    va="center", color="grey", fontsize=12)
+    else:
+        fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)),
+                   frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title, wrap=True)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 5), 1, 1))
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
     return fig
 
 
 def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str, title: str,
                  ylabel: str, group_label=lambda key: "\n".join(map(str, key))) -> plt.Figure:
     """One group of bars per distinct ``group`` key, one bar per ``series`` value in each (a
-    missing combination leaves a gap): e.g. published against measured accuracy per model."""
+    missing combination leaves a gap): e.g. published against measured accuracy per model.
+    The first ``series`` value (the published one) is grey, the others in colour."""
     sns.set_theme(style="whitegrid", context="notebook")
     keys = list(dict.fromkeys(zip(*(table[c] for c in group))))
     sources = list(dict.fromkeys(table[series]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(keys)), 4))
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.0 * len(keys)), 4.4))
     width = 0.8 / len(sources)
+    colours = ["#7f7f7f", *sns.color_palette("colorblind")]
     for j, source in enumerate(sources):
         rows = table[table[series] == source].set_index(group)[value]
         values = [rows.get(key, float("nan")) for key in keys]
-        ax.bar([i + j * width for i in range(len(keys))], values, width=width, label=source)
+        ax.bar([i + j * width for i in range(len(keys))], values, width=width, label=source,
+               color=colours[j])
     ax.set_xticks([i + width * (len(sources) - 1) / 2 for i in range(len(keys))],
-                  [group_label(key) for key in keys], fontsize=7)
+                  [group_label(key) for key in keys], fontsize=8)
     ax.set_ylabel(ylabel)
-    ax.legend(frameon=False, fontsize=8)
-    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title, wrap=True, fontsize=11)
+    fig.tight_layout()
     return fig
+
+
+def reference_lines(fig: plt.Figure, values: dict[str, float], label: str) -> None:
+    """A published accuracy (%) as a thin black dash-dot line across each panel of ``fig``
+    whose title is a key of ``values``, named once in the legend. For numbers a paper prints
+    without an x (a kept fraction it does not report): the level, never an invented point."""
+    for ax in fig.axes:
+        if ax.get_title() in values:
+            ax.axhline(values[ax.get_title()], color="black", linestyle="-.", linewidth=0.9,
+                       label=label, zorder=1)
+    handles = {}
+    for ax in fig.axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(text, handle)
+    for legend in list(fig.legends):
+        legend.remove()
+    columns = 4 if len(handles) > 4 else len(handles)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=max(columns, 1),
+               frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((max(len(handles), 1) - 1) // 4), 1, 1))
+
+
+def figure_problems(fig: plt.Figure) -> list[str]:
+    """What a reader would trip over: two visible texts that overlap, two legend entries that
+    look the same (colour, line and marker). (Texts past the figure's edge are not a problem:
+    ``save_figure`` writes the tight bounding box.)"""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    hidden = set()  # labels of ticks outside the view, which matplotlib does not draw
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            span = (high - low) * 1e-6
+            for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+                if not low - span <= tick.get_loc() <= high + span:
+                    hidden.update({id(tick.label1), id(tick.label2)})
+    texts = []
+    for text in fig.findobj(plt.Text):
+        if id(text) in hidden:
+            continue
+        if not text.get_visible() or not text.get_text().strip():
+            continue
+        if text.axes is not None and not text.axes.get_visible():
+            continue
+        texts.append((text, text.get_window_extent(renderer)))
+    problems = []
+    for i, (a, box_a) in enumerate(texts):
+        for b, box_b in texts[i + 1:]:
+            overlap_w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            overlap_h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            if overlap_w > 1 and overlap_h > 1:
+                problems.append(f"texts {a.get_text()!r} and {b.get_text()!r} overlap")
+    for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]:
+        if legend is None:
+            continue
+        seen = {}
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            look = _look(handle)
+            if look is not None and look in seen:
+                problems.append(f"legend entries {seen[look]!r} and {text.get_text()!r} "
+                                f"look the same")
+            seen.setdefault(look, text.get_text())
+    return problems
+
+
+def _look(handle) -> tuple | None:
+    """(colour, line style, marker) of a legend handle; None for handles without one."""
+    from matplotlib import colors as mcolors
+    from matplotlib.collections import PathCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if isinstance(handle, Line2D):
+        return (mcolors.to_hex(handle.get_color()), str(handle.get_linestyle()),
+                str(handle.get_marker()), handle.get_markersize())
+    if isinstance(handle, Patch):
+        return (mcolors.to_hex(handle.get_facecolor()), "patch")
+    if isinstance(handle, PathCollection):
+        return (mcolors.to_hex(handle.get_facecolor()[0]), "points", id(handle.get_paths()[0]))
+    return None
 
 
 def _cost_axis(ax: plt.Axes, values: pd.Series) -> None:
@@ -266,7 +343,13 @@ _REPRODUCIBLE = {".png": {"Software": None}, ".pdf": {"Creator": None, "Producer
 
 
 def save_figure(fig: plt.Figure, path_without_suffix: str | os.PathLike) -> list[Path]:
-    """Write ``<path>.png`` and ``<path>.pdf``, the same bytes for the same figure."""
+    """Write ``<path>.png`` and ``<path>.pdf``, the same bytes for the same figure. With
+    ``$SUPERMASK_STRICT_FIGURES`` set (the tests), a figure with :func:`figure_problems` is
+    refused."""
+    if os.environ.get(STRICT):
+        problems = figure_problems(fig)
+        if problems:
+            raise ValueError(f"{Path(path_without_suffix).name}: " + "; ".join(problems))
     base = Path(path_without_suffix)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]

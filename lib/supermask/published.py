@@ -1,13 +1,17 @@
-"""Numbers published in Ramanujan et al. (2020), for showing beside measured ones (never mixed:
+"""Numbers published in Ramanujan et al. (2020) and by the methods they compare with, for showing beside measured ones (never mixed:
 every published value is labelled as such). Source: PROTOCOL.md, "ImageNet"."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["IMAGENET_TRAIN_IMAGES", "table2"]
+__all__ = ["IMAGENET_TRAIN_IMAGES", "ZHOU_SUPERMASK", "table2"]
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
+
+# CIFAR-10 test accuracy (%) of Zhou et al.'s (2019) learned supermask as they report it, with
+# their own protocol; they give no kept fraction for these, so a plot shows them as levels.
+ZHOU_SUPERMASK = {"conv2": 66.0, "conv4": 72.5, "conv6": 76.5}
 
 
 def table2() -> pd.DataFrame:

@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, as_completed
 from pathlib import Path
 
@@ -70,7 +70,7 @@ def _data_of(data_dir, download: bool, progress: bool):
 
 
 def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
-         wait: bool) -> dict | None:
+         wait: bool, on_epoch: Callable[[RunConfig, dict], None] | None = None) -> dict | None:
     result = store.result(config)
     if result is not None:
         return result
@@ -82,7 +82,7 @@ def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
         if not claimed:
             return None
         return store.result(config) or _train_and_save(store, config, train_data, test_data,
-                                                       device, progress)
+                                                       device, progress, on_epoch)
 
 
 def lookup(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = None,
@@ -93,13 +93,14 @@ def lookup(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None =
 
 
 def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, device: str,
-                    progress: bool) -> dict:
+                    progress: bool, on_epoch=None) -> dict:
     store.start(config)
     store.note_trainer(config)
     commit = provenance.git_commit()  # before training: the code that runs is the code recorded
     torch_device = resolve_device(device)
     outcome = train(config, train_data, test_data, torch_device,
-                    checkpoint=store.checkpoint_path(config), progress=progress)
+                    checkpoint=store.checkpoint_path(config), progress=progress,
+                    on_epoch=None if on_epoch is None else lambda entry: on_epoch(config, entry))
     return save_run(store, config, outcome, torch_device, commit)
 
 
@@ -143,8 +144,9 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
 
 def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = None,
           data_dir: str | os.PathLike | None = None, device: str = "auto", progress: bool = True,
-          download: bool = False, executor: Executor | None = None,
-          wait: bool = True) -> list[dict | None]:
+          download: bool = False, executor: Executor | None = None, wait: bool = True,
+          on_epoch: Callable[[RunConfig, dict], None] | None = None,
+          on_run: Callable[[RunConfig, dict | None], None] | None = None) -> list[dict | None]:
     """Results of every config, in order; finished runs are read, the others trained.
 
     Runs that another worker is training are waited for at the end (or taken over if that worker
@@ -154,6 +156,8 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
     In-process by default. With an ``executor`` (any ``concurrent.futures.Executor``, e.g.
     :func:`supermask.distributed.dask_executor`) every run is submitted to it; several sweeps or
     workers may share one results directory, because a run is trained by one claimant only.
+    In-process, ``on_epoch(config, history entry)`` follows every epoch trained and
+    ``on_run(config, result)`` every config done (None: left to another worker).
     """
     configs = list(configs)
     if executor is not None:
@@ -167,9 +171,11 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
     store = store_for(results_dir, data_dir, download, progress)
     data = _data_of(data_dir, download, progress)
     results: list[dict | None] = []
+    report = on_run or (lambda config, result: None)
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
         results.append(_outcome(config, lambda c=config: _run(c, store, data, device, progress,
-                                                              wait=False)))
+                                                              wait=False, on_epoch=on_epoch)))
+        report(config, results[-1])
     if not wait:
         return results
     # Runs another sweep was training: wait for them (or take them over if that sweep died).
@@ -177,7 +183,8 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
         if results[i] is None:
             log.info("%s: waiting for another worker", config.name)
             results[i] = _outcome(config, lambda c=config: _run(c, store, data, device, progress,
-                                                                wait=True))
+                                                                wait=True, on_epoch=on_epoch))
+            report(config, results[i])
     return results
 
 

@@ -233,6 +233,7 @@ def fit(
     eval_every_epoch: bool = True,
     processes: Processes = Processes(),
     wrap: Callable[[nn.Module], nn.Module] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainOutcome | None:
     """The one training loop, for CIFAR-10 in memory and ImageNet over many processes alike.
 
@@ -240,6 +241,7 @@ def fit(
     epoch), trains with the method's optimisers, and evaluates. ``wrap`` turns the model into
     what the forward pass runs (DistributedDataParallel); gradients of a step's micro-batches
     add up (the last one synchronises the processes); counts are summed over processes.
+    ``on_epoch`` gets each epoch's history entry once its checkpoint is written.
     """
     method = get_method(config.method)
     check_precision(config.precision, device)
@@ -342,6 +344,8 @@ def fit(
                 "eval_s": eval_s,
                 "history": history,
             }, checkpoint)
+        if on_epoch is not None and processes.main:
+            on_epoch(history[-1])
         if processes.distributed:
             dist.barrier()
         if epoch + 1 == stop_after_epoch and epoch + 1 < config.epochs:
@@ -384,6 +388,7 @@ def train(
     progress: bool = True,
     stop_after_epoch: int | None = None,
     eval_every_epoch: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainOutcome | None:
     """Train ``config`` on CIFAR-10 in memory, from scratch or from ``checkpoint``, saving it
     after every epoch.
@@ -399,4 +404,4 @@ def train(
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
     return fit(config, in_memory_feed(config, train_data, test_data), device,
                Path(checkpoint) if checkpoint is not None else None, progress, stop_after_epoch,
-               eval_every_epoch)
+               eval_every_epoch, on_epoch=on_epoch)

@@ -1,0 +1,59 @@
+"""The form a notebook is stored in, and the two hooks that keep it so.
+
+JupyterLab writes the kernel's language_info (Python version, lexer, ...) into a notebook the
+moment it autosaves it, and outputs once cells run. Two hooks keep ``git status`` clean:
+
+- JupyterLab's pre-save hook (``make setup`` installs it into the venv's Jupyter config) puts the
+  notebook's metadata back to the stored form, so opening and saving writes the same bytes on
+  any Python or JupyterLab version; outputs the user made stay in the file for them to read.
+- git's clean filter (``make setup`` names it in .git/config, ``.gitattributes`` applies it) gives
+  git the stored form: no outputs, no execution counts, no viewer metadata, nbformat's layout.
+
+Standard library only, so git can run this file as a script with any Python 3: it reads a
+notebook on stdin and writes its stored form to stdout (text that is not a notebook passes
+through unchanged, so a damaged file is never made worse).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"}}
+# Cell metadata that belongs to the notebook (papermill's parameters tag); the rest (collapsed,
+# scrolled, execution timings) is the viewer's state.
+CELL_METADATA = ("tags",)
+
+
+def stored_form(notebook: dict) -> dict:
+    """``notebook`` as the repository keeps it (changed in place and returned)."""
+    for cell in notebook.get("cells", []):
+        metadata = cell.get("metadata", {})
+        cell["metadata"] = {key: metadata[key] for key in CELL_METADATA if key in metadata}
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    notebook["metadata"] = json.loads(json.dumps(METADATA))
+    return notebook
+
+
+def stored_text(text: str) -> str:
+    """The stored form of a notebook's text, written as nbformat writes it."""
+    try:
+        notebook = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        return text
+    return json.dumps(stored_form(notebook), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def pre_save(model: dict, **_) -> None:
+    """Jupyter's pre_save_hook: the notebook metadata as stored; cells and outputs as they are."""
+    if model.get("type") == "notebook" and isinstance(model.get("content"), dict):
+        model["content"]["metadata"] = json.loads(json.dumps(METADATA))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(stored_text(sys.stdin.read()))

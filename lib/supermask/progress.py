@@ -1,0 +1,139 @@
+"""What a figure's sweep will cost before it trains, and where it stands while it does.
+
+Before training: one line (runs in the store, runs to train, estimated time at the speed this
+machine measured on earlier runs of the same models). While training: one bar for the whole
+sweep, advanced once per epoch (a widget in a notebook, so an executed notebook keeps one bar,
+not one line per update), and one printed line per finished run with the time left.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .store import RunStore
+
+__all__ = ["SweepProgress", "format_duration", "measured_speeds"]
+
+CIFAR10_TRAIN_IMAGES = 50_000
+RECENT_RUNS = 5  # the speed of a model is the median of its latest runs on this device
+
+
+def _image_epochs(config: RunConfig) -> int:
+    """Training images seen by a whole run: the unit its cost scales with."""
+    return config.epochs * (config.train_subset or CIFAR10_TRAIN_IMAGES)
+
+
+def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None], float]:
+    """Seconds per training image and epoch (evaluation included) on ``device``, from the
+    latest finished runs in ``store``: keyed (model, method) and (model, None) for any method."""
+    samples: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
+    for result in store.finished():
+        config = result.get("config") or {}
+        wall_s, epochs = result.get("wall_s"), result.get("epochs_run")
+        if (result.get("device") != device or config.get("data") not in (None, "cifar10")
+                or not isinstance(wall_s, (int, float)) or not isinstance(epochs, int)
+                or epochs < 1):
+            continue
+        images = epochs * (config.get("train_subset") or CIFAR10_TRAIN_IMAGES)
+        when = str(result.get("finished_at", ""))
+        for key in ((config.get("model"), config.get("method")), (config.get("model"), None)):
+            samples.setdefault(key, []).append((when, wall_s / images))
+    return {key: statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])
+            for key, values in samples.items()}
+
+
+def format_duration(seconds: float) -> str:
+    """45 s / 12 min / 3.4 h: the unit a person reads at a glance."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class SweepProgress:
+    """Reports on the configs of one sweep that the store does not hold yet."""
+
+    def __init__(self, title: str, configs: Sequence[RunConfig], store: RunStore, device: str,
+                 write: Callable[[str], None] = print, bar: bool = True):
+        self.title, self.write = title, write
+        self.todo = {config.hash: config for config in configs if store.result(config) is None}
+        self.stored = len(configs) - len(self.todo)
+        speeds = measured_speeds(store, device)
+        self.device = device
+        self.estimates = {h: self._estimate(c, speeds) for h, c in self.todo.items()}
+        self.done = 0
+        self.spent_s = 0.0  # wall time of the runs finished so far in this sweep
+        self.spent_estimate_s = 0.0  # what the estimate said they would take
+        self.started = time.monotonic()
+        self.bar = tqdm(total=sum(c.epochs for c in self.todo.values()), unit="epoch",
+                        desc=title, disable=not (bar and self.todo), leave=True)
+
+    @staticmethod
+    def _estimate(config: RunConfig, speeds) -> float | None:
+        speed = speeds.get((config.model, config.method), speeds.get((config.model, None)))
+        return None if speed is None else speed * _image_epochs(config)
+
+    def _remaining(self) -> tuple[float, list[str]]:
+        """Estimated seconds for the runs not finished yet that have an estimate, corrected by
+        how far off the estimates were for the runs finished so far, and the models of the rest
+        (never measured on this device)."""
+        ratio = self.spent_s / self.spent_estimate_s if self.spent_estimate_s else 1.0
+        known = sum(e for h in self.todo if (e := self.estimates[h]) is not None)
+        unmeasured = sorted({c.model for h, c in self.todo.items() if self.estimates[h] is None})
+        return ratio * known, unmeasured
+
+    def _cost(self) -> str:
+        seconds, unmeasured = self._remaining()
+        if not unmeasured:
+            return format_duration(seconds)
+        names = ", ".join(unmeasured)
+        return (f"unknown (no {names} run timed on this machine yet)" if not seconds else
+                f"{format_duration(seconds)} + the {names} runs (not timed on this machine yet)")
+
+    def plan(self) -> str:
+        """One line: what is stored, what will be trained, what that costs here."""
+        if not self.todo:
+            return f"{self.title}: all {self.stored} runs are in the store; nothing to train"
+        epochs = sum(c.epochs for c in self.todo.values())
+        return (f"{self.title}: {self.stored} of {self.stored + len(self.todo)} runs in the "
+                f"store, {len(self.todo)} to train ({epochs} epochs); time: {self._cost()}, "
+                f"at the speed measured on {self.device}")
+
+    def epoch_done(self, config: RunConfig, entry: dict) -> None:
+        if config.hash in self.todo:
+            self.bar.set_postfix_str(f"{config.name} epoch {entry['epoch']}/{config.epochs}",
+                                     refresh=False)
+            self.bar.update()
+
+    def run_done(self, config: RunConfig, result: dict | None) -> None:
+        """One line for a run this sweep trained (or found finished by another worker)."""
+        if config.hash not in self.todo or result is None:
+            return
+        self.todo.pop(config.hash)
+        self.done += 1
+        wall_s = result.get("wall_s") or 0.0
+        estimate = self.estimates.pop(config.hash)
+        if estimate is not None and wall_s:
+            self.spent_s += wall_s
+            self.spent_estimate_s += estimate
+        elif wall_s and result.get("status") == "finished":  # the first measurement of a model
+            speed = wall_s / _image_epochs(config)
+            for other, pending in self.todo.items():
+                if pending.model == config.model and self.estimates[other] is None:
+                    self.estimates[other] = speed * _image_epochs(pending)
+        accuracy = result.get("test_acc")
+        outcome = (f"{100 * accuracy:.1f}%" if result.get("status") == "finished"
+                   and accuracy is not None else result.get("status", "?"))
+        eta = f", ETA {self._cost()}" if self.todo else ""
+        self.bar.clear()
+        self.write(f"{self.title} [{self.done}/{self.done + len(self.todo)}] {config.name}: "
+                   f"{outcome} in {format_duration(wall_s)}; {len(self.todo)} left{eta}")
+
+    def close(self) -> None:
+        self.bar.close()

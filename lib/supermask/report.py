@@ -1,0 +1,186 @@
+"""REPORT.md, written from the committed CSVs only: every claim of the paper (and of PaB and
+IteRand) with its verdict at each profile and the numbers behind it, the runs and training time
+each figure took, and links to the figures. Nothing in it is typed by hand, so it cannot go
+stale: ``make report`` rewrites it and a test fails when it differs from what the CSVs give.
+
+Usage: ``python -m supermask.report [--check]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from . import budget, claims
+from .campaign import to_markdown as table_markdown
+from .config import PROFILES
+from .style import math_names
+
+__all__ = ["FIGURES", "build", "main"]
+
+DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
+PROFILE_ORDER = ["paper", "short", "quick", "smoke"]  # the most faithful first
+
+
+def _split(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return runs[runs["method"] == "edge-popup"], runs[runs["method"] == "dense"]
+
+
+def _fig3(runs):
+    popup, dense = _split(runs)
+    depths = [m for m in DEPTHS if m in set(runs["model"])]
+    return (claims.best_k_claims(popup) + [claims.depth_gap_claim(popup, dense, depths)]
+            + claims.distribution_claims(popup))
+
+
+def _fig4(runs):
+    popup, dense = _split(runs)
+    return [claims.width_gap_claim(popup, dense)] + claims.distribution_claims(popup)
+
+
+def _fig6(runs):
+    return claims.zhou_claims(_split(runs)[0], runs[runs["method"] == "zhou"])
+
+
+# (CSV name, heading, figure files, the claims it checks): the notebooks check the same claims.
+FIGURES: list[tuple[str, str, list[str], Callable | None]] = [
+    ("fig3", "Figure 3: varying k", ["fig3", "fig3_curves"], _fig3),
+    ("fig4", "Figure 4: varying the width", ["fig4", "fig4_curves"], _fig4),
+    ("fig5", "Figure 5: fixed subnetwork size", ["fig5", "fig5_curves"],
+     lambda runs: [claims.fixed_size_claim(runs)]),
+    ("fig6", "Figure 6: edge-popup against Zhou et al.", ["fig6", "fig6_curves"], _fig6),
+    ("fig7", "Figure 7: weight distributions", ["fig7", "fig7_curves"],
+     lambda runs: claims.distribution_claims(_split(runs)[0])),
+    ("pab", "PaB and IteRand against edge-popup (ResNet-18)",
+     ["pab_accuracy", "pab_cost", "pab_curves"], claims.pab_claims),
+    ("budget", "How much training each Conv2 claim needs (the budget study)",
+     ["budget", "budget_curves"], None),
+]
+
+
+def _profiles(results: Path) -> list[str]:
+    present = [p.name for p in results.iterdir() if p.is_dir() and p.name in PROFILES]
+    return sorted(present, key=lambda name: (PROFILE_ORDER.index(name)
+                                             if name in PROFILE_ORDER else 99, name))
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.0f} min"
+
+
+def _summary(runs: pd.DataFrame) -> str:
+    counts = runs["status"].value_counts()
+    finished = int(counts.get("finished", 0))
+    others = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "finished")
+    devices = ", ".join(sorted(runs["device"].dropna().astype(str).unique())) or "none yet"
+    wall = runs["wall_s"].fillna(0).sum()
+    return (f"{finished} of {len(runs)} runs finished" + (f" ({others})" if others else "")
+            + f"; {_hours(wall)} of training (sum of the runs' wall time) on {devices}")
+
+
+def _links(figures: Path, root: Path, profile: str, names: list[str]) -> str:
+    links = [f"[{name}]({(figures / profile / f'{name}.png').relative_to(root)})"
+             for name in names if (figures / profile / f"{name}.png").exists()]
+    return ("Figures: " + ", ".join(links)) if links else "No figure drawn yet."
+
+
+def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
+    budgets, reference = budget.study_epochs(PROFILES[profile])
+    main = runs[runs["precision"] == PROFILES[profile].precision]
+    table = (main.pivot_table(index="configuration", columns="epochs", values="test_acc",
+                              aggfunc="mean").reindex(list(budget.CONFIGURATIONS)) * 100)
+    table = table.reindex(columns=sorted(set(budgets) | {reference}))
+    table = table.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    table.columns = [f"{e} epochs" for e in table.columns]
+    table.index = [math_names(name) for name in table.index]
+    candidates = [e for e in budget.CANDIDATES if e in budgets] or budgets
+    choice = budget.pick_budget(runs, reference, PROFILES[profile].precision, candidates,
+                                max(candidates))
+    verdicts = budget.claims_by_budget(runs, PROFILES[profile].precision)
+    return ["Final test accuracy (%) of each configuration against the schedule length:", "",
+            table_markdown(table.rename_axis("configuration").reset_index()), "", f"**The rule:** {choice.describe()}", "",
+            "Each Conv2 claim at each schedule length:", "",
+            table_markdown(verdicts.rename_axis("claim").reset_index())]
+
+
+def build(root: str | Path = ".") -> str:
+    """The report's text for the repository at ``root``."""
+    root = Path(root)
+    results, figures = root / "results", root / "figures"
+    lines = ["# Report: every claim, its verdict, the runs behind it", "",
+             "Written by `make report` from the committed CSVs under `results/`; do not edit "
+             "(a test fails when this file differs from what the CSVs give). Accuracies are on "
+             "CIFAR-10 decoded from JPEG copies of the images (see README, Data), so a point or "
+             "so off the paper's numbers is expected; profiles other than `paper` train far "
+             "less than the paper, and their verdicts say what that budget shows, not what the "
+             "paper's protocol would.", ""]
+    summary = ["| figure | profile | runs finished | training time | claims: holds / does not "
+               "hold / not judged yet |", "|---|---|---|---|---|"]
+    sections = []
+    for name, heading, figure_files, judge in FIGURES:
+        sections += [f"## {heading}", ""]
+        found = False
+        for profile in _profiles(results):
+            path = results / profile / f"{name}.csv"
+            if not path.exists():
+                continue
+            found = True
+            runs = pd.read_csv(path)
+            sections += [f"### At {PROFILES[profile].describe()}", "",
+                         _summary(runs) + ".", "", _links(figures, root, profile, figure_files),
+                         ""]
+            verdicts = judge(runs) if judge is not None else []
+            if verdicts:
+                sections += [claims.to_markdown(verdicts), ""]
+            if name == "budget":
+                sections += [*_budget_section(runs, profile), ""]
+            tally = [sum(claim.holds is value for claim in verdicts) for value in
+                     (True, False, None)]
+            summary.append(
+                f"| [{name}](#{_anchor(heading)}) | {profile} | "
+                f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
+                f"{_hours(runs['wall_s'].fillna(0).sum())} | "
+                + (" / ".join(map(str, tally)) if verdicts else "see below")
+                + " |")
+        if not found:
+            sections += ["Not run at any profile yet.", ""]
+    imagenet = [p for p in _profiles(results) if (results / p / "imagenet.csv").exists()]
+    sections += ["## Table 2 and Figures 8-10: ImageNet", "",
+                 ("Measured at profile " + ", ".join(imagenet) + "." if imagenet else
+                  "No ImageNet run at any profile: this project has no ImageNet copy. The "
+                  "figure shows the paper's published Table 2: "
+                  + _links(figures, root, "quick", ["imagenet_table2"]).removeprefix(
+                      "Figures: ")), ""]
+    return "\n".join(lines + summary + [""] + sections).rstrip("\n") + "\n"
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    kept = "".join(c for c in heading.lower() if c.isalnum() or c in " -")
+    return kept.replace(" ", "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m supermask.report", description=__doc__)
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if REPORT.md differs from what the CSVs give")
+    parser.add_argument("--root", default=".", help="the repository (default: .)")
+    args = parser.parse_args(argv)
+    path = Path(args.root) / "REPORT.md"
+    text = build(args.root)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is stale: run `make report`", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Notebooks stay as stored however JupyterLab saves them, and `make figN` talks to a person
+(supermask.notebook_format, supermask.run_notebook)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from supermask import notebook_format
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+FORMAT = REPO / "lib" / "supermask" / "notebook_format.py"
+
+
+def as_jupyterlab_saves_it(text: str) -> str:
+    """A stored notebook after JupyterLab ran and saved it: kernel version, outputs, counts,
+    viewer metadata, and its own JSON layout."""
+    notebook = json.loads(text)
+    notebook["metadata"]["language_info"].update(
+        version="3.12.1", mimetype="text/x-python", codemirror_mode={"name": "ipython"})
+    notebook["metadata"]["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    for i, cell in enumerate(notebook["cells"]):
+        cell["metadata"]["scrolled"] = True
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = i
+            cell["outputs"] = [{"output_type": "stream", "name": "stderr", "text": ["x\n"]}]
+    return json.dumps(notebook, indent=2)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_notebooks_are_in_their_stored_form(path):
+    """Catches a filter that would rewrite a committed notebook (git would show it modified)."""
+    text = path.read_text()
+    assert notebook_format.stored_text(text) == text
+
+
+def test_the_git_filter_gives_back_the_stored_notebook_whatever_was_saved():
+    stored = NOTEBOOKS[0].read_text()
+    saved = as_jupyterlab_saves_it(stored)
+    assert saved != stored
+    cleaned = subprocess.run([sys.executable, str(FORMAT)], input=saved, capture_output=True,
+                             text=True, check=True, env={"PATH": os.environ["PATH"]}).stdout
+    assert cleaned == stored
+    cell = json.loads(as_jupyterlab_saves_it(stored))["cells"][1]
+    assert notebook_format.stored_form({"cells": [cell]})["cells"][0]["metadata"] == {
+        "tags": ["parameters"]}  # papermill's tag survives, the viewer's state does not
+
+
+def test_text_that_is_not_a_notebook_passes_the_filter_unchanged():
+    for text in ("", "{not json", "[1, 2]", '{"cells": 3}'):
+        assert notebook_format.stored_text(text) == text
+
+
+def test_jupyterlab_saves_the_stored_metadata_and_keeps_the_users_outputs():
+    saved = json.loads(as_jupyterlab_saves_it(NOTEBOOKS[0].read_text()))
+    model = {"type": "notebook", "content": saved}
+    notebook_format.pre_save(model=model, path="x.ipynb", contents_manager=None)
+    assert saved["metadata"] == json.loads(NOTEBOOKS[0].read_text())["metadata"]
+    assert any(cell.get("outputs") for cell in saved["cells"])
+    other = {"type": "file", "content": "text"}
+    notebook_format.pre_save(model=other)
+    assert other == {"type": "file", "content": "text"}
+
+
+def test_git_diff_is_empty_after_a_save_that_only_added_outputs(tmp_path):
+    """The whole mechanism as `make setup` installs it: .gitattributes plus the filter."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True,
+                              text=True, check=True).stdout
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    git("config", "filter.notebook.clean", f"{sys.executable} {FORMAT}")
+    (tmp_path / ".gitattributes").write_text((REPO / ".gitattributes").read_text())
+    notebook = tmp_path / "fig.ipynb"
+    notebook.write_text(NOTEBOOKS[0].read_text())
+    git("add", ".")
+    git("commit", "-qm", "stored")
+    notebook.write_text(as_jupyterlab_saves_it(notebook.read_text()))
+    assert git("diff", "--stat") == ""
+    git("add", ".")
+    assert git("status", "--porcelain") == ""
+
+
+def test_make_setup_installs_both_hooks():
+    makefile = (REPO / "Makefile").read_text()
+    assert "git config filter.notebook.clean 'python3 lib/supermask/notebook_format.py'" in makefile
+    assert '"pre_save_hook": "supermask.notebook_format.pre_save"' in makefile
+    from traitlets.utils.importstring import import_item
+    assert import_item("supermask.notebook_format.pre_save") is notebook_format.pre_save
+
+
+def run_figure(tmp_path: Path, data_dir: Path, *parameters: str, **popen):
+    return subprocess.Popen(
+        [sys.executable, "-m", "supermask.run_notebook", "fig3",
+         str(REPO / "notebooks" / "fig3_vary_k.ipynb"), str(tmp_path / "executed.ipynb"),
+         "-p", "profile", "smoke", "-p", "device", "cpu", "-p", "data_dir", str(data_dir),
+         "-p", "results_dir", str(tmp_path / "results"),
+         "-p", "figures_dir", str(tmp_path / "figures"), *parameters],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_a_bad_parameter_is_one_line_and_exit_2(tiny_data_dir, tmp_path):
+    process = run_figure(tmp_path, tiny_data_dir, "-p", "profile", "nope")
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 2, err
+    [line] = err.strip().splitlines()
+    assert line.startswith("fig3: ValueError: ") and "'nope'" in line and "smoke" in line, line
+    assert not (tmp_path / "results").exists()
+
+
+def test_ctrl_c_stops_with_one_line_and_the_next_call_resumes(smoke_data_dir, real_data_cache,
+                                                            tmp_path, monkeypatch):
+    """Catches a ZMQError traceback or papermill's "Aborted!" reaching the terminal, and an
+    interrupted figure that cannot be run again."""
+    monkeypatch.setenv("SUPERMASK_CACHE", real_data_cache)
+    process = run_figure(tmp_path, smoke_data_dir, start_new_session=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "[1/12]" in line:
+            break
+    assert lines and "12 to train" in lines[-2], lines
+    os.killpg(process.pid, signal.SIGINT)  # as the terminal sends Ctrl-C to its process group
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "fig3: stopped. Finished runs are kept in the store; `make fig3 PROFILE=smoke` resumes, "
+        "the interrupted run from its last finished epoch."]
+    again = run_figure(tmp_path, smoke_data_dir, "-p", "only", '{"model": ["conv2"]}')
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert "fig3 (smoke): 1 of 6 runs in the store, 5 to train" in out, out

@@ -1,0 +1,98 @@
+"""What a sweep says it will cost, and what it says while it trains (supermask.progress)."""
+
+import json
+
+from supermask.config import RunConfig
+from supermask.progress import SweepProgress, format_duration, measured_speeds
+from supermask.store import RunStore
+
+DEVICE = "cpu: Test CPU (1 threads)"
+
+
+def config(model="conv2", epochs=4, train_subset=500, k=0.5):
+    return RunConfig(model=model, k=k, epochs=epochs, train_subset=train_subset)
+
+
+def record(store: RunStore, run: RunConfig, wall_s: float, device=DEVICE,
+           finished_at="2026-12-01T10:00:00+0000") -> None:
+    """A finished run's result.json, as far as the speed estimate reads it."""
+    path = store.run_dir(run) / "result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"status": "finished", "config": run.to_dict(), "hash": run.hash,
+                                "wall_s": wall_s, "epochs_run": run.epochs, "device": device,
+                                "finished_at": finished_at, "test_acc": 0.5}))
+
+
+def test_speed_is_seconds_per_training_image_epoch_on_this_device(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(epochs=2, train_subset=1000), wall_s=100.0)  # 0.05 s per image-epoch
+    record(store, config(k=0.3, epochs=2, train_subset=1000), wall_s=999.0, device="cuda: X")
+    speeds = measured_speeds(store, DEVICE)
+    assert speeds[("conv2", "edge-popup")] == speeds[("conv2", None)] == 0.05
+
+
+def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
+    store = RunStore(tmp_path)
+    for i, wall_s in enumerate([1000.0] * 3 + [10.0] * 5):  # an old, slower machine, then this
+        record(store, config(k=0.1 * (i + 1), epochs=1, train_subset=100), wall_s=wall_s,
+               finished_at=f"2026-12-0{i + 1}T10:00:00+0000")
+    assert measured_speeds(store, DEVICE)[("conv2", None)] == 0.1
+
+
+def test_plan_counts_stored_runs_and_estimates_the_rest(tmp_path):
+    store = RunStore(tmp_path)
+    done = config(k=0.9)
+    record(store, done, wall_s=100.0)  # 4 epochs x 500 images: 0.05 s per image-epoch
+    todo = [config(k=0.1, epochs=8), config(k=0.3, epochs=8)]  # 200 s each
+    plan = SweepProgress("fig3 (test)", [done, *todo], store, DEVICE, write=None,
+                         bar=False).plan()
+    assert plan.startswith("fig3 (test): 1 of 3 runs in the store, 2 to train (16 epochs)")
+    assert plan.endswith("; time: 7 min, at the speed measured on cpu: Test CPU (1 threads)")
+
+
+def test_plan_says_when_a_model_was_never_measured_here(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0, device="cpu: another machine (1 threads)")
+    plan = SweepProgress("fig3", [config(), config(model="conv4")], store, DEVICE,
+                         write=None, bar=False).plan()
+    assert "time: unknown (no conv2, conv4 run timed on this machine yet)" in plan, plan
+    assert SweepProgress("f", [config(k=0.9)], store, DEVICE, write=None, bar=False).plan() \
+        == "f: all 1 runs are in the store; nothing to train"  # wherever it was measured
+
+
+def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=1000.0)  # estimate: 1000 s per run of 4 x 500
+    runs = [config(k=0.1), config(k=0.3), config(k=0.5)]
+    lines = []
+    progress = SweepProgress("fig3", runs, store, DEVICE, write=lines.append, bar=False)
+    progress.run_done(runs[0], {"status": "finished", "test_acc": 0.612, "wall_s": 500.0})
+    # Took half the estimate, so the two runs left should take 2 x 1000 x 0.5 s.
+    assert lines == [f"fig3 [1/3] {runs[0].name}: 61.2% in 8 min; 2 left, ETA 17 min"]
+    progress.run_done(runs[1], {"status": "diverged", "test_acc": None, "wall_s": 500.0})
+    assert lines[-1].endswith("diverged in 8 min; 1 left, ETA 8 min")
+    progress.run_done(runs[1], {"status": "finished", "wall_s": 1.0})  # not this sweep's: silent
+    progress.run_done(runs[2], None)  # left to another worker: silent
+    assert len(lines) == 2
+
+
+def test_runs_of_models_never_timed_here_are_named_in_the_eta(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)
+    runs = [config(k=0.1), config(model="conv8")]
+    plan = SweepProgress("fig3", runs, store, DEVICE, write=None, bar=False).plan()
+    assert "time: 2 min + the conv8 runs (not timed on this machine yet)" in plan, plan
+
+
+def test_the_first_run_of_an_unmeasured_model_gives_the_eta(tmp_path):
+    runs = [config(model="conv4", k=0.1), config(model="conv4", k=0.3, epochs=8)]
+    lines = []
+    progress = SweepProgress("fig3", runs, RunStore(tmp_path), DEVICE, write=lines.append,
+                             bar=False)
+    assert "time: unknown" in progress.plan()
+    progress.run_done(runs[0], {"status": "finished", "test_acc": 0.5, "wall_s": 60.0})
+    assert lines[-1].endswith("1 left, ETA 2 min"), lines  # twice the epochs of the first
+
+
+def test_durations_read_at_a_glance():
+    assert [format_duration(s) for s in (45, 600, 3 * 3600)] == ["45 s", "10 min", "3.0 h"]

@@ -1,0 +1,56 @@
+"""One visual language (supermask.style): every series has its own look, the same everywhere."""
+
+from supermask import style
+
+METHODS = ["edge-popup", "edge-popup-extras", "zhou", "pab", "iterand"]
+
+
+def every_series():
+    rows = [{"method": m, "init": i} for m in METHODS for i in style.DISTRIBUTION_COLOURS]
+    rows += [{"method": "pab", "init": "signed_constant", "prune": "random"}]
+    rows += [{"method": "dense", "optimizer": o} for o in ("sgd", "adam")]
+    return rows
+
+
+def test_no_two_series_share_a_look_or_a_name():
+    rows = every_series()
+    looks = [style.series_style(row).look for row in rows]
+    names = [style.series_name(row) for row in rows]
+    assert len(set(looks)) == len(rows)
+    assert len(set(names)) == len(rows)
+
+
+def test_colour_says_the_distribution_and_line_says_the_method():
+    popup = style.series_style({"method": "edge-popup", "init": "signed_constant"})
+    zhou = style.series_style({"method": "zhou", "init": "signed_constant"})
+    other = style.series_style({"method": "edge-popup", "init": "kaiming_normal"})
+    assert popup.colour == zhou.colour != other.colour
+    assert popup.linestyle == other.linestyle != zhou.linestyle
+
+
+def test_one_name_for_one_thing():
+    """Catches "dense learned (Adam)" beside "dense (adam)" (issue 23)."""
+    assert style.series_name({"method": "dense", "optimizer": "adam"}) == "dense (Adam)"
+    assert style.run_name({"method": "dense", "optimizer": "adam", "width": 1.0}) == \
+        "dense (Adam)"
+    assert style.series_name({"method": "iterand", "init": "signed_constant"}) == \
+        "IteRand, signed Kaiming constant $U_k$"
+    assert style.run_name({"method": "edge-popup", "init": "signed_constant", "k": 0.5,
+                           "width": 2.0}) == "edge-popup $U_k$ k=0.5, width 2"
+
+
+def test_runs_of_one_series_get_shades_that_keep_their_look_across_figures():
+    rows = [{"method": "edge-popup", "init": "signed_constant", "k": k}
+            for k in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    looks = [s.look for s in style.run_styles(rows, vary="k")]
+    assert len(set(looks)) == 5
+    fewer = [s.look for s in style.run_styles([rows[0], rows[2], rows[4]], vary="k")]
+    assert fewer == [looks[0], looks[2], looks[4]]  # k=0.5 looks the same in both figures
+    seeds = style.run_styles([rows[2], dict(rows[2], seed=1)], vary="k")
+    assert seeds[0] == seeds[1] == style.series_style(rows[2])  # one k: the series' own look
+
+
+def test_math_names_typesets_symbols_once():
+    assert style.math_names("edge-popup U_k k=0.5") == "edge-popup $U_k$ k=0.5"
+    assert style.math_names("edge-popup $U_k$") == "edge-popup $U_k$"
+
