@@ -118,3 +118,13 @@ def test_published_levels_go_on_their_panels_only():
                                if line.get_label() == "published"] for ax in fig.axes}
     assert levels == {"conv2": [], "conv4": [72.5], "conv6": []}
     assert "published" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_a_single_x_value_gets_its_own_tick():
+    """Catches a smoke plot whose x axis read 0.945-1.050 around its one width."""
+    runs = pd.DataFrame([{"model": "conv4", "init": "signed_constant", "width": 1.0,
+                          "status": "finished", "test_acc": 0.3}])
+    fig = plots.accuracy_curves(runs, x="width", hue="init", panel="model", title="t",
+                                xlabel="width")
+    assert list(fig.axes[0].get_xticks()) == [1.0]
+    assert fig.axes[0].get_xlim() == (0.5, 1.5)

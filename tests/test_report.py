@@ -14,6 +14,12 @@ def test_report_md_is_what_the_committed_csvs_give():
     assert report.main(["--check", "--root", str(REPO)]) == 0
 
 
+def test_readme_quotes_the_reports_summary():
+    readme = (REPO / "README.md").read_text()
+    assert report.summary_table(REPO, "REPORT.md") in readme
+    assert report.readme_with_summary(readme, REPO) == readme
+
+
 def test_the_report_follows_a_changed_result(tmp_path):
     """Catches a report that copies text instead of judging the CSVs."""
     shutil.copytree(REPO / "results" / "quick", tmp_path / "results" / "quick")

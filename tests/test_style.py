@@ -54,3 +54,11 @@ def test_math_names_typesets_symbols_once():
     assert style.math_names("edge-popup U_k k=0.5") == "edge-popup $U_k$ k=0.5"
     assert style.math_names("edge-popup $U_k$") == "edge-popup $U_k$"
 
+
+
+def test_runs_that_differ_in_two_fields_get_a_look_each():
+    """Figure 5's curves: sizes c1-c3 at each width (caught by the strict smoke redraw)."""
+    rows = [{"method": "edge-popup", "init": "signed_constant", "size": size, "width": width}
+            for size in ("c1", "c2", "c3") for width in (1.0, 2.0)]
+    looks = [s.look for s in style.run_styles(rows, vary=["size", "width"])]
+    assert len(set(looks)) == 6

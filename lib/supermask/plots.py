@@ -77,6 +77,10 @@ def accuracy_curves(
                            linestyle=look.linestyle, linewidth=1.2, label=series_name(row))
         if margin > 0:
             ax.set_xlim(span.min() - margin, span.max() + margin)
+        elif len(span):  # one x value (a smoke grid): centred, its own tick, no odd decimals
+            value = float(span.iloc[0])
+            ax.set_xlim(value - (0.5 * abs(value) or 0.5), value + (0.5 * abs(value) or 0.5))
+            ax.set_xticks([value])
         if finished.empty and len(diverged) == 0:
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)
@@ -110,7 +114,8 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
 
 
 def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
-                    panel: str | None = None, vary: str = "k") -> plt.Figure | None:
+                    panel: str | None = None, vary: str | list[str] = "k"
+                    ) -> plt.Figure | None:
     """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
     panel per ``panel`` value; None when no run measured a learning curve. A run has its
     series' look from :mod:`.style`; runs of one series that differ in ``vary`` are shades of
@@ -310,8 +315,9 @@ def _look(handle) -> tuple | None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    if isinstance(handle, Line2D):
-        return (mcolors.to_hex(handle.get_color()), str(handle.get_linestyle()),
+    if isinstance(handle, Line2D):  # the dash pattern itself: custom dashes all read "--"
+        dashes = getattr(handle, "_unscaled_dash_pattern", handle.get_linestyle())
+        return (mcolors.to_hex(handle.get_color()), str(dashes),
                 str(handle.get_marker()), handle.get_markersize())
     if isinstance(handle, Patch):
         return (mcolors.to_hex(handle.get_facecolor()), "patch")
@@ -326,13 +332,17 @@ def _cost_axis(ax: plt.Axes, values: pd.Series) -> None:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    else:  # few ticks, so wide numbers never run into each other
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=4))
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(_plain_number))
 
 
 def _plain_number(value: float, _position=None) -> str:
-    """1,500 / 2M / 0.5: readable cost ticks without scientific notation."""
+    """1,500 / 80k / 2M / 0.5: readable cost ticks without scientific notation."""
     if abs(value) >= 1e6:
         return f"{value / 1e6:g}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:g}k"
     return f"{value:,.0f}" if abs(value) >= 10 else f"{value:g}"
 
 

@@ -20,7 +20,7 @@ from .campaign import to_markdown as table_markdown
 from .config import PROFILES
 from .style import math_names
 
-__all__ = ["FIGURES", "build", "main"]
+__all__ = ["FIGURES", "build", "main", "readme_with_summary", "summary_table"]
 
 DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
 PROFILE_ORDER = ["paper", "short", "quick", "smoke"]  # the most faithful first
@@ -107,20 +107,10 @@ def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
             table_markdown(verdicts.rename_axis("claim").reset_index())]
 
 
-def build(root: str | Path = ".") -> str:
-    """The report's text for the repository at ``root``."""
-    root = Path(root)
+def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame, list]]]:
+    """The report's sections, and per figure and profile: (heading, profile, runs, claims)."""
     results, figures = root / "results", root / "figures"
-    lines = ["# Report: every claim, its verdict, the runs behind it", "",
-             "Written by `make report` from the committed CSVs under `results/`; do not edit "
-             "(a test fails when this file differs from what the CSVs give). Accuracies are on "
-             "CIFAR-10 decoded from JPEG copies of the images (see README, Data), so a point or "
-             "so off the paper's numbers is expected; profiles other than `paper` train far "
-             "less than the paper, and their verdicts say what that budget shows, not what the "
-             "paper's protocol would.", ""]
-    summary = ["| figure | profile | runs finished | training time | claims: holds / does not "
-               "hold / not judged yet |", "|---|---|---|---|---|"]
-    sections = []
+    sections, judged = [], []
     for name, heading, figure_files, judge in FIGURES:
         sections += [f"## {heading}", ""]
         found = False
@@ -138,14 +128,7 @@ def build(root: str | Path = ".") -> str:
                 sections += [claims.to_markdown(verdicts), ""]
             if name == "budget":
                 sections += [*_budget_section(runs, profile), ""]
-            tally = [sum(claim.holds is value for claim in verdicts) for value in
-                     (True, False, None)]
-            summary.append(
-                f"| [{name}](#{_anchor(heading)}) | {profile} | "
-                f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
-                f"{_hours(runs['wall_s'].fillna(0).sum())} | "
-                + (" / ".join(map(str, tally)) if verdicts else "see below")
-                + " |")
+            judged.append((name, heading, profile, runs, verdicts))
         if not found:
             sections += ["Not run at any profile yet.", ""]
     imagenet = [p for p in _profiles(results) if (results / p / "imagenet.csv").exists()]
@@ -155,7 +138,44 @@ def build(root: str | Path = ".") -> str:
                   "figure shows the paper's published Table 2: "
                   + _links(figures, root, "quick", ["imagenet_table2"]).removeprefix(
                       "Figures: ")), ""]
-    return "\n".join(lines + summary + [""] + sections).rstrip("\n") + "\n"
+    return sections, judged
+
+
+def summary_table(root: str | Path = ".", link_to: str = "") -> str:
+    """One row per figure and profile: runs finished, training time, claims that hold, do not
+    hold, are not judged yet; each figure links to its section of ``link_to`` (the report)."""
+    lines = ["| figure | profile | runs finished | training time | claims: holds / does not "
+             "hold / not judged yet |", "|---|---|---|---|---|"]
+    for name, heading, profile, runs, verdicts in _sections(Path(root))[1]:
+        tally = [sum(claim.holds is value for claim in verdicts) for value in (True, False, None)]
+        lines.append(f"| [{name}]({link_to}#{_anchor(heading)}) | {profile} | "
+                     f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
+                     f"{_hours(runs['wall_s'].fillna(0).sum())} | "
+                     + (" / ".join(map(str, tally)) if verdicts else "see its section") + " |")
+    return "\n".join(lines)
+
+
+def build(root: str | Path = ".") -> str:
+    """The report's text for the repository at ``root``."""
+    root = Path(root)
+    lines = ["# Report: every claim, its verdict, the runs behind it", "",
+             "Written by `make report` from the committed CSVs under `results/`; do not edit "
+             "(a test fails when this file differs from what the CSVs give). Accuracies are on "
+             "CIFAR-10 decoded from JPEG copies of the images (see README, Data), so a point or "
+             "so off the paper's numbers is expected; profiles other than `paper` train far "
+             "less than the paper, and their verdicts say what that budget shows, not what the "
+             "paper's protocol would.", ""]
+    return "\n".join(lines + [summary_table(root), ""] + _sections(root)[0]).rstrip("\n") + "\n"
+
+
+README_START, README_END = "<!-- report summary: make report writes this table -->", "<!-- end -->"
+
+
+def readme_with_summary(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with the block between the summary markers replaced by the summary table."""
+    start, end = readme.index(README_START), readme.index(README_END)
+    return (readme[:start + len(README_START)] + "\n" + summary_table(root, "REPORT.md") + "\n"
+            + readme[end:])
 
 
 def _anchor(heading: str) -> str:
@@ -167,18 +187,23 @@ def _anchor(heading: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supermask.report", description=__doc__)
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 if REPORT.md differs from what the CSVs give")
+                        help="exit 1 if REPORT.md or README.md's summary differs from the CSVs")
     parser.add_argument("--root", default=".", help="the repository (default: .)")
     args = parser.parse_args(argv)
-    path = Path(args.root) / "REPORT.md"
-    text = build(args.root)
+    root = Path(args.root)
+    files = {root / "REPORT.md": build(root)}
+    readme = root / "README.md"
+    if readme.exists() and README_START in readme.read_text():
+        files[readme] = readme_with_summary(readme.read_text(), root)
     if args.check:
-        if not path.exists() or path.read_text() != text:
+        stale = [path for path, text in files.items()
+                 if not path.exists() or path.read_text() != text]
+        for path in stale:
             print(f"{path} is stale: run `make report`", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(text)
-    print(f"wrote {path}")
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

@@ -133,11 +133,15 @@ def _shade(colour: str, position: float) -> str:
     return mcolors.to_hex(colorsys.hls_to_rgb(h, lightness, s))
 
 
-def run_styles(rows: Sequence[Mapping], vary: str) -> list[Style]:
+def run_styles(rows: Sequence[Mapping], vary: str | Sequence[str]) -> list[Style]:
     """One look per row (runs of one figure): its series' look, or, where several rows of a
     series differ in ``vary`` (k, width, size), shades of the series' colour in ``vary`` order
     with a marker each (for k, the same shade and marker in every figure). Rows equal in series
     and ``vary`` share a look (seeds of one run)."""
+    if not isinstance(vary, str):  # several fields: their values together tell runs apart
+        fields = list(vary)
+        rows = [{**row, "_vary": tuple(row.get(f) for f in fields)} for row in rows]
+        vary = "_vary"
     base = [series_style(row) for row in rows]
     values: dict[Style, list] = {}
     for style, row in zip(base, rows):
