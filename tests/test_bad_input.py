@@ -40,9 +40,12 @@ CLI_CASES = [
     (["--momentum", "-1"], "momentum must be in [0, 1), got -1"),
     (["--momentum", "1"], "momentum must be in [0, 1), got 1"),
     (["--weight-decay", "nan"], "weight_decay must be a finite number, got nan"),
-    (["--weight-decay", "-1"], "weight_decay must be >= 0, got -1"),
+    (["--weight-decay", "-1"], "weight_decay must be in [0, 1) (the papers use 0 to 5e-4), got -1"),
+    (["--weight-decay", "1e308"], "weight_decay must be in [0, 1) (the papers use 0 to 5e-4), "
+                                  "got 1e+308"),
     (["--width", "inf"], "width must be a finite number, got inf"),
     (["--width", "0.001"], "width 0.001 leaves a layer of conv2 with no units; the smallest"),
+    (["--width", "1e300"], "width must be at most 16 (the papers use up to 2; a wider conv2 "),
     (["--seed", "18446744073709551616"], "seed must be in [0, 4294967295], got 1844674407"),
     (["--seed", "-1"], "seed must be in [0, 4294967295], got -1"),
     (["--k", "nan"], "k must be a finite number, got nan"),

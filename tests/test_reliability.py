@@ -197,3 +197,27 @@ def test_a_foreign_result_is_moved_aside_not_overwritten(tmp_path, tiny_data_dir
     assert mine["hash"] == config.hash != foreign["hash"]
     aside = list(store.run_dir(config).glob("result.json.unreadable-*"))
     assert len(aside) == 1 and aside[0].read_text() == copied
+
+
+@pytest.mark.parametrize("option", ["--results", "--data-dir"])
+def test_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path, option):
+    """Caught by the OS only as "File name too long", after an empty parent was created."""
+    too_long = tmp_path / "parent" / ("r" * 300)
+    paths = {"--results": str(tmp_path / "results"), "--data-dir": str(tmp_path / "data")}
+    paths[option] = str(too_long)
+    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
+                           "--epochs", "1", "--no-progress", "--results", paths["--results"],
+                           "--data-dir", paths["--data-dir"]], capture_output=True, text=True)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2, done.stderr
+    assert "has 300 bytes, more than the 255 this file system allows" in last, last
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_figure_parameters_refuse_an_over_long_directory_name(tmp_path):
+    from supermask.parameters import check_figure_parameters
+
+    with pytest.raises(ValueError, match="figures_dir .* has 300 bytes"):
+        check_figure_parameters("smoke", None, None, "cpu", train=False,
+                                results_dir=tmp_path, figures_dir=tmp_path / ("f" * 300))

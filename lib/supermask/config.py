@@ -28,6 +28,8 @@ OPTIMIZERS = ("sgd", "adam")
 # Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
 # stays inside what torch.manual_seed accepts.
 MAX_SEED = 2**32 - 1
+# Widths beyond this do not fit in a machine's memory for any model here (the papers go to 2).
+MAX_WIDTH = 16.0
 # INT_FIELDS and FLOAT_FIELDS (set below RunConfig) come from the fields' annotations.
 # Fields added after runs were recorded, with the value every earlier run had: that value stays
 # out of the canonical string, so those runs keep their hashes.
@@ -107,7 +109,7 @@ class RunConfig:
                                     "SGD), 2e-4/3e-4 (Adam, Conv2/others), 200/800 (zhou, "
                                     "Conv2-6/Conv8)")
     momentum: float | None = _field(None, "SGD momentum, in [0, 1); default 0.9")
-    weight_decay: float | None = _field(None, "weight decay, >= 0; default 1e-4 (SGD; applies "
+    weight_decay: float | None = _field(None, "weight decay, in [0, 1); default 1e-4 (SGD; applies "
                                               "to the scores too), 0 (Adam, zhou)")
     batch_size: int | None = _field(None, "batch size; default 128 (SGD), 60 (Adam)")
     eval_samples: int | None = _field(None, "sampled masks averaged for the test accuracy "
@@ -211,12 +213,16 @@ class RunConfig:
         if not self.width >= smallest_width(self.model):
             raise ValueError(f"width {self.width} leaves a layer of {self.model} with no units; "
                              f"the smallest width it allows is {smallest_width(self.model):g}")
+        if self.width > MAX_WIDTH:
+            raise ValueError(f"width must be at most {MAX_WIDTH:g} (the papers use up to 2; a "
+                             f"wider {self.model} does not fit in memory), got {self.width:g}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.weight_decay < 1:
+            raise ValueError(f"weight_decay must be in [0, 1) (the papers use 0 to 5e-4), got "
+                             f"{self.weight_decay:g}")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_torch_save
+from .files import atomic_torch_save, check_name_lengths
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -101,6 +101,10 @@ def find_cifar10(data_dir: str | os.PathLike) -> tuple[str, Path]:
         raise DataNotFoundError(f"data directory {str(data_dir)!r} is empty: give the path of "
                                 "the directory that holds CIFAR-10")
     data_dir = Path(data_dir)
+    try:
+        check_name_lengths(data_dir, "data directory")
+    except ValueError as error:
+        raise DataNotFoundError(str(error)) from None
     if not data_dir.is_dir():
         if data_dir.is_symlink() and not data_dir.exists():
             raise DataNotFoundError(f"data directory {data_dir} is a symbolic link to nothing "
