@@ -221,3 +221,37 @@ def test_figure_parameters_refuse_an_over_long_directory_name(tmp_path):
     with pytest.raises(ValueError, match="figures_dir .* has 300 bytes"):
         check_figure_parameters("smoke", None, None, "cpu", train=False,
                                 results_dir=tmp_path, figures_dir=tmp_path / ("f" * 300))
+
+
+def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path):
+    """PIL's convert("RGB") turned 16-bit grey 0-65535 into 209-255 (issue 25)."""
+    import numpy as np
+    from PIL import Image
+
+    from conftest import make_image_folder
+    from supermask.data import load_cifar10
+
+    root = make_image_folder(tmp_path / "cifar10")
+    grey = np.full((32, 32), 200 * 257, dtype=np.uint16)
+    grey[0, 0] = 0
+    target = root / "train" / "airplane" / "0000.png"
+    Image.fromarray(grey).save(target)  # mode I;16 (or I, as Pillow reads 16-bit PNGs back)
+    train, _ = load_cifar10(tmp_path)
+    flat = train.images.flatten(1)
+    assert ((flat == 200).sum(1) == 3 * 32 * 32 - 3).any()  # all 200 but the one black pixel
+    assert int(train.images.max()) <= 255
+
+
+def test_floating_point_images_are_refused_by_name(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from conftest import make_image_folder
+    from supermask.data import DataNotFoundError, load_cifar10
+
+    root = make_image_folder(tmp_path / "cifar10")
+    target = root / "test" / "cat" / "0001.tiff"
+    (root / "test" / "cat" / "0001.png").unlink()
+    Image.fromarray(np.full((32, 32), 0.5, dtype=np.float32)).save(target)
+    with pytest.raises(DataNotFoundError, match=r"0001.tiff: floating-point image \(mode F\)"):
+        load_cifar10(tmp_path)

@@ -122,6 +122,24 @@ def find_cifar10(data_dir: str | os.PathLike) -> tuple[str, Path]:
     raise DataNotFoundError(_how_to_supply(data_dir))
 
 
+def _rgb(image, np):
+    """An image's 8-bit RGB pixels. PIL's own conversion clips 16-bit grey (``I;16``, or ``I``
+    holding 16-bit values) to 255 instead of scaling it, so those are scaled here; floating
+    point images have no defined 8-bit scale and are refused by name."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        grey = np.asarray(image, dtype=np.int64)
+        if grey.min() < 0 or grey.max() > 65535:
+            raise DataNotFoundError(f"{image.filename}: {image.mode} image with values outside "
+                                    "0-65535; give 8-bit or 16-bit images")
+        if image.mode != "I" or grey.max() > 255:  # 16-bit: 0-65535 onto 0-255
+            grey = (grey * 255 + 32767) // 65535
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+    if image.mode == "F":
+        raise DataNotFoundError(f"{image.filename}: floating-point image (mode F) has no 8-bit "
+                                "scale; give 8-bit or 16-bit images")
+    return np.asarray(image.convert("RGB"))
+
+
 def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors:
     import numpy as np
     from PIL import Image
@@ -131,7 +149,9 @@ def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors
     def decode(path: str) -> np.ndarray:
         try:
             with Image.open(path) as image:
-                pixels = np.asarray(image.convert("RGB"))
+                pixels = _rgb(image, np)
+        except DataNotFoundError:
+            raise
         except Exception as error:  # zero-byte, truncated, corrupted, not an image at all
             raise DataNotFoundError(f"{path}: not a readable image ({error})") from None
         if pixels.shape != (32, 32, 3):
