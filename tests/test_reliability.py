@@ -255,3 +255,21 @@ def test_floating_point_images_are_refused_by_name(tmp_path):
     Image.fromarray(np.full((32, 32), 0.5, dtype=np.float32)).save(target)
     with pytest.raises(DataNotFoundError, match=r"0001.tiff: floating-point image \(mode F\)"):
         load_cifar10(tmp_path)
+
+
+def test_a_subset_larger_than_a_class_allows_is_refused_before_training(tmp_path):
+    """It trained on 185 images and recorded 200 (issue 25)."""
+    from conftest import make_image_folder
+
+    root = make_image_folder(tmp_path / "data" / "cifar10", train_per_class=20)
+    for path in sorted((root / "train" / "cat").iterdir())[5:]:
+        path.unlink()  # cat keeps 5 of 20
+    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
+                           "--width", "0.25", "--epochs", "1", "--train-subset", "100",
+                           "--no-progress", "--data-dir", str(tmp_path / "data"),
+                           "--results", str(tmp_path / "results")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert ("train_subset=100: a balanced subset of 100 needs 10 images of class 3, which has "
+            "5; valid: at most 50") in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "results").exists()

@@ -296,6 +296,13 @@ def balanced_subset(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Ten
     generator = torch.Generator().manual_seed(seed)
     per_class, extra = divmod(size, len(classes))
     chosen = []
+    counts = [int((labels == cls).sum()) for cls in classes]
+    for i, (cls, count) in enumerate(zip(classes, counts)):
+        take = per_class + (1 if i < extra else 0)
+        if take > count:  # the subset would hold fewer images than asked for and recorded
+            raise ValueError(f"a balanced subset of {size} needs {take} images of class "
+                             f"{int(cls)}, which has {count}; valid: at most "
+                             f"{min(counts) * len(classes)}")
     for i, cls in enumerate(classes):
         members = (labels == cls).nonzero().flatten()
         take = per_class + (1 if i < extra else 0)

@@ -153,6 +153,11 @@ def check_data_fits(config: RunConfig, train_data: ImageTensors, test_data: Imag
         if wanted is not None and wanted > len(data):
             raise ValueError(f"{name}={wanted} asks for more images than the data set has "
                              f"({len(data)}); valid: 10 to {len(data)}, or None for all")
+        if wanted is not None:
+            try:
+                balanced_subset(data.labels, wanted)
+            except ValueError as error:
+                raise ValueError(f"{name}={wanted}: {error}") from None
 
 
 def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
