@@ -273,3 +273,26 @@ def test_a_subset_larger_than_a_class_allows_is_refused_before_training(tmp_path
     assert ("train_subset=100: a balanced subset of 100 needs 10 images of class 3, which has "
             "5; valid: at most 50") in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("edit", ["epochs", "garbage"])
+def test_a_config_json_that_is_not_this_runs_is_moved_aside_when_the_run_starts(tmp_path,
+                                                                                edit):
+    """A hand-edited config.json was ignored by resume and later blocked export (issue 25)."""
+    store = RunStore(tmp_path)
+    config = RunConfig(model="conv2", width=0.25, epochs=2, batch_size=32)
+    run_dir = store.start(config)
+    path = run_dir / "config.json"
+    if edit == "epochs":
+        record = json.loads(path.read_text())
+        record["config"]["epochs"] = 7
+        path.write_text(json.dumps(record))
+    else:
+        path.write_text("{not json")
+    edited = path.read_text()
+    store.start(config)
+    assert json.loads(path.read_text()) == {"hash": config.hash, "config": config.to_dict()}
+    [aside] = run_dir.glob("config.json.unreadable-*")
+    assert aside.read_text() == edited
+    store.start(config)  # this run's own config.json stays as it is
+    assert len(list(run_dir.glob("config.json.unreadable-*"))) == 1

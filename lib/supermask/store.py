@@ -138,11 +138,19 @@ class RunStore:
         return self.run_dir(config) / "model.pt"
 
     def start(self, config: RunConfig) -> Path:
-        """Create the run directory and record the config it belongs to."""
+        """Create the run directory and record the config it belongs to. A ``config.json`` that
+        is not this run's (hand-edited, copied, damaged) is moved aside and written anew."""
         run_dir = self.run_dir(config)
         config_path = run_dir / "config.json"
-        if not config_path.exists():
-            atomic_write_json({"hash": config.hash, "config": config.to_dict()}, config_path)
+        if config_path.exists():
+            wrong = _foreign_config(config_path, config)
+            if wrong is None:
+                return run_dir
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            aside = config_path.with_name(f"config.json.unreadable-{stamp}")
+            log.warning("moving %s aside to %s: %s", config_path, aside, wrong)
+            config_path.rename(aside)
+        atomic_write_json({"hash": config.hash, "config": config.to_dict()}, config_path)
         return run_dir
 
     def result(self, config: RunConfig) -> dict | None:
@@ -224,6 +232,20 @@ class RunStore:
             result["run_dir"] = str(path.parent)
             results.append(result)
         return results
+
+
+def _foreign_config(path: Path, config: RunConfig) -> str | None:
+    """Why the ``config.json`` at ``path`` is not ``config``'s record, or None if it is."""
+    from .config import RunConfig
+
+    try:
+        record = json.loads(path.read_text())
+        recorded = RunConfig.from_dict(record["config"])
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        return f"it is not a readable run config ({error})"
+    if recorded.hash != config.hash or record.get("hash") != config.hash:
+        return f"it describes run {recorded.hash}, not {config.hash}"
+    return None
 
 
 def _mistyped(fields: dict) -> list[str]:
