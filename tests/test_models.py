@@ -34,3 +34,22 @@ def test_width_scales_hidden_units_only():
 def test_unknown_model_lists_valid_names():
     with pytest.raises(ValueError, match="valid: conv2, conv4, conv6, conv8, resnet18"):
         build_model("vgg19")
+
+
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+def test_flatten_matches_nn_flatten_and_returns_the_gradient_in_the_input_layout(memory_format):
+    """The ConvNets' flatten must give nn.Flatten's features in nn.Flatten's (NCHW) order and the
+    same gradient, handed back in the layout of its input (channels_last stays channels_last,
+    which keeps the max-pool's backward on its fast path)."""
+    from supermask.models.conv import LayoutKeepingFlatten
+
+    x = torch.randn(4, 8, 3, 5).contiguous(memory_format=memory_format).requires_grad_()
+    reference = x.detach().clone().contiguous(memory_format=memory_format).requires_grad_()
+    out, expected = LayoutKeepingFlatten()(x), nn.Flatten()(reference)
+    assert torch.equal(out, expected)
+    upstream = torch.randn_like(expected)
+    out.backward(upstream)
+    expected.backward(upstream)
+    assert torch.equal(x.grad, reference.grad)
+    assert x.grad.is_contiguous(memory_format=memory_format)
+    assert isinstance(build_model("conv2").classifier[0], LayoutKeepingFlatten)

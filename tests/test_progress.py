@@ -28,7 +28,7 @@ def test_speed_is_seconds_per_training_image_epoch_on_this_device(tmp_path):
     record(store, config(epochs=2, train_subset=1000), wall_s=100.0)  # 0.05 s per image-epoch
     record(store, config(k=0.3, epochs=2, train_subset=1000), wall_s=999.0, device="cuda: X")
     speeds = measured_speeds(store, DEVICE)
-    assert speeds[("conv2", "edge-popup")] == speeds[("conv2", None)] == 0.05
+    assert speeds[("conv2", "edge-popup", "fp32")] == speeds[("conv2", None, "fp32")] == 0.05
 
 
 def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
@@ -36,7 +36,19 @@ def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
     for i, wall_s in enumerate([1000.0] * 3 + [10.0] * 5):  # an old, slower machine, then this
         record(store, config(k=0.1 * (i + 1), epochs=1, train_subset=100), wall_s=wall_s,
                finished_at=f"2026-12-0{i + 1}T10:00:00+0000")
-    assert measured_speeds(store, DEVICE)[("conv2", None)] == 0.1
+    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 0.1
+
+
+def test_a_bf16_run_is_not_estimated_from_fp32_speeds(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)  # fp32: 0.05 s per image-epoch
+    bf16 = RunConfig(model="conv2", k=0.5, epochs=4, train_subset=500, precision="bf16")
+    progress = SweepProgress("fig3 (paper)", [bf16, config(k=0.3)], store, DEVICE, bar=False)
+    assert progress.plan().endswith("time: 2 min + the conv2 bf16 runs (not timed on this "
+                                    f"machine yet), at the speed measured on {DEVICE}")
+    record(store, RunConfig(model="conv2", k=0.1, epochs=4, train_subset=500, precision="bf16"),
+           wall_s=50.0)
+    assert measured_speeds(store, DEVICE)[("conv2", None, "bf16")] == 0.025
 
 
 def test_plan_counts_stored_runs_and_estimates_the_rest(tmp_path):

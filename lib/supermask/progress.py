@@ -28,10 +28,16 @@ def _image_epochs(config: RunConfig) -> int:
     return config.epochs * (config.train_subset or CIFAR10_TRAIN_IMAGES)
 
 
-def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None], float]:
+def _precision(config) -> str:
+    return (config.get("precision") if isinstance(config, dict) else config.precision) or "fp32"
+
+
+def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None, str], float]:
     """Seconds per training image and epoch (evaluation included) on ``device``, from the
-    latest finished runs in ``store``: keyed (model, method) and (model, None) for any method."""
-    samples: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
+    latest finished runs in ``store``: keyed (model, method, precision) and (model, None,
+    precision) for any method; bf16 and fp32 differ by up to 2x, and far more where bf16 is
+    emulated."""
+    samples: dict[tuple[str, str | None, str], list[tuple[str, float]]] = {}
     for result in store.finished():
         config = result.get("config") or {}
         wall_s, epochs = result.get("wall_s"), result.get("epochs_run")
@@ -41,7 +47,8 @@ def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None]
             continue
         images = epochs * (config.get("train_subset") or CIFAR10_TRAIN_IMAGES)
         when = str(result.get("finished_at", ""))
-        for key in ((config.get("model"), config.get("method")), (config.get("model"), None)):
+        model, precision = config.get("model"), _precision(config)
+        for key in ((model, config.get("method"), precision), (model, None, precision)):
             samples.setdefault(key, []).append((when, wall_s / images))
     return {key: statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])
             for key, values in samples.items()}
@@ -54,6 +61,11 @@ def format_duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _kind(config: RunConfig) -> str:
+    """What a speed measurement is good for: the model, and its precision where not fp32."""
+    return config.model if config.precision == "fp32" else f"{config.model} {config.precision}"
 
 
 class SweepProgress:
@@ -76,7 +88,8 @@ class SweepProgress:
 
     @staticmethod
     def _estimate(config: RunConfig, speeds) -> float | None:
-        speed = speeds.get((config.model, config.method), speeds.get((config.model, None)))
+        speed = speeds.get((config.model, config.method, config.precision),
+                           speeds.get((config.model, None, config.precision)))
         return None if speed is None else speed * _image_epochs(config)
 
     def _remaining(self) -> tuple[float, list[str]]:
@@ -85,7 +98,7 @@ class SweepProgress:
         (never measured on this device)."""
         ratio = self.spent_s / self.spent_estimate_s if self.spent_estimate_s else 1.0
         known = sum(e for h in self.todo if (e := self.estimates[h]) is not None)
-        unmeasured = sorted({c.model for h, c in self.todo.items() if self.estimates[h] is None})
+        unmeasured = sorted({_kind(c) for h, c in self.todo.items() if self.estimates[h] is None})
         return ratio * known, unmeasured
 
     def _cost(self) -> str:
@@ -125,7 +138,7 @@ class SweepProgress:
         elif wall_s and result.get("status") == "finished":  # the first measurement of a model
             speed = wall_s / _image_epochs(config)
             for other, pending in self.todo.items():
-                if pending.model == config.model and self.estimates[other] is None:
+                if _kind(pending) == _kind(config) and self.estimates[other] is None:
                     self.estimates[other] = speed * _image_epochs(pending)
         accuracy = result.get("test_acc")
         outcome = (f"{100 * accuracy:.1f}%" if result.get("status") == "finished"

@@ -1,0 +1,109 @@
+"""The budget study's rule (E*, fixed before its results) and the bf16 fidelity gate, on made-up
+tables whose answer is known, and the study's grid."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from supermask import budget
+from supermask.config import get_profile
+
+# At the reference: k=0.5 76.6, dense 76.4 (within 3 points of it: not a pair), Zhou 67.1,
+# k=0.1 61.8 and k=0.9 61.7 (within 3 points: not a pair). So the judged pairs are the two
+# top ones against the three others, and Zhou against k=0.1 and k=0.9.
+REFERENCE = {"edge-popup U_k k=0.5": 0.766, "dense Adam": 0.764, "Zhou et al. N_k": 0.671,
+             "edge-popup U_k k=0.1": 0.618, "edge-popup U_k k=0.9": 0.617}
+
+
+def _rows(epochs, accuracies, precision="fp32", status="finished"):
+    return [{"configuration": name, "epochs": epochs, "precision": precision, "status": status,
+             "test_acc": acc} for name, acc in accuracies.items()]
+
+
+def _table(*row_lists):
+    return pd.DataFrame([row for rows in row_lists for row in rows])
+
+
+def test_the_rule_judges_only_pairs_further_apart_than_the_gap():
+    choice = budget.pick_budget(_table(_rows(100, REFERENCE)), 100)
+    pairs = set(choice.pairs)
+    assert len(pairs) == 8
+    assert ("edge-popup U_k k=0.5", "Zhou et al. N_k") in pairs  # ordered best first
+    assert not {("edge-popup U_k k=0.5", "dense Adam"), ("dense Adam", "edge-popup U_k k=0.5"),
+                ("edge-popup U_k k=0.1", "edge-popup U_k k=0.9"),
+                ("edge-popup U_k k=0.9", "edge-popup U_k k=0.1")} & pairs
+
+
+def test_the_smallest_budget_that_orders_every_pair_as_at_the_reference_is_chosen():
+    wrong_at_5 = {**REFERENCE, "Zhou et al. N_k": 0.55, "edge-popup U_k k=0.9": 0.58,
+                  "edge-popup U_k k=0.1": 0.54}
+    table = _table(_rows(100, REFERENCE), _rows(5, wrong_at_5), _rows(10, REFERENCE),
+                   _rows(20, REFERENCE))
+    choice = budget.pick_budget(table, 100)
+    assert choice.epochs == 10 and not choice.fallback
+    assert choice.disagreeing[5] == [("Zhou et al. N_k", "edge-popup U_k k=0.9")]
+    assert choice.describe().startswith("E* = 10 epochs: all 8 pairs")
+
+
+def test_the_rule_waits_for_a_budget_below_the_answer_but_not_above_it():
+    wrong_at_5 = {**REFERENCE, "Zhou et al. N_k": 0.55}
+    without_zhou_at_10 = {k: v for k, v in REFERENCE.items() if k != "Zhou et al. N_k"}
+    waiting = budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, wrong_at_5),
+                                        _rows(10, without_zhou_at_10)), 100)
+    assert waiting.epochs is None and waiting.disagreeing[10] is None
+    assert waiting.describe() == "not decided yet: runs at 10, 20 epochs are not all finished"
+    # A run still in flight does not count as finished.
+    in_flight = _rows(10, {"Zhou et al. N_k": 0.6}, status="missing")
+    assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, wrong_at_5),
+                                     _rows(10, without_zhou_at_10), in_flight), 100).epochs is None
+    # 5 epochs already suffices: nothing longer is needed.
+    assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, REFERENCE)), 100).epochs == 5
+
+
+def test_the_rule_falls_back_when_no_candidate_orders_every_pair():
+    upside_down = {name: 1 - acc for name, acc in REFERENCE.items()}
+    table = _table(_rows(100, REFERENCE), *(_rows(e, upside_down) for e in (5, 10, 20)))
+    choice = budget.pick_budget(table, 100)
+    assert choice.epochs == budget.FALLBACK and choice.fallback
+    assert "by the fallback" in choice.describe()
+
+
+def test_the_rule_reads_only_its_own_precision():
+    table = _table(_rows(100, REFERENCE), _rows(5, REFERENCE, precision="bf16"))
+    assert budget.pick_budget(table, 100).disagreeing[5] is None
+    assert budget.pick_budget(table, 100, precision="bf16").epochs is None  # no bf16 reference
+
+
+def test_the_fidelity_gate_is_1_5_points_at_10_epochs_and_1_0_at_the_reference():
+    fp32_10 = {"edge-popup U_k k=0.5": 0.646, "dense Adam": 0.687}
+    bf16_10 = {"edge-popup U_k k=0.5": 0.660, "dense Adam": 0.670}   # +1.4, -1.7
+    table = _table(_rows(10, fp32_10), _rows(10, bf16_10, "bf16"), _rows(100, REFERENCE),
+                   _rows(100, {"edge-popup U_k k=0.5": 0.754}, "bf16"))  # -1.2
+    gate = budget.fidelity(table).set_index(["configuration", "epochs"])
+    assert gate.loc[("edge-popup U_k k=0.5", 10), "bf16 - fp32 (points)"] == pytest.approx(1.4)
+    assert gate.loc[("edge-popup U_k k=0.5", 10), "within gate"] == True  # noqa: E712
+    assert gate.loc[("dense Adam", 10), "within gate"] == False  # noqa: E712
+    assert gate.loc[("edge-popup U_k k=0.5", 100), "gate (points)"] == 1.0
+    assert gate.loc[("edge-popup U_k k=0.5", 100), "within gate"] == False  # noqa: E712
+    # A bf16 run not finished yet is not judged.
+    pending = _table(_rows(10, fp32_10), _rows(10, bf16_10, "bf16", status="missing"))
+    assert budget.fidelity(pending)["within gate"].isna().all()
+
+
+def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
+    grid = budget.budget_grid(get_profile("paper"))
+    configs = [config for _, config in grid]
+    fp32 = sorted((c.epochs for c in configs if c.precision == "fp32"))
+    assert fp32 == sorted([e for e in (5, 10, 20, 40, 100) for _ in budget.CONFIGURATIONS])
+    bf16 = [(label["configuration"], c.epochs) for label, c in grid if c.precision == "bf16"]
+    assert sorted(bf16) == sorted([("edge-popup U_k k=0.1", 10), ("edge-popup U_k k=0.5", 10),
+                                   ("edge-popup U_k k=0.9", 10), ("dense Adam", 10),
+                                   ("edge-popup U_k k=0.5", 100)])
+    assert len({c.hash for c in configs}) == len(configs)
+    assert {c.train_subset for c in configs} == {None} and {c.seed for c in configs} == {0}
+
+
+def test_the_study_runs_only_against_the_paper_schedule():
+    with pytest.raises(ValueError, match="run it at profile paper .*not 'quick'"):
+        budget.budget_grid(get_profile("quick"))
