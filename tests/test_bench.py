@@ -1,6 +1,6 @@
 import pytest
 
-from supermask.bench import run_benchmark
+from supermask.bench import report_name, run_benchmark
 
 
 def test_benchmark_reports_every_ratio(tmp_path):
@@ -17,7 +17,20 @@ def test_benchmark_reports_every_ratio(tmp_path):
     assert set(rows) == {"dense", "edge-popup", "full-sort", "zhou"}
     # forward + backward of Conv4 is about 3 x 2 x 96 MFLOP-MACs per image
     assert report["models"]["conv4"]["step_gflop"] == pytest.approx(4 * 0.58, rel=0.1)
-    assert list(tmp_path.glob("*.json"))
+    assert [p.name for p in tmp_path.glob("*.json")] == [f"{report_name(report)}.json"]
+
+
+@pytest.mark.parametrize("sets, kind", [
+    (None, "cuda"),
+    ({"torch_capability": "AVX2", "avx512_bf16": False, "amx_bf16": False}, "avx2"),
+    ({"torch_capability": "AVX512", "avx512_bf16": True, "amx_bf16": False}, "avx512-bf16"),
+    ({"torch_capability": "AVX512", "avx512_bf16": True, "amx_bf16": True}, "amx-bf16"),
+])
+def test_each_kind_of_processor_keeps_its_own_report(sets, kind):
+    """Every machine of this project is called "vm": a report named by host alone was
+    overwritten by the next machine's."""
+    report = {"host": "vm"} if sets is None else {"host": "vm", "cpu_instruction_sets": sets}
+    assert report_name(report) == f"vm-{kind}"
 
 
 def test_benchmark_times_bf16_beside_fp32_and_checks_the_targets(tmp_path):

@@ -11,7 +11,8 @@ from conftest import REPO
 from supermask.config import PROFILES, RunConfig
 from supermask.data import load_cifar10
 from supermask.masks import kept_count, masked_layers
-from supermask.precision import autocast, cpu_instruction_sets
+from supermask.precision import autocast
+from supermask.provenance import cpu_instruction_sets
 from supermask.train import build, train
 
 

@@ -33,10 +33,11 @@ from .masks import EdgePopupMask, in_memory_order, mask_model
 from .methods import get_method
 from .models import DATASET_OF, NUM_CLASSES, build_model
 from .files import atomic_write_json
-from .precision import autocast, cpu_bf16_native, cpu_instruction_sets
+from .precision import autocast
+from .provenance import cpu_bf16_native, cpu_instruction_sets, cpu_kind
 from .train import resolve_device
 
-__all__ = ["run_benchmark"]
+__all__ = ["format_report", "report_name", "run_benchmark"]
 
 
 class _FullSortMask(EdgePopupMask):
@@ -161,6 +162,13 @@ def _rows(times: dict[str, list[float]], batch: int, flops: int, peak: float) ->
 TARGETS = {"bf16_over_fp32": (">=", 1.7), "popup_over_dense_bf16": ("<=", 1.05)}
 
 
+def report_name(report: dict) -> str:
+    """``<host>-<kind>`` (kind: cuda, or :func:`~supermask.provenance.cpu_kind`), so machines
+    that share a host name, as this project's do, keep their own reports."""
+    sets = report.get("cpu_instruction_sets")
+    return f"{report['host']}-{'cuda' if sets is None else cpu_kind(sets)}"
+
+
 def run_benchmark(
     models: tuple[str, ...] = ("conv4",),
     variants: tuple[str, ...] = ("dense", "edge-popup", "full-sort", "zhou"),
@@ -172,7 +180,8 @@ def run_benchmark(
     out_dir: str | Path | None = "results/bench",
     precisions: tuple[str, ...] = ("fp32", "bf16"),
 ) -> dict:
-    """Measure, write ``<out_dir>/<host>.json`` and return the numbers.
+    """Measure, write ``<out_dir>/<host>-<kind>.json`` (:func:`report_name`) and return the
+    numbers.
 
     ``variants`` holds the fp32 rows and ``variants_bf16`` the bf16 ones; where the CPU emulates
     bf16, its steps are timed ``min(repeats, 3)`` times after one warm-up, on Conv models only.
@@ -243,7 +252,7 @@ def run_benchmark(
               "met": report[key] >= bound if op == ">=" else report[key] <= bound}
         for key, (op, bound) in TARGETS.items() if key in report}
     if out_dir is not None:
-        atomic_write_json(report, Path(out_dir) / f"{report['host']}.json")
+        atomic_write_json(report, Path(out_dir) / f"{report_name(report)}.json")
     return report
 
 

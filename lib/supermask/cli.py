@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Training-step time of dense, edge-popup, full-sort edge-popup and Zhou et "
                     "al.'s sampled mask, side by side in one process (median after warm-up), "
                     "achieved GFLOP/s against a large fp32 matmul, and the data pipeline's rate. "
-                    "Writes OUT/<host>.json.",
+                    "Writes OUT/<host>-<kind>.json (kind: cuda, avx512-bf16, avx2, ...).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--models", nargs="+", default=["conv4"], choices=list(DATASET_OF))
     b.add_argument("--batch-size", type=int, default=128, help="CIFAR-10 models' batch")

@@ -6,55 +6,23 @@ for the forward pass (and so its backward) and the evaluation; weights, scores, 
 selection and the optimiser state stay float32, since autocast only lowers the matmuls and
 convolutions. On a CPU without bf16 instructions (``avx512_bf16`` or AMX) bf16 still computes
 correctly, but emulated, and much slower than fp32: :func:`check_precision` warns so.
+What the CPU has is read in :mod:`supermask.provenance`, which every record names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from functools import lru_cache
-from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "autocast", "check_precision", "cpu_bf16_native", "cpu_flags",
-           "cpu_instruction_sets", "set_matmul_precision"]
+from .provenance import cpu_bf16_native
+
+__all__ = ["PRECISIONS", "autocast", "check_precision", "set_matmul_precision"]
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
-# The /proc/cpuinfo flags that say what a CPU's vector units can do, in the bench's order.
-_INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-                     "amx_tile", "amx_bf16")
-
-
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as the kernel reports them (empty where there is no
-    /proc/cpuinfo)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_instruction_sets() -> dict[str, bool]:
-    """Which of the vector instruction sets that matter for fp32 and bf16 training this CPU
-    has, read from the machine, with what PyTorch itself dispatches to."""
-    flags = cpu_flags()
-    sets = {name: name in flags for name in _INSTRUCTION_SETS}
-    sets["torch_capability"] = torch.backends.cpu.get_cpu_capability()
-    return sets
-
-
-def cpu_bf16_native() -> bool:
-    """True when this CPU computes bf16 matmuls in hardware (AVX-512 BF16 or AMX)."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse an unknown precision; warn when bf16 on this CPU is emulated (slow, not wrong)."""
     if precision not in PRECISIONS:

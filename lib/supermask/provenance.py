@@ -9,7 +9,12 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["device_name", "git_commit", "versions"]
+__all__ = ["cpu_bf16_native", "cpu_flags", "cpu_instruction_sets", "cpu_kind", "device_name",
+           "git_commit", "versions"]
+
+# The /proc/cpuinfo flags that say what a CPU's vector units can do, in the bench's order.
+_INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+                     "amx_tile", "amx_bf16")
 
 
 @lru_cache(maxsize=1)
@@ -36,18 +41,57 @@ def versions() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _cpu_model() -> str:
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            name, colon, value = line.partition(":")
+            if not colon:
+                if fields:
+                    break  # the end of the first processor's block
+                continue
+            fields.setdefault(name.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as the kernel reports them."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_instruction_sets() -> dict[str, bool]:
+    """Which of the vector instruction sets that matter for fp32 and bf16 training this CPU
+    has, read from the machine, with what PyTorch itself dispatches to."""
+    flags = cpu_flags()
+    sets = {name: name in flags for name in _INSTRUCTION_SETS}
+    sets["torch_capability"] = torch.backends.cpu.get_cpu_capability()
+    return sets
+
+
+def cpu_bf16_native() -> bool:
+    """True when this CPU computes bf16 matmuls in hardware (AVX-512 BF16 or AMX)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def cpu_kind(sets: dict | None = None) -> str:
+    """The CPU's best instructions for this work, as a short name: amx-bf16, avx512-bf16, or
+    what PyTorch dispatches to (avx512, avx2, ...). Machines of one model name differ in this,
+    and bf16 is many times faster on the first two than elsewhere."""
+    sets = cpu_instruction_sets() if sets is None else sets
+    if sets.get("amx_bf16"):
+        return "amx-bf16"
+    if sets.get("avx512_bf16"):
+        return "avx512-bf16"
+    return str(sets.get("torch_capability", "cpu")).lower()
 
 
 def device_name(device: torch.device) -> str:
-    """E.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: Intel(R) Xeon(R) ... (2 threads)``."""
+    """E.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: AMD EPYC (avx512-bf16, 1 thread)``."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu: {_cpu_model()} ({torch.get_num_threads()} threads)"
+    model = _cpuinfo().get("model name") or platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    return f"cpu: {model} ({cpu_kind()}, {threads} thread{'s' if threads != 1 else ''})"
