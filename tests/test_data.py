@@ -134,3 +134,66 @@ def test_normalisation_uses_the_reference_statistics():
     images = torch.stack([torch.zeros(3, 2, 2), torch.full((3, 2, 2), 255.0)]).to(torch.uint8)
     expected = (images.float() / 255 - mean) / std
     assert torch.allclose(normalize(images), expected, atol=1e-5)
+
+
+def test_a_cache_whose_fingerprint_was_copied_beside_other_tensors_is_rebuilt(tmp_path, caplog):
+    """The fingerprint is recomputed from the cached tensors, never read on trust: random images
+    with the real copy's fingerprint must not pass as that copy."""
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    from supermask import data
+    first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    identity = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
+    data._IN_MEMORY.clear()
+    (path,) = (tmp_path / "c").glob("*.pt")
+    blob = torch.load(path, weights_only=True)
+    blob["train_images"] = torch.randint(0, 256, blob["train_images"].shape, dtype=torch.uint8)
+    torch.save(blob, path)
+    again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    assert torch.equal(again.images, first.images)
+    assert cifar10_identity(data_dir, cache_dir=tmp_path / "c") == identity
+    assert "its fingerprint is not that of the tensors it holds" in caplog.text
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda b: b.update(train_labels=b["train_labels"] + 10), "labels are not 0-9"),
+    (lambda b: b.update(test_images=b["test_images"][:, :, :16]), "not CIFAR-10's shapes"),
+    (lambda b: b.update(source="torchvision"), "decoded from a 'torchvision' copy"),
+])
+def test_a_cache_that_is_not_cifar10_decoded_from_this_kind_of_copy_is_rebuilt(
+        tmp_path, caplog, change, reason):
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    from supermask import data
+    first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    data._IN_MEMORY.clear()
+    (path,) = (tmp_path / "c").glob("*.pt")
+    blob = torch.load(path, weights_only=True)
+    change(blob)
+    torch.save(blob, path)
+    again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    assert torch.equal(again.images, first.images) and reason in caplog.text
+
+
+def test_a_symlinked_class_folder_is_part_of_the_cache_key(tmp_path):
+    """ImageFolder follows a symlinked class folder; the cache key must too, or changing the
+    images behind the link keeps serving the old ones."""
+    import os
+    import shutil
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(data_dir / "cifar10" / "train" / "cat"), elsewhere)
+    os.symlink(elsewhere, data_dir / "cifar10" / "train" / "cat")
+    before = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
+    from PIL import Image
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(elsewhere / "extra.png")
+    train, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
+    assert len(train) == 21
+    assert cifar10_identity(data_dir, cache_dir=tmp_path / "c") != before
+
+
+def test_a_symlink_loop_inside_the_tree_does_not_hang_the_cache_key(tmp_path):
+    import os
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    from supermask.data import _tree_key
+    key = _tree_key("imagefolder", data_dir / "cifar10")
+    os.symlink(data_dir / "cifar10", data_dir / "cifar10" / "test" / "cat" / "loop")
+    assert _tree_key("imagefolder", data_dir / "cifar10") == key  # each real folder once

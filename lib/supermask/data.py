@@ -208,16 +208,43 @@ def fingerprint(train: ImageTensors, test: ImageTensors) -> str:
 
 
 def _tree_key(kind: str, root: Path) -> str:
-    """A digest of the source files' names, sizes and mtimes: a changed tree is decoded again."""
+    """A digest of the source files' names, sizes and mtimes: a changed tree is decoded again.
+    Symlinked folders are followed (a class folder may be one), each real folder once."""
     digest = hashlib.sha1(kind.encode())
     top = root if kind == "imagefolder" else root / "cifar-10-batches-py"
-    for directory, subdirs, files in sorted(os.walk(top)):
-        subdirs.sort()
+    seen: set[str] = set()
+    folders = []
+    for directory, subdirs, files in os.walk(top, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:  # a symlink loop, or a folder linked twice
+            subdirs[:] = []
+            continue
+        seen.add(real)
+        folders.append((directory, files))
+    for directory, files in sorted(folders):
         for name in sorted(files):
             stat = os.stat(os.path.join(directory, name))
             relative = os.path.relpath(os.path.join(directory, name), top)
             digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _cache_problem(train: ImageTensors, test: ImageTensors, blob: dict, kind: str) -> str | None:
+    """Why a decoded-data cache is not this tree's decoded images (None if it is): the shapes,
+    types and labels of CIFAR-10, its source, and its fingerprint recomputed from the tensors
+    rather than read (a copied fingerprint beside other tensors must not pass)."""
+    for name, data in (("train", train), ("test", test)):
+        if (data.images.dtype != torch.uint8 or data.images.dim() != 4
+                or tuple(data.images.shape[1:]) != (3, 32, 32) or data.labels.dtype != torch.int64
+                or len(data.labels) != len(data.images)):
+            return f"its {name} tensors are not CIFAR-10's shapes and types"
+        if len(data.labels) and not 0 <= int(data.labels.min()) <= int(data.labels.max()) < 10:
+            return f"its {name} labels are not 0-9"
+    if blob.get("source") != kind:
+        return f"it was decoded from a {blob.get('source')!r} copy, not {kind!r}"
+    if blob.get("fingerprint") != fingerprint(train, test):
+        return "its fingerprint is not that of the tensors it holds"
+    return None
 
 
 def _cached(kind: str, path: Path, decode) -> tuple[ImageTensors, ImageTensors, DataIdentity]:
@@ -226,9 +253,10 @@ def _cached(kind: str, path: Path, decode) -> tuple[ImageTensors, ImageTensors, 
             blob = torch.load(path, weights_only=True)
             train = ImageTensors(blob["train_images"], blob["train_labels"])
             test = ImageTensors(blob["test_images"], blob["test_labels"])
-            if all(len(d) == len(d.images) and d.images.dtype == torch.uint8
-                   for d in (train, test)):
+            problem = _cache_problem(train, test, blob, kind)
+            if problem is None:
                 return train, test, DataIdentity(blob["source"], blob["fingerprint"])
+            log.warning("rebuilding cache %s: %s", path, problem)
         except Exception as error:  # a damaged cache is rebuilt, never trusted
             log.warning("rebuilding damaged cache %s (%s)", path, error)
     train, test = decode("train"), decode("test")
