@@ -197,3 +197,11 @@ def test_a_symlink_loop_inside_the_tree_does_not_hang_the_cache_key(tmp_path):
     key = _tree_key("imagefolder", data_dir / "cifar10")
     os.symlink(data_dir / "cifar10", data_dir / "cifar10" / "test" / "cat" / "loop")
     assert _tree_key("imagefolder", data_dir / "cifar10") == key  # each real folder once
+
+
+def test_a_cache_that_cannot_be_written_costs_a_decode_not_the_run(tmp_path, caplog):
+    data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
+    (tmp_path / "file").write_text("not a directory")
+    train, _ = load_cifar10(data_dir, cache_dir=tmp_path / "file" / "cache")
+    assert len(train) == 20 and "could not cache the decoded data" in caplog.text
+    assert (tmp_path / "file").read_text() == "not a directory"

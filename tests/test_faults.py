@@ -222,3 +222,54 @@ def test_any_executor_runs_a_sweep(tiny_data_dir, tmp_path, uninterrupted):
         results = sweep(GRID, executor=pool, results_dir=tmp_path, data_dir=tiny_data_dir,
                         device="cpu", progress=False)
     _same_runs(results, uninterrupted)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB file system (tmpfs), where a Conv2 checkpoint (about 50 MB) cannot be written;
+    skipped where this user may not mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_at_the_checkpoint_gives_one_line_and_leaves_nothing_half_written(
+        tiny_data_dir, tmp_path, tiny_disk):
+    done = subprocess.run(
+        [sys.executable, "-m", "supermask", "train", "--model", "conv2", "--epochs", "1",
+         "--train-subset", "40", "--test-subset", "20", "--no-progress",
+         "--data-dir", str(tiny_data_dir), "--results", str(tiny_disk / "results")],
+        capture_output=True, text=True, env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m supermask: error: could not write ")
+    assert "checkpoint.pt: no space left on its device" in last
+    left = [p.name for p in tiny_disk.rglob("*")]
+    assert "checkpoint.pt" not in left and not [n for n in left if n.endswith(".tmp")]
+
+
+def test_a_write_that_fails_for_space_keeps_the_previous_file(tmp_path, monkeypatch):
+    import errno
+
+    from supermask import files
+
+    path = tmp_path / "result.json"
+    files.atomic_write_json({"epoch": 1}, path)
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(files.WriteError, match=f"could not write {path}: no space left"):
+        files.atomic_write_json({"epoch": 2}, path)
+    assert json.loads(path.read_text()) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O")))
+    with pytest.raises(OSError) as other:  # other failures are not reported as a full disk
+        files.atomic_write_json({"epoch": 3}, path)
+    assert not isinstance(other.value, files.WriteError)

@@ -19,7 +19,7 @@ from .precision import PRECISIONS
 from .pruning import PRUNERS
 from .store import StoreError
 from .sweep import default_data_dir, default_results_dir, run
-from .files import check_writable_dir
+from .files import WriteError, check_writable_dir
 from .train import check_data_fits, resolve_device
 
 __all__ = ["main"]
@@ -197,10 +197,15 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
         parser.error(str(error))
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    result = train_imagenet(config, args.imagenet_dir,
-                            args.results if args.results is not None else default_results_dir(),
-                            device=args.device, workers=args.workers,
-                            accumulate=args.accumulate, progress=not args.no_progress)
+    try:
+        result = train_imagenet(config, args.imagenet_dir,
+                                args.results if args.results is not None
+                                else default_results_dir(), device=args.device,
+                                workers=args.workers, accumulate=args.accumulate,
+                                progress=not args.no_progress)
+    except WriteError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     if result is not None:
         if args.json:
             print(json.dumps({key: result.get(key) for key in _SUMMARY_KEYS}
@@ -298,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
                      progress=not args.no_progress, download=args.download)
     except StoreError as error:
         parser.error(str(error))
+    except WriteError as error:  # the disk filled up: one line; the last checkpoint is kept
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps({key: result.get(key) for key in _SUMMARY_KEYS}
                          | {"hash": result["hash"], "config": result["config"]}))

@@ -261,9 +261,13 @@ def _cached(kind: str, path: Path, decode) -> tuple[ImageTensors, ImageTensors, 
             log.warning("rebuilding damaged cache %s (%s)", path, error)
     train, test = decode("train"), decode("test")
     identity = DataIdentity(kind, fingerprint(train, test))
-    atomic_torch_save({"train_images": train.images, "train_labels": train.labels,
-                       "test_images": test.images, "test_labels": test.labels,
-                       "source": identity.source, "fingerprint": identity.fingerprint}, path)
+    try:
+        atomic_torch_save({"train_images": train.images, "train_labels": train.labels,
+                           "test_images": test.images, "test_labels": test.labels,
+                           "source": identity.source, "fingerprint": identity.fingerprint}, path)
+    except OSError as error:  # a full, read-only or misplaced cache only costs a decode
+        log.warning("could not cache the decoded data at %s (%s); it will be decoded again "
+                    "next time", path, error)
     return train, test, identity
 
 

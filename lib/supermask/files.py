@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -10,8 +11,38 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "check_name_lengths",
-           "check_writable_dir"]
+__all__ = ["WriteError", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
+           "check_name_lengths", "check_writable_dir"]
+
+
+class WriteError(OSError):
+    """A file could not be written whole (most often: its disk is full); the file it was to
+    replace is untouched and nothing half-written is left."""
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _write_failure(path: Path, error: BaseException) -> WriteError | None:
+    """The one-line error for a write that failed for want of space (torch.save reports it as a
+    RuntimeError from its zip writer), or None for any other failure."""
+    chain, seen = [], error
+    while seen is not None and len(chain) < 10:  # torch.save's RuntimeError hides the OSError
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(e, OSError) and e.errno in _NO_SPACE for e in chain):
+        why = "no space left on its device"
+    elif isinstance(error, RuntimeError) and "inline_container" in str(error):
+        why = "torch.save's write failed, most often because its device is full"
+    else:
+        return None
+    try:
+        usage = os.statvfs(path.parent)
+        free = f"{usage.f_bavail * usage.f_frsize / 2**20:.1f} MiB free there now"
+    except OSError:
+        free = "free space unknown"
+    return WriteError(f"could not write {path}: {why} ({free}); the previous file, if any, is "
+                      "kept and nothing half-written is left")
 
 
 def _umask() -> int:
@@ -30,8 +61,11 @@ def _atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        failure = _write_failure(path, error)
+        if failure is not None:
+            raise failure from error
         raise
 
 
