@@ -273,3 +273,48 @@ def test_a_write_that_fails_for_space_keeps_the_previous_file(tmp_path, monkeypa
     with pytest.raises(OSError) as other:  # other failures are not reported as a full disk
         files.atomic_write_json({"epoch": 3}, path)
     assert not isinstance(other.value, files.WriteError)
+
+
+def _read_only(path):
+    """Bind ``path`` onto itself read-only: a real EROFS, which even root cannot write."""
+    for command in (["mount", "--bind", str(path), str(path)],
+                    ["mount", "-o", "remount,bind,ro", str(path)]):
+        if subprocess.run(command, capture_output=True).returncode != 0:
+            pytest.skip("cannot bind-mount read-only here (needs root)")
+
+
+@pytest.mark.parametrize("read_only", ["results", "results/runs"])
+def test_a_read_only_results_or_runs_directory_is_refused_before_training(
+        tiny_data_dir, tmp_path, read_only):
+    (tmp_path / "results" / "runs").mkdir(parents=True)
+    _read_only(tmp_path / read_only)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "supermask", "train", "--model", "conv2", "--epochs", "1",
+             "--train-subset", "40", "--test-subset", "20", "--no-progress",
+             "--data-dir", str(tiny_data_dir), "--results", str(tmp_path / "results")],
+            capture_output=True, text=True,
+            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")})
+    finally:
+        subprocess.run(["umount", str(tmp_path / read_only)], check=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{tmp_path / read_only} is not writable" in done.stderr.strip().splitlines()[-1]
+    assert "epoch 1" not in done.stderr  # refused before training, not after an epoch
+    assert not list((tmp_path / "results" / "runs").iterdir())
+
+
+def test_a_read_only_data_cache_costs_a_decode_not_the_run(tiny_data_dir, tmp_path):
+    (tmp_path / "c").mkdir()
+    _read_only(tmp_path / "c")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "supermask", "train", "--model", "conv2", "--width", "0.25",
+             "--epochs", "1", "--train-subset", "40", "--test-subset", "20", "--no-progress",
+             "--data-dir", str(tiny_data_dir), "--results", str(tmp_path / "results"), "--json"],
+            capture_output=True, text=True,
+            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")})
+    finally:
+        subprocess.run(["umount", str(tmp_path / "c")], check=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "finished"
+    assert "could not cache the decoded data" in done.stderr
