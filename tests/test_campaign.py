@@ -51,6 +51,19 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     assert table.iloc[0]["epoch 2"] == "" and table.iloc[0]["wall time"] == ""
 
 
+def test_a_run_in_another_precision_than_the_profiles_is_named_so(tmp_path):
+    profile = get_profile("paper")
+    row = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
+           "seed": 0, "status": "missing", "epochs": 10}
+    _write_figure(tmp_path, profile, "budget", [{**row, "precision": "fp32", "hash": "a"},
+                                                 {**row, "precision": "bf16", "hash": "b"}],
+                  [{"hash": "a", "epoch": 1, "test_acc": 0.1}])
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('budget {"precision": ["fp32"]}\nbudget {"precision": ["bf16"]}\n')
+    table = campaign_table(read_campaign(campaign), tmp_path, profile)
+    assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.5", "2. edge-popup $U_k$ k=0.5, bf16"]
+
+
 @pytest.mark.parametrize("line, message", [
     ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
     ('fig3 ["conv2"]', "c.txt:2: expected a JSON object of RunConfig fields"),
@@ -67,7 +80,8 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("campaign", ["conv2-paper.txt", "conv2-budget.txt"])
+@pytest.mark.parametrize("campaign", ["conv2-paper.txt", "conv2-budget.txt",
+                                      "bf16-fidelity.txt"])
 def test_readme_quotes_the_campaign_table_of_the_committed_results(campaign):
     """A run that finishes changes results/paper/*.csv; the README must then be updated from
     `python -m supermask campaign`, never by hand."""

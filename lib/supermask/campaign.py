@@ -98,8 +98,12 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, prof
     epochs = [e for e in epochs if e <= profile.epochs]
     # A campaign over schedule lengths (the budget study) names each run's length.
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
-    label = (lambda row: f"{run_name(row)}, {row['epochs']} epochs") if len(lengths) > 1 \
-        else run_name
+    def label(row) -> str:
+        name = run_name(row) + (f", {row['epochs']} epochs" if len(lengths) > 1 else "")
+        precision = row.get("precision")  # named where it is not the profile's
+        return name + (f", {precision}" if isinstance(precision, str)
+                       and precision != profile.precision else "")
+
     rows = []
     for number, run in enumerate(runs, 1):
         frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
