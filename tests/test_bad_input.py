@@ -406,3 +406,14 @@ def test_store_files_follow_the_umask(tiny_data_dir, tmp_path):
     for name in ("config.json", "result.json", "model.pt"):
         mode = stat.S_IMODE((run_dir / name).stat().st_mode)
         assert mode == 0o644, (name, oct(mode))
+
+
+def test_export_of_a_directory_that_is_not_a_run_says_so_first(tmp_path, capsys):
+    """Whatever the target, the first thing wrong is that there is no run to export (it used to
+    be refused for where the output would go)."""
+    (tmp_path / "store" / "not-a-run").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(tmp_path / "store" / "not-a-run"), str(tmp_path / "store" / "o.pt")])
+    assert exit_info.value.code == 2
+    assert "not-a-run is not a run directory" in capsys.readouterr().err
+    assert not (tmp_path / "store" / "o.pt").exists()

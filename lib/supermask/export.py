@@ -123,8 +123,8 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
     written."""
     from .train import build
 
+    config, result, weights = _read_run(Path(run_dir))  # first: is there anything to export?
     _check_target(Path(run_dir), Path(out), force)
-    config, result, weights = _read_run(Path(run_dir))
     masked = build(config)
     try:
         masked.load_state_dict(weights)
