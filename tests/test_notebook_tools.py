@@ -136,3 +136,46 @@ def test_ctrl_c_stops_with_one_line_and_the_next_call_resumes(smoke_data_dir, re
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err
     assert "fig3 (smoke): 1 of 6 runs in the store, 5 to train" in out, out
+
+
+def test_each_run_written_over_the_last_gets_a_terminal_line_of_its_own():
+    """The notebook keeps one line for a sweep's finished runs (each written over the last);
+    `make figN` must still show every one, without blank lines."""
+    import io
+
+    from supermask.run_notebook import LineBreaks
+
+    terminal = io.StringIO()
+    out = LineBreaks(terminal)
+    out.write("fig3: 0 of 3 runs in the store\n")
+    out.write("\rfig3 [1/3] a: 50.0%")
+    assert terminal.getvalue().endswith("a: 50.0%\n")  # the line is out as soon as it is written
+    for text in ["\rfig3 [2/3] b: 51.0%", "\rfig3 [3/3] c: 52.0%", "\n", "done\n"]:
+        out.write(text)
+    assert terminal.getvalue().splitlines() == [
+        "fig3: 0 of 3 runs in the store", "fig3 [1/3] a: 50.0%", "fig3 [2/3] b: 51.0%",
+        "fig3 [3/3] c: 52.0%", "done"]
+
+
+def test_a_sweeps_run_lines_overwrite_each_other(capsys):
+    from supermask.progress import print_over
+
+    print_over("fig3 [1/2] a")
+    print_over("fig3 [2/2] b")
+    assert capsys.readouterr().out == "\rfig3 [1/2] a\rfig3 [2/2] b"
+
+
+def test_an_executed_notebook_keeps_only_the_last_of_the_lines_written_over_each_other():
+    notebook = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": ["plan line\n"]},
+        {"output_type": "stream", "name": "stdout", "text": "\r[1/3] a"},
+        {"output_type": "stream", "name": "stdout", "text": "\r[2/3] b"},
+        {"output_type": "display_data", "data": {"text/plain": "bar"}},
+        {"output_type": "stream", "name": "stdout", "text": "\r[3/3] c"},
+        {"output_type": "stream", "name": "stdout", "text": "\n"},
+        {"output_type": "stream", "name": "stderr", "text": "a warning\n"},
+    ]}]}
+    outputs = notebook_format.compact_streams(notebook)["cells"][0]["outputs"]
+    assert [(o["output_type"], o.get("text")) for o in outputs] == [
+        ("stream", "plan line\n[2/3] b"), ("display_data", None), ("stream", "[3/3] c\n"),
+        ("stream", "a warning\n")]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import collect
 from .config import Profile, RunConfig
-from .progress import SweepProgress
+from .progress import SweepProgress, print_over
 from .provenance import device_name
 from .sweep import lookup, store_for, sweep
 from .train import resolve_device
@@ -98,7 +98,8 @@ def figure_runs(
     With ``train``, the runs ``only`` selects are trained first (finished ones are read), and the
     CSV and learning-curve CSV are written from every run the store holds; without, the CSV is
     read back as it is (no CSV: every run ``missing``). ``wait=False`` leaves runs that another worker holds to that worker.
-    Training prints what it will cost first and a line per finished run (:mod:`.progress`).
+    Training prints what it will cost first, then a line per finished run, each over
+    the last (:func:`.progress.print_over`).
     """
     labels = [dict(label) for label, _ in grid]
     configs = [config for _, config in grid]
@@ -108,7 +109,7 @@ def figure_runs(
         chosen = select(configs, only)
         progress = SweepProgress(f"{figure} ({profile.name})", chosen,
                                  store_for(results_dir, data_dir, progress=False),
-                                 device_name(resolve_device(device)))
+                                 device_name(resolve_device(device)), write=print_over)
         print(progress.plan())
         try:
             trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,
@@ -116,6 +117,8 @@ def figure_runs(
                             on_run=progress.run_done)
         finally:
             progress.close()
+            if progress.done:
+                print()  # after the last run's line
         failed = {c.hash: r for c, r in zip(chosen, trained)
                   if r is not None and r["status"] == "failed"}
         results = [result or failed.get(config.hash) for config, result in
