@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,11 @@ _CHOICES = {"model": _CIFAR_MODELS, "method": list(METHODS), "init": list(DISTRI
             "optimizer": list(OPTIMIZERS), "prune": list(PRUNERS), "precision": list(PRECISIONS)}
 _IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
 
+
+
+def _results_dir(args) -> str | os.PathLike:
+    """``--results``, or where results go by default ($RESULTS_DIR or ./results)."""
+    return args.results if args.results is not None else default_results_dir()
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per RunConfig field (``--train-subset`` for ``train_subset``), with the field's
@@ -188,7 +194,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
                                seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                                lr=args.lr, precision=args.precision, dataset="imagenet")
         resolve_device(args.device)
-        check_writable_dir(args.results if args.results is not None else default_results_dir(),
+        check_writable_dir(_results_dir(args),
                            "--results")
         find_imagenet(args.imagenet_dir)
         if args.workers < 0 or args.accumulate < 1:
@@ -199,8 +205,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         result = train_imagenet(config, args.imagenet_dir,
-                                args.results if args.results is not None
-                                else default_results_dir(), device=args.device,
+                                _results_dir(args), device=args.device,
                                 workers=args.workers, accumulate=args.accumulate,
                                 progress=not args.no_progress)
     except WriteError as error:
@@ -219,7 +224,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
 def _status(parser: argparse.ArgumentParser, args) -> int:
     from .store import RunStore
 
-    root = args.results if args.results is not None else default_results_dir()
+    root = _results_dir(args)
     if not (Path(root) / "runs").is_dir():
         parser.error(f"--results {root} holds no runs/ directory")
     for row in RunStore(root).progress():
@@ -240,7 +245,7 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
 def _campaign(parser: argparse.ArgumentParser, args) -> int:
     from .campaign import campaign_table, read_campaign, to_markdown
 
-    root = args.results if args.results is not None else default_results_dir()
+    root = _results_dir(args)
     try:
         runs = read_campaign(args.file)
     except ValueError as error:
@@ -290,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
     try:  # everything checked before a run directory exists
-        check_writable_dir(args.results if args.results is not None else default_results_dir(),
+        check_writable_dir(_results_dir(args),
                            "--results")
         train_data, test_data = load_cifar10(data_dir, download=args.download,
                                              progress=not args.no_progress)
