@@ -104,7 +104,25 @@ def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
     return ["Final test accuracy (%) of each configuration against the schedule length:", "",
             table_markdown(table.rename_axis("configuration").reset_index()), "", f"**The rule:** {choice.describe()}", "",
             "Each Conv2 claim at each schedule length:", "",
-            table_markdown(verdicts.rename_axis("claim").reset_index())]
+            table_markdown(verdicts.rename_axis("claim").reset_index()), *_fidelity(runs)]
+
+
+def _fidelity(runs: pd.DataFrame) -> list[str]:
+    """The bf16 fidelity gate: each bf16 run against its fp32 twin (nothing before one exists)."""
+    gate = budget.fidelity(runs)
+    if gate.empty:
+        return []
+    gate["configuration"] = gate["configuration"].map(math_names)
+    gate = gate.astype(object).where(gate.notna(), "")
+    for column in ("fp32 (%)", "bf16 (%)", "bf16 - fp32 (points)"):
+        gate[column] = [v if v == "" else f"{v:+.2f}" if column.startswith("bf16 -") else
+                        f"{v:.1f}" for v in gate[column]]
+    passed = [w for w in gate["within gate"] if w != ""]
+    verdict = ("not judged yet" if not passed else
+               f"{sum(passed)} of {len(gate)} pairs within their gate"
+               + ("" if len(passed) == len(gate) else f" ({len(gate) - len(passed)} not finished)"))
+    return ["", "bf16 against fp32 (the fidelity gate: 1.5 points at 10 epochs, 1.0 at the "
+            f"reference): {verdict}.", "", table_markdown(gate)]
 
 
 def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame, list]]]:
