@@ -18,8 +18,8 @@ import pandas as pd
 from . import claims
 from .config import Profile, RunConfig
 
-__all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS", "PAIR_GAP",
-           "BudgetChoice", "budget_grid", "claims_by_budget", "fidelity", "pick_budget",
+__all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
+           "PAIR_GAP", "BudgetChoice", "budget_grid", "claims_by_budget", "fidelity", "pick_budget",
            "study_epochs"]
 
 # The rule's constants, fixed before the study ran (issue "How much training does each claim

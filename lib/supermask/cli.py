@@ -35,10 +35,10 @@ _CHOICES = {"model": _CIFAR_MODELS, "method": list(METHODS), "init": list(DISTRI
 _IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
 
 
-
 def _results_dir(args) -> str | os.PathLike:
     """``--results``, or where results go by default ($RESULTS_DIR or ./results)."""
     return args.results if args.results is not None else default_results_dir()
+
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per RunConfig field (``--train-subset`` for ``train_subset``), with the field's
@@ -194,8 +194,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
                                seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
                                lr=args.lr, precision=args.precision, dataset="imagenet")
         resolve_device(args.device)
-        check_writable_dir(_results_dir(args),
-                           "--results")
+        check_writable_dir(_results_dir(args), "--results")
         find_imagenet(args.imagenet_dir)
         if args.workers < 0 or args.accumulate < 1:
             raise ValueError("--workers must be >= 0 and --accumulate >= 1")
@@ -204,10 +203,9 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        result = train_imagenet(config, args.imagenet_dir,
-                                _results_dir(args), device=args.device,
-                                workers=args.workers, accumulate=args.accumulate,
-                                progress=not args.no_progress)
+        result = train_imagenet(config, args.imagenet_dir, _results_dir(args),
+                                device=args.device, workers=args.workers,
+                                accumulate=args.accumulate, progress=not args.no_progress)
     except WriteError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
@@ -295,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
     try:  # everything checked before a run directory exists
-        check_writable_dir(_results_dir(args),
-                           "--results")
+        check_writable_dir(_results_dir(args), "--results")
         train_data, test_data = load_cifar10(data_dir, download=args.download,
                                              progress=not args.no_progress)
         check_data_fits(config, train_data, test_data)

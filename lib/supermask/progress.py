@@ -28,10 +28,6 @@ def _image_epochs(config: RunConfig) -> int:
     return config.epochs * (config.train_subset or CIFAR10_TRAIN_IMAGES)
 
 
-def _precision(config) -> str:
-    return (config.get("precision") if isinstance(config, dict) else config.precision) or "fp32"
-
-
 def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None, str], float]:
     """Seconds per training image and epoch (evaluation included) on ``device``, from the
     latest finished runs in ``store``: keyed (model, method, precision) and (model, None,
@@ -47,7 +43,8 @@ def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None,
             continue
         images = epochs * (config.get("train_subset") or CIFAR10_TRAIN_IMAGES)
         when = str(result.get("finished_at", ""))
-        model, precision = config.get("model"), _precision(config)
+        # Records made before precision was a field trained in fp32.
+        model, precision = config.get("model"), config.get("precision") or "fp32"
         for key in ((model, config.get("method"), precision), (model, None, precision)):
             samples.setdefault(key, []).append((when, wall_s / images))
     return {key: statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])

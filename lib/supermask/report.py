@@ -112,17 +112,17 @@ def _fidelity(runs: pd.DataFrame) -> list[str]:
     gate = budget.fidelity(runs)
     if gate.empty:
         return []
-    gate["configuration"] = gate["configuration"].map(math_names)
-    gate = gate.astype(object).where(gate.notna(), "")
-    for column in ("fp32 (%)", "bf16 (%)", "bf16 - fp32 (points)"):
-        gate[column] = [v if v == "" else f"{v:+.2f}" if column.startswith("bf16 -") else
-                        f"{v:.1f}" for v in gate[column]]
-    passed = [w for w in gate["within gate"] if w != ""]
-    verdict = ("not judged yet" if not passed else
-               f"{sum(passed)} of {len(gate)} pairs within their gate"
-               + ("" if len(passed) == len(gate) else f" ({len(gate) - len(passed)} not finished)"))
+    judged = gate["within gate"].notna()
+    verdict = (f"{int(gate.loc[judged, 'within gate'].sum())} of {len(gate)} pairs within their "
+               f"gate" + ("" if judged.all() else f" ({(~judged).sum()} not finished)")
+               if judged.any() else "not judged yet")
+    shown = gate.astype(object).where(gate.notna(), "")
+    shown["configuration"] = gate["configuration"].map(math_names)
+    for column, form in (("fp32 (%)", "{:.1f}"), ("bf16 (%)", "{:.1f}"),
+                         ("bf16 - fp32 (points)", "{:+.2f}")):
+        shown[column] = [form.format(v) if v != "" else "" for v in shown[column]]
     return ["", "bf16 against fp32 (the fidelity gate: 1.5 points at 10 epochs, 1.0 at the "
-            f"reference): {verdict}.", "", table_markdown(gate)]
+            f"reference): {verdict}.", "", table_markdown(shown)]
 
 
 def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame, list]]]:
