@@ -61,6 +61,21 @@ def test_the_rule_waits_for_a_budget_below_the_answer_but_not_above_it():
     assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, REFERENCE)), 100).epochs == 5
 
 
+def test_the_fallback_is_decided_once_every_shorter_budget_failed():
+    """As on this machine: 5 and 10 epochs put Zhou et al. below k=0.9, so E* = 20 before any
+    20-epoch run finishes; a missing run at 5 still keeps the rule waiting."""
+    zhou_low = {**REFERENCE, "Zhou et al. N_k": 0.544, "edge-popup U_k k=0.9": 0.575,
+                "edge-popup U_k k=0.1": 0.485}
+    only_k05_at_20 = {"edge-popup U_k k=0.5": 0.696}
+    choice = budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, zhou_low),
+                                       _rows(10, zhou_low), _rows(20, only_k05_at_20)), 100)
+    assert choice.epochs == 20 and choice.fallback is None and choice.disagreeing[20] is None
+    assert choice.describe().startswith("E* = 20 epochs, decided: 5 epochs order Zhou et al. "
+                                        "N_k vs edge-popup U_k k=0.9 otherwise; 10 epochs")
+    assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(10, zhou_low)),
+                              100).epochs is None
+
+
 def test_the_rule_falls_back_when_no_candidate_orders_every_pair():
     upside_down = {name: 1 - acc for name, acc in REFERENCE.items()}
     table = _table(_rows(100, REFERENCE), *(_rows(e, upside_down) for e in (5, 10, 20)))

@@ -81,13 +81,15 @@ def budget_grid(profile: Profile, seed: int = 0) -> list[tuple[dict, RunConfig]]
 
 @dataclass(frozen=True)
 class BudgetChoice:
-    """The rule's outcome: ``epochs`` (E*), the pairs it judged, and for each candidate budget
-    the pairs ordered otherwise than at the reference (``None`` where a run is missing)."""
+    """The rule's outcome: ``epochs`` (E*), the pairs it judged, for each candidate budget the
+    pairs ordered otherwise than at the reference (``None`` where a run is missing), and whether
+    E* came by the fallback (``None`` when E* is the fallback's budget but its runs are not all
+    finished, so it is not known yet whether that budget orders every pair)."""
 
     epochs: int | None
     pairs: list[tuple[str, str]]
     disagreeing: dict[int, list[tuple[str, str]] | None]
-    fallback: bool
+    fallback: bool | None
     fallback_epochs: int = FALLBACK
 
     def describe(self) -> str:
@@ -97,6 +99,13 @@ class BudgetChoice:
             missing = [str(e) for e, wrong in self.disagreeing.items() if wrong is None]
             return f"not decided yet: runs at {', '.join(missing)} epochs are not all finished"
         judged = ", ".join(f"{a} vs {b}" for a, b in self.pairs)
+        if self.fallback is None:
+            failed = "; ".join(f"{e} epochs order {', '.join(f'{a} vs {b}' for a, b in wrong)} "
+                               "otherwise" for e, wrong in self.disagreeing.items() if wrong)
+            failed = f"{failed}, and " if failed else ""
+            return (f"E* = {self.epochs} epochs, decided: {failed}{self.epochs} is the "
+                    f"rule's last candidate and its fallback; whether {self.epochs} epochs order "
+                    f"all {len(self.pairs)} pairs waits for runs not all finished yet")
         if not self.fallback:
             return f"E* = {self.epochs} epochs: all {len(self.pairs)} pairs ({judged}) ordered " \
                    "as at the reference"
@@ -133,6 +142,10 @@ def pick_budget(runs: pd.DataFrame, reference: int, precision: str = "fp32",
             continue
         disagreeing[epochs] = [(a, b) for a, b in pairs if not accuracy[a] > accuracy[b]]
     for epochs in candidates:
+        if disagreeing[epochs] is None and epochs == candidates[-1] == fallback:
+            # Every shorter budget failed, so the answer is the fallback whatever these runs
+            # show; they only say whether it orders every pair (``fallback`` None until then).
+            return BudgetChoice(fallback, pairs, disagreeing, None, fallback)
         if disagreeing[epochs] is None:  # a budget at or below the answer is not run yet
             return BudgetChoice(None, pairs, disagreeing, False, fallback)
         if not disagreeing[epochs]:
