@@ -122,3 +122,20 @@ def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
 def test_the_study_runs_only_against_the_paper_schedule():
     with pytest.raises(ValueError, match="run it at profile paper .*not 'quick'"):
         budget.budget_grid(get_profile("quick"))
+
+
+def test_the_short_profile_trains_the_budget_the_committed_study_picked():
+    """``short`` is E* of the committed Conv2 study, and its Conv2 runs are the study's runs at
+    that budget (same configs, so the same store entries): a profile edited away from the
+    study's answer, or a study grid drifting from the figures' configs, fails here."""
+    from pathlib import Path
+
+    study = pd.read_csv(Path(__file__).parents[1] / "results" / "paper" / "budget.csv")
+    short = get_profile("short")
+    assert budget.pick_budget(study, 100).epochs == short.epochs == 20
+    assert (short.train_subset, short.test_subset, short.precision) == (None, None, "fp32")
+    at_budget = {config for _, config in budget.budget_grid(get_profile("paper"))
+                 if config.epochs == short.epochs and config.precision == short.precision}
+    assert len(at_budget) == len(budget.CONFIGURATIONS)
+    assert at_budget == {short.apply(model="conv2", seed=0, **fields)
+                         for fields in budget.CONFIGURATIONS.values()}
