@@ -38,12 +38,24 @@ def test_resnet18_converts_to_edge_popup():
 def test_bop_flips_exactly_the_weights_meeting_the_rule():
     w = nn.Parameter(torch.tensor([0.5, -0.5, 0.5, -0.5, 0.5, -0.5]))
     optimizer = Bop([w], gamma=0.5, tau=0.1)
-    # m = 0.5 * g: |m| >= 0.1 for the first four only; flip where sign(m) == sign(w).
+    # Step 1 starts the average from the gradient, m = 1.5 g (a zero start, m = 0.5 g, would
+    # leave the last two below tau): flip where |m| >= 0.1 and sign(m) == sign(w).
     w.grad = torch.tensor([1.0, -1.0, -1.0, 1.0, 0.1, -0.1])
     optimizer.step()
-    assert torch.equal(w.detach(), torch.tensor([-0.5, 0.5, 0.5, -0.5, 0.5, -0.5]))
-    assert optimizer.param_groups[0]["flips"] == 2
+    assert torch.equal(w.detach(), torch.tensor([-0.5, 0.5, 0.5, -0.5, -0.5, 0.5]))
+    assert optimizer.param_groups[0]["flips"] == 4
     assert torch.equal(w.detach().abs(), torch.full((6,), 0.5))  # magnitudes never change
+
+
+def test_bop_averages_from_the_first_gradient_as_pab_s_authors_do():
+    w = nn.Parameter(torch.tensor([0.5]))
+    optimizer = Bop([w], gamma=0.5, tau=0.1)
+    w.grad = torch.tensor([-1.0])  # m = -1.5: points away from w, no flip
+    optimizer.step()
+    w.grad = torch.tensor([1.6])   # m = 0.5 * -1.5 + 0.5 * 1.6 = 0.05 < tau: still no flip
+    optimizer.step()
+    assert torch.allclose(optimizer.state[w]["momentum"], torch.tensor([0.05]))
+    assert torch.equal(w.detach(), torch.tensor([0.5]))  # from a zero start m = 0.55 would flip
 
 
 def test_bop_never_flips_pruned_weights():

@@ -14,6 +14,11 @@ class Bop(torch.optim.Optimizer):
     sign(m) == sign(w) (the gradient asks to move it across zero). Magnitudes never change, and a
     weight whose gradient is always zero (a pruned one, behind a fixed mask) never flips.
 
+    The first step starts the average from the gradient itself, m = (1 + gamma) g, as PaB's
+    authors do (VITA-Group/Peek-a-Boo, ``bop.py``), not from zero (m = gamma g): so with PaB's
+    tiny tau about half the kept weights, those whose first gradient points along them, flip
+    at step 1, and the first gradient weighs in the average for about 1/gamma steps.
+
     gamma is stored as the group's ``lr`` so that ``torch.optim.lr_scheduler`` schedules decay it.
     Each group counts the flips it has made in ``flips`` (saved with the optimiser's state).
     """
@@ -39,9 +44,10 @@ class Bop(torch.optim.Optimizer):
                     continue
                 state = self.state[w]
                 if "momentum" not in state:
-                    state["momentum"] = torch.zeros_like(w)
-                m = state["momentum"]
-                m.mul_(1 - gamma).add_(w.grad, alpha=gamma)
+                    m = state["momentum"] = w.grad.mul(1 + gamma)
+                else:
+                    m = state["momentum"]
+                    m.mul_(1 - gamma).add_(w.grad, alpha=gamma)
                 flip = (m.abs() >= tau) & (torch.sign(m) == torch.sign(w))
                 w.mul_(1 - 2 * flip.to(w.dtype))
                 flips += int(flip.sum())
