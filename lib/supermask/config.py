@@ -110,7 +110,8 @@ class RunConfig:
                                     "Conv2-6/Conv8)")
     momentum: float | None = _field(None, "SGD momentum, in [0, 1); default 0.9")
     weight_decay: float | None = _field(None, "weight decay, in [0, 1); default 1e-4 (SGD; applies "
-                                              "to the scores too), 0 (Adam, zhou)")
+                                              "to the scores too), 5e-4 (ResNets), 0 (Adam, "
+                                              "zhou)")
     batch_size: int | None = _field(None, "batch size; default 128 (SGD), 60 (Adam)")
     eval_samples: int | None = _field(None, "sampled masks averaged for the test accuracy "
                                             "(zhou only; default 10)")
