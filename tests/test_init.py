@@ -18,6 +18,8 @@ def expected_std(name: str) -> float:
         "signed_constant": kaiming,
         "scaled_kaiming_normal": kaiming / math.sqrt(K),
         "scaled_signed_constant": kaiming / math.sqrt(K),
+        "released_scaled_kaiming_normal": kaiming / math.sqrt(1 - K),
+        "released_scaled_signed_constant": kaiming / math.sqrt(1 - K),
         "xavier_normal": math.sqrt(2 / (FAN_IN + FAN_OUT)),
         "signed_xavier_constant": math.sqrt(2 / (FAN_IN + FAN_OUT)),
         "kaiming_uniform": math.sqrt(6 / FAN_IN) / math.sqrt(3),
@@ -61,3 +63,10 @@ def test_initialize_uses_fan_in_of_each_layer():
     model = initialize(conv2(), "signed_constant")
     first_fc = model.classifier[1]
     assert first_fc.weight.abs().unique().item() == pytest.approx(math.sqrt(2 / 16384))
+
+
+@pytest.mark.parametrize("name", ["released_scaled_kaiming_normal",
+                                  "released_scaled_signed_constant"])
+def test_the_released_scaling_is_undefined_for_a_dense_layer(name):
+    with pytest.raises(ValueError, match=r"sqrt\(1 - k\): k must be in \(0, 1\), got 1"):
+        get_distribution(name)(torch.empty(SHAPE), 1.0)

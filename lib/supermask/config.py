@@ -187,11 +187,13 @@ class RunConfig:
         if method.default_k is None:
             if self.k is not None:
                 raise ValueError(f"method {self.method!r} learns its kept fraction: leave k unset")
-            if self.init.startswith("scaled_"):
+            if "scaled_" in self.init:
                 raise ValueError(f"{self.init} divides by sqrt(k), which method {self.method!r} "
                                  "does not have")
         elif not 0.0 < self.k <= 1.0:
             raise ValueError(f"k is the fraction of weights kept and must be in (0, 1], got {self.k}")
+        elif self.init.startswith("released_scaled_") and self.k == 1.0:
+            raise ValueError(f"{self.init} divides by sqrt(1 - k): k must be below 1, got 1")
         if not method.masked and self.k != 1.0:
             raise ValueError(f"method {self.method!r} trains every weight: k must be 1, got {self.k}")
         if method.default_eval_samples is None and self.eval_samples is not None:

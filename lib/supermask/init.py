@@ -2,7 +2,9 @@
 
 Every distribution is an in-place initialiser ``f(weight, k)`` in the style of ``torch.nn.init``;
 ``k`` is the fraction of weights KEPT and only matters to the ``scaled_`` variants, whose std is
-divided by sqrt(k) so a layer's output keeps its scale after pruning.
+divided by sqrt(k) so a layer's output keeps its scale after pruning. The ``released_scaled_``
+variants are what the authors' released code computes instead, sqrt(1 - k) for sqrt(k)
+(hidden-networks issue #9): Figure 7 shows both, labelled.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ __all__ = [
     "initialize",
     "kaiming_normal_",
     "kaiming_uniform_",
+    "released_scaled_kaiming_normal_",
+    "released_scaled_signed_constant_",
     "scaled_kaiming_normal_",
     "scaled_signed_constant_",
     "signed_constant_",
@@ -49,6 +53,19 @@ def scaled_kaiming_normal_(weight: torch.Tensor, k: float = 1.0) -> torch.Tensor
     return kaiming_normal_(weight).div_(math.sqrt(k))
 
 
+def _released_scale(k: float) -> float:
+    """The released code's fan factor, (1 - k): its scaling reads the kept fraction as pruned."""
+    if not 0.0 < k < 1.0:
+        raise ValueError(f"the released scaled distributions divide by sqrt(1 - k): k must be in "
+                         f"(0, 1), got {k:g}")
+    return 1.0 - k
+
+
+def released_scaled_kaiming_normal_(weight: torch.Tensor, k: float = 0.5) -> torch.Tensor:
+    """N(0, 2/(fan_in*(1-k))), as the released code draws its scaled Kaiming normal."""
+    return kaiming_normal_(weight).div_(math.sqrt(_released_scale(k)))
+
+
 def signed_constant_(weight: torch.Tensor, k: float = 1.0) -> torch.Tensor:
     """+-sqrt(2/fan_in) with a fair random sign."""
     return _random_signs_(weight, math.sqrt(2.0 / fans(weight)[0]))
@@ -57,6 +74,11 @@ def signed_constant_(weight: torch.Tensor, k: float = 1.0) -> torch.Tensor:
 def scaled_signed_constant_(weight: torch.Tensor, k: float = 1.0) -> torch.Tensor:
     """+-sqrt(2/(fan_in*k))."""
     return _random_signs_(weight, math.sqrt(2.0 / (fans(weight)[0] * k)))
+
+
+def released_scaled_signed_constant_(weight: torch.Tensor, k: float = 0.5) -> torch.Tensor:
+    """+-sqrt(2/(fan_in*(1-k))), as the released code draws its scaled signed constant."""
+    return _random_signs_(weight, math.sqrt(2.0 / (fans(weight)[0] * _released_scale(k))))
 
 
 def xavier_normal_(weight: torch.Tensor, k: float = 1.0) -> torch.Tensor:
@@ -79,6 +101,8 @@ DISTRIBUTIONS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
     "signed_constant": signed_constant_,
     "scaled_kaiming_normal": scaled_kaiming_normal_,
     "scaled_signed_constant": scaled_signed_constant_,
+    "released_scaled_kaiming_normal": released_scaled_kaiming_normal_,
+    "released_scaled_signed_constant": released_scaled_signed_constant_,
     "xavier_normal": xavier_normal_,
     "signed_xavier_constant": signed_xavier_constant_,
     "kaiming_uniform": kaiming_uniform_,

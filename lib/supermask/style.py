@@ -28,6 +28,9 @@ DISTRIBUTION_NAMES = {
     "xavier_normal": "Xavier normal $N_x$",
     "scaled_signed_constant": "scaled signed Kaiming constant",
     "scaled_kaiming_normal": "scaled Kaiming normal",
+    "released_scaled_signed_constant": "scaled signed Kaiming constant, released code's "
+                                       "$1/\\sqrt{1-k}$",
+    "released_scaled_kaiming_normal": "scaled Kaiming normal, released code's $1/\\sqrt{1-k}$",
     "kaiming_uniform": "Kaiming uniform",
 }
 SYMBOLS = {"signed_constant": "U_k", "kaiming_normal": "N_k", "signed_xavier_constant": "U_x",
@@ -44,6 +47,8 @@ DISTRIBUTION_COLOURS = {
     "xavier_normal": "#cc78bc",
     "scaled_signed_constant": "#56b4e9",
     "scaled_kaiming_normal": "#d55e00",
+    "released_scaled_signed_constant": "#8c564b",
+    "released_scaled_kaiming_normal": "#fbafe4",
     "kaiming_uniform": "#ca9161",
 }
 METHOD_LINES = {  # (line style, marker)
