@@ -8,8 +8,8 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 DATA_DIR ?= $(abspath $(firstword $(wildcard ../shared/data) data))
 export DATA_DIR
 export SUPERMASK_CACHE ?= $(CURDIR)/.cache/supermask
-# smoke | quick | short | paper
-PROFILE ?= quick
+# smoke | short | paper
+PROFILE ?= short
 DEVICE ?= auto
 # Where runs and CSVs (results/) and plots (figures/) go.
 RESULTS ?= $(CURDIR)/results

@@ -211,7 +211,7 @@ NOTEBOOK_CASES = [
     ({"figures_dir": "{file}/figures"}, "figures_dir {file}/figures is not writable"),
     ({"train": "yes"}, "train must be True or False, got 'yes'"),
     ({"wait": 0}, "wait must be True or False, got 0"),
-    ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, quick, short, paper"),
+    ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, short, paper"),
     ({"device": "cuda:7"}, "device 'cuda:7'"),
 ]
 

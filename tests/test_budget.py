@@ -120,8 +120,8 @@ def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
 
 
 def test_the_study_runs_only_against_the_paper_schedule():
-    with pytest.raises(ValueError, match="run it at profile paper .*not 'quick'"):
-        budget.budget_grid(get_profile("quick"))
+    with pytest.raises(ValueError, match="run it at profile paper .*not 'short'"):
+        budget.budget_grid(get_profile("short"))
 
 
 def test_the_short_profile_trains_the_budget_the_committed_study_picked():

@@ -42,7 +42,7 @@ def test_bad_configs_are_refused(fields, message):
 
 
 def test_profiles():
-    assert set(PROFILES) == {"smoke", "quick", "short", "paper"}
+    assert set(PROFILES) == {"smoke", "short", "paper"}
     paper = get_profile("paper").apply(model="conv6", k=0.3)
     assert (paper.epochs, paper.train_subset, paper.test_subset) == (100, None, None)
     assert len(get_profile("paper").seeds) == 5

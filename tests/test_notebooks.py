@@ -62,7 +62,7 @@ def test_notebook_smoke(notebook, smoke_data_dir, real_data_cache, tmp_path, mon
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, quick, short, paper"),
+    ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, short, paper"),
     ({"seeds": [-1]}, "seeds must be a list of integers in [0, 4294967295]"),
     ({"device": "tpu"}, "valid: auto, cpu, cuda, cuda:N"),
     ({"data_dir": "/nonexistent/data"}, "does not exist"),

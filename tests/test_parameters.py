@@ -7,8 +7,8 @@ from supermask.parameters import check_figure_parameters
 
 
 def test_defaults_come_from_the_profile(tiny_data_dir):
-    checked = check_figure_parameters("quick", None, tiny_data_dir, "cpu", True)
-    assert checked.profile is PROFILES["quick"] and checked.seeds == (0,)
+    checked = check_figure_parameters("short", None, tiny_data_dir, "cpu", True)
+    assert checked.profile is PROFILES["short"] and checked.seeds == (0,)
     assert check_figure_parameters("paper", [3, 4], tiny_data_dir, "auto", True).seeds == (3, 4)
 
 

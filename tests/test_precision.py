@@ -31,7 +31,7 @@ def test_fp32_is_the_implicit_precision_and_bf16_a_run_of_its_own():
 
 def test_every_committed_record_still_hashes_to_its_folder():
     folders = sorted((REPO / "results" / "runs").iterdir())
-    assert len(folders) >= 53
+    assert len(folders) >= 22  # the records committed when the quick profile was retired
     for folder in folders:
         config = RunConfig.from_dict(json.loads((folder / "config.json").read_text())["config"])
         assert folder.name.startswith(config.name + "-"), folder.name

@@ -22,15 +22,15 @@ def test_readme_quotes_the_reports_summary():
 
 def test_the_report_follows_a_changed_result(tmp_path):
     """Catches a report that copies text instead of judging the CSVs."""
-    shutil.copytree(REPO / "results" / "quick", tmp_path / "results" / "quick")
+    shutil.copytree(REPO / "results" / "paper", tmp_path / "results" / "paper")
     before = report.build(tmp_path)
-    path = tmp_path / "results" / "quick" / "fig5.csv"
+    path = tmp_path / "results" / "paper" / "fig3.csv"
     runs = pd.read_csv(path)
     runs.loc[runs["status"] == "finished", "status"] = "diverged"
     runs.to_csv(path, index=False)
     after = report.build(tmp_path)
     assert before != after
-    assert "0 of 15 runs finished (15 diverged)" in after
+    assert "0 of 240 runs finished (236 missing, 4 diverged)" in after
     assert report.main(["--check", "--root", str(tmp_path)]) == 1  # no REPORT.md there
 
 

@@ -71,9 +71,9 @@ def test_config_defaults_and_refusals():
 
 
 def test_profiles_set_evaluation_samples_of_sampled_masks_only():
-    assert PROFILES["quick"].apply(method="zhou").eval_samples == 5
+    assert PROFILES["smoke"].apply(method="zhou").eval_samples == 2
     assert PROFILES["paper"].apply(method="zhou").eval_samples == 10
-    popup = PROFILES["quick"].apply(method="edge-popup")
+    popup = PROFILES["smoke"].apply(method="edge-popup")
     assert popup.eval_samples is None and "eval_samples" not in popup.canonical()
 
 

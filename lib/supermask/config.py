@@ -275,8 +275,8 @@ FLOAT_FIELDS = _fields_of("float")
 
 @dataclass(frozen=True)
 class Profile:
-    """How much of the protocol a sweep runs: ``smoke`` (tests), ``quick`` (80 steps, the old CPU
-    preview), ``short`` (the CPU's budget for whole figures), ``paper``."""
+    """How much of the protocol a sweep runs: ``smoke`` (tests), ``short`` (the CPU's budget for
+    whole figures), ``paper``."""
 
     name: str
     epochs: int
@@ -334,10 +334,6 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", epochs=1, train_subset=300, test_subset=300, seeds=(0,),
                      full_grid=False, eval_samples=2),
-    # Sized so every figure grid finishes in under an hour on 2 CPU cores; the test set stays
-    # whole. Averaging 5 sampled Zhou et al. masks instead of 10 keeps Figure 6 within the hour.
-    "quick": Profile("quick", epochs=2, train_subset=5_000, test_subset=None, seeds=(0,),
-                     eval_samples=5),
     # The CPU's budget for whole figures: the paper's protocol cut to E* = 20 epochs, the budget
     # the Conv2 study's rule picked (supermask.budget), one seed. fp32 until the 100-epoch bf16
     # run confirms bf16's fidelity gate. Its Conv2 runs are the study's 20-epoch runs.

@@ -82,8 +82,8 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
                               figures_dir: str | os.PathLike | None = None
                               ) -> ImageNetParameters:
     """The ImageNet notebook's parameters. ``smoke`` trains on a synthetic ImageFolder made in
-    ``synthetic_dir``; ``paper`` trains on ``imagenet_dir``; ``quick`` and ``short`` never train
-    ImageNet (a laptop CPU cannot), and show published numbers beside any measured ones."""
+    ``synthetic_dir``; ``paper`` trains on ``imagenet_dir``; ``short`` never trains
+    ImageNet (a laptop CPU cannot); all show published numbers beside any measured ones."""
     from .imagenet import find_imagenet, make_synthetic_imagenet
 
     prof = get_profile(profile)
@@ -100,7 +100,7 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
     root = None
     if not train:
         why_not = "train=False: re-drawing from the CSV"
-    elif prof.name in ("quick", "short"):
+    elif prof.name == "short":
         why_not = f"the {prof.name} profile does not train ImageNet (it needs GPUs and days)"
     elif prof.name == "smoke":
         root = make_synthetic_imagenet(Path(synthetic_dir) / "synthetic-imagenet")
