@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -19,7 +20,9 @@ _INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx51
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD of the checkout this package runs from, with ``+dirty`` if tracked files differ."""
+    """HEAD of the checkout this package runs from, with ``+dirty`` if tracked files differ.
+    Outside a checkout (a copy sent to a lent machine) ``$SUPERMASK_GIT_COMMIT``, which
+    :mod:`supermask.offload` sets to the clean commit it packed, else ``unknown``."""
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -27,7 +30,7 @@ def git_commit() -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("SUPERMASK_GIT_COMMIT", "unknown")
     return head + ("+dirty" if dirty else "")
 
 
@@ -90,8 +93,10 @@ def cpu_kind(sets: dict | None = None) -> str:
 
 def device_name(device: torch.device) -> str:
     """E.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: AMD EPYC (avx512-bf16, 1 thread)``."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+    if device.type == "cuda":  # lent GPUs may be shared by several workers (offload)
+        shared = os.environ.get("SUPERMASK_DEVICE_SHARED_BY")
+        return torch.cuda.get_device_name(device) + (f" (shared by {shared} workers)"
+                                                     if shared and shared != "1" else "")
     model = _cpuinfo().get("model name") or platform.processor() or platform.machine()
     threads = torch.get_num_threads()
     return f"cpu: {model} ({cpu_kind()}, {threads} thread{'s' if threads != 1 else ''})"
