@@ -110,7 +110,7 @@ def pack(runs_file: str | os.PathLike, out: str | os.PathLike, results_dir: str 
                     data = path.read_bytes()
                     index.append([str(path.relative_to(root)), len(data)])
                     blob.write(data)
-    atomic_write_json(index, out / _DATA_INDEX)
+    (out / _DATA_INDEX).write_text(json.dumps(index, separators=(",", ":")))
     manifest = {"commit": commit, "data_fingerprint": identity.fingerprint,
                 "data_source": identity.source, "runs": [c.to_dict() for c in todo],
                 "skipped_here": len(configs) - len(todo)}
