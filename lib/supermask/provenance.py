@@ -20,9 +20,11 @@ _INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx51
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """HEAD of the checkout this package runs from, with ``+dirty`` if tracked files differ.
-    Outside a checkout (a copy sent to a lent machine) ``$SUPERMASK_GIT_COMMIT``, which
-    :mod:`supermask.offload` sets to the clean commit it packed, else ``unknown``."""
+    """HEAD of the checkout this package runs from, with ``+dirty`` if tracked files differ;
+    ``$SUPERMASK_GIT_COMMIT`` where it is set: :mod:`supermask.offload` sets it to the commit it
+    packed (its library clean), since the copy on a lent machine may carry another history."""
+    if os.environ.get("SUPERMASK_GIT_COMMIT"):
+        return os.environ["SUPERMASK_GIT_COMMIT"]
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -30,7 +32,7 @@ def git_commit() -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("SUPERMASK_GIT_COMMIT", "unknown")
+        return "unknown"
     return head + ("+dirty" if dirty else "")
 
 
