@@ -20,7 +20,7 @@ FIGURES := $(shell cat notebooks/figures.txt)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup notebook-hooks test bench lab clean figures plots report campaign $(FIGURE_TARGETS)
+.PHONY: setup notebook-hooks test bench lab clean figures plots report campaign offload land $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed notebook-hooks
 
@@ -94,6 +94,19 @@ campaign: setup
 	 OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) \
 	     setsid nohup $$code/campaigns/run "$$file" $(PROFILE) > "$$log" 2>&1 < /dev/null & \
 	 echo "campaign worker started on code $$commit; follow it with: tail -f $$log"
+
+# A GPU lent for minutes (lib/supermask/offload.py): `make offload` packs the unfinished runs of
+# RUNS, the commit and CIFAR-10 into .offload/ (about 60 MB); copy the checkout and .offload/ there
+# and run `python3 -m supermask.offload train .offload --out OUT --workers 8 --deadline-s 540`;
+# bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store.
+RUNS ?= campaigns/gpu-fig3-short.txt
+offload: setup
+	$(PY) -m supermask.offload pack --runs $(RUNS) --out .offload --results "$(RESULTS)" \
+	    --data-dir "$(DATA_DIR)"
+
+land: setup
+	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }
+	$(PY) -m supermask.offload land "$(ARCHIVE)" --results "$(RESULTS)"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -225,7 +225,6 @@ def _worker(manifest_path: str, data_dir: str, results_dir: str, device: str,
         last[0] = now
         atomic_write_json(times, own)
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for fields in manifest["runs"]:
         config = RunConfig(**fields)
         per_epoch = _seconds_per_epoch(speed_dir, config)
@@ -313,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(train(args.bundle, args.out, args.device, args.workers,
                                    args.deadline_s, args.work_dir)))
         elif args.command == "worker":
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # train's deadline
             _worker(args.manifest, args.data_dir, args.results_dir, args.device, args.deadline)
         else:
             landed = land(args.archive, args.results)
