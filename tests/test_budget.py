@@ -3,6 +3,8 @@ tables whose answer is known, and the study's grid."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -125,17 +127,21 @@ def test_the_study_runs_only_against_the_paper_schedule():
 
 
 def test_the_short_profile_trains_the_budget_the_committed_study_picked():
-    """``short`` is E* of the committed Conv2 study, and its Conv2 runs are the study's runs at
-    that budget (same configs, so the same store entries): a profile edited away from the
-    study's answer, or a study grid drifting from the figures' configs, fails here."""
+    """``short`` is E* of the committed Conv2 study, in bf16 because every pair of the study's
+    fidelity gate passed, and its Conv2 runs are the study's 20-epoch configs in that precision:
+    a profile edited away from the study's answer, bf16 without a passed gate, or a study grid
+    drifting from the figures' configs, fails here."""
     from pathlib import Path
 
     study = pd.read_csv(Path(__file__).parents[1] / "results" / "paper" / "budget.csv")
     short = get_profile("short")
     assert budget.pick_budget(study, 100).epochs == short.epochs == 20
-    assert (short.train_subset, short.test_subset, short.precision) == (None, None, "fp32")
-    at_budget = {config for _, config in budget.budget_grid(get_profile("paper"))
-                 if config.epochs == short.epochs and config.precision == short.precision}
+    assert (short.train_subset, short.test_subset, short.precision) == (None, None, "bf16")
+    gate = budget.fidelity(study)
+    assert len(gate) == 5 and gate["within gate"].eq(True).all()
+    at_budget = {dataclasses.replace(config, precision="bf16")
+                 for _, config in budget.budget_grid(get_profile("paper"))
+                 if config.epochs == short.epochs and config.precision == "fp32"}
     assert len(at_budget) == len(budget.CONFIGURATIONS)
     assert at_budget == {short.apply(model="conv2", seed=0, **fields)
                          for fields in budget.CONFIGURATIONS.values()}
