@@ -64,6 +64,21 @@ def test_a_run_in_another_precision_than_the_profiles_is_named_so(tmp_path):
     assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.5", "2. edge-popup $U_k$ k=0.5, bf16"]
 
 
+def test_a_campaign_over_several_models_names_each_runs_model(tmp_path):
+    """Figure 3's campaign has a k=0.5 U_k run per depth: without the model, rows look alike."""
+    profile = get_profile("short")
+    row = {"method": "edge-popup", "init": "signed_constant", "k": 0.5, "seed": 0,
+           "status": "missing"}
+    _write_figure(tmp_path, profile, "fig3", [{**row, "model": "conv2", "hash": "a"},
+                                               {**row, "model": "conv4", "hash": "b"}],
+                  [{"hash": "a", "epoch": 1, "test_acc": 0.1}])
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('fig3 {"model": ["conv2"]}\nfig3 {"model": ["conv4"]}\n')
+    table = campaign_table(read_campaign(campaign), tmp_path, profile)
+    assert list(table["run"]) == ["1. Conv2 edge-popup $U_k$ k=0.5",
+                                  "2. Conv4 edge-popup $U_k$ k=0.5"]
+
+
 @pytest.mark.parametrize("line, message", [
     ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
     ('fig3 ["conv2"]', "c.txt:2: expected a JSON object of RunConfig fields"),
@@ -80,13 +95,14 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("campaign", ["conv2-paper.txt", "conv2-budget.txt",
-                                      "bf16-fidelity.txt"])
-def test_readme_quotes_the_campaign_table_of_the_committed_results(campaign):
-    """A run that finishes changes results/paper/*.csv; the README must then be updated from
+@pytest.mark.parametrize("campaign, profile", [
+    ("conv2-paper.txt", "paper"), ("conv2-budget.txt", "paper"), ("bf16-fidelity.txt", "paper"),
+    ("fig3-short.txt", "short")])
+def test_readme_quotes_the_campaign_table_of_the_committed_results(campaign, profile):
+    """A run that finishes changes results/<profile>/*.csv; the README must then be updated from
     `python -m supermask campaign`, never by hand."""
     table = campaign_table(read_campaign(REPO / "campaigns" / campaign),
-                           REPO / "results", get_profile("paper"))
+                           REPO / "results", get_profile(profile))
     assert to_markdown(table) in (REPO / "README.md").read_text()
 
 

@@ -98,8 +98,12 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, prof
     epochs = [e for e in epochs if e <= profile.epochs]
     # A campaign over schedule lengths (the budget study) names each run's length.
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
+    # ... and one over several models (a whole figure) names each run's model.
+    models = {model for run in runs for model in run.only.get("model", [])}
+
     def label(row) -> str:
-        name = run_name(row) + (f", {row['epochs']} epochs" if len(lengths) > 1 else "")
+        name = (f"{row['model'].capitalize()} " if len(models) > 1 else "") + run_name(row)
+        name += f", {row['epochs']} epochs" if len(lengths) > 1 else ""
         precision = row.get("precision")  # named where it is not the profile's
         return name + (f", {precision}" if isinstance(precision, str)
                        and precision != profile.precision else "")
