@@ -62,6 +62,20 @@ def test_ties_keep_exactly_round_k_n(n):
         assert scores[mask.bool()].min() >= scores[~mask.bool()].max()
 
 
+@pytest.mark.parametrize("n", [1000, 300_000])
+def test_the_gpus_topk_path_keeps_the_same_weights(n):
+    """The path a GPU takes (topk's indices, no threshold) keeps the same set, exactly
+    round(k n) even among ties; forced here on the CPU."""
+    from supermask.masks import _topk_flat
+    scores = torch.randn(n, generator=torch.Generator().manual_seed(n)).abs()
+    tied = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(1)).float()
+    for k in KS:
+        assert torch.equal(_topk_flat(scores, k, by_threshold=False), sorted_mask(scores, k))
+        mask = _topk_flat(tied, k, by_threshold=False)
+        assert int(mask.sum()) == kept_count(k, n)
+        assert tied[mask.bool()].min() >= tied[~mask.bool()].max()
+
+
 def test_kept_count_rounds_half_up_and_keeps_one():
     assert kept_count(0.5, 3) == 2
     assert kept_count(0.3, 1728) == 518

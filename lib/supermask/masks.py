@@ -83,10 +83,15 @@ def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
     return flat_mask(scores.reshape(-1)).view(scores.shape)
 
 
-def _topk_flat(flat: torch.Tensor, k: float) -> torch.Tensor:
+def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None) -> torch.Tensor:
+    """The mask of the ``kept_count`` largest of ``flat``. On a CPU a k-th value threshold is
+    cheapest; on a GPU its counts would stop the device queue several times a layer, so
+    ``topk``'s indices mark the kept weights without waiting (same set, ties aside)."""
     j = kept_count(k, flat.numel())
     if j == flat.numel():
         return torch.ones_like(flat)
+    if not (by_threshold if by_threshold is not None else flat.device.type == "cpu"):
+        return torch.zeros_like(flat).index_fill_(0, flat.topk(j, sorted=False).indices, 1)
     threshold, at_or_above = kth_largest(flat, j)
     if at_or_above == j:
         return torch.ge(flat, threshold, out=torch.empty_like(flat))
