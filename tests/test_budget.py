@@ -145,3 +145,35 @@ def test_the_short_profile_trains_the_budget_the_committed_study_picked():
     assert len(at_budget) == len(budget.CONFIGURATIONS)
     assert at_budget == {short.apply(model="conv2", seed=0, **fields)
                          for fields in budget.CONFIGURATIONS.values()}
+
+
+def test_claim_notes_say_which_claims_the_budget_decides():
+    """Each claim at a cut schedule says whether the Conv2 study found it decidable there:
+    catches notes that ignore the reference, or a claims table that drops them."""
+    from pathlib import Path
+
+    from supermask import claims
+
+    results = Path(__file__).parents[1] / "results"
+    study = pd.read_csv(results / "paper" / "budget.csv")
+    best_k = "The best k (fraction kept) lies between 0.3 and 0.7"
+    notes = budget.claim_notes(study, 20)
+    assert notes[best_k] == "decidable at 20 epochs: on Conv2 it holds at 20 and at 100"
+    assert notes["Deeper networks close the gap to the dense learned network"] == (
+        "budget-limited: on Conv2 dense Adam minus the best subnetwork is +2.0 points at 20 "
+        "epochs, -0.2 points at 100")
+    changed = study.copy()
+    at_20 = (changed["epochs"] == 20) & (changed["k"] == 0.1) & (changed["precision"] == "fp32")
+    changed.loc[at_20, "test_acc"] = 0.9  # now k=0.1 is the best k at 20 epochs
+    assert budget.claim_notes(changed, 20)[best_k] == (
+        "budget-limited: on Conv2 it does not hold at 20 epochs, holds at 100")
+    assert budget.claim_notes(study, 30) == {}  # no such schedule in the study
+    table = claims.to_markdown([claims.Claim(best_k, True, "k=0.5"),
+                                claims.Claim("Another claim", None, "")], notes)
+    assert table.splitlines()[0].endswith("| at this budget |")
+    assert "| decidable at 20 epochs: on Conv2 it holds at 20 and at 100 |" in table
+    assert table.splitlines()[-1].endswith("| not measured by the budget study |")
+    assert "at this budget" not in claims.to_markdown([claims.Claim(best_k, True, "k=0.5")])
+    assert budget.claim_notes_for(get_profile("paper"), results) is None
+    assert budget.claim_notes_for(get_profile("short"), results) == notes
+

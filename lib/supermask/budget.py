@@ -11,7 +11,9 @@ four of the configurations at 10 epochs in fp32 and in bf16.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,8 +21,8 @@ from . import claims
 from .config import Profile, RunConfig
 
 __all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
-           "PAIR_GAP", "BudgetChoice", "budget_grid", "claims_by_budget", "fidelity", "pick_budget",
-           "study_epochs"]
+           "PAIR_GAP", "BudgetChoice", "budget_grid", "claim_notes", "claim_notes_for",
+           "claims_by_budget", "fidelity", "pick_budget", "study_epochs"]
 
 # The rule's constants, fixed before the study ran (issue "How much training does each claim
 # need?"): pairs further apart than 3 points at the reference, E* from {5, 10, 20}, else 20.
@@ -204,3 +206,45 @@ def claims_by_budget(runs: pd.DataFrame, precision: str = "fp32") -> pd.DataFram
     runs = runs[runs["precision"] == precision]
     return pd.DataFrame({f"{epochs} epochs": _conv2_verdicts(runs[runs["epochs"] == epochs])
                          for epochs in sorted(runs["epochs"].unique())})
+
+
+# The Figure 3 claim that the study's gap to dense Adam measures on Conv2 alone.
+_DEPTH_GAP = "Deeper networks close the gap to the dense learned network"
+
+
+def claim_notes(study: pd.DataFrame, epochs: int, reference: int = 100,
+                precision: str = "fp32") -> dict[str, str]:
+    """Per claim statement, what the Conv2 study says of judging it after ``epochs`` instead of
+    ``reference``: decidable (the same verdict at both) or budget-limited (another verdict, or
+    for the gap to dense Adam, another size), with the numbers."""
+    table = claims_by_budget(study, precision)
+    at, ref = f"{epochs} epochs", f"{reference} epochs"
+    if at not in table or ref not in table:
+        return {}
+    notes = {}
+    for statement, row in table.iterrows():
+        short, full = row[at], row[ref]
+        if statement == _GAP:
+            if "not measured" in short + full:
+                continue
+            gap, gap_ref = (text.split(" best subnetwork ")[-1] for text in (short, full))
+            notes[_DEPTH_GAP] = (f"budget-limited: on Conv2 dense Adam minus the best subnetwork "
+                                 f"is {gap} at {epochs} epochs, {gap_ref} at {reference}")
+            continue
+        word, word_ref = short.split(":")[0], full.split(":")[0]
+        if _VERDICTS[None] in (word, word_ref):
+            continue
+        notes[statement] = (f"decidable at {epochs} epochs: on Conv2 it {word} at {epochs} and "
+                            f"at {reference}" if word == word_ref else
+                            f"budget-limited: on Conv2 it {word} at {epochs} epochs, {word_ref} "
+                            f"at {reference}")
+    return notes
+
+
+def claim_notes_for(profile: Profile, results_dir: str | os.PathLike) -> dict[str, str] | None:
+    """The notes for the claims of a profile that cuts the paper's schedule (``short``), from
+    the committed study (``results_dir/paper/budget.csv``); None for the others."""
+    path = Path(results_dir) / "paper" / "budget.csv"
+    if profile.name in ("paper", "smoke") or not path.exists():
+        return None
+    return claim_notes(pd.read_csv(path), profile.epochs)

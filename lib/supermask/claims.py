@@ -131,11 +131,19 @@ def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
     return claims
 
 
-def to_markdown(claims: list[Claim]) -> str:
-    lines = ["| paper's claim | this run | evidence |", "|---|---|---|"]
+def to_markdown(claims: list[Claim], budget_notes: dict[str, str] | None = None) -> str:
+    """The claims as a markdown table; with ``budget_notes`` (a profile that cuts the paper's
+    schedule) a last column says whether the Conv2 budget study found each claim decidable
+    at that budget."""
     verdicts = {True: "holds", False: "does not hold", None: "not judged yet"}
+    notes = budget_notes is not None
+    lines = ["| paper's claim | this run | evidence |" + (" at this budget |" if notes else ""),
+             "|---|---|---|" + ("---|" if notes else "")]
     for claim in claims:
-        lines.append(f"| {claim.statement} | {verdicts[claim.holds]} | {claim.evidence or '-'} |")
+        line = f"| {claim.statement} | {verdicts[claim.holds]} | {claim.evidence or '-'} |"
+        if notes:
+            line += f" {budget_notes.get(claim.statement, 'not measured by the budget study')} |"
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -151,7 +151,8 @@ def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame,
                          ""]
             verdicts = judge(runs) if judge is not None else []
             if verdicts:
-                sections += [claims.to_markdown(verdicts), ""]
+                notes = budget.claim_notes_for(PROFILES[profile], results)
+                sections += [claims.to_markdown(verdicts, notes), ""]
             if name == "budget":
                 sections += [*_budget_section(runs, profile), ""]
             judged.append((name, heading, profile, runs, verdicts))
