@@ -4,11 +4,13 @@ check on: no overlapping text, no two legend entries that look alike (supermask.
 import papermill
 import pytest
 
+from supermask import config
+
 from conftest import REPO
 
 FIGURES = dict(line.split("=") for line in (REPO / "notebooks" / "figures.txt").read_text().split())
-PROFILES = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name not in
-            ("runs", "bench")]
+PROFILES = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name in
+            config.PROFILES]  # not runs/, bench/ or offload/
 # Every figure with a committed CSV, and the ImageNet table (published values) at every profile.
 COMMITTED = sorted((figure, profile.name) for profile in PROFILES for figure in FIGURES
                    if (profile / f"{figure}.csv").exists() or figure == "fig8")
