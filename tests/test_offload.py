@@ -119,7 +119,7 @@ def test_a_run_that_cannot_end_before_the_deadline_is_not_started(tmp_path):
     (tmp_path / "1.json").write_text(json.dumps({"conv2-edge-popup": 2.0}))
     assert offload._seconds_per_epoch(tmp_path, conv2) == 2.0
     conv8 = RunConfig(model="conv8", epochs=10)
-    assert offload._seconds_per_epoch(tmp_path, conv8) == pytest.approx(2.0 * 5.2)
+    assert offload._seconds_per_epoch(tmp_path, conv8) == pytest.approx(2.0 * 2.5)
 
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"runs": [conv2.to_dict()]}))

@@ -45,9 +45,10 @@ SHARED_ENV = "SUPERMASK_DEVICE_SHARED_BY"
 _MANIFEST = "manifest.json"
 _DATA_INDEX, _DATA_BLOB = "cifar10-index.json", "cifar10.bin"
 _ARCHIVE = "runs.tar.gz"
-# Seconds per epoch relative to Conv2's, for a model not yet timed on the lent device: forward
-# multiply-adds per image (Conv2 40 M, Conv4 97 M, Conv6 153 M, Conv8 210 M).
-_RELATIVE_COST = {"conv2": 1.0, "conv4": 2.4, "conv6": 3.8, "conv8": 5.2}
+# Seconds per epoch relative to Conv2's, for a model not yet timed on the lent device: edge-popup
+# steps on an H200 (results/bench/vm-cuda.json: Conv2 3.4 ms, Conv4 5.6, Conv8 8.4; Conv6
+# between), where the masks, not the multiply-adds, set the pace.
+_RELATIVE_COST = {"conv2": 1.0, "conv4": 1.65, "conv6": 2.1, "conv8": 2.5}
 
 
 class OffloadError(ValueError):
