@@ -146,6 +146,21 @@ def test_pab_trains_signs_classifier_and_batchnorm_only(tiny_data_dir):
     assert convs == kept_count(0.3, n)
 
 
+def test_pab_draws_the_convolutions_only_as_its_authors_do():
+    """PaB's authors redraw convolutions from the chosen distribution and leave the classifier
+    at PyTorch's default init: a classifier drawn as a signed constant has two values."""
+    torch.manual_seed(0)
+    model = build(RunConfig(model="resnet18", width=0.125, method="pab", k=0.3,
+                            init="signed_constant"))
+    state = model.state_dict()
+    conv = state["conv1.parametrizations.weight.original"]
+    assert conv.abs().unique().numel() == 1  # signed Kaiming constant
+    fc = state["fc.weight"]
+    assert fc.abs().unique().numel() > 100
+    bound = 1 / fc.shape[1] ** 0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert float(fc.abs().max()) <= bound
+
+
 def test_edge_popup_extras_trains_classifier_and_batchnorm(tiny_data_dir):
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = RunConfig(model="resnet18", width=0.125, method="edge-popup-extras", epochs=1,

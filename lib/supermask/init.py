@@ -124,10 +124,12 @@ def get_distribution(name: str) -> Callable[[torch.Tensor, float], torch.Tensor]
 
 
 @torch.no_grad()
-def initialize(model: nn.Module, name: str, k: float = 1.0) -> nn.Module:
-    """Draw the weight of every Conv2d and Linear in ``model`` from the named distribution."""
+def initialize(model: nn.Module, name: str, k: float = 1.0,
+               kinds: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)) -> nn.Module:
+    """Draw the weight of every module of ``kinds`` (Conv2d and Linear) in ``model`` from the
+    named distribution."""
     init_ = get_distribution(name)
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+        if isinstance(module, kinds):
             init_(module.weight, k)
     return model

@@ -242,7 +242,9 @@ class PaB(Method):
                              f"{config.flip_threshold}")
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
-        initialize(model, config.init, config.k)
+        # Convolutions only, as PaB's authors (VITA-Group/Peek-a-Boo, models/masked_psg_resnet.py,
+        # reset_conv_parameters): the classifier keeps PyTorch's default init and trains by SGD.
+        initialize(model, config.init, config.k, kinds=(nn.Conv2d,))
         for name, mask in PRUNERS[config.prune](model, config.k).items():
             parametrize.register_parametrization(model.get_submodule(name), "weight",
                                                  FixedMask(mask))
