@@ -66,6 +66,18 @@ def test_distribution_claims():
     assert not [c for c in distribution_claims(runs) if "Xavier" in c.statement][0].holds
 
 
+def test_the_released_scaling_is_judged_on_its_own():
+    """Figure 7 draws both scalings; each gets its own verdict, named for the formula."""
+    runs = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
+                 + curve("conv4", "scaled_signed_constant", [0.3, 0.6, 0.71, 0.6, 0.4])
+                 + curve("conv4", "released_scaled_signed_constant", [0.3, 0.5, 0.6, 0.5, 0.1]))
+    scaling = [c for c in distribution_claims(runs) if c.statement.startswith("Scaling")]
+    assert [c.holds for c in scaling] == [True, False]
+    assert "by 1/sqrt(k)" in scaling[0].statement
+    assert "as the released code does, by 1/sqrt(1 - k)" in scaling[1].statement
+    assert scaling[1].evidence == "conv4: scaled minus plain -10.0 pts"
+
+
 def test_claims_without_runs_are_not_judged():
     """Catches a vacuous 'holds' (all() of nothing) when a panel has no finished run yet."""
     import pandas as pd

@@ -105,11 +105,17 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
+    # Fewer columns, and rows with room for them, where long labels (Figure 7's released
+    # scalings) would run past the figure's edge; figures whose labels fit are drawn as before.
+    widest = max((len(label.replace("$", "")) for label in handles), default=0)
+    fitting = max(1, int(2.0 * fig.get_figwidth() / (0.075 * widest + 0.6)))
+    row = 0.05 if fitting >= columns else 0.08
+    columns = min(columns, fitting)
     if handles:  # none while no run of the figure has finished
         fig.legend(handles.values(), handles.keys(), loc="lower center",
                    ncol=min(columns, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((max(len(handles), 1) - 1) // columns), 1, 1))
+    fig.tight_layout(rect=(0, 0.08 + row * ((max(len(handles), 1) - 1) // columns), 1, 1))
     return fig
 
 
