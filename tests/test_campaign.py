@@ -51,32 +51,33 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     assert table.iloc[0]["epoch 2"] == "" and table.iloc[0]["wall time"] == ""
 
 
-def test_a_run_in_another_precision_than_the_profiles_is_named_so(tmp_path):
-    profile = get_profile("paper")
-    row = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
-           "seed": 0, "status": "missing", "epochs": 10}
-    _write_figure(tmp_path, profile, "budget", [{**row, "precision": "fp32", "hash": "a"},
-                                                 {**row, "precision": "bf16", "hash": "b"}],
-                  [{"hash": "a", "epoch": 1, "test_acc": 0.1}])
+def _run_labels(tmp_path, profile_name: str, figure: str, rows: list[dict],
+                lines: list[str]) -> list[str]:
+    """The campaign table's run labels for two missing runs of ``figure`` and campaign ``lines``."""
+    profile = get_profile(profile_name)
+    base = {"method": "edge-popup", "init": "signed_constant", "k": 0.5, "seed": 0,
+            "status": "missing"}
+    _write_figure(tmp_path, profile, figure, [{**base, **row} for row in rows],
+                  [{"hash": rows[0]["hash"], "epoch": 1, "test_acc": 0.1}])
     campaign = tmp_path / "c.txt"
-    campaign.write_text('budget {"precision": ["fp32"]}\nbudget {"precision": ["bf16"]}\n')
-    table = campaign_table(read_campaign(campaign), tmp_path, profile)
-    assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.5", "2. edge-popup $U_k$ k=0.5, bf16"]
+    campaign.write_text("".join(f"{figure} {line}\n" for line in lines))
+    return list(campaign_table(read_campaign(campaign), tmp_path, profile)["run"])
+
+
+def test_a_run_in_another_precision_than_the_profiles_is_named_so(tmp_path):
+    rows = [{"model": "conv2", "epochs": 10, "precision": p, "hash": h}
+            for p, h in (("fp32", "a"), ("bf16", "b"))]
+    assert _run_labels(tmp_path, "paper", "budget", rows,
+                       ['{"precision": ["fp32"]}', '{"precision": ["bf16"]}']) == [
+        "1. edge-popup $U_k$ k=0.5", "2. edge-popup $U_k$ k=0.5, bf16"]
 
 
 def test_a_campaign_over_several_models_names_each_runs_model(tmp_path):
     """Figure 3's campaign has a k=0.5 U_k run per depth: without the model, rows look alike."""
-    profile = get_profile("short")
-    row = {"method": "edge-popup", "init": "signed_constant", "k": 0.5, "seed": 0,
-           "status": "missing"}
-    _write_figure(tmp_path, profile, "fig3", [{**row, "model": "conv2", "hash": "a"},
-                                               {**row, "model": "conv4", "hash": "b"}],
-                  [{"hash": "a", "epoch": 1, "test_acc": 0.1}])
-    campaign = tmp_path / "c.txt"
-    campaign.write_text('fig3 {"model": ["conv2"]}\nfig3 {"model": ["conv4"]}\n')
-    table = campaign_table(read_campaign(campaign), tmp_path, profile)
-    assert list(table["run"]) == ["1. Conv2 edge-popup $U_k$ k=0.5",
-                                  "2. Conv4 edge-popup $U_k$ k=0.5"]
+    rows = [{"model": m, "hash": h} for m, h in (("conv2", "a"), ("conv4", "b"))]
+    assert _run_labels(tmp_path, "short", "fig3", rows,
+                       ['{"model": ["conv2"]}', '{"model": ["conv4"]}']) == [
+        "1. Conv2 edge-popup $U_k$ k=0.5", "2. Conv4 edge-popup $U_k$ k=0.5"]
 
 
 @pytest.mark.parametrize("line, message", [
