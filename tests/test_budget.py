@@ -18,9 +18,9 @@ REFERENCE = {"edge-popup U_k k=0.5": 0.766, "dense Adam": 0.764, "Zhou et al. N_
              "edge-popup U_k k=0.1": 0.618, "edge-popup U_k k=0.9": 0.617}
 
 
-def _rows(epochs, accuracies, precision="fp32", status="finished"):
-    return [{"configuration": name, "epochs": epochs, "precision": precision, "status": status,
-             "test_acc": acc} for name, acc in accuracies.items()]
+def _rows(epochs, accuracies, precision="fp32", status="finished", model="conv2"):
+    return [{"configuration": name, "model": model, "epochs": epochs, "precision": precision,
+             "status": status, "test_acc": acc} for name, acc in accuracies.items()]
 
 
 def _table(*row_lists):
@@ -113,12 +113,42 @@ def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
     configs = [config for _, config in grid]
     fp32 = sorted((c.epochs for c in configs if c.precision == "fp32"))
     assert fp32 == sorted([e for e in (5, 10, 20, 40, 100) for _ in budget.CONFIGURATIONS])
-    bf16 = [(label["configuration"], c.epochs) for label, c in grid if c.precision == "bf16"]
-    assert sorted(bf16) == sorted([("edge-popup U_k k=0.1", 10), ("edge-popup U_k k=0.5", 10),
-                                   ("edge-popup U_k k=0.9", 10), ("dense Adam", 10),
-                                   ("edge-popup U_k k=0.5", 100)])
+    bf16 = [(label["configuration"], c.model, c.epochs) for label, c in grid
+            if c.precision == "bf16"]
+    k05 = "edge-popup U_k k=0.5"
+    assert sorted(bf16) == sorted([("edge-popup U_k k=0.1", "conv2", 10), (k05, "conv2", 10),
+                                   ("edge-popup U_k k=0.9", "conv2", 10),
+                                   ("dense Adam", "conv2", 10), (k05, "conv2", 100),
+                                   (k05, "conv2", 20), (k05, "conv4", 20), (k05, "conv4", 100)])
+    short = get_profile("short")  # the shortfall's 20-epoch runs are Figure 3's at short
+    assert {c for _, c in grid if c.epochs == 20 and c.precision == "bf16"} == {
+        short.apply(model=m, seed=0, **budget.CONFIGURATIONS[k05]) for m in ("conv2", "conv4")}
     assert len({c.hash for c in configs}) == len(configs)
     assert {c.train_subset for c in configs} == {None} and {c.seed for c in configs} == {0}
+
+
+def test_the_shortfall_is_measured_per_depth_and_kept_out_of_the_study():
+    """Conv4's runs give the shortfall table its second row and never enter the Conv2 rule, its
+    claims or the bf16 gate: mixing depths there, or a shortfall of the wrong sign, fails."""
+    k05 = {"edge-popup U_k k=0.5": None}
+    rows = []
+    for model, short, full in (("conv2", 0.698, 0.760), ("conv4", 0.75, 0.85)):
+        for epochs, acc in ((20, short), (100, full)):
+            rows += [dict(row, method="edge-popup", init="signed_constant", k=0.5)
+                     for row in _rows(epochs, dict.fromkeys(k05, acc), "bf16", model=model)]
+    fp32 = [dict(row, method="edge-popup", init="signed_constant", k=0.5) for row in
+            _rows(10, {"edge-popup U_k k=0.5": 0.646}) + _rows(10, {"edge-popup U_k k=0.5": 0.65},
+                                                              "bf16")]
+    table = _table(rows, fp32)
+    short = budget.shortfall(table, get_profile("paper"))
+    assert short.loc["conv2", "shortfall (points)"] == pytest.approx(6.2)
+    assert short.loc["conv4", "20 epochs (%)"] == pytest.approx(75.0)
+    assert short.loc["conv4", "shortfall (points)"] == pytest.approx(10.0)
+    gate = budget.fidelity(table)  # the gate's schedules only (10 and 100), Conv2 only
+    assert list(gate["epochs"]) == [10, 100]
+    assert gate.loc[gate["epochs"] == 100, "bf16 (%)"].item() == pytest.approx(76.0)
+    pending = budget.shortfall(table[table["model"] == "conv2"], get_profile("paper"))
+    assert pending.loc["conv4"].isna().all()
 
 
 def test_the_study_runs_only_against_the_paper_schedule():

@@ -5,7 +5,9 @@ cosine-decays over the shorter run; Adam is constant anyway) beside the committe
 runs. :func:`pick_budget` applies a rule that was fixed before any result existed: E* is the
 smallest budget at which every pair of configurations whose reference accuracies differ by more
 than ``PAIR_GAP`` is ordered as at the reference. The study also holds the bf16 fidelity pairs:
-four of the configurations at 10 epochs in fp32 and in bf16.
+four of the configurations at 10 epochs in fp32 and in bf16, and the shortfall of profile
+``short`` at two depths: edge-popup U_k k=0.5 on Conv2 and Conv4 at short's schedule and at the
+reference, both in short's precision.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from . import claims
-from .config import Profile, RunConfig
+from .config import PROFILES, Profile, RunConfig
 
 __all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
-           "PAIR_GAP", "BudgetChoice", "budget_grid", "claim_notes", "claim_notes_for",
-           "claims_by_budget", "fidelity", "pick_budget", "study_epochs"]
+           "PAIR_GAP", "SHORTFALL_MODELS", "BudgetChoice", "budget_grid", "claim_notes",
+           "claim_notes_for", "claims_by_budget", "fidelity", "pick_budget", "shortfall",
+           "study_epochs"]
 
 # The rule's constants, fixed before the study ran (issue "How much training does each claim
 # need?"): pairs further apart than 3 points at the reference, E* from {5, 10, 20}, else 20.
@@ -46,6 +49,11 @@ CONFIGURATIONS = {
 _FIDELITY_CONFIGURATIONS = ("edge-popup U_k k=0.1", "edge-popup U_k k=0.5",
                             "edge-popup U_k k=0.9", "dense Adam")
 _FIDELITY_REFERENCE = "edge-popup U_k k=0.5"
+# The depths at which profile short's shortfall against the reference schedule is measured
+# (issue #22): the configuration closest to the paper's headline, at short's epochs and precision.
+SHORTFALL_MODELS = ("conv2", "conv4")
+_SHORTFALL_CONFIGURATION = "edge-popup U_k k=0.5"
+_STUDY_MODEL = "conv2"
 
 
 def study_epochs(profile: Profile) -> tuple[list[int], int]:
@@ -78,7 +86,29 @@ def budget_grid(profile: Profile, seed: int = 0) -> list[tuple[dict, RunConfig]]
     grid.append(({"configuration": _FIDELITY_REFERENCE},
                  profile.apply(model="conv2", seed=seed, epochs=reference, precision=other,
                                **CONFIGURATIONS[_FIDELITY_REFERENCE])))
+    short_epochs, short_precision = _short(profile)
+    present = {config for _, config in grid}
+    for model in SHORTFALL_MODELS:
+        for epochs in (short_epochs, reference):
+            config = profile.apply(model=model, seed=seed, epochs=epochs,
+                                   precision=short_precision,
+                                   **CONFIGURATIONS[_SHORTFALL_CONFIGURATION])
+            if config not in present:
+                grid.append(({"configuration": _SHORTFALL_CONFIGURATION}, config))
     return grid
+
+
+def _short(profile: Profile) -> tuple[int, str]:
+    """(epochs, precision) whose shortfall the study measures: profile short's; under smoke its
+    own shortest budget in bf16."""
+    if profile.name == "smoke":
+        return study_epochs(profile)[0][0], "bf16"
+    return PROFILES["short"].epochs, PROFILES["short"].precision
+
+
+def _conv2(runs: pd.DataFrame) -> pd.DataFrame:
+    """The study proper: its Conv2 runs (the other depths only measure the shortfall)."""
+    return runs[runs["model"] == _STUDY_MODEL]
 
 
 @dataclass(frozen=True)
@@ -129,6 +159,7 @@ def pick_budget(runs: pd.DataFrame, reference: int, precision: str = "fp32",
                 candidates=CANDIDATES, fallback: int = FALLBACK) -> BudgetChoice:
     """Apply the rule to the study's table (one row per run, column ``configuration``); the
     smoke profile passes its own ``candidates`` and ``fallback``."""
+    runs = _conv2(runs)
     runs = runs[runs["precision"] == precision]
     at_reference = _accuracy(runs, reference)
     if set(at_reference) != set(CONFIGURATIONS):
@@ -156,12 +187,15 @@ def pick_budget(runs: pd.DataFrame, reference: int, precision: str = "fp32",
 
 
 def fidelity(runs: pd.DataFrame) -> pd.DataFrame:
-    """bf16 against fp32 per configuration, at each schedule where a bf16 run exists:
-    accuracies (%), difference (bf16 - fp32, points), the gate (1.5 points; 1.0 at the longest
-    schedule, the reference) and whether the pair is within it (empty until both have finished)."""
+    """bf16 against fp32 per Conv2 configuration, at the gate's two schedules (the shortest one
+    with a bf16 run, and the reference): accuracies (%), difference (bf16 - fp32, points), the
+    gate (1.5 points; 1.0 at the reference) and whether the pair is within it (empty until both
+    have finished). Other bf16 runs (the shortfall's) are not part of the gate."""
+    runs = _conv2(runs)
     done = runs[runs["status"] == "finished"]
-    schedules = sorted(runs.loc[runs["precision"] == "bf16", "epochs"].unique())
     reference = max(runs["epochs"], default=None)
+    with_bf16 = sorted(runs.loc[runs["precision"] == "bf16", "epochs"].unique())
+    schedules = sorted({with_bf16[0], reference} & set(with_bf16)) if with_bf16 else []
     rows = []
     for epochs in schedules:
         for name in dict.fromkeys(runs.loc[(runs["precision"] == "bf16")
@@ -203,9 +237,30 @@ def _conv2_verdicts(runs: pd.DataFrame) -> dict[str, str]:
 def claims_by_budget(runs: pd.DataFrame, precision: str = "fp32") -> pd.DataFrame:
     """Every Conv2 claim's verdict (with its numbers) at each schedule length the study has,
     one column per number of epochs."""
+    runs = _conv2(runs)
     runs = runs[runs["precision"] == precision]
     return pd.DataFrame({f"{epochs} epochs": _conv2_verdicts(runs[runs["epochs"] == epochs])
                          for epochs in sorted(runs["epochs"].unique())})
+
+
+def shortfall(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
+    """Per depth, edge-popup U_k k=0.5 after profile short's schedule and after the reference,
+    both in short's precision (%), and what the short schedule gives up (points; empty until both
+    runs have finished)."""
+    short_epochs, precision = _short(profile)
+    reference = study_epochs(profile)[1]
+    fields = CONFIGURATIONS[_SHORTFALL_CONFIGURATION]
+    done = runs[(runs["status"] == "finished") & (runs["precision"] == precision)
+                & (runs["method"] == fields["method"]) & (runs["init"] == fields["init"])
+                & (runs["k"] == fields["k"])]
+    rows = []
+    for model in SHORTFALL_MODELS:
+        acc = {e: 100 * done.loc[(done["model"] == model) & (done["epochs"] == e), "test_acc"]
+               .mean() for e in (short_epochs, reference)}
+        rows.append({"model": model, f"{short_epochs} epochs (%)": acc[short_epochs],
+                     f"{reference} epochs (%)": acc[reference],
+                     "shortfall (points)": acc[reference] - acc[short_epochs]})
+    return pd.DataFrame(rows).set_index("model").round(1)
 
 
 # The Figure 3 claim that the study's gap to dense Adam measures on Conv2 alone.
