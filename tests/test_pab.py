@@ -183,3 +183,26 @@ def test_method_settings_belong_to_their_method():
         RunConfig(method="pab", optimizer="adam")
     assert RunConfig(method="iterand").rerandomize_every == 300
     assert "prune" not in RunConfig(method="edge-popup").canonical()
+
+
+def test_pab_trains_its_authors_180_epochs_and_a_shorter_profile_scales_them():
+    """PaB's README schedule: 180 epochs, SGD x0.1 at epochs 80 and 120, Bop's gamma x0.15 every
+    45. A PaB config falling back to the paper's 100 epochs, a profile not scaling it, or
+    milestones not following the schedule fails here."""
+    from supermask.config import get_profile
+
+    assert RunConfig(model="resnet18", method="pab").epochs == 180
+    assert RunConfig(model="resnet18", method="edge-popup").epochs == 100
+    assert get_profile("paper").apply(model="resnet18", method="pab").epochs == 180
+    assert get_profile("short").apply(model="resnet18", method="pab").epochs == 36
+    assert get_profile("short").apply(model="resnet18", method="iterand").epochs == 20
+    assert get_profile("smoke").apply(model="resnet18", method="pab").epochs == 1
+    assert get_profile("short").apply(model="resnet18", method="pab", epochs=3).epochs == 3
+
+    config = RunConfig(model="resnet18", width=0.125, method="pab")
+    model = build(config)
+    steps = 391
+    (bop, bop_schedule), (sgd, sgd_schedule) = get_method("pab").optimizers(
+        model, config, total_steps=config.epochs * steps)
+    assert sgd_schedule.milestones == {80 * steps: 1, 120 * steps: 1}
+    assert bop_schedule.step_size == 45 * steps and bop_schedule.gamma == 0.15

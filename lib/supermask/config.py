@@ -22,9 +22,12 @@ from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
 from .precision import PRECISIONS
 
-__all__ = ["IMPLICIT_VALUES", "OPTIMIZERS", "PROFILES", "Profile", "RunConfig", "get_profile"]
+__all__ = ["IMPLICIT_VALUES", "OPTIMIZERS", "PAPER_EPOCHS", "PROFILES", "Profile", "RunConfig",
+           "get_profile"]
 
 OPTIMIZERS = ("sgd", "adam")
+# The paper's schedule (PROTOCOL.md): a method's default, and what profiles' epochs are a share of.
+PAPER_EPOCHS = 100
 # Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
 # stays inside what torch.manual_seed accepts.
 MAX_SEED = 2**32 - 1
@@ -97,7 +100,8 @@ class RunConfig:
                                     "zhou), kaiming_normal (dense, pab)")
     width: float = _field(1.0, "width multiplier of the hidden layers")
     seed: int = _field(0, "seed of weights, scores, data order and augmentation")
-    epochs: int = _field(100, "training epochs")
+    epochs: int | None = _field(None, "training epochs; default 100 (pab: 180, its authors' "
+                                      "schedule)")
     train_subset: int | None = _field(None, "train on a class-balanced subset of this many "
                                             "images (default: all)")
     test_subset: int | None = _field(None, "evaluate on a class-balanced subset of this many "
@@ -141,6 +145,8 @@ class RunConfig:
                              f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}")
         method = METHODS[self.method]
         fill = {}
+        if self.epochs is None:
+            fill["epochs"] = method.epochs or PAPER_EPOCHS
         if self.k is None:
             fill["k"] = method.default_k
         if self.init is None:
@@ -154,7 +160,7 @@ class RunConfig:
         _choice("optimizer", fill.get("optimizer", self.optimizer), OPTIMIZERS)
         defaults = _default_hyperparameters(method, fill.get("optimizer", self.optimizer),
                                             self.model, self.dataset, self.batch_size,
-                                            self.epochs)
+                                            fill.get("epochs", self.epochs))
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 fill[name] = value
@@ -286,6 +292,7 @@ class Profile:
     full_grid: bool = True
     eval_samples: int | None = None  # sampled masks per evaluation (None: the method's default)
     precision: str = "fp32"  # every run of a profile trains in one precision
+    scales_methods: bool = True  # methods with their own schedule (PaB) train it, scaled
 
     def grid(self, values: Sequence) -> list:
         """A figure's grid axis: all of ``values``, or only its ends where the profile just
@@ -320,12 +327,20 @@ class Profile:
         base["precision"] = self.precision
         return RunConfig(**{"dataset": "imagenet", **base, **fields})
 
+    def method_epochs(self, method) -> int:
+        """Epochs of ``method`` at this profile: a method with its own schedule (PaB: 180)
+        trains it scaled by this profile's share of the paper's 100 epochs (36 at ``short``);
+        ``smoke`` trains its own epochs whatever the method."""
+        if method is None or method.epochs is None or not self.scales_methods:
+            return self.epochs
+        return max(1, round(method.epochs * self.epochs / PAPER_EPOCHS))
+
     def apply(self, **fields) -> RunConfig:
         """A RunConfig with this profile's epochs, subsets and, for methods whose masks are
         sampled, number of evaluation samples (explicit fields win)."""
-        base = {"epochs": self.epochs, "train_subset": self.train_subset,
-                "test_subset": self.test_subset, "precision": self.precision}
         method = METHODS.get(fields.get("method", RunConfig.method))
+        base = {"epochs": self.method_epochs(method), "train_subset": self.train_subset,
+                "test_subset": self.test_subset, "precision": self.precision}
         if method is not None and method.default_eval_samples is not None:
             base["eval_samples"] = self.eval_samples
         return RunConfig(**{**base, **fields})
@@ -333,14 +348,14 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", epochs=1, train_subset=300, test_subset=300, seeds=(0,),
-                     full_grid=False, eval_samples=2),
+                     full_grid=False, eval_samples=2, scales_methods=False),
     # The CPU's budget for whole figures: the paper's protocol cut to E* = 20 epochs, the budget
     # the Conv2 study's rule picked (supermask.budget), one seed, in bf16: every pair of the
     # study's fidelity gate passed (10 epochs within 1.5 points, 100 within 1.0), and a Conv2
     # epoch trains about twice as fast in bf16 on a CPU with bf16 instructions.
     "short": Profile("short", epochs=20, train_subset=None, test_subset=None, seeds=(0,),
                      precision="bf16"),
-    "paper": Profile("paper", epochs=100, train_subset=None, test_subset=None,
+    "paper": Profile("paper", epochs=PAPER_EPOCHS, train_subset=None, test_subset=None,
                      seeds=(0, 1, 2, 3, 4)),
 }
 
