@@ -82,12 +82,19 @@ def test_claims_without_runs_are_not_judged():
     """Catches a vacuous 'holds' (all() of nothing) when a panel has no finished run yet."""
     import pandas as pd
 
-    from supermask.claims import fixed_size_claim, pab_claims, to_markdown, width_gap_claim
+    from supermask.claims import (
+        fixed_size_claim,
+        iterand_width_claims,
+        pab_claims,
+        to_markdown,
+        width_gap_claim,
+    )
 
     empty = pd.DataFrame(columns=["model", "init", "k", "width", "size", "series", "optimizer",
                                   "status", "test_acc", "wall_s", "epochs_run"])
     verdicts = [*best_k_claims(empty), depth_gap_claim(empty, empty, ["conv2", "conv4"]),
-                width_gap_claim(empty, empty), fixed_size_claim(empty), *pab_claims(empty)]
+                width_gap_claim(empty, empty), fixed_size_claim(empty), *pab_claims(empty),
+                *iterand_width_claims(empty)]
     assert all(claim.holds is None for claim in verdicts)
     assert to_markdown(verdicts).count("not judged yet") == len(verdicts)
 
@@ -105,3 +112,27 @@ def test_zhou_claim_per_architecture_judges_runs_with_different_weights():
     zhou.loc[0, "test_acc"] = 0.8
     assert zhou_claims(popup, zhou)[1].holds is False
     assert zhou_claims(popup, zhou.assign(status="missing"))[1].holds is None
+
+
+def test_iterand_claims_compare_equal_widths_and_name_the_matching_wider_parent():
+    """IteRand ahead at each width, reached by edge-popup one width later: both hold; an
+    edge-popup width ahead of IteRand breaks both; one width alone judges neither ordering claim
+    by construction."""
+    from supermask.claims import iterand_width_claims
+
+    def runs(popup, iterand):
+        rows = [(s, w, a) for s, accs in (("edge-popup", popup), ("iterand", iterand))
+                for w, a in zip((0.25, 0.5, 1.0), accs)]
+        return pd.DataFrame([{"series": s, "width": w, "test_acc": a, "status": "finished"}
+                             for s, w, a in rows])
+
+    beats, wider = iterand_width_claims(runs([0.60, 0.70, 0.75], [0.68, 0.74, 0.77]))
+    assert beats.holds and beats.evidence.startswith("w=0.25: 68.0% vs 60.0%")
+    assert wider.holds
+    assert wider.evidence == ("IteRand w=0.25 matched by edge-popup at w=0.5; IteRand w=0.5 "
+                              "matched by edge-popup at w=1; IteRand w=1 matched by edge-popup "
+                              "at no width of the grid")
+    beats, wider = iterand_width_claims(runs([0.60, 0.76, 0.78], [0.68, 0.74, 0.77]))
+    assert beats.holds is False and wider.holds is False
+    one = runs([0.60, 0.70, 0.75], [0.68, 0.74, 0.77]).query("width == 0.25")
+    assert iterand_width_claims(one)[1].holds is None

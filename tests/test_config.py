@@ -41,6 +41,14 @@ def test_bad_configs_are_refused(fields, message):
         RunConfig(**fields)
 
 
+def test_a_period_in_steps_is_kept_per_epoch_of_data():
+    """IteRand's 300 steps of the full set: 300 at full data, 2 on smoke's 300 images."""
+    assert get_profile("paper").scaled_steps(300) == 300
+    assert get_profile("short").scaled_steps(300) == 300
+    assert get_profile("smoke").scaled_steps(300) == 2
+    assert get_profile("smoke").scaled_steps(10) == 1
+
+
 def test_profiles():
     assert set(PROFILES) == {"smoke", "short", "paper"}
     paper = get_profile("paper").apply(model="conv6", k=0.3)

@@ -9,7 +9,7 @@ import pandas as pd
 from .init import SHORT_NAMES
 
 __all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
-           "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]
+           "iterand_width_claims", "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]
 
 
 @dataclass(frozen=True)
@@ -220,10 +220,10 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
     return claims
 
 
-def _versus(runs: pd.DataFrame, series: str, a: str, b: str, value: str = "test_acc"
-            ) -> list[tuple[float, float, float]]:
-    """(k, mean of ``a``, mean of ``b``) for every k both series of ``series`` have."""
-    means = _finished(runs).groupby([series, "k"])[value].mean()
+def _versus(runs: pd.DataFrame, series: str, a: str, b: str, value: str = "test_acc",
+            key: str = "k") -> list[tuple[float, float, float]]:
+    """(``key``, mean of ``a``, mean of ``b``) for every ``key`` value both series have."""
+    means = _finished(runs).groupby([series, key])[value].mean()
     ks = sorted(set(means[a].index) & set(means[b].index)) if {a, b} <= set(
         means.index.get_level_values(0)) else []
     return [(k, means[a, k], means[b, k]) for k in ks]
@@ -245,3 +245,26 @@ def pab_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
                         _verdict(pairs, lambda: all(a < b for _, a, b in pairs)),
                         "; ".join(f"k={k:g}: {a:.1f} s vs {b:.1f} s" for k, a, b in pairs)))
     return claims
+
+
+def iterand_width_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
+    """IteRand's headline (Chijiwa et al., 2021): at equal width it beats edge-popup, and
+    edge-popup needs a wider parent network to match it. ``series`` holds "iterand" and
+    "edge-popup"; the second claim names, per width, the narrowest edge-popup parent that reaches
+    IteRand's accuracy (none within the grid is evidence too)."""
+    pairs = _versus(runs, series, "iterand", "edge-popup", key="width")
+    beats = Claim("IteRand beats edge-popup at every width (equal k)",
+                  _verdict(pairs, lambda: all(a > b for _, a, b in pairs)),
+                  "; ".join(f"w={w:g}: {_pct(a)} vs {_pct(b)}" for w, a, b in pairs))
+    popup = {w: b for w, _, b in pairs}
+    matched = {w: min((v for v, acc in popup.items() if v > w and acc >= a), default=None)
+               for w, a, _ in pairs}
+    judged = len(pairs) >= 2
+    needs_wider = Claim(
+        "edge-popup needs a wider parent network to match IteRand",
+        (all(a > b for _, a, b in pairs) and any(v is not None for v in matched.values())
+         if judged else None),
+        "; ".join(f"IteRand w={w:g} matched by edge-popup at "
+                  + (f"w={v:g}" if v is not None else "no width of the grid")
+                  for w, v in matched.items()) if judged else "")
+    return [beats, needs_wider]

@@ -319,6 +319,12 @@ class Profile:
         """Optimiser steps in one epoch of this profile's CIFAR-10 training set."""
         return math.ceil((self.train_subset or train_images) / batch_size)
 
+    def scaled_steps(self, steps: int, batch_size: int = 128) -> int:
+        """A period of ``steps`` on the full training set, kept per epoch of data when this
+        profile trains on a subset (IteRand's 300 steps: 2 on smoke's 300 images)."""
+        full = PROFILES["paper"].steps_per_epoch(batch_size)
+        return max(1, round(steps * self.steps_per_epoch(batch_size) / full))
+
     def apply_imagenet(self, **fields) -> RunConfig:
         """An ImageNet RunConfig at this profile: the paper's epochs, except ``smoke``, which
         trains one epoch of batch 8 on the synthetic folder (explicit fields win)."""

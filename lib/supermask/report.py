@@ -57,6 +57,8 @@ FIGURES: list[tuple[str, str, list[str], Callable | None]] = [
      lambda runs: claims.distribution_claims(_split(runs)[0])),
     ("pab", "PaB and IteRand against edge-popup (ResNet-18)",
      ["pab_accuracy", "pab_cost", "pab_curves"], claims.pab_claims),
+    ("iterand", "IteRand against edge-popup as the parent widens (Conv6)",
+     ["iterand", "iterand_curves"], claims.iterand_width_claims),
     ("budget", "How much training each Conv2 claim needs (the budget study)",
      ["budget", "budget_curves"], None),
 ]
