@@ -74,7 +74,7 @@ def test_help_documents_every_option():
                          capture_output=True, text=True, check=True).stdout
     imagenet_only = {"dataset", "warmup_epochs", "label_smoothing"}
     fields = [f for f in dataclasses.fields(RunConfig) if f.name not in imagenet_only]
-    assert len(fields) == 21
+    assert len(fields) == 22
     for field in fields:
         assert f"--{field.name.replace('_', '-')}" in out, field.name
         assert field.metadata["help"][:25] in " ".join(out.split()), field.name
@@ -91,6 +91,7 @@ def test_every_config_field_reaches_the_run(tiny_data_dir, tmp_path, capsys):
     config = json.loads(capsys.readouterr().out)["config"]
     assert (config["rerandomize_every"], config["rerandomize_fraction"]) == (2, 0.2)
     assert main(base + ["--method", "pab", "--prune", "random", "--flip-rate", "0.01",
-                        "--flip-threshold", "0"]) == 0
+                        "--flip-threshold", "0", "--psg-bits", "8"]) == 0
     config = json.loads(capsys.readouterr().out)["config"]
-    assert (config["prune"], config["flip_rate"], config["flip_threshold"]) == ("random", 0.01, 0)
+    assert (config["prune"], config["flip_rate"], config["flip_threshold"],
+            config["psg_bits"]) == ("random", 0.01, 0, 8)

@@ -8,6 +8,7 @@ METHODS = ["edge-popup", "edge-popup-extras", "zhou", "pab", "iterand"]
 def every_series():
     rows = [{"method": m, "init": i} for m in METHODS for i in style.DISTRIBUTION_COLOURS]
     rows += [{"method": "pab", "init": "signed_constant", "prune": "random"}]
+    rows += [{"method": "pab", "init": "kaiming_normal", "prune": "synflow", "psg_bits": 8}]
     rows += [{"method": "dense", "optimizer": o} for o in ("sgd", "adam")]
     return rows
 

@@ -123,6 +123,9 @@ class RunConfig:
                                      "synflow)")
     flip_rate: float | None = _field(None, "pab only: Bop's gamma, in (0, 1] (default 1e-3)")
     flip_threshold: float | None = _field(None, "pab only: Bop's tau, >= 0 (default 1e-6)")
+    psg_bits: int | None = _field(None, "pab only: PSG, the convolutions' weight gradients from "
+                                        "their input quantized to this many bits and the output "
+                                        "gradient to 16 (PaB's authors: 8); default unset, exact")
     rerandomize_every: int | None = _field(None, "iterand only: steps between re-draws "
                                                  "(default 300)")
     rerandomize_fraction: float | None = _field(None, "iterand only: fraction of the pruned "

@@ -26,6 +26,7 @@ from .masks import (
     sampled_masks,
 )
 from .pruning import PRUNERS
+from .psg import use_psg
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -227,7 +228,8 @@ class PaB(Method):
     globally; stage 2 flips the signs of the kept weights with Bop, magnitudes staying at their
     initial values. The classifier and batch norm's scale and shift train with SGD (lr 0.1,
     momentum 0.9, weight decay 5e-4, x0.1 at 4/9 and 2/3 of training: epochs 80 and 120 of 180);
-    Bop's gamma decays x0.15 every quarter of training (every 45 of 180 epochs). Its schedule is
+    Bop's gamma decays x0.15 every quarter of training (every 45 of 180 epochs). ``psg_bits``
+    computes the convolutions' weight gradients by PSG (:mod:`.psg`). Its schedule is
     its authors' 180 epochs (VITA-Group/Peek-a-Boo, README's CIFAR-10 commands), which a shorter
     profile scales (36 at ``short``), the milestones keeping their fractions."""
 
@@ -245,12 +247,18 @@ class PaB(Method):
         if config.flip_threshold < 0:
             raise ValueError(f"flip_threshold (Bop's tau) must be >= 0, got "
                              f"{config.flip_threshold}")
+        if config.psg_bits is not None and not 2 <= config.psg_bits <= 16:
+            raise ValueError(f"psg_bits (PSG's input bits; PaB's authors: 8) must be in 2-16 or "
+                             f"unset (exact gradients), got {config.psg_bits}")
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         # Convolutions only, as PaB's authors (VITA-Group/Peek-a-Boo, models/masked_psg_resnet.py,
         # reset_conv_parameters): the classifier keeps PyTorch's default init and trains by SGD.
         initialize(model, config.init, config.k, kinds=(nn.Conv2d,))
-        for name, mask in PRUNERS[config.prune](model, config.k).items():
+        masks = PRUNERS[config.prune](model, config.k)  # exact gradients, as the authors prune
+        if config.psg_bits is not None:
+            use_psg(model, config.psg_bits)
+        for name, mask in masks.items():
             parametrize.register_parametrization(model.get_submodule(name), "weight",
                                                  FixedMask(mask))
         return model
@@ -290,7 +298,8 @@ METHODS: dict[str, Method] = {
     "zhou": Zhou("zhou", masked=True, default_k=None, default_init="signed_constant",
                  default_eval_samples=10),
     "pab": PaB("pab", masked=True, default_k=0.3, default_init="kaiming_normal",
-               field_defaults={"prune": "synflow", "flip_rate": 1e-3, "flip_threshold": 1e-6},
+               field_defaults={"prune": "synflow", "flip_rate": 1e-3, "flip_threshold": 1e-6,
+                               "psg_bits": None},
                epochs=180),
 }
 

@@ -60,6 +60,7 @@ METHOD_LINES = {  # (line style, marker)
 }
 DENSE_STYLES = {"sgd": ("#000000", "--", "x"), "adam": ("#666666", ":", "+")}
 PAB_RANDOM_MASK = "#949494"  # PaB with a random mask instead of SynFlow's: its own grey
+PAB_PSG = ("#6a3d9a", "v")  # PaB trained with PSG's gradients: its own colour and marker
 VARIANT_MARKERS = ["v", "<", "o", ">", "^", "p", "h", "*"]
 K_MARKERS = {0.1: "v", 0.2: "1", 0.3: "<", 0.4: "2", 0.5: "o", 0.6: "3", 0.7: ">", 0.8: "4",
              0.9: "^"}
@@ -96,6 +97,8 @@ def series_name(row: Mapping) -> str:
     name = METHOD_NAMES.get(method, method)
     if method == "pab" and _value(row, "prune") == "random":
         name = "PaB, random mask"
+    if method == "pab" and _value(row, "psg_bits") is not None:
+        name = f"{name} + PSG ({_value(row, 'psg_bits'):g}-bit)"
     init = _value(row, "init")
     return f"{name}, {DISTRIBUTION_NAMES.get(init, init)}" if init else name
 
@@ -111,6 +114,8 @@ def series_style(row: Mapping) -> Style:
     colour = DISTRIBUTION_COLOURS.get(_value(row, "init"), "#333333")
     if method == "pab" and _value(row, "prune") == "random":
         colour = PAB_RANDOM_MASK
+    if method == "pab" and _value(row, "psg_bits") is not None:
+        colour, marker = PAB_PSG
     return Style(colour, line, marker)
 
 
@@ -127,6 +132,8 @@ def run_name(row: Mapping) -> str:
     name = METHOD_NAMES.get(method, method)
     if method == "zhou":
         return f"{name} {symbol}{suffix}"
+    if method == "pab" and _value(row, "psg_bits") is not None:
+        name += " + PSG"
     k = _value(row, "k")
     return f"{name} {symbol}" + (f" k={k:g}" if k is not None else "") + suffix
 
