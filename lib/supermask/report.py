@@ -114,7 +114,17 @@ def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
     return ["Final test accuracy (%) of each configuration against the schedule length:", "",
             table_markdown(table.rename_axis("configuration").reset_index()), "", f"**The rule:** {choice.describe()}", "",
             "Each Conv2 claim at each schedule length:", "",
-            table_markdown(verdicts.rename_axis("claim").reset_index()), *_fidelity(runs)]
+            table_markdown(verdicts.rename_axis("claim").reset_index()), *_fidelity(runs),
+            *_shortfall(runs, PROFILES[profile])]
+
+
+def _shortfall(runs: pd.DataFrame, profile) -> list[str]:
+    """What profile short gives up per depth (empty cells until its runs have finished)."""
+    table = budget.shortfall(runs, profile)
+    shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    return ["", "What profile short gives up, per depth: edge-popup $U_k$ k=0.5 after short's "
+            "schedule and after the reference, both in short's precision:", "",
+            table_markdown(shown.reset_index())]
 
 
 def _fidelity(runs: pd.DataFrame) -> list[str]:
