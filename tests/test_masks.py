@@ -52,6 +52,28 @@ def test_sample_band_miss_still_exact():
         assert torch.equal(topk_mask(scores, k), sorted_mask(scores, k))
 
 
+@pytest.mark.parametrize("shape", ["uniform", "half-normal", "two scales"])
+def test_counting_finds_the_threshold_of_smooth_scores(shape):
+    """The CPU's fast path: counts alone find a value with exactly round(k n) above it, and the
+    mask it gives is the full sort's. A counting search that never converges (always falling back)
+    or that stops one count off fails here."""
+    from supermask.masks import threshold_by_counts
+
+    g = torch.Generator().manual_seed(3)
+    n = 1 << 20
+    scores = {"uniform": lambda: torch.rand(n, generator=g),
+              "half-normal": lambda: torch.randn(n, generator=g).abs(),
+              "two scales": lambda: torch.cat([torch.randn(n // 2, generator=g).abs() * 0.01,
+                                               torch.randn(n // 2, generator=g).abs()])}[shape]()
+    for k in KS:
+        j = kept_count(k, n)
+        threshold = threshold_by_counts(scores, j)
+        assert threshold is not None and int((scores > threshold).sum()) == j
+        assert torch.equal(topk_mask(scores, k), sorted_mask(scores, k))
+    tied = torch.randint(0, 3, (n,), generator=g).float()  # no value has exactly j above it
+    assert threshold_by_counts(tied, kept_count(0.5, n)) is None
+
+
 @pytest.mark.parametrize("n", [100, 100_000])
 def test_ties_keep_exactly_round_k_n(n):
     scores = torch.randint(0, 3, (n,)).float()  # massive ties at every threshold

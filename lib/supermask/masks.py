@@ -26,6 +26,7 @@ __all__ = [
     "classifier_name",
     "kept_count",
     "kth_largest",
+    "threshold_by_counts",
     "kept_counts",
     "mask_model",
     "masked_layers",
@@ -70,6 +71,55 @@ def kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
     return v, int((flat >= v).sum())
 
 
+def threshold_by_counts(flat: torch.Tensor, j: int, tries: int = 16) -> torch.Tensor | None:
+    """A value t with exactly ``j`` elements of ``flat`` above it, or None (then
+    :func:`kth_largest` decides).
+
+    Counting the elements above a value is one cheap pass. A strided sample brackets the
+    answer, as in :func:`kth_largest`; Illinois regula falsi on the counts then closes the
+    bracket in a few passes, with no band to extract. None when the bracket misses, or when
+    ties straddle the j-th value, so that no value has exactly ``j`` above it.
+    """
+    n = flat.numel()
+    sample = flat[:: (n // _SAMPLE_SIZE) | 1]
+    m = sample.numel()
+    below = (n - j + 0.5) / n
+    margin = 6.0 * math.sqrt(below * (1.0 - below) / m) + 2.0 / m
+    lo_rank, hi_rank = math.floor((below - margin) * m), math.ceil((below + margin) * m)
+    if lo_rank < 1 or hi_rank > m:
+        return None
+    scratch = torch.empty_like(flat)  # comparisons into floats are cheaper than into bools
+
+    def above(t: torch.Tensor) -> int:
+        return int(torch.gt(flat, t, out=scratch).sum())
+
+    lo, hi = sample.kthvalue(lo_rank).values, sample.kthvalue(hi_rank).values
+    above_lo, above_hi = above(lo), above(hi)
+    if not above_hi < j <= above_lo:
+        return None
+    if above_lo == j:
+        return lo
+    excess_lo, excess_hi, moved = float(above_lo - j), float(above_hi - j), 0
+    for _ in range(tries):
+        t = lo + (hi - lo) * (excess_lo / (excess_lo - excess_hi))
+        if not lo < t < hi:
+            t = lo + (hi - lo) / 2
+            if not lo < t < hi:  # the bracket is one float wide: ties straddle
+                return None
+        count = above(t)
+        if count == j:
+            return t
+        if count > j:
+            lo, excess_lo = t, float(count - j)
+            excess_hi = excess_hi / 2 if moved == 1 else excess_hi
+            moved = 1
+        else:
+            hi, excess_hi = t, float(count - j)
+            excess_lo = excess_lo / 2 if moved == -1 else excess_lo
+            moved = -1
+    return None
+
+
 def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
     """Apply ``flat_mask`` (1-D scores -> 1-D mask) to ``scores`` in the order they lie in memory.
 
@@ -84,14 +134,18 @@ def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
 
 
 def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None) -> torch.Tensor:
-    """The mask of the ``kept_count`` largest of ``flat``. On a CPU a k-th value threshold is
-    cheapest; on a GPU its counts would stop the device queue several times a layer, so
+    """The mask of the ``kept_count`` largest of ``flat``. On a CPU a threshold is cheapest
+    (found by counting, else as the k-th value); on a GPU its counts would stop the device queue several times a layer, so
     ``topk``'s indices mark the kept weights without waiting (same set, ties aside)."""
     j = kept_count(k, flat.numel())
     if j == flat.numel():
         return torch.ones_like(flat)
     if not (by_threshold if by_threshold is not None else flat.device.type == "cpu"):
         return torch.zeros_like(flat).index_fill_(0, flat.topk(j, sorted=False).indices, 1)
+    if flat.numel() >= _SELECT_DIRECTLY_BELOW:
+        threshold = threshold_by_counts(flat, j)
+        if threshold is not None:
+            return torch.gt(flat, threshold, out=torch.empty_like(flat))
     threshold, at_or_above = kth_largest(flat, j)
     if at_or_above == j:
         return torch.ge(flat, threshold, out=torch.empty_like(flat))
