@@ -119,7 +119,10 @@ def test_ctrl_c_stops_with_one_line_and_the_next_call_resumes(smoke_data_dir, re
     """Catches a ZMQError traceback or papermill's "Aborted!" reaching the terminal, and an
     interrupted figure that cannot be run again."""
     monkeypatch.setenv("SUPERMASK_CACHE", real_data_cache)
-    process = run_figure(tmp_path, smoke_data_dir, start_new_session=True)
+    # As from a terminal: a test suite run as a background job (`make test &`) ignores SIGINT,
+    # and a child would inherit that and never see the Ctrl-C.
+    process = run_figure(tmp_path, smoke_data_dir, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     for line in process.stdout:
         lines.append(line)
