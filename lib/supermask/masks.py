@@ -45,6 +45,21 @@ def kept_count(k: float, n: int) -> int:
     return max(1, min(n, math.floor(k * n + 0.5)))
 
 
+def _sample_bracket(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int, int]:
+    """(sample, lo_rank, hi_rank): a strided sample of ``flat`` and the ranks in it (1-based,
+    ascending, possibly outside 1..len) whose values bracket the j-th largest of ``flat``.
+
+    The margin is six standard deviations of a sample quantile plus two ranks for rounding, so
+    a miss is vanishingly rare; callers check and fall back when it happens.
+    """
+    n = flat.numel()
+    sample = flat[:: (n // _SAMPLE_SIZE) | 1]
+    m = sample.numel()
+    below = (n - j + 0.5) / n
+    margin = 6.0 * math.sqrt(below * (1.0 - below) / m) + 2.0 / m
+    return sample, math.floor((below - margin) * m), math.ceil((below + margin) * m)
+
+
 def kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
     """(v, c): the exact j-th largest value of a 1-D tensor and the count of elements >= v.
 
@@ -53,11 +68,8 @@ def kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
     """
     n = flat.numel()
     if n >= _SELECT_DIRECTLY_BELOW:
-        sample = flat[:: (n // _SAMPLE_SIZE) | 1]
+        sample, lo_rank, hi_rank = _sample_bracket(flat, j)
         m = sample.numel()
-        below = (n - j + 0.5) / n
-        margin = 6.0 * math.sqrt(below * (1.0 - below) / m) + 2.0 / m
-        lo_rank, hi_rank = math.floor((below - margin) * m), math.ceil((below + margin) * m)
         lo = sample.kthvalue(lo_rank).values if lo_rank >= 1 else flat.new_tensor(-math.inf)
         hi = sample.kthvalue(hi_rank).values if hi_rank <= m else flat.new_tensor(math.inf)
         # Comparisons written into a float tensor are several times faster than into a bool one.
@@ -80,13 +92,8 @@ def threshold_by_counts(flat: torch.Tensor, j: int, tries: int = 16) -> torch.Te
     bracket in a few passes, with no band to extract. None when the bracket misses, or when
     ties straddle the j-th value, so that no value has exactly ``j`` above it.
     """
-    n = flat.numel()
-    sample = flat[:: (n // _SAMPLE_SIZE) | 1]
-    m = sample.numel()
-    below = (n - j + 0.5) / n
-    margin = 6.0 * math.sqrt(below * (1.0 - below) / m) + 2.0 / m
-    lo_rank, hi_rank = math.floor((below - margin) * m), math.ceil((below + margin) * m)
-    if lo_rank < 1 or hi_rank > m:
+    sample, lo_rank, hi_rank = _sample_bracket(flat, j)
+    if lo_rank < 1 or hi_rank > sample.numel():
         return None
     scratch = torch.empty_like(flat)  # comparisons into floats are cheaper than into bools
 
@@ -134,9 +141,11 @@ def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
 
 
 def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None) -> torch.Tensor:
-    """The mask of the ``kept_count`` largest of ``flat``. On a CPU a threshold is cheapest
-    (found by counting, else as the k-th value); on a GPU its counts would stop the device queue several times a layer, so
-    ``topk``'s indices mark the kept weights without waiting (same set, ties aside)."""
+    """The mask of the ``kept_count`` largest of ``flat``.
+
+    On a CPU a threshold is cheapest (found by counting, else as the k-th value). On a GPU its
+    counts would stall the device queue several times a layer, so ``topk``'s indices mark the
+    kept weights without waiting (the same set, ties aside)."""
     j = kept_count(k, flat.numel())
     if j == flat.numel():
         return torch.ones_like(flat)
