@@ -1,6 +1,5 @@
 """Every figure notebook runs end to end under the smoke profile and writes its CSV and plot."""
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from conftest import REPO, make_image_folder
+from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 

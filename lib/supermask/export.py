@@ -10,7 +10,6 @@ exported as its deterministic mask (keep-probability > 0.5).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from .config import RunConfig
 from .masks import kept_counts, masked_layers, sampled_masks
 from .models import DATASET_OF, NUM_CLASSES, build_model
 from .files import atomic_torch_save
+from .records import CONFIG, MODEL, RESULT, check_record, read_config, read_model, read_result
 
 __all__ = ["EXPORT_FORMAT", "ExportError", "export_run", "plain_state_dict"]
 
@@ -67,24 +67,22 @@ def _is_batchnorm(model: nn.Module, key: str) -> bool:
 
 
 def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
-    if not run_dir.is_dir() or not (run_dir / "config.json").is_file():
+    if not run_dir.is_dir() or not (run_dir / CONFIG).is_file():
         raise ExportError(f"{run_dir} is not a run directory (one with a config.json, "
                           "results/runs/<model>-<method>-<hash>-<data>)")
     try:
-        config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text())["config"])
-        result = json.loads((run_dir / "result.json").read_text())
+        config = read_config(run_dir / CONFIG)
+        result = read_result(run_dir / RESULT)
+        check_record(run_dir.name, config, result)
     except FileNotFoundError as error:
         raise ExportError(f"{run_dir} holds no finished run ({Path(error.filename).name} is "
                           "missing)") from None
     except (ValueError, KeyError, TypeError) as error:
         raise ExportError(f"{run_dir}: unreadable run record ({error})") from None
-    if result.get("hash") != config.hash:
-        raise ExportError(f"{run_dir}: result.json belongs to run {result.get('hash')}, "
-                          f"config.json to {config.hash}")
     if result.get("status") != "finished":
         raise ExportError(f"{run_dir}: the run {result.get('status')}; there is nothing to export")
     try:
-        weights = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
+        weights = read_model(run_dir / MODEL)
     except FileNotFoundError:
         raise ExportError(
             f"{run_dir} has no model.pt: its record (result.json) came without the trained model, "

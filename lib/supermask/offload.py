@@ -34,6 +34,7 @@ from pathlib import Path
 from .config import RunConfig, get_profile
 from .data import cifar10_identity, find_cifar10
 from .files import atomic_write_json
+from .records import CONFIG, RESULT, check_record, parse_config, parse_result
 from .store import RunStore
 
 __all__ = ["OffloadError", "land", "pack", "read_runs", "train"]
@@ -131,11 +132,11 @@ def _unpack_data(bundle: Path, root: Path) -> None:
 def _archive(results_dir: Path, out: Path) -> int:
     """Write every finished run's config.json and result.json to ``out/runs.tar.gz`` (replacing
     the last archive in one rename); the number of runs in it."""
-    finished = sorted((results_dir / "runs").glob("*/result.json"))
+    finished = sorted((results_dir / "runs").glob(f"*/{RESULT}"))
     temporary = out / f".{_ARCHIVE}.tmp"
     with tarfile.open(temporary, "w:gz") as tar:
         for result in finished:
-            for name in ("config.json", "result.json"):
+            for name in (CONFIG, RESULT):
                 path = result.parent / name
                 tar.add(path, arcname=f"{result.parent.name}/{name}")
     os.replace(temporary, out / _ARCHIVE)
@@ -248,24 +249,23 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike) -> dict[str
             names = sorted({name.split("/")[0] for name in members})
             for name in names:
                 try:
-                    config_json = json.load(tar.extractfile(members[f"{name}/config.json"]))
-                    result_bytes = tar.extractfile(members[f"{name}/result.json"]).read()
-                    result = json.loads(result_bytes)
-                    config = RunConfig.from_dict(config_json["config"])
+                    config = parse_config(json.load(tar.extractfile(members[f"{name}/{CONFIG}"])))
+                    result = parse_result(json.load(tar.extractfile(members[f"{name}/{RESULT}"])))
                 except (KeyError, ValueError, TypeError) as error:
                     raise OffloadError(f"{archive}: run {name} is not a whole record "
                                        f"({error}); nothing landed") from None
-                if not (config.hash == config_json.get("hash") == result.get("hash")
-                        and name.startswith(f"{config.model}-{config.method}-{config.hash}-")):
-                    raise OffloadError(f"{archive}: run {name} does not hash to its folder; "
-                                       "nothing landed")
+                try:
+                    check_record(name, config, result)
+                except ValueError as error:
+                    raise OffloadError(f"{archive}: run {name} does not hash to its folder "
+                                       f"({error}); nothing landed") from None
             for name in names:
                 target = runs / name
-                if (target / "result.json").exists():
+                if (target / RESULT).exists():
                     kept.append(name)
                     continue
                 target.mkdir(parents=True, exist_ok=True)
-                for file in ("config.json", "result.json"):
+                for file in (CONFIG, RESULT):
                     data = tar.extractfile(members[f"{name}/{file}"]).read()
                     temporary = target / f".{file}.landing"
                     temporary.write_bytes(data)

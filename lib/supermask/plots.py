@@ -5,7 +5,6 @@ learning curves, the budget plot, cost scatter, grouped bars; every look comes f
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt

@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .files import atomic_write_json
+from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config,
+                      read_result, write_config, write_result)
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -43,7 +44,7 @@ class StoreError(ValueError):
 
 # The files a run writes into its directory; a directory under one of these names would make
 # the write fail after an epoch of training, every time.
-_RUN_FILES = ("claim", "config.json", "trainers.log", "checkpoint.pt", "model.pt")
+_RUN_FILES = ("claim", CONFIG, "trainers.log", CHECKPOINT, MODEL)
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +133,16 @@ class RunStore:
                              "its checkpoints there")
 
     def checkpoint_path(self, config: RunConfig) -> Path:
-        return self.run_dir(config) / "checkpoint.pt"
+        return self.run_dir(config) / CHECKPOINT
 
     def model_path(self, config: RunConfig) -> Path:
-        return self.run_dir(config) / "model.pt"
+        return self.run_dir(config) / MODEL
 
     def start(self, config: RunConfig) -> Path:
         """Create the run directory and record the config it belongs to. A ``config.json`` that
         is not this run's (hand-edited, copied, damaged) is moved aside and written anew."""
         run_dir = self.run_dir(config)
-        config_path = run_dir / "config.json"
+        config_path = run_dir / CONFIG
         if config_path.exists():
             wrong = _foreign_config(config_path, config)
             if wrong is None:
@@ -150,16 +151,16 @@ class RunStore:
             aside = config_path.with_name(f"config.json.unreadable-{stamp}")
             log.warning("moving %s aside to %s: %s", config_path, aside, wrong)
             config_path.rename(aside)
-        atomic_write_json({"hash": config.hash, "config": config.to_dict()}, config_path)
+        write_config(config_path, config)
         return run_dir
 
     def result(self, config: RunConfig) -> dict | None:
         """The finished run's result, or None if it has none (an unreadable one counts as none)."""
-        path = self.run_dir(config) / "result.json"
+        path = self.run_dir(config) / RESULT
         if not path.exists():
             return None
         try:
-            result = _read_result(path)
+            result = read_result(path)
             if result.get("hash") != config.hash:
                 raise ValueError(f"it belongs to run {result.get('hash')}")
             if self.data is not None and result.get("data_fingerprint") != self.data.fingerprint:
@@ -171,25 +172,23 @@ class RunStore:
         return result
 
     def save_result(self, config: RunConfig, result: dict) -> None:
-        path = self.run_dir(config) / "result.json"
+        path = self.run_dir(config) / RESULT
         if path.exists():  # not this run's (else it would not have been trained): kept aside
             aside = path.with_name(f"result.json.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
             log.warning("moving %s, which is not this run's result, aside to %s", path, aside)
             path.rename(aside)
-        atomic_write_json(result, path)
+        write_result(path, result)
 
     def progress(self) -> list[dict]:
         """Every run directory's state, for following a campaign: finished runs with their
         status and accuracy, unfinished ones with the epochs their checkpoint holds, the last
         test accuracy measured, the training time so far (``wall_s``) and the worker training
         them now."""
-        import torch
-
         rows = []
         for run_dir in sorted(p for p in self.runs.glob("*") if p.is_dir()):
             row = {"run": run_dir.name, "holder": None, "wall_s": None}
             try:
-                record = _read_result(run_dir / "result.json")
+                record = read_result(run_dir / RESULT)
             except (ValueError, OSError):
                 record = None
             if record is not None:
@@ -206,13 +205,12 @@ class RunStore:
                 row.update(state="unfinished", epoch=0, epochs=None, test_acc=None,
                            holder=_holder(run_dir))
                 try:
-                    config = json.loads((run_dir / "config.json").read_text())["config"]
+                    config = json.loads((run_dir / CONFIG).read_text())["config"]
                     if _mistyped({"epochs": config["epochs"]}):
                         row.update(state="damaged", note="config.json: epochs not a number")
                         raise ValueError("epochs")
                     row["epochs"] = config["epochs"]
-                    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu",
-                                       weights_only=True)
+                    state = read_checkpoint(run_dir / CHECKPOINT)
                     row.update(epoch=state["epoch"], wall_s=state["wall_s"],
                                test_acc=state["history"][-1].get("test_acc"))
                 except Exception:  # no checkpoint yet, or one being replaced
@@ -223,9 +221,9 @@ class RunStore:
     def finished(self) -> list[dict]:
         """Every readable result under this store."""
         results = []
-        for path in sorted(self.runs.glob("*/result.json")):
+        for path in sorted(self.runs.glob(f"*/{RESULT}")):
             try:
-                result = _read_result(path)
+                result = read_result(path)
             except (ValueError, OSError) as error:
                 log.warning("skipping unreadable %s (%s)", path, error)
                 continue
@@ -236,14 +234,11 @@ class RunStore:
 
 def _foreign_config(path: Path, config: RunConfig) -> str | None:
     """Why the ``config.json`` at ``path`` is not ``config``'s record, or None if it is."""
-    from .config import RunConfig
-
     try:
-        record = json.loads(path.read_text())
-        recorded = RunConfig.from_dict(record["config"])
+        recorded = read_config(path)
     except (ValueError, KeyError, TypeError, OSError) as error:
         return f"it is not a readable run config ({error})"
-    if recorded.hash != config.hash or record.get("hash") != config.hash:
+    if recorded.hash != config.hash:
         return f"it describes run {recorded.hash}, not {config.hash}"
     return None
 
@@ -261,15 +256,6 @@ def _remove_stale_temporaries(run_dir: Path) -> None:
         if path.is_file():
             log.warning("removing %s, left by a worker killed while writing it", path)
             path.unlink(missing_ok=True)
-
-
-def _read_result(path: Path) -> dict:
-    """A run's ``result.json``; ``ValueError`` or ``OSError`` when it is not a readable result
-    (truncated, ``[]``, ``null``, a bare hash, a directory, missing)."""
-    result = json.loads(path.read_text())
-    if not isinstance(result, dict) or "status" not in result:
-        raise ValueError("it is not a run result")
-    return result
 
 
 def _holder(run_dir: Path) -> str | None:

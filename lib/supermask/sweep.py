@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from . import provenance
 from .config import RunConfig
 from .data import DataNotFoundError, cifar10_identity, load_cifar10
-from .files import atomic_torch_save
+from .records import write_model
 from .store import RunStore
 from .train import TrainOutcome, check_data_fits, resolve_device, train
 
@@ -108,7 +108,7 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
              **extra) -> dict:
     """Write a trained run's model and its ``result.json`` record (the one place that record is
     built, for every data set), remove its checkpoint; the record, with ``run_dir``."""
-    atomic_torch_save(outcome.model.state_dict(), store.model_path(config))
+    write_model(store.model_path(config), outcome.model)
     result = {
         "hash": config.hash,
         "config": config.to_dict(),

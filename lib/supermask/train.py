@@ -28,13 +28,13 @@ from .config import RunConfig
 from .data import ImageTensors, balanced_subset, epoch_batches
 from .evaluate import Batches, Reduce
 from .masks import kept_counts
-from .methods import get_method
+from .methods import Method, get_method
 from .models import build_model
-from .files import atomic_torch_save
 from .precision import autocast, check_precision, set_matmul_precision
+from .records import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
 
 __all__ = ["Feed", "Processes", "TrainOutcome", "build", "check_data_fits", "fit",
-           "in_memory_feed", "load_checkpoint", "resolve_device", "train"]
+           "in_memory_feed", "resolve_device", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,6 @@ def build(config: RunConfig) -> nn.Module:
     return get_method(config.method).prepare(model, config)
 
 
-def load_checkpoint(path: Path | None, device: torch.device, name: str) -> dict | None:
-    """The checkpoint's state, or None when there is none or it cannot be read (then the run
-    starts over, with a warning, rather than fail or trust a damaged file)."""
-    if path is None or not path.exists():
-        return None
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # truncated, corrupted, or not a checkpoint at all
-        log.warning("%s: unreadable checkpoint %s (%s); starting the run over", name, path, error)
-        return None
-
-
 def _flips(optimizers) -> int | None:
     """Sign flips made so far by the optimisers that count them (Bop), else None."""
     counts = [group["flips"] for optimizer, _ in optimizers for group in optimizer.param_groups
@@ -99,30 +87,6 @@ def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int
         accuracy = method.evaluate_epoch(model, test, device, reduce)
     model.train()
     return accuracy
-
-
-def _restore(state: dict, model: nn.Module, optimizers, config: RunConfig,
-             device: torch.device) -> tuple[int, float, float, list[dict]]:
-    """Load a checkpoint into the model and optimisers; (epoch, wall_s, eval_s, history).
-    Raises if the checkpoint does not belong to this run (then the caller starts over)."""
-    if not isinstance(state, dict):
-        raise TypeError(f"a checkpoint is a dict, not {type(state).__name__}")
-    epoch, history = state["epoch"], state["history"]
-    if not isinstance(epoch, int) or not 1 <= epoch <= config.epochs or len(history) != epoch:
-        raise ValueError(f"checkpoint after epoch {epoch!r} with {len(history)} epochs of "
-                         f"history, for a run of {config.epochs} epochs")
-    model.load_state_dict(state["model"])
-    if len(state["optimizers"]) != len(optimizers) or len(state["schedulers"]) != len(optimizers):
-        raise ValueError("checkpoint has another number of optimisers")
-    for (optimizer, scheduler), saved, saved_schedule in zip(
-            optimizers, state["optimizers"], state["schedulers"], strict=True):
-        optimizer.load_state_dict(saved)
-        if scheduler is not None:
-            scheduler.load_state_dict(saved_schedule)
-    torch.set_rng_state(state["rng"].cpu())
-    if device.type == "cuda" and state.get("cuda_rng") is not None:
-        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-    return epoch, state["wall_s"], state.get("eval_s", 0.0), history
 
 
 @dataclass
@@ -228,6 +192,120 @@ def in_memory_feed(config: RunConfig, train_data: ImageTensors, test_data: Image
     return Feed(math.ceil(len(train_data) / config.batch_size), epoch, test_data)
 
 
+@dataclass
+class _Run:
+    """A run being trained: its method, its model, the module the forward pass runs (the
+    model, or its DistributedDataParallel wrapper) and its (optimizer, scheduler) pairs."""
+
+    method: Method
+    model: nn.Module
+    net: nn.Module
+    optimizers: list
+
+
+def _start(config: RunConfig, feed: Feed, device: torch.device,
+           wrap: Callable[[nn.Module], nn.Module] | None) -> _Run:
+    method = get_method(config.method)
+    model = build(config).to(device=device, memory_format=torch.channels_last)
+    total_steps = config.epochs * feed.steps_per_epoch
+    warmup_steps = (config.warmup_epochs or 0) * feed.steps_per_epoch
+    return _Run(method, model, wrap(model) if wrap is not None else model,
+                method.optimizers(model, config, total_steps, warmup_steps))
+
+
+def _resume(run: _Run, restart: Callable[[], _Run], checkpoint: Path | None, config: RunConfig,
+            device: torch.device) -> tuple[_Run, int, Clock, list[dict]]:
+    """(run, epochs done, clock, history) after loading ``checkpoint``; a checkpoint that is
+    unreadable or not this run's is set aside with a warning and the run starts over."""
+    if checkpoint is None or not checkpoint.exists():
+        return run, 0, Clock(), []
+    try:
+        state = read_checkpoint(checkpoint, device)
+    except Exception as error:  # truncated, corrupted, or not a checkpoint at all
+        log.warning("%s: unreadable checkpoint %s (%s); starting the run over", config.name,
+                    checkpoint, error)
+        return run, 0, Clock(), []
+    try:
+        epoch, clock, history = restore_checkpoint(state, run.model, run.optimizers, config,
+                                                   device)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+        log.warning("%s: checkpoint %s does not fit this run (%s); starting the run over",
+                    config.name, checkpoint, error)
+        return restart(), 0, Clock(), []
+    log.info("%s: resuming after epoch %d", config.name, epoch)
+    return run, epoch, clock, history
+
+
+def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: torch.device,
+                 processes: Processes, bar: tqdm) -> dict:
+    """One epoch of optimiser steps; its history entry (loss, train accuracy, sign flips)."""
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
+    run.net.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    flips_before = _flips(run.optimizers)
+    for step, micro_batches in enumerate(feed.epoch(epoch), start=epoch * feed.steps_per_epoch + 1):
+        for optimizer, _ in run.optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        for i, (x, y) in enumerate(micro_batches):
+            last = i == feed.micro_batches - 1
+            sync = (run.net.no_sync() if processes.distributed and not last
+                    else contextlib.nullcontext())
+            with sync:
+                with autocast(device, config.precision):
+                    logits = run.net(x)
+                    loss = loss_fn(logits, y)
+                (loss / feed.micro_batches if feed.micro_batches > 1 else loss).backward()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+        for optimizer, scheduler in run.optimizers:
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+        run.method.after_step(run.model, config, step)
+        bar.update()
+    loss_total, correct_total, seen_total = processes.all_sum(
+        [loss_sum.item(), correct.item(), seen], device)
+    entry = {"epoch": epoch + 1, "loss": loss_total / seen_total,
+             "train_acc": correct_total / seen_total}
+    if flips_before is not None:
+        entry["flips"] = _flips(run.optimizers) - flips_before
+    return entry
+
+
+def _diverged(entry: dict, trainable: list[torch.Tensor]) -> bool:
+    return not math.isfinite(entry["loss"]) or not all(p.isfinite().all() for p in trainable)
+
+
+def _outcome(run: _Run, config: RunConfig, status: str, history: list[dict], clock: Clock,
+             test: Batches, device: torch.device, reduce: Reduce | None, prepare_s: float,
+             resumed_from_epoch: int) -> TrainOutcome:
+    """The final evaluation (a diverged run is not evaluated) and the kept counts."""
+    with autocast(device, config.precision):
+        evaluation = (run.method.evaluate(run.model, test, device, config.eval_samples, reduce)
+                      if status == "finished" else {"test_acc": None})
+    counts = kept_counts(run.model)
+    return TrainOutcome(
+        model=run.model,
+        status=status,
+        test_acc=evaluation.pop("test_acc"),
+        extra=evaluation,
+        train_acc=history[-1]["train_acc"] if status == "finished" else None,
+        kept=sum(kept for kept, _ in counts.values()),
+        total=sum(total for _, total in counts.values()),
+        kept_per_layer=counts,
+        trainable_values=run.method.trainable_values(run.model),
+        wall_s=clock.wall_s,
+        eval_s=clock.eval_s,
+        epochs_run=len(history),
+        history=history,
+        prepare_s=prepare_s,
+        resumed_from_epoch=resumed_from_epoch,
+    )
+
+
 def fit(
     config: RunConfig,
     feed: Feed,
@@ -248,109 +326,46 @@ def fit(
     add up (the last one synchronises the processes); counts are summed over processes.
     ``on_epoch`` gets each epoch's history entry once its checkpoint is written.
     """
-    method = get_method(config.method)
     check_precision(config.precision, device)
     set_matmul_precision(device)
     reduce = (lambda values: processes.all_sum(values, device)) if processes.distributed else None
-    total_steps = config.epochs * feed.steps_per_epoch
-    warmup_steps = (config.warmup_epochs or 0) * feed.steps_per_epoch
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
-
-    def start():
-        model = build(config).to(device=device, memory_format=torch.channels_last)
-        return (model, wrap(model) if wrap is not None else model,
-                method.optimizers(model, config, total_steps, warmup_steps))
-
     prepare_started = time.perf_counter()
-    model, net, optimizers = start()
+    run = _start(config, feed, device, wrap)
     prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
-
-    start_epoch, wall_s, eval_s, history = 0, 0.0, 0.0, []
-    state = load_checkpoint(checkpoint, device, config.name)
-    if state is not None:
-        try:
-            start_epoch, wall_s, eval_s, history = _restore(state, model, optimizers, config,
-                                                            device)
-            log.info("%s: resuming after epoch %d", config.name, start_epoch)
-        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
-            log.warning("%s: checkpoint %s does not fit this run (%s); starting the run over",
-                        config.name, checkpoint, error)
-            model, net, optimizers = start()
-            start_epoch, wall_s, eval_s, history = 0, 0.0, 0.0, []
-    resumed_from_epoch = start_epoch
-    trainable = [p for p in model.parameters() if p.requires_grad]
-
-    started = time.perf_counter()
+    run, done, clock, history = _resume(run, lambda: _start(config, feed, device, wrap),
+                                        checkpoint, config, device)
+    trainable = [p for p in run.model.parameters() if p.requires_grad]
     status = "finished"
-    bar = tqdm(total=total_steps, initial=start_epoch * feed.steps_per_epoch, desc=config.name,
-               disable=not (progress and processes.main), leave=False, unit="step")
-    for epoch in range(start_epoch, config.epochs):
-        net.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        flips_before = _flips(optimizers)
-        for step, micro_batches in enumerate(feed.epoch(epoch),
-                                             start=epoch * feed.steps_per_epoch + 1):
-            for optimizer, _ in optimizers:
-                optimizer.zero_grad(set_to_none=True)
-            for i, (x, y) in enumerate(micro_batches):
-                last = i == feed.micro_batches - 1
-                sync = (net.no_sync() if processes.distributed and not last
-                        else contextlib.nullcontext())
-                with sync:
-                    with autocast(device, config.precision):
-                        logits = net(x)
-                        loss = loss_fn(logits, y)
-                    (loss / feed.micro_batches if feed.micro_batches > 1 else loss).backward()
-                loss_sum += loss.detach() * len(y)
-                correct += (logits.argmax(1) == y).sum()
-                seen += len(y)
-            for optimizer, scheduler in optimizers:
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-            method.after_step(model, config, step)
-            bar.update()
-        loss_total, correct_total, seen_total = processes.all_sum(
-            [loss_sum.item(), correct.item(), seen], device)
-        epoch_loss = loss_total / seen_total
-        history.append({"epoch": epoch + 1, "loss": epoch_loss,
-                        "train_acc": correct_total / seen_total})
-        if flips_before is not None:
-            history[-1]["flips"] = _flips(optimizers) - flips_before
-        bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}",
-                        acc=f"{history[-1]['train_acc']:.3f}")
+    bar = tqdm(total=config.epochs * feed.steps_per_epoch, initial=done * feed.steps_per_epoch,
+               desc=config.name, disable=not (progress and processes.main), leave=False,
+               unit="step")
+    clock.start()
+    for epoch in range(done, config.epochs):
+        entry = _train_epoch(run, config, feed, epoch, device, processes, bar)
+        history.append(entry)
+        bar.set_postfix(epoch=epoch + 1, loss=f"{entry['loss']:.3f}",
+                        acc=f"{entry['train_acc']:.3f}")
         if processes.main:
             log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1,
-                     epoch_loss, history[-1]["train_acc"])
-        if not math.isfinite(epoch_loss) or not all(p.isfinite().all() for p in trainable):
+                     entry["loss"], entry["train_acc"])
+        if _diverged(entry, trainable):
             status = "diverged"
-            log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, epoch_loss)
+            log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1,
+                        entry["loss"])
             break
         if eval_every_epoch:
             eval_started = time.perf_counter()
-            history[-1]["test_acc"] = _epoch_test_accuracy(method, model, config, epoch + 1,
-                                                           feed.test, device, reduce)
-            eval_s += time.perf_counter() - eval_started
-            bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_loss:.3f}",
-                            acc=f"{history[-1]['train_acc']:.3f}",
-                            test=f"{history[-1]['test_acc']:.3f}")
-        if checkpoint is not None and processes.main:
-            atomic_torch_save({
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizers": [optimizer.state_dict() for optimizer, _ in optimizers],
-                "schedulers": [None if scheduler is None else scheduler.state_dict()
-                               for _, scheduler in optimizers],
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "wall_s": wall_s + time.perf_counter() - started,
-                "eval_s": eval_s,
-                "history": history,
-            }, checkpoint)
-        if on_epoch is not None and processes.main:
-            on_epoch(history[-1])
+            entry["test_acc"] = _epoch_test_accuracy(run.method, run.model, config, epoch + 1,
+                                                     feed.test, device, reduce)
+            clock.eval_s += time.perf_counter() - eval_started
+            bar.set_postfix(epoch=epoch + 1, loss=f"{entry['loss']:.3f}",
+                            acc=f"{entry['train_acc']:.3f}", test=f"{entry['test_acc']:.3f}")
+        if processes.main:
+            if checkpoint is not None:
+                write_checkpoint(checkpoint, epoch + 1, run.model, run.optimizers, clock,
+                                 history, device)
+            if on_epoch is not None:
+                on_epoch(entry)
         if processes.distributed:
             dist.barrier()
         if epoch + 1 == stop_after_epoch and epoch + 1 < config.epochs:
@@ -358,30 +373,10 @@ def fit(
             return None
     bar.close()
     if processes.distributed:  # rank 0's batch-norm statistics, as DDP itself broadcasts them
-        for buffer in model.buffers():
+        for buffer in run.model.buffers():
             dist.broadcast(buffer, 0)
-
-    with autocast(device, config.precision):
-        evaluation = (method.evaluate(model, feed.test, device, config.eval_samples, reduce)
-                      if status == "finished" else {"test_acc": None})
-    counts = kept_counts(model)
-    return TrainOutcome(
-        model=model,
-        status=status,
-        test_acc=evaluation.pop("test_acc"),
-        extra=evaluation,
-        train_acc=history[-1]["train_acc"] if status == "finished" else None,
-        kept=sum(kept for kept, _ in counts.values()),
-        total=sum(total for _, total in counts.values()),
-        kept_per_layer=counts,
-        trainable_values=method.trainable_values(model),
-        prepare_s=prepare_s,
-        wall_s=wall_s + time.perf_counter() - started,
-        epochs_run=len(history),
-        resumed_from_epoch=resumed_from_epoch,
-        history=history,
-        eval_s=eval_s,
-    )
+    return _outcome(run, config, status, history, clock, feed.test, device, reduce,
+                    prepare_s=prepare_s, resumed_from_epoch=done)
 
 
 def train(

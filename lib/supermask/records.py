@@ -1,0 +1,151 @@
+"""The files a run leaves in its directory, each with one writer and one reader.
+
+``config.json`` (what the run is), ``checkpoint.pt`` (the state after the latest finished epoch,
+while the run is unfinished), ``model.pt`` (the final state) and ``result.json`` (what it
+measured). The store, the training loop, ImageNet training, export, ``status`` and the offload
+archive all go through these functions, so each format is defined here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .files import atomic_torch_save, atomic_write_json
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+__all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
+           "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
+           "restore_checkpoint", "write_checkpoint", "write_config", "write_model",
+           "write_result"]
+
+CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
+
+Optimizers = list[tuple[torch.optim.Optimizer, object]]  # (optimizer, scheduler or None)
+
+
+def write_config(path: Path, config: RunConfig) -> None:
+    atomic_write_json({"hash": config.hash, "config": config.to_dict()}, path)
+
+
+def parse_config(record: object) -> RunConfig:
+    """The RunConfig of a parsed ``config.json``; ``ValueError`` (or ``KeyError``,
+    ``TypeError``) when it is not one, or its recorded hash is not its config's."""
+    from .config import RunConfig
+
+    config = RunConfig.from_dict(record["config"])
+    if record.get("hash") != config.hash:
+        raise ValueError(f"it records hash {record.get('hash')} for a config that hashes to "
+                         f"{config.hash}")
+    return config
+
+
+def read_config(path: Path) -> RunConfig:
+    """A run's ``config.json``; raises as :func:`parse_config`, or ``OSError``."""
+    return parse_config(json.loads(Path(path).read_text()))
+
+
+def write_result(path: Path, result: dict) -> None:
+    atomic_write_json(result, path)
+
+
+def parse_result(record: object) -> dict:
+    """A parsed ``result.json``; ``ValueError`` when it is not a run result (``[]``, ``null``,
+    a bare hash, a dict without a status)."""
+    if not isinstance(record, dict) or "status" not in record:
+        raise ValueError("it is not a run result")
+    return record
+
+
+def read_result(path: Path) -> dict:
+    """A run's ``result.json``; ``ValueError`` or ``OSError`` when it is not a readable result
+    (truncated, not a result, a directory, missing)."""
+    return parse_result(json.loads(Path(path).read_text()))
+
+
+def check_record(name: str, config: RunConfig, result: dict) -> None:
+    """``ValueError`` unless the run directory ``name``, its config and its result belong
+    together: the folder is named by the config's hash and the result records that hash."""
+    if result.get("hash") != config.hash:
+        raise ValueError(f"{name}: result.json belongs to run {result.get('hash')}, "
+                         f"config.json to {config.hash}")
+    if name != config.name and not name.startswith(f"{config.name}-"):
+        raise ValueError(f"{name}: its config hashes to {config.hash}, not to this folder")
+
+
+def write_model(path: Path, model: nn.Module) -> None:
+    atomic_torch_save(model.state_dict(), path)
+
+
+def read_model(path: Path) -> dict:
+    """The state dict a finished run saved (``OSError``, or another error when damaged)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class Clock:
+    """Training time of a run across sittings: what earlier sittings measured plus this one's
+    wall clock since :meth:`start`; ``eval_s`` is the share spent on per-epoch evaluation."""
+
+    def __init__(self, wall_s: float = 0.0, eval_s: float = 0.0):
+        self.before, self.eval_s, self.started = wall_s, eval_s, time.perf_counter()
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def wall_s(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+
+def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optimizers,
+                     clock: Clock, history: list[dict], device: torch.device) -> None:
+    """Everything a resumed run needs to continue exactly as an uninterrupted one would."""
+    atomic_torch_save({
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizers": [optimizer.state_dict() for optimizer, _ in optimizers],
+        "schedulers": [None if scheduler is None else scheduler.state_dict()
+                       for _, scheduler in optimizers],
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "wall_s": clock.wall_s,
+        "eval_s": clock.eval_s,
+        "history": history,
+    }, path)
+
+
+def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint's state (raises when it is missing or cannot be read)."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(state, dict):
+        raise TypeError(f"a checkpoint is a dict, not {type(state).__name__}")
+    return state
+
+
+def restore_checkpoint(state: dict, model: nn.Module, optimizers: Optimizers,
+                       config: RunConfig, device: torch.device) -> tuple[int, Clock, list[dict]]:
+    """Load a checkpoint into the model and optimisers; (epoch, clock, history). Raises if the
+    checkpoint does not belong to this run (then the caller starts over)."""
+    epoch, history = state["epoch"], state["history"]
+    if not isinstance(epoch, int) or not 1 <= epoch <= config.epochs or len(history) != epoch:
+        raise ValueError(f"checkpoint after epoch {epoch!r} with {len(history)} epochs of "
+                         f"history, for a run of {config.epochs} epochs")
+    model.load_state_dict(state["model"])
+    if len(state["optimizers"]) != len(optimizers) or len(state["schedulers"]) != len(optimizers):
+        raise ValueError("checkpoint has another number of optimisers")
+    for (optimizer, scheduler), saved, saved_schedule in zip(
+            optimizers, state["optimizers"], state["schedulers"], strict=True):
+        optimizer.load_state_dict(saved)
+        if scheduler is not None:
+            scheduler.load_state_dict(saved_schedule)
+    torch.set_rng_state(state["rng"].cpu())
+    if device.type == "cuda" and state.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+    return epoch, Clock(state["wall_s"], state.get("eval_s", 0.0)), history
