@@ -31,13 +31,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[notebooks,test,dask]'
 	touch $@
 
-# Notebooks stay as stored (lib/supermask/notebook_format.py): git sees them without outputs
+# Notebooks stay as stored (lib/supermask/figures/notebook_format.py): git sees them without outputs
 # however they were saved, and JupyterLab saves them without the kernel's version.
 JUPYTER_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 notebook-hooks: $(VENV)/.installed
-	@git config filter.notebook.clean 'python3 lib/supermask/notebook_format.py' 2>/dev/null || true
+	@git config filter.notebook.clean 'python3 lib/supermask/figures/notebook_format.py' 2>/dev/null || true
 	@mkdir -p $(dir $(JUPYTER_HOOK))
-	@echo '{"FileContentsManager": {"pre_save_hook": "supermask.notebook_format.pre_save"}}' > $(JUPYTER_HOOK)
+	@echo '{"FileContentsManager": {"pre_save_hook": "supermask.figures.notebook_format.pre_save"}}' > $(JUPYTER_HOOK)
 
 test: setup
 	$(PY) -m pytest
@@ -56,7 +56,7 @@ figures: $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out bu
 # (running it again resumes).
 $(FIGURE_TARGETS): setup
 	@mkdir -p notebooks/executed
-	@$(PY) -m supermask.run_notebook $@ notebooks/$(call notebook_of,$@).ipynb \
+	@$(PY) -m supermask.figures.run_notebook $@ notebooks/$(call notebook_of,$@).ipynb \
 	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE)$(EXECUTED_SUFFIX).ipynb \
 	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
 	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
@@ -67,7 +67,7 @@ plots:
 
 # REPORT.md: every claim with its verdict at each profile, from the committed CSVs.
 report: setup
-	$(PY) -m supermask.report
+	$(PY) -m supermask.figures.report
 
 # A detached campaign worker that survives the terminal: trains the lines of CAMPAIGN (a file of
 # "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,
@@ -95,18 +95,18 @@ campaign: setup
 	     setsid nohup $$code/campaigns/run "$$file" $(PROFILE) > "$$log" 2>&1 < /dev/null & \
 	 echo "campaign worker started on code $$commit; follow it with: tail -f $$log"
 
-# A GPU lent for minutes (lib/supermask/offload.py): `make offload` packs the unfinished runs of
+# A GPU lent for minutes (lib/supermask/runs/offload.py): `make offload` packs the unfinished runs of
 # RUNS, the commit and CIFAR-10 into .offload/ (about 60 MB); copy the checkout and .offload/ there
-# and run `python3 -m supermask.offload train .offload --out OUT --workers 8 --deadline-s 540`;
+# and run `python3 -m supermask.runs.offload train .offload --out OUT --workers 8 --deadline-s 540`;
 # bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store.
 RUNS ?= campaigns/gpu-fig3-short.txt
 offload: setup
-	$(PY) -m supermask.offload pack --runs $(RUNS) --out .offload --results "$(RESULTS)" \
+	$(PY) -m supermask.runs.offload pack --runs $(RUNS) --out .offload --results "$(RESULTS)" \
 	    --data-dir "$(DATA_DIR)"
 
 land: setup
 	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }
-	$(PY) -m supermask.offload land "$(ARCHIVE)" --results "$(RESULTS)"
+	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from supermask.data import CIFAR10_CLASSES
+from supermask.data.cifar10 import CIFAR10_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 

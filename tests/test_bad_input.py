@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from supermask import data
+from supermask.data import cifar10
 from supermask.cli import main
 from supermask.config import RunConfig
-from supermask.parameters import check_figure_parameters, check_imagenet_parameters
-from supermask.sweep import run, store_for, sweep
+from supermask.figures.parameters import check_figure_parameters, check_imagenet_parameters
+from supermask.runs.sweep import run, store_for, sweep
 
 from conftest import make_image_folder
 
@@ -177,8 +177,8 @@ def test_bad_data_tree_exits_2_naming_the_problem(case, tmp_path, capsys):
     assert message in capsys.readouterr().err
     assert not results.exists()
     # The notebooks' parameter check refuses the same tree, before anything is written.
-    data._IN_MEMORY.clear()
-    with pytest.raises(data.DataNotFoundError, match="|".join(
+    cifar10._IN_MEMORY.clear()
+    with pytest.raises(cifar10.DataNotFoundError, match="|".join(
             [message.replace("(", r"\(").replace(")", r"\)")])):
         check_figure_parameters("smoke", None, data_dir, "cpu", True, True, results,
                                 tmp_path / "figures")
@@ -301,13 +301,13 @@ def _checkpoint_damages():
 @pytest.mark.parametrize("damage", _checkpoint_damages())
 def test_checkpoint_that_does_not_fit_restarts_the_run(damage, tiny_data_dir, tmp_path, caplog):
     """Catches a resume that trusts any loadable checkpoint and then crashes on every retry."""
-    from supermask.train import train
+    from supermask.training.cifar10 import train
 
     clean = run(CONFIG, results_dir=tmp_path / "clean", data_dir=tiny_data_dir, device="cpu",
                 progress=False)
     store = store_for(tmp_path / "b", tiny_data_dir)
     store.start(CONFIG)
-    train_data, test_data = data.load_cifar10(tiny_data_dir)
+    train_data, test_data = cifar10.load_cifar10(tiny_data_dir)
     train(CONFIG, train_data, test_data, "cpu", checkpoint=store.checkpoint_path(CONFIG),
           progress=False, stop_after_epoch=1)
     state = torch.load(store.checkpoint_path(CONFIG), weights_only=True)
@@ -385,9 +385,9 @@ def test_failing_config_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_pat
     assert results[1]["status"] == "finished"
     store = store_for(tmp_path, tiny_data_dir)
     assert store.result(broken) is None  # not stored: the next sweep tries again
-    from supermask import collect
+    from supermask.figures import tables
 
-    frame = collect.results_frame(results, "t", "smoke")
+    frame = tables.results_frame(results, "t", "smoke")
     assert list(frame["status"]) == ["failed", "finished"]
     assert "boom" in frame["error"][0]
 

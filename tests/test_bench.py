@@ -1,6 +1,6 @@
 import pytest
 
-from supermask.bench import report_name, run_benchmark
+from supermask.training.bench import report_name, run_benchmark
 
 
 def test_benchmark_reports_every_ratio(tmp_path):

@@ -8,7 +8,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from supermask import budget
+from supermask.figures import budget
 from supermask.config import get_profile
 
 # At the reference: k=0.5 76.6, dense 76.4 (within 3 points of it: not a pair), Zhou 67.1,
@@ -182,7 +182,7 @@ def test_claim_notes_say_which_claims_the_budget_decides():
     catches notes that ignore the reference, or a claims table that drops them."""
     from pathlib import Path
 
-    from supermask import claims
+    from supermask.figures import claims
 
     results = Path(__file__).parents[1] / "results"
     study = pd.read_csv(results / "paper" / "budget.csv")

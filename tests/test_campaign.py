@@ -8,8 +8,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from supermask import collect
-from supermask.campaign import campaign_table, read_campaign, to_markdown
+from supermask.figures import tables
+from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
 from supermask.cli import main
 from supermask.config import get_profile
 
@@ -17,11 +17,11 @@ from conftest import REPO
 
 
 def _write_figure(results, profile, figure, rows, curves):
-    base = {column: None for column in collect.COLUMNS}
+    base = {column: None for column in tables.COLUMNS}
     frame = pd.DataFrame([{**base, "figure": figure, "profile": profile.name, "width": 1.0,
-                           **row} for row in rows], columns=collect.COLUMNS)
-    collect.write_csv(frame, results / profile.name / f"{figure}.csv")
-    collect.write_csv(pd.DataFrame(curves), results / profile.name / f"{figure}_curves.csv")
+                           **row} for row in rows], columns=tables.COLUMNS)
+    tables.write_csv(frame, results / profile.name / f"{figure}.csv")
+    tables.write_csv(pd.DataFrame(curves), results / profile.name / f"{figure}_curves.csv")
 
 
 def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):

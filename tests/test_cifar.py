@@ -2,7 +2,7 @@
 
 import pytest
 
-from supermask.sweep import run
+from supermask.runs.sweep import run
 from supermask.config import RunConfig
 
 pytestmark = pytest.mark.cifar

@@ -1,6 +1,7 @@
 import pandas as pd
 
-from supermask.claims import best_k_claims, depth_gap_claim, distribution_claims, to_markdown
+from supermask.figures.claims import (best_k_claims, depth_gap_claim, distribution_claims,
+                                      to_markdown)
 
 
 def frame(rows):
@@ -82,13 +83,8 @@ def test_claims_without_runs_are_not_judged():
     """Catches a vacuous 'holds' (all() of nothing) when a panel has no finished run yet."""
     import pandas as pd
 
-    from supermask.claims import (
-        fixed_size_claim,
-        iterand_width_claims,
-        pab_claims,
-        to_markdown,
-        width_gap_claim,
-    )
+    from supermask.figures.claims import (fixed_size_claim, iterand_width_claims, pab_claims,
+                                          to_markdown, width_gap_claim)
 
     empty = pd.DataFrame(columns=["model", "init", "k", "width", "size", "series", "optimizer",
                                   "status", "test_acc", "wall_s", "epochs_run"])
@@ -102,7 +98,7 @@ def test_claims_without_runs_are_not_judged():
 def test_zhou_claim_per_architecture_judges_runs_with_different_weights():
     """The campaign's first pair is edge-popup U_k against Zhou et al. N_k: the same-weights
     claim cannot judge it, the per-architecture one must."""
-    from supermask.claims import zhou_claims
+    from supermask.figures.claims import zhou_claims
 
     popup = frame([("conv2", "signed_constant", 0.5, 0.75, "finished", "sgd")])
     zhou = frame([("conv2", "kaiming_normal", None, 0.66, "finished", "sgd")])
@@ -118,7 +114,7 @@ def test_iterand_claims_compare_equal_widths_and_name_the_matching_wider_parent(
     """IteRand ahead at each width, reached by edge-popup one width later: both hold; an
     edge-popup width ahead of IteRand breaks both; one width alone judges neither ordering claim
     by construction."""
-    from supermask.claims import iterand_width_claims
+    from supermask.figures.claims import iterand_width_claims
 
     def runs(popup, iterand):
         rows = [(s, w, a) for s, accs in (("edge-popup", popup), ("iterand", iterand))

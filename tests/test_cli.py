@@ -19,9 +19,9 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
     for key in ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir"):
         assert key in first
     # The reported accuracy is the stored model's, recomputed here on the 40 test images.
-    from supermask.data import load_cifar10
-    from supermask.evaluate import accuracy
-    from supermask.train import build
+    from supermask.data.cifar10 import load_cifar10
+    from supermask.training.evaluate import accuracy
+    from supermask.training.loop import build
 
     model = build(RunConfig.from_dict(first["config"]))
     model.load_state_dict(torch.load(f"{first['run_dir']}/model.pt", weights_only=True))

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from supermask.data import (DataNotFoundError, ImageTensors, balanced_subset, cifar10_identity,
-                            epoch_batches, find_cifar10, fingerprint, load_cifar10,
-                            random_crop_flip)
+from supermask.data.cifar10 import (DataNotFoundError, ImageTensors, balanced_subset,
+                                    cifar10_identity, epoch_batches, find_cifar10, fingerprint,
+                                    load_cifar10, random_crop_flip)
 
 from conftest import make_image_folder
 
@@ -23,9 +23,9 @@ def test_cache_is_read_instead_of_decoding(tmp_path, monkeypatch):
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     identity = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
     # A second process (fresh memory) must be served by the cache file, not decode again.
-    from supermask import data
-    data._IN_MEMORY.clear()
-    monkeypatch.setattr(data, "_decode_image_folder", lambda *a: pytest.fail("decoded again"))
+    from supermask.data import cifar10
+    cifar10._IN_MEMORY.clear()
+    monkeypatch.setattr(cifar10, "_decode_image_folder", lambda *a: pytest.fail("decoded again"))
     again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     assert torch.equal(first.images, again.images)
     assert cifar10_identity(data_dir, cache_dir=tmp_path / "c") == identity
@@ -59,9 +59,9 @@ def test_fingerprint_is_of_the_decoded_data_not_its_path(tmp_path):
 
 def test_damaged_cache_is_rebuilt(tmp_path):
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
-    from supermask import data
+    from supermask.data import cifar10
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
-    data._IN_MEMORY.clear()
+    cifar10._IN_MEMORY.clear()
     for path in (tmp_path / "c").glob("*.pt"):
         path.write_bytes(path.read_bytes()[:100])
     again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
@@ -126,7 +126,7 @@ def test_batches_cover_the_data_once_normalised(tiny_data_dir):
 
 def test_normalisation_uses_the_reference_statistics():
     """A pixel at the CIFAR-10 mean maps to 0, one a std above it to 1, channel by channel."""
-    from supermask.data import CIFAR10_MEAN, CIFAR10_STD, normalize
+    from supermask.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, normalize
 
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
@@ -140,10 +140,10 @@ def test_a_cache_whose_fingerprint_was_copied_beside_other_tensors_is_rebuilt(tm
     """The fingerprint is recomputed from the cached tensors, never read on trust: random images
     with the real copy's fingerprint must not pass as that copy."""
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
-    from supermask import data
+    from supermask.data import cifar10
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     identity = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
-    data._IN_MEMORY.clear()
+    cifar10._IN_MEMORY.clear()
     (path,) = (tmp_path / "c").glob("*.pt")
     blob = torch.load(path, weights_only=True)
     blob["train_images"] = torch.randint(0, 256, blob["train_images"].shape, dtype=torch.uint8)
@@ -162,9 +162,9 @@ def test_a_cache_whose_fingerprint_was_copied_beside_other_tensors_is_rebuilt(tm
 def test_a_cache_that_is_not_cifar10_decoded_from_this_kind_of_copy_is_rebuilt(
         tmp_path, caplog, change, reason):
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
-    from supermask import data
+    from supermask.data import cifar10
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
-    data._IN_MEMORY.clear()
+    cifar10._IN_MEMORY.clear()
     (path,) = (tmp_path / "c").glob("*.pt")
     blob = torch.load(path, weights_only=True)
     change(blob)
@@ -193,7 +193,7 @@ def test_a_symlinked_class_folder_is_part_of_the_cache_key(tmp_path):
 def test_a_symlink_loop_inside_the_tree_does_not_hang_the_cache_key(tmp_path):
     import os
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
-    from supermask.data import _tree_key
+    from supermask.data.cifar10 import _tree_key
     key = _tree_key("imagefolder", data_dir / "cifar10")
     os.symlink(data_dir / "cifar10", data_dir / "cifar10" / "test" / "cat" / "loop")
     assert _tree_key("imagefolder", data_dir / "cifar10") == key  # each real folder once

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from supermask.config import RunConfig
-from supermask.store import RunStore, worker_id
-from supermask.sweep import store_for, sweep
+from supermask.runs.store import RunStore, worker_id
+from supermask.runs.sweep import store_for, sweep
 
 # Conv4 on the tiny data: about half a second an epoch, so a run is long enough to be killed
 # in the middle.
@@ -22,13 +22,13 @@ GRID = [RunConfig(model="conv4", k=k, epochs=6, batch_size=32) for k in (0.3, 0.
 
 _SWEEP = """
 import json, sys
-from supermask import collect
+from supermask.figures import tables
 from supermask.config import RunConfig
-from supermask.sweep import sweep
+from supermask.runs.sweep import sweep
 configs = [RunConfig.from_dict(c) for c in json.loads(sys.argv[1])]
 results = sweep(configs, results_dir=sys.argv[2], data_dir=sys.argv[3], device="cpu",
                 progress=False)
-collect.write_csv(collect.results_frame(results, "test", "smoke"), sys.argv[4])
+tables.write_csv(tables.results_frame(results, "test", "smoke"), sys.argv[4])
 """
 
 
@@ -78,7 +78,7 @@ def test_dead_workers_claim_expires(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import time
 from supermask.config import RunConfig
-from supermask.store import RunStore
+from supermask.runs.store import RunStore
 with RunStore({str(tmp_path)!r}).claim(RunConfig.from_dict({config.to_dict()!r})) as taken:
     assert taken
     print("held", flush=True)
@@ -134,7 +134,7 @@ def test_two_sweeps_at_once_never_train_a_run_twice(tiny_data_dir, tmp_path, uni
 
 def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
     pytest.importorskip("distributed")
-    from supermask.distributed import dask_client, dask_executor
+    from supermask.runs.cluster import dask_client, dask_executor
 
     grid = GRID + [RunConfig(model="conv4", k=0.9, epochs=6, batch_size=32)]
     threads = torch.get_num_threads()
@@ -169,7 +169,7 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
 
 
 def test_diverged_run_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path):
-    from supermask import collect, plots
+    from supermask.figures import tables, plots
 
     grid = [RunConfig(model="conv2", width=0.25, method="dense", lr=1e6, epochs=3, batch_size=32),
             RunConfig(model="conv2", width=0.25, method="dense", epochs=1, batch_size=32)]
@@ -177,7 +177,7 @@ def test_diverged_run_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path)
                     progress=False)
     assert [r["status"] for r in results] == ["diverged", "finished"]
     assert results[0]["test_acc"] is None and results[0]["epochs_run"] < 3
-    frame = collect.results_frame(results, "test", "smoke")
+    frame = tables.results_frame(results, "test", "smoke")
     axes = plots.accuracy_curves(frame, x="lr", hue="method", panel="model", title="t",
                                   xlabel="lr").axes
     assert any(c.get_label() == "diverged" for ax in axes for c in ax.collections)

@@ -1,5 +1,5 @@
 """Every committed figure redrawn from the committed CSVs, as `make plots` does, with the strict
-check on: no overlapping text, no two legend entries that look alike (supermask.plots)."""
+check on: no overlapping text, no two legend entries that look alike (supermask.figures.plots)."""
 
 import papermill
 import pytest

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from supermask.config import RunConfig
-from supermask.data import DataNotFoundError
-from supermask.ddp import imagenet_command
-from supermask.imagenet import find_imagenet, make_synthetic_imagenet
+from supermask.data.cifar10 import DataNotFoundError
+from supermask.training.imagenet import imagenet_command
+from supermask.data.imagenet import find_imagenet, make_synthetic_imagenet
 from supermask.masks import apply_edge_popup, masked_layers
 from supermask.models import build_model
-from supermask.sizes import kept_weights
+from supermask.models.sizes import kept_weights
 
 
 @pytest.fixture(scope="module")

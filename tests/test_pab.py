@@ -8,12 +8,13 @@ from torch import nn
 
 from supermask.bop import Bop
 from supermask.config import RunConfig
-from supermask.data import load_cifar10
+from supermask.data.cifar10 import load_cifar10
 from supermask.masks import FixedMask, apply_edge_popup, kept_count, masked_layers
 from supermask.methods import get_method
 from supermask.models import build_model
 from supermask.pruning import prunable_layers, random_masks, snip_masks, synflow_masks
-from supermask.train import build, train
+from supermask.training.loop import build
+from supermask.training.cifar10 import train
 
 
 def test_cifar_resnet18_is_torchvisions_with_a_cifar_stem():

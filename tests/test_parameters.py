@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from supermask.config import PROFILES
-from supermask.data import DataNotFoundError
-from supermask.parameters import check_figure_parameters
+from supermask.data.cifar10 import DataNotFoundError
+from supermask.figures.parameters import check_figure_parameters
 
 
 def test_defaults_come_from_the_profile(tiny_data_dir):

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from supermask import plots
+from supermask.figures import plots
 
 
 def _runs() -> pd.DataFrame:

@@ -1,10 +1,11 @@
-"""What a sweep says it will cost, and what it says while it trains (supermask.progress)."""
+"""What a sweep says it will cost, and what it says while it trains
+(supermask.figures.progress)."""
 
 import json
 
 from supermask.config import RunConfig
-from supermask.progress import SweepProgress, format_duration, measured_speeds
-from supermask.store import RunStore
+from supermask.figures.progress import SweepProgress, format_duration, measured_speeds
+from supermask.runs.store import RunStore
 
 DEVICE = "cpu: Test CPU (1 threads)"
 

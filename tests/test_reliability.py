@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from supermask.campaign import figure_targets, read_campaign
+from supermask.runs.campaign import figure_targets, read_campaign
 from supermask.cli import main
 from supermask.config import RunConfig
-from supermask.store import RunStore
+from supermask.runs.store import RunStore
 
 from conftest import REPO
 
@@ -156,7 +156,7 @@ def _train_cli(tmp_path, data_dir):
 
 
 def _store_and_config(tmp_path, data_dir):
-    from supermask.sweep import store_for
+    from supermask.runs.sweep import store_for
     config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32)
     return store_for(tmp_path / "results", data_dir), config
 
@@ -186,7 +186,7 @@ def test_a_path_the_run_cannot_write_is_found_before_any_epoch(tmp_path, tiny_da
 
 
 def test_a_foreign_result_is_moved_aside_not_overwritten(tmp_path, tiny_data_dir):
-    from supermask.sweep import run
+    from supermask.runs.sweep import run
     store, config = _store_and_config(tmp_path, tiny_data_dir)
     other = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32, seed=1)
     foreign = run(other, tmp_path / "results", tiny_data_dir, device="cpu", progress=False)
@@ -216,7 +216,7 @@ def test_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path, option)
 
 
 def test_figure_parameters_refuse_an_over_long_directory_name(tmp_path):
-    from supermask.parameters import check_figure_parameters
+    from supermask.figures.parameters import check_figure_parameters
 
     with pytest.raises(ValueError, match="figures_dir .* has 300 bytes"):
         check_figure_parameters("smoke", None, None, "cpu", train=False,
@@ -229,7 +229,7 @@ def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path):
     from PIL import Image
 
     from conftest import make_image_folder
-    from supermask.data import load_cifar10
+    from supermask.data.cifar10 import load_cifar10
 
     root = make_image_folder(tmp_path / "cifar10")
     grey = np.full((32, 32), 200 * 257, dtype=np.uint16)
@@ -247,7 +247,7 @@ def test_floating_point_images_are_refused_by_name(tmp_path):
     from PIL import Image
 
     from conftest import make_image_folder
-    from supermask.data import DataNotFoundError, load_cifar10
+    from supermask.data.cifar10 import DataNotFoundError, load_cifar10
 
     root = make_image_folder(tmp_path / "cifar10")
     target = root / "test" / "cat" / "0001.tiff"

@@ -1,11 +1,11 @@
-"""REPORT.md is what the committed CSVs give (supermask.report)."""
+"""REPORT.md is what the committed CSVs give (supermask.figures.report)."""
 
 import shutil
 
 import pandas as pd
 
 from conftest import REPO
-from supermask import report
+from supermask.figures import report
 
 
 def test_report_md_is_what_the_committed_csvs_give():

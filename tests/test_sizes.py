@@ -2,8 +2,8 @@ import pytest
 
 from supermask.config import RunConfig
 from supermask.masks import kept_counts
-from supermask.sizes import k_for_kept, kept_weights, layer_sizes
-from supermask.train import build
+from supermask.models.sizes import k_for_kept, kept_weights, layer_sizes
+from supermask.training.loop import build
 
 
 def test_layer_sizes_match_a_built_model():

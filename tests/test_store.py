@@ -4,11 +4,11 @@ from pathlib import Path
 import torch
 
 from supermask.config import RunConfig
-from supermask.data import load_cifar10
-from supermask.store import RunStore
-from supermask.data import cifar10_identity
-from supermask.sweep import run, store_for, sweep
-from supermask.train import train
+from supermask.data.cifar10 import load_cifar10
+from supermask.runs.store import RunStore
+from supermask.data.cifar10 import cifar10_identity
+from supermask.runs.sweep import run, store_for, sweep
+from supermask.training.cifar10 import train
 
 CONFIG = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32)
 

@@ -1,6 +1,7 @@
-"""One visual language (supermask.style): every series has its own look, the same everywhere."""
+"""One visual language (supermask.figures.style): every series has its own look, the same
+everywhere."""
 
-from supermask import style
+from supermask.figures import style
 
 METHODS = ["edge-popup", "edge-popup-extras", "zhou", "pab", "iterand"]
 

@@ -1,9 +1,10 @@
 import torch
 
 from supermask.config import RunConfig
-from supermask.data import load_cifar10
+from supermask.data.cifar10 import load_cifar10
 from supermask.masks import masked_layers
-from supermask.train import build, train
+from supermask.training.loop import build
+from supermask.training.cifar10 import train
 
 
 def small(**fields):

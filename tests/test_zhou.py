@@ -3,13 +3,13 @@ import torch
 from torch import nn
 
 from supermask.config import PROFILES, RunConfig
-from supermask.data import load_cifar10
+from supermask.data.cifar10 import load_cifar10
 from supermask.init import initialize
 from supermask.masks import ZhouMask, apply_zhou, masked_layers, sampled_masks
 from supermask.methods import Zhou
 from supermask.models import conv4
-from supermask.sweep import run
-from supermask.train import train
+from supermask.runs.sweep import run
+from supermask.training.cifar10 import train
 
 
 def test_samples_follow_the_probabilities():

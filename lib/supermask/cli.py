@@ -12,16 +12,16 @@ import sys
 from pathlib import Path
 
 from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, PROFILES, RunConfig, get_profile
-from .data import DataNotFoundError, load_cifar10
+from .data.cifar10 import DataNotFoundError, load_cifar10
+from .files import WriteError, check_writable_dir
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF
-from .precision import PRECISIONS
 from .pruning import PRUNERS
-from .store import StoreError
-from .sweep import default_data_dir, default_results_dir, run
-from .files import WriteError, check_writable_dir
-from .train import check_data_fits, resolve_device
+from .runs.store import StoreError
+from .runs.sweep import default_data_dir, default_results_dir, run
+from .training.cifar10 import check_data_fits
+from .training.device import PRECISIONS, resolve_device
 
 __all__ = ["main"]
 
@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(parser: argparse.ArgumentParser, args) -> int:
-    from .export import ExportError, export_run
+    from .runs.export import ExportError, export_run
 
     try:
         summary = export_run(args.run_dir, args.out, force=args.force)
@@ -178,8 +178,8 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _imagenet(parser: argparse.ArgumentParser, args) -> int:
-    from .ddp import train_imagenet
-    from .imagenet import find_imagenet
+    from .data.imagenet import find_imagenet
+    from .training.imagenet import train_imagenet
 
     try:
         if args.config is not None:
@@ -220,7 +220,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _status(parser: argparse.ArgumentParser, args) -> int:
-    from .store import RunStore
+    from .runs.store import RunStore
 
     root = _results_dir(args)
     if not (Path(root) / "runs").is_dir():
@@ -241,7 +241,7 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _campaign(parser: argparse.ArgumentParser, args) -> int:
-    from .campaign import campaign_table, read_campaign, to_markdown
+    from .runs.campaign import campaign_table, read_campaign, to_markdown
 
     root = _results_dir(args)
     try:
@@ -253,7 +253,7 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _bench(parser: argparse.ArgumentParser, args) -> int:
-    from .bench import format_report, run_benchmark
+    from .training.bench import format_report, run_benchmark
 
     for name in ("repeats", "batch_size", "imagenet_batch_size"):
         if getattr(args, name) < 1:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
-from .precision import PRECISIONS
+from .training.device import PRECISIONS
 
 __all__ = ["IMPLICIT_VALUES", "OPTIMIZERS", "PAPER_EPOCHS", "PROFILES", "Profile", "RunConfig",
            "get_profile"]
@@ -359,8 +359,8 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", epochs=1, train_subset=300, test_subset=300, seeds=(0,),
                      full_grid=False, eval_samples=2, scales_methods=False),
     # The CPU's budget for whole figures: the paper's protocol cut to E* = 20 epochs, the budget
-    # the Conv2 study's rule picked (supermask.budget), one seed, in bf16: every pair of the
-    # study's fidelity gate passed (10 epochs within 1.5 points, 100 within 1.0), and a Conv2
+    # the Conv2 study's rule picked (supermask.figures.budget), one seed, in bf16: every pair of
+    # the study's fidelity gate passed (10 epochs within 1.5 points, 100 within 1.0), and a Conv2
     # epoch trains about twice as fast in bf16 on a CPU with bf16 instructions.
     "short": Profile("short", epochs=20, train_subset=None, test_subset=None, seeds=(0,),
                      precision="bf16"),

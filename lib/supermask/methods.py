@@ -15,18 +15,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .bop import Bop
-from .evaluate import Batches, Reduce, accuracy
 from .init import get_distribution, initialize
-from .masks import (
-    FixedMask,
-    ZhouMask,
-    apply_edge_popup,
-    apply_zhou,
-    masked_layers,
-    sampled_masks,
-)
+from .masks import FixedMask, ZhouMask, apply_edge_popup, apply_zhou, masked_layers, sampled_masks
 from .pruning import PRUNERS
 from .psg import use_psg
+from .training.evaluate import Batches, Reduce, accuracy
 
 if TYPE_CHECKING:
     from .config import RunConfig

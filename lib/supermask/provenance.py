@@ -21,8 +21,9 @@ _INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx51
 @lru_cache(maxsize=1)
 def git_commit() -> str:
     """HEAD of the checkout this package runs from, with ``+dirty`` if tracked files differ;
-    ``$SUPERMASK_GIT_COMMIT`` where it is set: :mod:`supermask.offload` sets it to the commit it
-    packed (its library clean), since the copy on a lent machine may carry another history."""
+    ``$SUPERMASK_GIT_COMMIT`` where it is set: :mod:`supermask.runs.offload` sets it to the
+    commit it packed (its library clean), since the copy on a lent machine may carry another
+    history."""
     if os.environ.get("SUPERMASK_GIT_COMMIT"):
         return os.environ["SUPERMASK_GIT_COMMIT"]
     here = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ Rank 0 logs, checkpoints every epoch (atomically, into the run store) and writes
 rank resumes from that checkpoint, so a job restarted after a node failure (torchrun
 ``--max_restarts``, or a new job) continues from the last finished epoch. Without torchrun the
 same code runs as one process. ``accumulate`` micro-batches per step make P processes train
-exactly like P x accumulate (see :mod:`supermask.imagenet`).
+exactly like P x accumulate (see :mod:`supermask.data.imagenet`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import provenance
-from .config import RunConfig
-from .imagenet import find_imagenet, replica_loaders, start_epoch, val_loader
-from .store import RunStore
-from .sweep import save_run
-from .train import Feed, Processes, fit, resolve_device
+from .. import provenance
+from ..config import RunConfig
+from ..data.imagenet import find_imagenet, replica_loaders, start_epoch, val_loader
+from ..runs.store import RunStore
+from ..runs.sweep import save_run
+from .device import resolve_device
+from .loop import Feed, Processes, fit
 
 __all__ = ["imagenet_command", "train_imagenet"]
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .data import ImageTensors, epoch_batches
+from ..data.cifar10 import ImageTensors, epoch_batches
 
 __all__ = ["Batches", "Reduce", "accuracy", "test_batches"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_torch_save, check_name_lengths
+from ..files import atomic_torch_save, check_name_lengths
 
 __all__ = [
     "CIFAR10_CLASSES",

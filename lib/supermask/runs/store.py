@@ -28,12 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config,
-                      read_result, write_config, write_result)
+from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config, read_result,
+                      write_config, write_result)
 
 if TYPE_CHECKING:
-    from .config import RunConfig
-    from .data import DataIdentity
+    from ..config import RunConfig
+    from ..data.cifar10 import DataIdentity
 
 __all__ = ["RunStore", "StoreError", "worker_id"]
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .files import atomic_torch_save, atomic_write_json
+from ..files import atomic_torch_save, atomic_write_json
 
 if TYPE_CHECKING:
-    from .config import RunConfig
+    from ..config import RunConfig
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
            "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
@@ -38,7 +38,7 @@ def write_config(path: Path, config: RunConfig) -> None:
 def parse_config(record: object) -> RunConfig:
     """The RunConfig of a parsed ``config.json``; ``ValueError`` (or ``KeyError``,
     ``TypeError``) when it is not one, or its recorded hash is not its config's."""
-    from .config import RunConfig
+    from ..config import RunConfig
 
     config = RunConfig.from_dict(record["config"])
     if record.get("hash") != config.hash:

@@ -24,18 +24,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import provenance
-from .allocator import keep_freed_memory
-from .config import RunConfig
-from .data import ImageTensors, epoch_batches
-from .init import initialize
-from .masks import EdgePopupMask, in_memory_order, mask_model
-from .methods import get_method
-from .models import DATASET_OF, NUM_CLASSES, build_model
-from .files import atomic_write_json
-from .precision import autocast
-from .provenance import cpu_bf16_native, cpu_instruction_sets, cpu_kind
-from .train import resolve_device
+from .. import provenance
+from ..config import RunConfig
+from ..data.cifar10 import ImageTensors, epoch_batches
+from ..files import atomic_write_json
+from ..init import initialize
+from ..masks import EdgePopupMask, in_memory_order, mask_model
+from ..methods import get_method
+from ..models import DATASET_OF, NUM_CLASSES, build_model
+from ..provenance import cpu_bf16_native, cpu_instruction_sets, cpu_kind
+from .device import autocast, keep_freed_memory, resolve_device
 
 __all__ = ["format_report", "report_name", "run_benchmark"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .init import SHORT_NAMES
+from ..init import SHORT_NAMES
 
 __all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
            "iterand_width_claims", "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]

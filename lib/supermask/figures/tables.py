@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import IMPLICIT_VALUES, RunConfig
-from .files import atomic_write_bytes
+from ..config import IMPLICIT_VALUES, RunConfig
+from ..files import atomic_write_bytes
 
 __all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "milestones", "read_csv",
            "results_frame", "write_csv"]

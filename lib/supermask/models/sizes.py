@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .masks import kept_count
-from .models import build_model
+from ..masks import kept_count
+from ..models import build_model
 
 __all__ = ["k_for_kept", "kept_weights", "layer_sizes"]
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import collect
-from .config import Profile, RunConfig
+from ..config import Profile, RunConfig
+from ..provenance import device_name
+from ..runs.sweep import lookup, store_for, sweep
+from ..training.device import resolve_device
+from . import tables
 from .progress import SweepProgress, print_over
-from .provenance import device_name
-from .sweep import lookup, store_for, sweep
-from .train import resolve_device
 
 __all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
 
@@ -79,7 +79,7 @@ def read_curves(results_dir: str | os.PathLike, profile: Profile, figure: str
     """The figure's learning curves, or None where none were written (CSVs made before the
     learning curves were recorded)."""
     path = curves_path(results_dir, profile, figure)
-    return collect.read_csv(path) if path.exists() else None
+    return tables.read_csv(path) if path.exists() else None
 
 
 def figure_runs(
@@ -123,11 +123,11 @@ def figure_runs(
                   if r is not None and r["status"] == "failed"}
         results = [result or failed.get(config.hash) for config, result in
                    zip(configs, lookup(configs, results_dir=results_dir, data_dir=data_dir))]
-        collect.write_csv(collect.results_frame(results, figure, profile.name, labels, configs),
+        tables.write_csv(tables.results_frame(results, figure, profile.name, labels, configs),
                           table)
-        collect.write_csv(collect.curves_frame(results, figure, profile.name, labels),
+        tables.write_csv(tables.curves_frame(results, figure, profile.name, labels),
                           curves_path(results_dir, profile, figure))
     if not table.exists():  # never trained at this profile: every run "missing", not run yet
-        return collect.results_frame([None] * len(configs), figure, profile.name, labels,
+        return tables.results_frame([None] * len(configs), figure, profile.name, labels,
                                      configs)
-    return collect.read_csv(table)
+    return tables.read_csv(table)

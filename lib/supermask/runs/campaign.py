@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .style import run_name
-from .config import Profile, RunConfig
-from .figure import csv_path, curves_path
+from ..config import Profile, RunConfig
+from ..figures.grid import csv_path, curves_path
+from ..figures.style import run_name
 
 __all__ = ["CampaignRun", "campaign_table", "figure_targets", "read_campaign", "to_markdown"]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import PROFILES, Profile, RunConfig
 from . import claims
-from .config import PROFILES, Profile, RunConfig
 
 __all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
            "PAIR_GAP", "SHORTFALL_MODELS", "BudgetChoice", "budget_grid", "claim_notes",

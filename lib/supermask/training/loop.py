@@ -1,9 +1,9 @@
 """The one training loop (:func:`fit`): build, train, checkpoint every epoch, resume, evaluate.
 
-CIFAR-10 in memory (:func:`train`) and ImageNet over many processes (:mod:`supermask.ddp`) run
-the same loop, fed by a :class:`Feed`. Everything random is fixed by the config's seed: the
-model's initial state by the global seed set before it is built, each epoch's shuffle and
-augmentation by a generator seeded from (seed, epoch). So an interrupted run resumed from its
+CIFAR-10 in memory (:mod:`supermask.training.cifar10`) and ImageNet over many processes
+(:mod:`supermask.training.imagenet`) run the same loop, fed by a :class:`Feed`. Everything
+random is fixed by the config's seed: the model's initial state by the global seed set before
+it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch). So an interrupted run resumed from its
 checkpoint follows exactly the path of an uninterrupted one.
 """
 
@@ -23,39 +23,17 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from .allocator import keep_freed_memory
-from .config import RunConfig
-from .data import ImageTensors, balanced_subset, epoch_batches
+from ..config import RunConfig
+from ..masks import kept_counts
+from ..methods import Method, get_method
+from ..models import build_model
+from ..runs.records import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
+from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
-from .masks import kept_counts
-from .methods import Method, get_method
-from .models import build_model
-from .precision import autocast, check_precision, set_matmul_precision
-from .records import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
 
-__all__ = ["Feed", "Processes", "TrainOutcome", "build", "check_data_fits", "fit",
-           "in_memory_feed", "resolve_device", "train"]
+__all__ = ["Feed", "Processes", "TrainOutcome", "build", "fit"]
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else CPU; a device that is not there is refused."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N") from None
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {device!r}; valid: auto, cpu, cuda, cuda:N")
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} asked for, but there are only "
-                             f"{torch.cuda.device_count()} CUDA devices")
-    return resolved
 
 
 def build(config: RunConfig) -> nn.Module:
@@ -70,10 +48,6 @@ def _flips(optimizers) -> int | None:
     counts = [group["flips"] for optimizer, _ in optimizers for group in optimizer.param_groups
               if "flips" in group]
     return sum(counts) if counts else None
-
-
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
 def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int,
@@ -108,29 +82,6 @@ class TrainOutcome:
     history: list[dict] = field(default_factory=list)
     eval_s: float = 0.0  # of wall_s, the per-epoch test evaluations for the learning curve
     extra: dict = field(default_factory=dict)  # method-specific measurements
-
-
-def check_data_fits(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors) -> None:
-    """A ``ValueError`` when the config asks for more images than the data has."""
-    for name, data in (("train_subset", train_data), ("test_subset", test_data)):
-        wanted = getattr(config, name)
-        if wanted is not None and wanted > len(data):
-            raise ValueError(f"{name}={wanted} asks for more images than the data set has "
-                             f"({len(data)}); valid: 10 to {len(data)}, or None for all")
-        if wanted is not None:
-            try:
-                balanced_subset(data.labels, wanted)
-            except ValueError as error:
-                raise ValueError(f"{name}={wanted}: {error}") from None
-
-
-def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
-                  device: torch.device) -> tuple[ImageTensors, ImageTensors]:
-    if config.train_subset is not None:
-        train_data = train_data.subset(balanced_subset(train_data.labels, config.train_subset))
-    if config.test_subset is not None:
-        test_data = test_data.subset(balanced_subset(test_data.labels, config.test_subset))
-    return train_data.to(device), test_data.to(device)
 
 
 @dataclass(frozen=True)
@@ -177,19 +128,6 @@ class Feed:
     epoch: Callable[[int], Iterable[Iterable[tuple[torch.Tensor, torch.Tensor]]]]
     test: Batches
     micro_batches: int = 1
-
-
-def in_memory_feed(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors
-                   ) -> Feed:
-    """CIFAR-10 held in memory: each epoch shuffled and augmented by its own generator, seeded
-    from (seed, epoch), one micro-batch a step."""
-
-    def epoch(index: int):
-        generator = _epoch_generator(config.seed, index)
-        return ([batch] for batch in epoch_batches(train_data, config.batch_size, generator,
-                                                    augment=True))
-
-    return Feed(math.ceil(len(train_data) / config.batch_size), epoch, test_data)
 
 
 @dataclass
@@ -377,31 +315,3 @@ def fit(
             dist.broadcast(buffer, 0)
     return _outcome(run, config, status, history, clock, feed.test, device, reduce,
                     prepare_s=prepare_s, resumed_from_epoch=done)
-
-
-def train(
-    config: RunConfig,
-    train_data: ImageTensors,
-    test_data: ImageTensors,
-    device: str | torch.device = "auto",
-    checkpoint: str | Path | None = None,
-    progress: bool = True,
-    stop_after_epoch: int | None = None,
-    eval_every_epoch: bool = True,
-    on_epoch: Callable[[dict], None] | None = None,
-) -> TrainOutcome | None:
-    """Train ``config`` on CIFAR-10 in memory, from scratch or from ``checkpoint``, saving it
-    after every epoch.
-
-    ``stop_after_epoch`` ends the call early (returning None) once that many epochs are done, to
-    split a long run over several sittings; calling again with the same checkpoint resumes.
-    ``eval_every_epoch`` adds the test accuracy after every epoch to the history (the learning
-    curve); it never changes what training does.
-    """
-    device = resolve_device(device)
-    if device.type == "cpu":
-        keep_freed_memory()
-    train_data, test_data = _prepare_data(config, train_data, test_data, device)
-    return fit(config, in_memory_feed(config, train_data, test_data), device,
-               Path(checkpoint) if checkpoint is not None else None, progress, stop_after_epoch,
-               eval_every_epoch, on_epoch=on_epoch)

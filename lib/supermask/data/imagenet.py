@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from torchvision import datasets, transforms
 
-from .data import DataNotFoundError
+from .cifar10 import DataNotFoundError
 
 __all__ = ["find_imagenet", "make_synthetic_imagenet", "replica_loaders", "start_epoch",
            "val_loader"]

@@ -7,7 +7,7 @@ as they are printed; a notebook that stops on an error prints that error in one 
 (a bad parameter: nothing was trained or written) or 1 (anything else: the executed notebook
 holds the traceback); Ctrl-C stops with one line on how to resume and exits 130.
 
-Usage: ``python -m supermask.run_notebook NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]...``
+Usage: ``python -m supermask.figures.run_notebook NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]...``
 (values typed as papermill's ``-p`` types them: True, False, None, numbers, else text).
 """
 
@@ -22,7 +22,8 @@ from pathlib import Path
 # Errors a notebook's parameter checks raise before any run or file is written.
 BAD_INPUT = {"ValueError", "FileNotFoundError", "NotADirectoryError", "DataNotFoundError",
              "StoreError"}
-USAGE = "usage: python -m supermask.run_notebook NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]..."
+USAGE = ("usage: python -m supermask.figures.run_notebook NAME NOTEBOOK EXECUTED "
+         "[-p PARAMETER VALUE]...")
 
 
 class LineBreaks:

@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .masks import kept_counts, masked_layers, sampled_masks
-from .models import DATASET_OF, NUM_CLASSES, build_model
-from .files import atomic_torch_save
+from ..config import RunConfig
+from ..files import atomic_torch_save
+from ..masks import kept_counts, masked_layers, sampled_masks
+from ..models import DATASET_OF, NUM_CLASSES, build_model
 from .records import CONFIG, MODEL, RESULT, check_record, read_config, read_model, read_result
 
 __all__ = ["EXPORT_FORMAT", "ExportError", "export_run", "plain_state_dict"]
@@ -119,7 +119,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
     """Write the run's subnetwork to ``out``; returns what was written, without the weights.
     An existing ``out`` is replaced only with ``force``; nothing inside the run store is ever
     written."""
-    from .train import build
+    from ..training.loop import build
 
     config, result, weights = _read_run(Path(run_dir))  # first: is there anything to export?
     _check_target(Path(run_dir), Path(out), force)

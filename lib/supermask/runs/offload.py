@@ -9,9 +9,9 @@ device until a deadline (a run that could not finish by then is not started), an
 archive of every finished run's record up to date under ``--out``. ``land``, here, adds the
 records of the runs this store does not hold yet and reports what it did.
 
-    python -m supermask.offload pack --profile short --runs campaigns/gpu-short.txt --out .offload
-    python -m supermask.offload train .offload --out "$OUT" --workers 8 --deadline-s 540
-    python -m supermask.offload land /path/to/runs.tar.gz
+    python -m supermask.runs.offload pack --runs campaigns/gpu-short.txt --out .offload
+    python -m supermask.runs.offload train .offload --out "$OUT" --workers 8 --deadline-s 540
+    python -m supermask.runs.offload land /path/to/runs.tar.gz
 
 A runs file has one line per run: a profile name and the run's fields as JSON, the fields a
 figure notebook gives ``Profile.apply`` (so the run has the hash the figure looks up).
@@ -31,9 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import RunConfig, get_profile
-from .data import cifar10_identity, find_cifar10
-from .files import atomic_write_json
+from ..config import RunConfig, get_profile
+from ..data.cifar10 import cifar10_identity, find_cifar10
+from ..files import atomic_write_json
 from .records import CONFIG, RESULT, check_record, parse_config, parse_result
 from .store import RunStore
 
@@ -167,7 +167,7 @@ def train(bundle: str | os.PathLike, out: str | os.PathLike, device: str = "cuda
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                           os.environ.get("PYTHONPATH", "")])}
     deadline = time.time() + deadline_s - (time.monotonic() - started)
-    command = [sys.executable, "-m", "supermask.offload", "worker", str(bundle / _MANIFEST),
+    command = [sys.executable, "-m", "supermask.runs.offload", "worker", str(bundle / _MANIFEST),
                str(data_dir), str(results_dir), device, str(deadline)]
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
     log.info("%d workers on %d runs until %.0f s", workers, len(manifest["runs"]), deadline_s)
@@ -277,7 +277,7 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m supermask.offload", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m supermask.runs.offload", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("pack", help="write the bundle for a lent machine")

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import MAX_SEED, Profile, get_profile
-from .data import cifar10_identity
-from .files import check_writable_dir
-from .sweep import default_data_dir
-from .train import resolve_device
+from ..config import MAX_SEED, Profile, get_profile
+from ..data.cifar10 import cifar10_identity
+from ..files import check_writable_dir
+from ..runs.sweep import default_data_dir
+from ..training.device import resolve_device
 
 __all__ = ["FigureParameters", "ImageNetParameters", "check_figure_parameters",
            "check_imagenet_parameters"]
@@ -84,7 +84,7 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
     """The ImageNet notebook's parameters. ``smoke`` trains on a synthetic ImageFolder made in
     ``synthetic_dir``; ``paper`` trains on ``imagenet_dir``; ``short`` never trains
     ImageNet (a laptop CPU cannot); all show published numbers beside any measured ones."""
-    from .imagenet import find_imagenet, make_synthetic_imagenet
+    from ..data.imagenet import find_imagenet, make_synthetic_imagenet
 
     prof = get_profile(profile)
     seeds = _check_seeds(seeds, (0,))

@@ -3,7 +3,7 @@ IteRand) with its verdict at each profile and the numbers behind it, the runs an
 each figure took, and links to the figures. Nothing in it is typed by hand, so it cannot go
 stale: ``make report`` rewrites it and a test fails when it differs from what the CSVs give.
 
-Usage: ``python -m supermask.report [--check]`` from the repository root.
+Usage: ``python -m supermask.figures.report [--check]`` from the repository root.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import PROFILES
+from ..runs.campaign import to_markdown as table_markdown
 from . import budget, claims
-from .campaign import to_markdown as table_markdown
-from .config import PROFILES
 from .style import math_names
 
 __all__ = ["FIGURES", "build", "main", "readme_with_summary", "summary_table"]
@@ -223,7 +223,8 @@ def _anchor(heading: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m supermask.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m supermask.figures.report",
+                                     description=__doc__)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if REPORT.md or README.md's summary differs from the CSVs")
     parser.add_argument("--root", default=".", help="the repository (default: .)")

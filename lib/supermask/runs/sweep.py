@@ -12,12 +12,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import provenance
-from .config import RunConfig
-from .data import DataNotFoundError, cifar10_identity, load_cifar10
+from .. import provenance
+from ..config import RunConfig
+from ..data.cifar10 import DataNotFoundError, cifar10_identity, load_cifar10
+from ..training.cifar10 import check_data_fits, train
+from ..training.device import resolve_device
+from ..training.loop import TrainOutcome
 from .records import write_model
 from .store import RunStore
-from .train import TrainOutcome, check_data_fits, resolve_device, train
 
 __all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "save_run", "store_for",
            "sweep"]
@@ -154,7 +156,7 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
     run instead.
 
     In-process by default. With an ``executor`` (any ``concurrent.futures.Executor``, e.g.
-    :func:`supermask.distributed.dask_executor`) every run is submitted to it; several sweeps or
+    :func:`supermask.runs.cluster.dask_executor`) every run is submitted to it; several sweeps or
     workers may share one results directory, because a run is trained by one claimant only.
     In-process, ``on_epoch(config, history entry)`` follows every epoch trained and
     ``on_run(config, result)`` every config done (None: left to another worker).

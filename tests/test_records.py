@@ -1,0 +1,51 @@
+"""A run's files through their one reader and writer (supermask.runs.records)."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import REPO
+from supermask.config import RunConfig
+from supermask.runs import records
+
+
+def test_every_committed_record_still_hashes_to_its_folder():
+    folders = sorted((REPO / "results" / "runs").iterdir())
+    assert len(folders) >= 22  # the records committed when the quick profile was retired
+    finished = 0
+    for folder in folders:
+        config = records.read_config(folder / records.CONFIG)
+        assert folder.name.startswith(config.name + "-"), folder.name
+        if (folder / records.RESULT).exists():
+            records.check_record(folder.name, config, records.read_result(folder / records.RESULT))
+            finished += 1
+    assert finished >= 22
+
+
+def test_a_record_that_is_not_its_folder_s_is_refused(tmp_path):
+    config, other = RunConfig(model="conv2"), RunConfig(model="conv2", k=0.3)
+    records.write_config(tmp_path / "config.json", config)
+    assert records.read_config(tmp_path / "config.json") == config
+    records.check_record(f"{config.name}-abc", config, {"hash": config.hash, "status": "finished"})
+    records.check_record(config.name, config, {"hash": config.hash, "status": "finished"})
+    with pytest.raises(ValueError, match="belongs to run"):
+        records.check_record(f"{config.name}-abc", config, {"hash": other.hash})
+    with pytest.raises(ValueError, match="not to this folder"):
+        records.check_record(f"{other.name}-abc", config, {"hash": config.hash})
+    with pytest.raises(ValueError, match="not to this folder"):  # a prefix of another hash
+        records.check_record(f"{config.name}0-abc", config, {"hash": config.hash})
+    edited = {"hash": config.hash, "config": other.to_dict()}  # config edited, hash kept
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    with pytest.raises(ValueError, match="hashes to"):
+        records.read_config(tmp_path / "edited.json")
+    for damaged in ("[]", "null", json.dumps(config.hash), json.dumps({"test_acc": 0.5})):
+        (tmp_path / "result.json").write_text(damaged)
+        with pytest.raises(ValueError, match="not a run result"):
+            records.read_result(tmp_path / "result.json")
+
+
+def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
+    torch.save([1, 2], tmp_path / "checkpoint.pt")
+    with pytest.raises(TypeError, match="a checkpoint is a dict, not list"):
+        records.read_checkpoint(tmp_path / "checkpoint.pt")
