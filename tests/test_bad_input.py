@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from supermask.data import cifar10
 from supermask.cli import main
 from supermask.config import RunConfig
+from supermask.data import cifar10
 from supermask.figures.parameters import check_figure_parameters, check_imagenet_parameters
 from supermask.runs.sweep import run, store_for, sweep
 

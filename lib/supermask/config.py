@@ -22,8 +22,8 @@ from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
 from .training.device import PRECISIONS
 
-__all__ = ["IMPLICIT_VALUES", "OPTIMIZERS", "PAPER_EPOCHS", "PROFILES", "Profile", "RunConfig",
-           "get_profile"]
+__all__ = ["FIELDS", "FLOAT_FIELDS", "IMPLICIT_VALUES", "INT_FIELDS", "OPTIMIZERS",
+           "PAPER_EPOCHS", "PROFILES", "Profile", "RunConfig", "epoch_seed", "get_profile"]
 
 OPTIMIZERS = ("sgd", "adam")
 # The paper's schedule (PROTOCOL.md): a method's default, and what profiles' epochs are a share of.
@@ -60,6 +60,13 @@ def _default_hyperparameters(method, optimizer: str, model: str, dataset: str,
 _METHOD_FIELDS = {name: tuple(m for m, method in METHODS.items() if name in method.field_defaults)
                   for name in {f for method in METHODS.values() for f in method.field_defaults}}
 _DATASET_FIELDS = {"warmup_epochs": "imagenet", "label_smoothing": "imagenet"}
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """The seed of one epoch's draws in one ``stream`` (data order and augmentation: 0; the
+    learning curve's sampled masks; an ImageNet replica's loader): the run's seed and the epoch
+    fix it, so a resumed run repeats exactly the epochs it resumes."""
+    return seed * 1_000_003 + epoch + stream
 
 
 def _field(default, help: str):
@@ -111,12 +118,13 @@ class RunConfig:
                                          "default sgd")
     lr: float | None = _field(None, "learning rate; default 0.1 (edge-popup SGD), 0.01 (dense "
                                     "SGD), 2e-4/3e-4 (Adam, Conv2/others), 200/800 (zhou, "
-                                    "Conv2-6/Conv8)")
+                                    "Conv2-6/Conv8), 0.256 x batch / 256 (ImageNet)")
     momentum: float | None = _field(None, "SGD momentum, in [0, 1); default 0.9")
     weight_decay: float | None = _field(None, "weight decay, in [0, 1); default 1e-4 (SGD; applies "
                                               "to the scores too), 5e-4 (ResNets), 0 (Adam, "
                                               "zhou)")
-    batch_size: int | None = _field(None, "batch size; default 128 (SGD), 60 (Adam)")
+    batch_size: int | None = _field(None, "batch size; default 128 (SGD), 60 (Adam), 256 "
+                                          "(ImageNet, over all processes)")
     eval_samples: int | None = _field(None, "sampled masks averaged for the test accuracy "
                                             "(zhou only; default 10)")
     prune: str | None = _field(None, "pab only: stage-1 pruner at initialisation (default "
@@ -278,6 +286,7 @@ def _fields_of(kind: str) -> tuple[str, ...]:
                  if str(f.type).replace(" | None", "") == kind)
 
 
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))  # in declaration order
 INT_FIELDS = _fields_of("int")
 FLOAT_FIELDS = _fields_of("float")
 

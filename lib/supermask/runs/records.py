@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
            "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
-           "restore_checkpoint", "write_checkpoint", "write_config", "write_model",
-           "write_result"]
+           "restore_checkpoint", "seconds_per_epoch", "write_checkpoint", "write_config",
+           "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
 
@@ -102,6 +102,13 @@ class Clock:
     @property
     def wall_s(self) -> float:
         return self.before + time.perf_counter() - self.started
+
+
+def seconds_per_epoch(wall_s, epochs):
+    """An epoch's mean time (scalars or pandas columns alike): a record's or a checkpoint's
+    ``wall_s`` over the epochs it covers. Wall time includes the per-epoch evaluation and any
+    time the worker was stopped (SIGSTOP) while it trained."""
+    return wall_s / epochs
 
 
 def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optimizers,

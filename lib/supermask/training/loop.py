@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import RunConfig
+from ..config import RunConfig, epoch_seed
 from ..masks import kept_counts
 from ..methods import Method, get_method
 from ..models import build_model
@@ -34,6 +34,8 @@ from .evaluate import Batches, Reduce
 __all__ = ["Feed", "Processes", "TrainOutcome", "build", "fit"]
 
 log = logging.getLogger(__name__)
+
+_LEARNING_CURVE_STREAM = 500_000  # epoch_seed's stream of the per-epoch test evaluation
 
 
 def build(config: RunConfig) -> nn.Module:
@@ -57,7 +59,7 @@ def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int
     as if nothing had been measured."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), autocast(device, config.precision):
-        torch.manual_seed(config.seed * 1_000_003 + epoch + 500_000)
+        torch.manual_seed(epoch_seed(config.seed, epoch, _LEARNING_CURVE_STREAM))
         accuracy = method.evaluate_epoch(model, test, device, reduce)
     model.train()
     return accuracy
