@@ -14,12 +14,13 @@ from ..config import Profile
 from ..figures.grid import csv_path, curves_path, parse_only
 from ..figures.style import percent, run_name
 from ..figures.tables import milestone_epochs
+from ..provenance import REPO_DIR
 from .records import seconds_per_epoch
 
 __all__ = ["CampaignRun", "campaign_table", "figure_targets", "read_campaign", "to_markdown"]
 
 # The make targets of the figure notebooks, the names a campaign line may start with.
-_FIGURES_FILE = Path(__file__).resolve().parents[2] / "notebooks" / "figures.txt"
+_FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
 
 
 def figure_targets(path: Path = _FIGURES_FILE) -> list[str]:
