@@ -11,18 +11,17 @@ import os
 import sys
 from pathlib import Path
 
-from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, PROFILES, RunConfig, get_profile
+from .config import FLOAT_FIELDS, INT_FIELDS, PROFILES, RunConfig, get_profile
 from .data.cifar10 import DataNotFoundError, load_cifar10
 from .files import WriteError, check_writable_dir
-from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF
-from .pruning import PRUNERS
+from .protocol import PROTOCOL
 from .runs.records import seconds_per_epoch
 from .runs.store import StoreError
 from .runs.sweep import default_data_dir, default_results_dir, run
 from .training.cifar10 import check_data_fits
-from .training.device import PRECISIONS, resolve_device
+from .training.device import resolve_device
 
 __all__ = ["main"]
 
@@ -31,9 +30,10 @@ _IMAGENET_MODELS = [m for m, d in DATASET_OF.items() if d == "imagenet"]
 _SUMMARY_KEYS = ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir", "status")
 
 
-# Options of `train` whose values are limited to a list; the others take any value of their type.
-_CHOICES = {"model": _CIFAR_MODELS, "method": list(METHODS), "init": list(DISTRIBUTIONS),
-            "optimizer": list(OPTIMIZERS), "prune": list(PRUNERS), "precision": list(PRECISIONS)}
+# Options whose values are limited to a list (the protocol's choices, the registries' names);
+# the others take any value of their type, and RunConfig checks their range.
+_CHOICES = {"method": list(METHODS),
+            **{name: list(h.valid) for name, h in PROTOCOL.items() if isinstance(h.valid, tuple)}}
 _IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
 # The RunConfig fields the `imagenet` command takes as options; --config gives all of them.
 _IMAGENET_OPTIONS = ("model", "method", "k", "init", "seed", "epochs", "batch_size", "lr",

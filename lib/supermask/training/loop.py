@@ -3,8 +3,8 @@
 CIFAR-10 in memory (:mod:`supermask.training.cifar10`) and ImageNet over many processes
 (:mod:`supermask.training.imagenet`) run the same loop, fed by a :class:`Feed`. Everything
 random is fixed by the config's seed: the model's initial state by the global seed set before
-it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch). So an interrupted run resumed from its
-checkpoint follows exactly the path of an uninterrupted one.
+it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch). So
+an interrupted run resumed from its checkpoint follows exactly the path of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: t
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     flips_before = _flips(run.optimizers)
-    for step, micro_batches in enumerate(feed.epoch(epoch), start=epoch * feed.steps_per_epoch + 1):
+    first_step = epoch * feed.steps_per_epoch + 1
+    for step, micro_batches in enumerate(feed.epoch(epoch), start=first_step):
         for optimizer, _ in run.optimizers:
             optimizer.zero_grad(set_to_none=True)
         for i, (x, y) in enumerate(micro_batches):
