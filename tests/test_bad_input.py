@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from supermask.data import cifar10
 from supermask.cli import main
 from supermask.config import RunConfig
+from supermask.data import cifar10
 from supermask.figures.parameters import check_figure_parameters, check_imagenet_parameters
 from supermask.runs.sweep import run, store_for, sweep
 
@@ -59,7 +59,7 @@ CLI_CASES = [
     (["--method", "dense", "--k", "0.5"], "method 'dense' trains every weight: k must be 1"),
     (["--method", "magic"], "argument --method: invalid choice: 'magic'"),
     (["--init", "zeros"], "argument --init: invalid choice: 'zeros'"),
-    (["--eval-samples", "3"], "method 'edge-popup' does not sample its masks"),
+    (["--eval-samples", "3"], "eval_samples is a setting of zhou only, not of method 'edge-po"),
     (["--epochs", "0"], "epochs must be >= 1, got 0"),
     (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
     (["--train-subset", "100000"], "train_subset=100000 asks for more images than the data set"),

@@ -8,8 +8,8 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from supermask.figures import budget
 from supermask.config import get_profile
+from supermask.figures import budget
 
 # At the reference: k=0.5 76.6, dense 76.4 (within 3 points of it: not a pair), Zhou 67.1,
 # k=0.1 61.8 and k=0.9 61.7 (within 3 points: not a pair). So the judged pairs are the two

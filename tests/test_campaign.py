@@ -8,10 +8,11 @@ import subprocess
 import pandas as pd
 import pytest
 
-from supermask.figures import tables
-from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
 from supermask.cli import main
 from supermask.config import get_profile
+from supermask.figures import tables
+from supermask.figures.grid import parse_only
+from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
 
 from conftest import REPO
 
@@ -82,8 +83,9 @@ def test_a_campaign_over_several_models_names_each_runs_model(tmp_path):
 
 @pytest.mark.parametrize("line, message", [
     ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
-    ('fig3 ["conv2"]', "c.txt:2: expected a JSON object of RunConfig fields"),
-    ('fig3 {"modle": ["conv2"]}', "c.txt:2: unknown field 'modle'; valid: "),
+    ('fig3 ["conv2"]', "c.txt:2: the part after 'fig3' must map RunConfig fields to lists"),
+    ('fig3 {"modle": ["conv2"]}', "c.txt:2: the part after 'fig3': unknown field 'modle'; "
+                                  "valid: "),
 ])
 def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, capsys):
     campaign = tmp_path / "c.txt"
@@ -150,3 +152,13 @@ def test_a_worker_skips_bf16_lines_where_bf16_is_emulated(tmp_path, fast, traine
     calls = log.read_text().splitlines()
     assert [("bf16" if '"bf16"' in call else "fp32") for call in calls] == trained
     assert ("skipped budget" in output.read_text()) == (fast == "0")
+
+
+def test_a_campaign_line_and_a_notebook_s_only_go_through_one_parser(tmp_path):
+    text = '{"model": "conv2", "k": [0.1, 0.5]}'
+    (tmp_path / "c.txt").write_text(f"fig3 {text}\nfig3\n")
+    whole, empty = read_campaign(tmp_path / "c.txt")
+    assert whole.only == parse_only(text) == {"model": ["conv2"], "k": [0.1, 0.5]}
+    assert empty.only == {} and parse_only("{}") is None  # both select the whole grid
+    with pytest.raises(ValueError, match="^here: unknown field 'kk'; valid: model, "):
+        parse_only('{"kk": [1]}', where="here")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from supermask.runs.sweep import run
 from supermask.config import RunConfig
+from supermask.runs.sweep import run
 
 pytestmark = pytest.mark.cifar
 

@@ -1,6 +1,10 @@
+import dataclasses
+
 import pytest
 
+from conftest import REPO
 from supermask.config import PROFILES, RunConfig, get_profile
+from supermask.methods import METHODS
 
 
 def test_defaults_follow_the_reference_protocol():
@@ -89,3 +93,20 @@ def test_edge_popup_and_iterand_take_their_authors_resnet_weight_decay():
     for method in ("edge-popup", "iterand", "edge-popup-extras"):
         assert RunConfig(model="resnet18", method=method).weight_decay == 5e-4
         assert RunConfig(model="conv6", method=method).weight_decay == 1e-4
+
+
+def test_protocol_md_carries_the_protocol_table_as_the_code_has_it():
+    from supermask.protocol import markdown_table
+
+    assert markdown_table() in (REPO / "PROTOCOL.md").read_text()
+
+
+def test_every_hyperparameter_of_the_table_is_a_runconfig_field_and_unset_until_resolved():
+    from supermask.protocol import PROTOCOL
+
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    for name, hyperparameter in PROTOCOL.items():
+        assert fields[name].default is None, name
+        assert fields[name].metadata["help"] == hyperparameter.describe()
+        for method in hyperparameter.methods or ():
+            assert method in METHODS

@@ -9,10 +9,10 @@ from torch import nn
 from supermask.cli import main
 from supermask.config import RunConfig
 from supermask.data.cifar10 import load_cifar10
-from supermask.training.evaluate import accuracy
 from supermask.masks import masked_layers, sampled_masks
 from supermask.models import build_model
 from supermask.runs.sweep import run, store_for
+from supermask.training.evaluate import accuracy
 from supermask.training.loop import build
 
 # Conv2 at width 0.25, written with torch alone, as a user without this package would.

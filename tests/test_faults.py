@@ -22,8 +22,8 @@ GRID = [RunConfig(model="conv4", k=k, epochs=6, batch_size=32) for k in (0.3, 0.
 
 _SWEEP = """
 import json, sys
-from supermask.figures import tables
 from supermask.config import RunConfig
+from supermask.figures import tables
 from supermask.runs.sweep import sweep
 configs = [RunConfig.from_dict(c) for c in json.loads(sys.argv[1])]
 results = sweep(configs, results_dir=sys.argv[2], data_dir=sys.argv[3], device="cpu",

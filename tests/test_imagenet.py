@@ -10,11 +10,11 @@ import torch
 
 from supermask.config import RunConfig
 from supermask.data.cifar10 import DataNotFoundError
-from supermask.training.imagenet import imagenet_command
 from supermask.data.imagenet import find_imagenet, make_synthetic_imagenet
 from supermask.masks import apply_edge_popup, masked_layers
 from supermask.models import build_model
 from supermask.models.sizes import kept_weights
+from supermask.training.imagenet import imagenet_command
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from supermask.runs import offload
 from supermask.config import RunConfig
 from supermask.data.cifar10 import cifar10_identity
+from supermask.runs import offload
 from supermask.runs.store import RunStore
 
 RUNS = ('paper {"model": "conv2", "method": "edge-popup", "k": 0.5, "epochs": 1, '

@@ -13,8 +13,8 @@ from supermask.masks import FixedMask, apply_edge_popup, kept_count, masked_laye
 from supermask.methods import get_method
 from supermask.models import build_model
 from supermask.pruning import prunable_layers, random_masks, snip_masks, synflow_masks
-from supermask.training.loop import build
 from supermask.training.cifar10 import train
+from supermask.training.loop import build
 
 
 def test_cifar_resnet18_is_torchvisions_with_a_cifar_stem():

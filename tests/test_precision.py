@@ -11,10 +11,10 @@ from conftest import REPO
 from supermask.config import PROFILES, RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.masks import kept_count, masked_layers
-from supermask.training.device import autocast
 from supermask.provenance import cpu_instruction_sets
-from supermask.training.loop import build
 from supermask.training.cifar10 import train
+from supermask.training.device import autocast
+from supermask.training.loop import build
 
 
 def small(**fields):

@@ -47,5 +47,16 @@ def test_a_record_that_is_not_its_folder_s_is_refused(tmp_path):
 
 def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
     torch.save([1, 2], tmp_path / "checkpoint.pt")
+    state = records.read_checkpoint(tmp_path / "checkpoint.pt")
     with pytest.raises(TypeError, match="a checkpoint is a dict, not list"):
-        records.read_checkpoint(tmp_path / "checkpoint.pt")
+        records.restore_checkpoint(state, None, [], RunConfig(), torch.device("cpu"))
+
+
+def test_the_package_knows_the_checkout_it_lies_in():
+    """Paths to the repository (notebooks/figures.txt, git, the lib/ a lent machine's workers
+    import) are found from the package, whatever module asks."""
+    from supermask.provenance import LIB_DIR, REPO_DIR
+    from supermask.runs import campaign
+
+    assert REPO_DIR == REPO.resolve() and LIB_DIR == REPO.resolve() / "lib"
+    assert campaign.figure_targets()[0] == "fig3"

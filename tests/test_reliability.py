@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from supermask.runs.campaign import figure_targets, read_campaign
 from supermask.cli import main
 from supermask.config import RunConfig
+from supermask.runs.campaign import figure_targets, read_campaign
 from supermask.runs.store import RunStore
 
 from conftest import REPO

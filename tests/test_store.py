@@ -5,8 +5,8 @@ import torch
 
 from supermask.config import RunConfig
 from supermask.data.cifar10 import load_cifar10
-from supermask.runs.store import RunStore
 from supermask.data.cifar10 import cifar10_identity
+from supermask.runs.store import RunStore
 from supermask.runs.sweep import run, store_for, sweep
 from supermask.training.cifar10 import train
 

@@ -3,8 +3,8 @@ import torch
 from supermask.config import RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.masks import masked_layers
-from supermask.training.loop import build
 from supermask.training.cifar10 import train
+from supermask.training.loop import build
 
 
 def small(**fields):

@@ -64,7 +64,7 @@ def test_config_defaults_and_refusals():
     with pytest.raises(ValueError, match="divides by sqrt"):
         RunConfig(method="zhou", init="scaled_signed_constant")
     assert config.eval_samples == 10
-    with pytest.raises(ValueError, match="does not sample"):
+    with pytest.raises(ValueError, match="eval_samples is a setting of zhou only"):
         RunConfig(method="edge-popup", eval_samples=5)
     with pytest.raises(ValueError, match="eval_samples must be >= 1"):
         RunConfig(method="zhou", eval_samples=0)

@@ -11,28 +11,35 @@ import os
 import sys
 from pathlib import Path
 
-from .config import FLOAT_FIELDS, INT_FIELDS, OPTIMIZERS, PROFILES, RunConfig, get_profile
+from .config import FLOAT_FIELDS, INT_FIELDS, PROFILES, RunConfig, get_profile
 from .data.cifar10 import DataNotFoundError, load_cifar10
 from .files import WriteError, check_writable_dir
-from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF
-from .pruning import PRUNERS
+from .protocol import PROTOCOL
+from .runs.records import seconds_per_epoch
 from .runs.store import StoreError
 from .runs.sweep import default_data_dir, default_results_dir, run
 from .training.cifar10 import check_data_fits
-from .training.device import PRECISIONS, resolve_device
+from .training.device import resolve_device
 
 __all__ = ["main"]
 
 _CIFAR_MODELS = [m for m, d in DATASET_OF.items() if d == "cifar10"]
+_IMAGENET_MODELS = [m for m, d in DATASET_OF.items() if d == "imagenet"]
 _SUMMARY_KEYS = ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir", "status")
 
 
-# Options of `train` whose values are limited to a list; the others take any value of their type.
-_CHOICES = {"model": _CIFAR_MODELS, "method": list(METHODS), "init": list(DISTRIBUTIONS),
-            "optimizer": list(OPTIMIZERS), "prune": list(PRUNERS), "precision": list(PRECISIONS)}
+# Options whose values are limited to a list (the protocol's choices, the registries' names);
+# the others take any value of their type, and RunConfig checks their range.
+_CHOICES = {"method": list(METHODS),
+            **{name: list(h.valid) for name, h in PROTOCOL.items() if isinstance(h.valid, tuple)}}
 _IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
+# The RunConfig fields the `imagenet` command takes as options; --config gives all of them.
+_IMAGENET_OPTIONS = ("model", "method", "k", "init", "seed", "epochs", "batch_size", "lr",
+                     "precision")
+_TRAIN_OPTIONS = tuple(field.name for field in dataclasses.fields(RunConfig)
+                       if field.name not in _IMAGENET_ONLY)
 
 
 def _results_dir(args) -> str | os.PathLike:
@@ -40,23 +47,32 @@ def _results_dir(args) -> str | os.PathLike:
     return args.results if args.results is not None else default_results_dir()
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per RunConfig field (``--train-subset`` for ``train_subset``), with the field's
-    default and help text: a field added to RunConfig is on the command line at once."""
+def _add_results_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", default=None,
+                        help=f"results directory; runs go to RESULTS/runs/ (default: "
+                             f"$RESULTS_DIR or {default_results_dir()})")
+
+
+def _add_config_options(parser: argparse.ArgumentParser, names: tuple[str, ...],
+                        models: list[str] = _CIFAR_MODELS) -> None:
+    """One option per RunConfig field of ``names`` (``--train-subset`` for ``train_subset``),
+    with the field's default and help text: a field added to RunConfig is on the command line
+    at once. The model's default is the first of ``models``."""
     for field in dataclasses.fields(RunConfig):
-        if field.name in _IMAGENET_ONLY:
+        if field.name not in names:
             continue
         kind = int if field.name in INT_FIELDS else float if field.name in FLOAT_FIELDS else str
-        shown = "" if field.default is None else f" (default: {field.default})"
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default,
-                            choices=_CHOICES.get(field.name), help=field.metadata["help"] + shown)
+        default = models[0] if field.name == "model" and field.default not in models \
+            else field.default
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default,
+                            choices=models if field.name == "model" else _CHOICES.get(field.name),
+                            help=field.metadata["help"] + shown)
 
 
-def _config_from(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig of the parsed ``train`` options."""
-    return RunConfig(**{field.name: getattr(args, field.name)
-                        for field in dataclasses.fields(RunConfig)
-                        if field.name not in _IMAGENET_ONLY})
+def _config_from(args: argparse.Namespace, names: tuple[str, ...], **fixed) -> RunConfig:
+    """The RunConfig of the parsed options ``names`` (and the ``fixed`` fields)."""
+    return RunConfig(**{name: getattr(args, name) for name in names}, **fixed)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,14 +84,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run one config, or print its stored result if it already finished. "
                     "An unfinished run resumes from its last checkpoint. Hyperparameters left "
                     "unset follow the reference protocol of the method and optimiser.")
-    _add_config_options(p)
+    _add_config_options(p, _TRAIN_OPTIONS)
     p.add_argument("--data-dir", default=None,
                    help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
     p.add_argument("--download", action="store_true",
                    help="download CIFAR-10 with torchvision if the data directory lacks it")
-    p.add_argument("--results", default=None,
-                   help=f"results directory; runs go to RESULTS/runs/ "
-                        f"(default: $RESULTS_DIR or {default_results_dir()})")
+    _add_results_option(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON line on stdout")
@@ -103,32 +117,21 @@ def _parser() -> argparse.ArgumentParser:
                     "momentum 0.875, wd 3.05e-5, label smoothing 0.1, 5 warm-up epochs, cosine). "
                     "Run it with `torchrun --nproc_per_node=N -m supermask imagenet ...`; "
                     "without torchrun it is one process. A finished run is found, an "
-                    "interrupted one resumes from its last epoch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    i.add_argument("--model", default="resnet50",
-                   choices=[m for m, d in DATASET_OF.items() if d == "imagenet"])
-    i.add_argument("--method", default="edge-popup", choices=list(METHODS))
-    i.add_argument("--k", type=float, default=None, help="fraction of weights KEPT; default 0.5")
-    i.add_argument("--init", default=None, choices=list(DISTRIBUTIONS),
-                   help="weight distribution; default signed_constant (dense: kaiming_normal)")
-    i.add_argument("--seed", type=int, default=0)
-    i.add_argument("--epochs", type=int, default=100)
-    i.add_argument("--batch-size", type=int, default=256,
-                   help="global batch over all processes; lr scales with it (0.256 per 256)")
-    i.add_argument("--lr", type=float, default=None, help="default 0.256 * batch / 256")
-    i.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
-                   help="fp32, or bf16 autocast (the choice of a GPU run)")
+                    "interrupted one resumes from its last epoch. The batch is global, over "
+                    "all processes; the learning rate scales with it (0.256 per 256).")
+    _add_config_options(i, _IMAGENET_OPTIONS, models=_IMAGENET_MODELS)
     i.add_argument("--config", default=None,
-                   help="the whole RunConfig as JSON (RunConfig.to_dict()); replaces --model, "
-                        "--method, --k, --init, --seed, --epochs, --batch-size, --lr and "
-                        "--precision")
+                   help="the whole RunConfig as JSON (RunConfig.to_dict()); replaces " +
+                        ", ".join(f"--{name.replace('_', '-')}" for name in _IMAGENET_OPTIONS))
     i.add_argument("--imagenet-dir", required=True, help="root holding train/ and val/")
-    i.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
-                                                   f"or {default_results_dir()})")
-    i.add_argument("--workers", type=int, default=8, help="DataLoader workers per process")
+    _add_results_option(i)
+    i.add_argument("--workers", type=int, default=8,
+                   help="DataLoader workers per process (default: 8)")
     i.add_argument("--accumulate", type=int, default=1,
-                   help="micro-batches per step and process: P processes x A train like P*A")
-    i.add_argument("--device", default="auto", help="auto, cpu or cuda (one GPU per process)")
+                   help="micro-batches per step and process: P processes x A train like P*A "
+                        "(default: 1)")
+    i.add_argument("--device", default="auto",
+                   help="auto, cpu or cuda (one GPU per process; default: auto)")
     i.add_argument("--json", action="store_true", help="print the result as one JSON line")
     i.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -138,8 +141,7 @@ def _parser() -> argparse.ArgumentParser:
                     "unfinished ones with the epoch of their last checkpoint, its test "
                     "accuracy, the time left at their mean seconds per epoch so far, and the "
                     "worker training them now (host:pid). Reads only.")
-    s.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
-                                                   f"or {default_results_dir()})")
+    _add_results_option(s)
     s.add_argument("--only-unfinished", action="store_true", help="hide finished runs")
 
     c = commands.add_parser(
@@ -150,8 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                     "under RESULTS/PROFILE/. Runs not finished yet have no numbers. Reads only.")
     c.add_argument("file", help="campaign file, e.g. campaigns/conv2-paper.txt")
     c.add_argument("--profile", default="paper", choices=list(PROFILES))
-    c.add_argument("--results", default=None, help="results directory (default: $RESULTS_DIR "
-                                                   f"or {default_results_dir()})")
+    _add_results_option(c)
 
     e = commands.add_parser(
         "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
@@ -190,9 +191,7 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
             if config.dataset != "imagenet":
                 raise ValueError(f"--config is a {config.dataset} run, not an imagenet one")
         else:
-            config = RunConfig(model=args.model, method=args.method, k=args.k, init=args.init,
-                               seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                               lr=args.lr, precision=args.precision, dataset="imagenet")
+            config = _config_from(args, _IMAGENET_OPTIONS, dataset="imagenet")
         resolve_device(args.device)
         check_writable_dir(_results_dir(args), "--results")
         find_imagenet(args.imagenet_dir)
@@ -232,7 +231,7 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
         done = f"epoch {row['epoch']}/{row['epochs'] or '?'}"
         left = ""
         if row["state"] == "unfinished" and row["epoch"] and row["epochs"] and row["wall_s"]:
-            per_epoch = row["wall_s"] / row["epoch"]  # mean over its sittings so far
+            per_epoch = seconds_per_epoch(row["wall_s"], row["epoch"])  # its sittings so far
             left = (f"~{(row['epochs'] - row['epoch']) * per_epoch / 3600:.1f} h left at "
                     f"{per_epoch:.0f} s/epoch")
         holder = f"trained now by {row['holder']}" if row["holder"] else row.get("note", "")
@@ -287,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        config = _config_from(args)
+        config = _config_from(args, _TRAIN_OPTIONS)
         resolve_device(args.device)
     except ValueError as error:
         parser.error(str(error))

@@ -17,17 +17,13 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .init import DISTRIBUTIONS
 from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
-from .training.device import PRECISIONS
+from .protocol import PAPER_EPOCHS, PROTOCOL, resolve
 
-__all__ = ["IMPLICIT_VALUES", "OPTIMIZERS", "PAPER_EPOCHS", "PROFILES", "Profile", "RunConfig",
-           "get_profile"]
+__all__ = ["FIELDS", "FLOAT_FIELDS", "IMPLICIT_VALUES", "INT_FIELDS", "PROFILES", "Profile",
+           "RunConfig", "epoch_seed", "get_profile"]
 
-OPTIMIZERS = ("sgd", "adam")
-# The paper's schedule (PROTOCOL.md): a method's default, and what profiles' epochs are a share of.
-PAPER_EPOCHS = 100
 # Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
 # stays inside what torch.manual_seed accepts.
 MAX_SEED = 2**32 - 1
@@ -39,32 +35,22 @@ MAX_WIDTH = 16.0
 IMPLICIT_VALUES = {"precision": "fp32"}
 
 
-def _default_hyperparameters(method, optimizer: str, model: str, dataset: str,
-                             batch_size: int | None, epochs: int) -> dict:
-    """The reference protocol (PROTOCOL.md, "CIFAR-10" and "ImageNet"): the data set's
-    recipe on ImageNet, Adam's on CIFAR-10, else the method's own SGD; plus the fields only the
-    method has."""
-    if dataset == "imagenet":  # NVIDIA's ResNet-50 v1.5 recipe, as in the authors' configs
-        batch = batch_size or 256
-        return {"lr": 0.256 * batch / 256, "momentum": 0.875, "weight_decay": 3.0517578125e-05,
-                "batch_size": batch, "warmup_epochs": min(5, epochs - 1), "label_smoothing": 0.1}
-    if optimizer == "adam":
-        base = {"lr": 2e-4 if model == "conv2" else 3e-4, "momentum": 0.0, "weight_decay": 0.0,
-                "batch_size": 60}
-    else:
-        base = method.sgd_defaults(model)
-    return {**base, **method.field_defaults}
-
-
-# Fields only some methods have (None for every other method, so other runs' hashes stay put).
-_METHOD_FIELDS = {name: tuple(m for m, method in METHODS.items() if name in method.field_defaults)
-                  for name in {f for method in METHODS.values() for f in method.field_defaults}}
-_DATASET_FIELDS = {"warmup_epochs": "imagenet", "label_smoothing": "imagenet"}
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """The seed of one epoch's draws in one ``stream`` (data order and augmentation: 0; the
+    learning curve's sampled masks; an ImageNet replica's loader): the run's seed and the epoch
+    fix it, so a resumed run repeats exactly the epochs it resumes."""
+    return seed * 1_000_003 + epoch + stream
 
 
 def _field(default, help: str):
     """A RunConfig field with its help text (the CLI's ``--help`` is built from these)."""
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _protocol_field(name: str):
+    """A hyperparameter: unset until the protocol (:mod:`supermask.protocol`) fills it, and
+    described by it."""
+    return _field(None, PROTOCOL[name].describe())
 
 
 def _choice(field: str, value: str, valid) -> None:
@@ -93,49 +79,31 @@ class RunConfig:
 
     model: str = _field("conv4", "architecture")
     method: str = _field("edge-popup", "what is learned on top of the random weights")
-    k: float | None = _field(None, "fraction of weights KEPT per layer, in (0, 1]; default 0.5 "
-                                   "for edge-popup, 1 for dense, 0.3 for pab; unset for zhou "
-                                   "(its kept fraction is learned)")
-    init: str | None = _field(None, "weight distribution; default signed_constant (edge-popup, "
-                                    "zhou), kaiming_normal (dense, pab)")
+    k: float | None = _protocol_field("k")
+    init: str | None = _protocol_field("init")
     width: float = _field(1.0, "width multiplier of the hidden layers")
     seed: int = _field(0, "seed of weights, scores, data order and augmentation")
-    epochs: int | None = _field(None, "training epochs; default 100 (pab: 180, its authors' "
-                                      "schedule)")
+    epochs: int | None = _protocol_field("epochs")
     train_subset: int | None = _field(None, "train on a class-balanced subset of this many "
                                             "images (default: all)")
     test_subset: int | None = _field(None, "evaluate on a class-balanced subset of this many "
                                            "images (default: all)")
     dataset: str = _field("cifar10", "data set the model is for")
-    optimizer: str | None = _field(None, "sgd (cosine decay to zero) or adam (constant rate); "
-                                         "default sgd")
-    lr: float | None = _field(None, "learning rate; default 0.1 (edge-popup SGD), 0.01 (dense "
-                                    "SGD), 2e-4/3e-4 (Adam, Conv2/others), 200/800 (zhou, "
-                                    "Conv2-6/Conv8)")
-    momentum: float | None = _field(None, "SGD momentum, in [0, 1); default 0.9")
-    weight_decay: float | None = _field(None, "weight decay, in [0, 1); default 1e-4 (SGD; applies "
-                                              "to the scores too), 5e-4 (ResNets), 0 (Adam, "
-                                              "zhou)")
-    batch_size: int | None = _field(None, "batch size; default 128 (SGD), 60 (Adam)")
-    eval_samples: int | None = _field(None, "sampled masks averaged for the test accuracy "
-                                            "(zhou only; default 10)")
-    prune: str | None = _field(None, "pab only: stage-1 pruner at initialisation (default "
-                                     "synflow)")
-    flip_rate: float | None = _field(None, "pab only: Bop's gamma, in (0, 1] (default 1e-3)")
-    flip_threshold: float | None = _field(None, "pab only: Bop's tau, >= 0 (default 1e-6)")
-    psg_bits: int | None = _field(None, "pab only: PSG, the convolutions' weight gradients from "
-                                        "their input quantized to this many bits and the output "
-                                        "gradient to 16 (PaB's authors: 8); default unset, exact")
-    rerandomize_every: int | None = _field(None, "iterand only: steps between re-draws "
-                                                 "(default 300)")
-    rerandomize_fraction: float | None = _field(None, "iterand only: fraction of the pruned "
-                                                      "weights re-drawn, in (0, 1] (default 0.1)")
-    warmup_epochs: int | None = _field(None, "imagenet only: epochs of linear warm-up (default 5)")
-    label_smoothing: float | None = _field(None, "imagenet only: label smoothing, in [0, 1) "
-                                                 "(default 0.1)")
-    precision: str | None = _field(None, "fp32 (everything in float32, no TF32) or bf16 "
-                                         "(bfloat16 autocast of the forward pass; weights, "
-                                         "scores and optimiser state stay fp32); default fp32")
+    optimizer: str | None = _protocol_field("optimizer")
+    lr: float | None = _protocol_field("lr")
+    momentum: float | None = _protocol_field("momentum")
+    weight_decay: float | None = _protocol_field("weight_decay")
+    batch_size: int | None = _protocol_field("batch_size")
+    eval_samples: int | None = _protocol_field("eval_samples")
+    prune: str | None = _protocol_field("prune")
+    flip_rate: float | None = _protocol_field("flip_rate")
+    flip_threshold: float | None = _protocol_field("flip_threshold")
+    psg_bits: int | None = _protocol_field("psg_bits")
+    rerandomize_every: int | None = _protocol_field("rerandomize_every")
+    rerandomize_fraction: float | None = _protocol_field("rerandomize_fraction")
+    warmup_epochs: int | None = _protocol_field("warmup_epochs")
+    label_smoothing: float | None = _protocol_field("label_smoothing")
+    precision: str | None = _protocol_field("precision")
 
     def __post_init__(self):
         self._check_types()
@@ -147,28 +115,11 @@ class RunConfig:
                              f"{self.dataset}; {self.dataset} models: "
                              f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}")
         method = METHODS[self.method]
-        fill = {}
-        if self.epochs is None:
-            fill["epochs"] = method.epochs or PAPER_EPOCHS
-        if self.k is None:
-            fill["k"] = method.default_k
-        if self.init is None:
-            fill["init"] = method.default_init
-        if self.optimizer is None:
-            fill["optimizer"] = "sgd"
-        if self.precision is None:
-            fill["precision"] = "fp32"
-        if self.eval_samples is None:
-            fill["eval_samples"] = method.default_eval_samples
-        _choice("optimizer", fill.get("optimizer", self.optimizer), OPTIMIZERS)
-        defaults = _default_hyperparameters(method, fill.get("optimizer", self.optimizer),
-                                            self.model, self.dataset, self.batch_size,
-                                            fill.get("epochs", self.epochs))
-        for name, value in defaults.items():
-            if getattr(self, name) is None:
-                fill[name] = value
-        for name, value in fill.items():
-            object.__setattr__(self, name, value)
+        if self.optimizer is not None:
+            PROTOCOL["optimizer"].check(self.optimizer)
+        for name, value in resolve(dataclasses.asdict(self)).items():
+            if getattr(self, name) is None and value is not None:
+                object.__setattr__(self, name, value)
         self._validate(method)
 
     def _check_types(self) -> None:
@@ -191,37 +142,30 @@ class RunConfig:
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
 
     def _validate(self, method) -> None:
-        _choice("weight distribution", self.init, DISTRIBUTIONS)
-        _choice("precision", self.precision, PRECISIONS)
-        if method.default_k is None:
+        for name, hyperparameter in PROTOCOL.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if hyperparameter.methods is not None and self.method not in hyperparameter.methods:
+                raise ValueError(f"{name} is a setting of {', '.join(hyperparameter.methods)} "
+                                 f"only, not of method {self.method!r}: leave it unset")
+            if hyperparameter.dataset is not None and self.dataset != hyperparameter.dataset:
+                raise ValueError(f"{name} is a setting of {hyperparameter.dataset} runs only: "
+                                 "leave it unset")
+            hyperparameter.check(value)
+        if method.learns_k:
             if self.k is not None:
                 raise ValueError(f"method {self.method!r} learns its kept fraction: leave k unset")
             if "scaled_" in self.init:
                 raise ValueError(f"{self.init} divides by sqrt(k), which method {self.method!r} "
                                  "does not have")
-        elif not 0.0 < self.k <= 1.0:
-            raise ValueError(f"k is the fraction of weights kept and must be in (0, 1], got {self.k}")
         elif self.init.startswith("released_scaled_") and self.k == 1.0:
             raise ValueError(f"{self.init} divides by sqrt(1 - k): k must be below 1, got 1")
         if not method.masked and self.k != 1.0:
             raise ValueError(f"method {self.method!r} trains every weight: k must be 1, got {self.k}")
-        if method.default_eval_samples is None and self.eval_samples is not None:
-            raise ValueError(f"method {self.method!r} does not sample its masks: leave "
-                             "eval_samples unset")
-        for name, methods in _METHOD_FIELDS.items():
-            if getattr(self, name) is not None and self.method not in methods:
-                raise ValueError(f"{name} is a setting of {', '.join(methods)} only, not of "
-                                 f"method {self.method!r}: leave it unset")
-        for name, dataset in _DATASET_FIELDS.items():
-            if getattr(self, name) is not None and self.dataset != dataset:
-                raise ValueError(f"{name} is a setting of {dataset} runs only: leave it unset")
         if self.warmup_epochs is not None and not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
-        if self.label_smoothing is not None and not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         method.validate(self)
-        if self.eval_samples is not None and self.eval_samples < 1:
-            raise ValueError(f"eval_samples must be >= 1, got {self.eval_samples}")
         if not self.width >= smallest_width(self.model):
             raise ValueError(f"width {self.width} leaves a layer of {self.model} with no units; "
                              f"the smallest width it allows is {smallest_width(self.model):g}")
@@ -230,20 +174,10 @@ class RunConfig:
                              f"wider {self.model} does not fit in memory), got {self.width:g}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if not 0 <= self.weight_decay < 1:
-            raise ValueError(f"weight_decay must be in [0, 1) (the papers use 0 to 5e-4), got "
-                             f"{self.weight_decay:g}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("train_subset", "test_subset"):
             value = getattr(self, name)
             if value is not None and value < 10:
                 raise ValueError(f"{name} must be >= 10 (one image per class) or None, got {value}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
 
     def canonical(self) -> str:
         """Sorted-key JSON of the non-None fields that differ from their implicit value: equal
@@ -278,6 +212,7 @@ def _fields_of(kind: str) -> tuple[str, ...]:
                  if str(f.type).replace(" | None", "") == kind)
 
 
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))  # in declaration order
 INT_FIELDS = _fields_of("int")
 FLOAT_FIELDS = _fields_of("float")
 
@@ -336,21 +271,22 @@ class Profile:
         base["precision"] = self.precision
         return RunConfig(**{"dataset": "imagenet", **base, **fields})
 
-    def method_epochs(self, method) -> int:
+    def method_epochs(self, method: str | None) -> int:
         """Epochs of ``method`` at this profile: a method with its own schedule (PaB: 180)
         trains it scaled by this profile's share of the paper's 100 epochs (36 at ``short``);
         ``smoke`` trains its own epochs whatever the method."""
-        if method is None or method.epochs is None or not self.scales_methods:
+        own = None if method is None else PROTOCOL["epochs"].default({"method": method})
+        if own in (None, PAPER_EPOCHS) or not self.scales_methods:
             return self.epochs
-        return max(1, round(method.epochs * self.epochs / PAPER_EPOCHS))
+        return max(1, round(own * self.epochs / PAPER_EPOCHS))
 
     def apply(self, **fields) -> RunConfig:
         """A RunConfig with this profile's epochs, subsets and, for methods whose masks are
         sampled, number of evaluation samples (explicit fields win)."""
-        method = METHODS.get(fields.get("method", RunConfig.method))
+        method = fields.get("method", RunConfig.method)
         base = {"epochs": self.method_epochs(method), "train_subset": self.train_subset,
                 "test_subset": self.test_subset, "precision": self.precision}
-        if method is not None and method.default_eval_samples is not None:
+        if method in PROTOCOL["eval_samples"].methods:
             base["eval_samples"] = self.eval_samples
         return RunConfig(**{**base, **fields})
 

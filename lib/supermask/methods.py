@@ -7,7 +7,7 @@ schedules, may act after every training step (IteRand), and evaluates the traine
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -43,35 +43,21 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [warmup_steps])
 
 
-# The reference SGD protocol (PROTOCOL.md, "CIFAR-10"): what a method does not set.
-SGD_DEFAULTS = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128}
-
-
 @dataclass(frozen=True)
 class Method:
     """A training method. ``prepare`` turns a built model into what the optimisers train.
 
-    A method owns its protocol: ``sgd_defaults`` (its CIFAR-10 SGD hyperparameters),
-    ``field_defaults`` (the RunConfig fields only it has, with their defaults), ``epochs`` (its
-    authors' CIFAR-10 schedule where it is not the paper's 100 epochs; a profile scales it by
-    its own share of those 100), and ``validate`` (what it refuses). Adding a method is adding
-    one class and one registry entry.
+    Its hyperparameters (defaults, ranges, the fields only it has) are rows of the protocol
+    table (:mod:`supermask.protocol`); ``validate`` refuses what the table cannot say (a field
+    that depends on another). Adding a method is one class, one registry entry and its rows.
     """
 
     name: str
     masked: bool
-    default_k: float | None  # None: the kept fraction is learned, not chosen
-    default_init: str
-    default_eval_samples: int | None = None  # masks averaged at evaluation, for sampled masks
-    field_defaults: dict = field(default_factory=dict)  # fields only this method has
-    epochs: int | None = None  # its own CIFAR-10 schedule (None: the paper's)
-
-    def sgd_defaults(self, model: str) -> dict:
-        """lr, momentum, weight_decay and batch_size of this method's SGD on ``model``."""
-        return dict(SGD_DEFAULTS)
+    learns_k: bool = False  # the kept fraction is learned, not chosen (k unset)
 
     def validate(self, config: RunConfig) -> None:
-        """Raise ``ValueError`` for a config this method cannot train (its own fields' ranges)."""
+        """Raise ``ValueError`` for a config this method cannot train."""
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         raise NotImplementedError
@@ -107,21 +93,8 @@ class Method:
         return accuracy(model, data, device, reduce)
 
 
-def _scores_sgd(model: str) -> dict:
-    """SGD on edge-popup's scores: weight decay 5e-4 on the ResNets, as both the edge-popup and
-    the IteRand authors' ResNet-18 configs set it (hidden-networks
-    ``configs/smallscale/resnet18/resnet18-usc-unsigned.yaml``, iterand ``config.yaml``: "0.0001
-    for convs, 0.0005 for resnets"); batch 128 as IteRand's (hidden-networks uses 256)."""
-    if model.startswith("resnet"):
-        return {**SGD_DEFAULTS, "weight_decay": 5e-4}
-    return dict(SGD_DEFAULTS)
-
-
 class EdgePopup(Method):
     """Ramanujan et al.: random weights drawn once and frozen; only the top-k scores learn."""
-
-    def sgd_defaults(self, model: str) -> dict:
-        return _scores_sgd(model)
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         return apply_edge_popup(initialize(model, config.init, config.k), config.k)
@@ -131,9 +104,6 @@ class EdgePopupExtras(Method):
     """edge-popup given PaB's trainable extras: the classifier is trained, not masked, and batch
     norm keeps a trained scale and shift, so a comparison with PaB is fair about them."""
 
-    def sgd_defaults(self, model: str) -> dict:
-        return _scores_sgd(model)
-
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         initialize(model, config.init, config.k)
         return apply_edge_popup(model, config.k, mask_classifier=False, affine_batchnorm=True)
@@ -142,13 +112,6 @@ class EdgePopupExtras(Method):
 class IteRand(EdgePopup):
     """Chijiwa et al. (2021): edge-popup that, every ``rerandomize_every`` steps, redraws a
     ``rerandomize_fraction`` of the currently pruned weights from the initial distribution."""
-
-    def validate(self, config: RunConfig) -> None:
-        if config.rerandomize_every < 1:
-            raise ValueError(f"rerandomize_every must be >= 1, got {config.rerandomize_every}")
-        if not 0.0 < config.rerandomize_fraction <= 1.0:
-            raise ValueError("rerandomize_fraction must be in (0, 1], got "
-                             f"{config.rerandomize_fraction}")
 
     @torch.no_grad()
     def after_step(self, model: nn.Module, config: RunConfig, step: int) -> None:
@@ -164,13 +127,6 @@ class IteRand(EdgePopup):
 class Dense(Method):
     """The learned dense baseline: same model, same init, every weight trained."""
 
-    def sgd_defaults(self, model: str) -> dict:
-        """lr 0.01 (0.1 diverges without batch norm); the ResNet's batch norm makes 0.1 stable,
-        with weight decay 5e-4."""
-        if model.startswith("resnet"):
-            return {**SGD_DEFAULTS, "weight_decay": 5e-4}
-        return {**SGD_DEFAULTS, "lr": 0.01}
-
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         return initialize(model, config.init, config.k)
 
@@ -183,10 +139,6 @@ class Zhou(Method):
     are recorded too.
     """
 
-    def sgd_defaults(self, model: str) -> dict:
-        """Ramanujan et al.'s tuned re-run of Zhou et al.: lr 200 (800 for Conv8), no decay."""
-        return {**SGD_DEFAULTS, "lr": 800.0 if model == "conv8" else 200.0, "weight_decay": 0.0}
-
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         return apply_zhou(initialize(model, config.init))
 
@@ -194,7 +146,7 @@ class Zhou(Method):
                  eval_samples: int | None = None, reduce: Reduce = None) -> dict:
         with sampled_masks(model, True):
             sampled = [accuracy(model, data, device, reduce)
-                       for _ in range(eval_samples or self.default_eval_samples)]
+                       for _ in range(eval_samples)]
         with sampled_masks(model, False):
             deterministic = accuracy(model, data, device, reduce)
         expected = {name: (mask.expected_kept(), mask.scores.numel())
@@ -226,23 +178,9 @@ class PaB(Method):
     its authors' 180 epochs (VITA-Group/Peek-a-Boo, README's CIFAR-10 commands), which a shorter
     profile scales (36 at ``short``), the milestones keeping their fractions."""
 
-    def sgd_defaults(self, model: str) -> dict:
-        """The SGD of the classifier and batch norm; Bop has its own fields."""
-        return {**SGD_DEFAULTS, "weight_decay": 5e-4}
-
     def validate(self, config: RunConfig) -> None:
-        if config.prune not in PRUNERS:
-            raise ValueError(f"unknown pruner {config.prune!r}; valid: {', '.join(PRUNERS)}")
         if config.optimizer != "sgd":
             raise ValueError("method 'pab' trains with Bop and SGD: leave optimizer unset")
-        if not 0.0 < config.flip_rate <= 1.0:
-            raise ValueError(f"flip_rate (Bop's gamma) must be in (0, 1], got {config.flip_rate}")
-        if config.flip_threshold < 0:
-            raise ValueError(f"flip_threshold (Bop's tau) must be >= 0, got "
-                             f"{config.flip_threshold}")
-        if config.psg_bits is not None and not 2 <= config.psg_bits <= 16:
-            raise ValueError(f"psg_bits (PSG's input bits; PaB's authors: 8) must be in 2-16 or "
-                             f"unset (exact gradients), got {config.psg_bits}")
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         # Convolutions only, as PaB's authors (VITA-Group/Peek-a-Boo, models/masked_psg_resnet.py,
@@ -282,18 +220,12 @@ class PaB(Method):
 
 
 METHODS: dict[str, Method] = {
-    "edge-popup": EdgePopup("edge-popup", masked=True, default_k=0.5, default_init="signed_constant"),
-    "edge-popup-extras": EdgePopupExtras("edge-popup-extras", masked=True, default_k=0.5,
-                                         default_init="signed_constant"),
-    "iterand": IteRand("iterand", masked=True, default_k=0.5, default_init="signed_constant",
-                       field_defaults={"rerandomize_every": 300, "rerandomize_fraction": 0.1}),
-    "dense": Dense("dense", masked=False, default_k=1.0, default_init="kaiming_normal"),
-    "zhou": Zhou("zhou", masked=True, default_k=None, default_init="signed_constant",
-                 default_eval_samples=10),
-    "pab": PaB("pab", masked=True, default_k=0.3, default_init="kaiming_normal",
-               field_defaults={"prune": "synflow", "flip_rate": 1e-3, "flip_threshold": 1e-6,
-                               "psg_bits": None},
-               epochs=180),
+    "edge-popup": EdgePopup("edge-popup", masked=True),
+    "edge-popup-extras": EdgePopupExtras("edge-popup-extras", masked=True),
+    "iterand": IteRand("iterand", masked=True),
+    "dense": Dense("dense", masked=False),
+    "zhou": Zhou("zhou", masked=True, learns_k=True),
+    "pab": PaB("pab", masked=True),
 }
 
 

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_bf16_native", "cpu_flags", "cpu_instruction_sets", "cpu_kind", "device_name",
-           "git_commit", "versions"]
+__all__ = ["LIB_DIR", "REPO_DIR", "cpu_bf16_native", "cpu_flags", "cpu_instruction_sets",
+           "cpu_kind", "device_name", "git_commit", "versions"]
+
+# Where this package lies in its checkout: REPO_DIR/lib/supermask/provenance.py.
+LIB_DIR = Path(__file__).resolve().parents[1]
+REPO_DIR = LIB_DIR.parent
 
 # The /proc/cpuinfo flags that say what a CPU's vector units can do, in the bench's order.
 _INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",

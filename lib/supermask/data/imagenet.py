@@ -16,12 +16,14 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from torchvision import datasets, transforms
 
+from ..config import epoch_seed
 from .cifar10 import DataNotFoundError
 
 __all__ = ["find_imagenet", "make_synthetic_imagenet", "replica_loaders", "start_epoch",
            "val_loader"]
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+_RANK_STREAMS = 10_007  # epoch_seed streams between one rank's (or replica's) loader and the next
 
 
 def _classes(folder: Path) -> list[str]:
@@ -94,10 +96,10 @@ def replica_loaders(root: str | os.PathLike, replicas: range, num_replicas: int,
 def start_epoch(loaders: list[DataLoader], samplers: list[DistributedSampler], seed: int,
                 rank: int, epoch: int) -> None:
     """Fix the epoch's sample order and augmentation (so a resumed run repeats them exactly)."""
-    torch.manual_seed(seed * 1_000_003 + rank * 10_007 + epoch)
+    torch.manual_seed(epoch_seed(seed, epoch, rank * _RANK_STREAMS))
     for loader, sampler in zip(loaders, samplers, strict=True):
         sampler.set_epoch(epoch)
-        loader.generator.manual_seed(seed * 1_000_003 + sampler.rank * 10_007 + epoch)
+        loader.generator.manual_seed(epoch_seed(seed, epoch, sampler.rank * _RANK_STREAMS))
 
 
 def val_loader(root: str | os.PathLike, rank: int, world_size: int, batch: int, workers: int,

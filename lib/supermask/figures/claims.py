@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..init import SHORT_NAMES
+from ..runs.records import seconds_per_epoch
+from .style import percent
 
 __all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
            "iterand_width_claims", "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]
@@ -42,10 +44,6 @@ def _verdict(evidence, judge) -> bool | None:
 
 def _init_label(init: str) -> str:
     return SHORT_NAMES.get(init, init)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 K_ENDS = (0.1, 0.9)  # the ends of the paper's k range
@@ -107,8 +105,8 @@ def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
         claims.append(Claim(
             "Signed Kaiming constant is at least as good as Kaiming normal",
             all(best[m, "signed_constant"] >= best[m, "kaiming_normal"] for m in pair),
-            "; ".join(f"{m}: U_k {_pct(best[m, 'signed_constant'])} vs N_k "
-                      f"{_pct(best[m, 'kaiming_normal'])}" for m in pair)))
+            "; ".join(f"{m}: U_k {percent(best[m, 'signed_constant'])} vs N_k "
+                      f"{percent(best[m, 'kaiming_normal'])}" for m in pair)))
     weak = [i for i in ("xavier_normal", "kaiming_uniform") if any((m, i) in best.index
                                                                    for m in models)]
     strong = have("signed_constant", "kaiming_normal", *weak)
@@ -117,7 +115,7 @@ def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
             "Kaiming-scaled normal and signed constant beat Xavier normal and Kaiming uniform",
             all(min(best[m, "signed_constant"], best[m, "kaiming_normal"])
                 > max(best[m, i] for i in weak) for m in strong),
-            "; ".join(f"{m}: " + ", ".join(f"{i} {_pct(best[m, i])}" for i in
+            "; ".join(f"{m}: " + ", ".join(f"{i} {percent(best[m, i])}" for i in
                                            ("signed_constant", "kaiming_normal", *weak))
                       for m in strong)))
     # The paper's scaling (1/sqrt(k)), and the released code's (1/sqrt(1 - k), hidden-networks
@@ -178,8 +176,8 @@ def fixed_size_claim(runs: pd.DataFrame) -> Claim:
     for size, curve in means.groupby(level="size"):
         curve = curve.droplevel("size").sort_index()
         verdicts.append(len(curve) >= 2 and curve.iloc[-1] > curve.iloc[0])
-        evidence.append(f"{size}: w={curve.index[0]:g} {_pct(curve.iloc[0])} -> "
-                        f"w={curve.index[-1]:g} {_pct(curve.iloc[-1])}")
+        evidence.append(f"{size}: w={curve.index[0]:g} {percent(curve.iloc[0])} -> "
+                        f"w={curve.index[-1]:g} {percent(curve.iloc[-1])}")
     return Claim("At a fixed subnetwork size, a wider parent network is better",
                  _verdict(verdicts, lambda: all(verdicts)), "; ".join(evidence))
 
@@ -191,8 +189,8 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
     both = [key for key in zhou_acc.index if key in best_popup.index]
     claims = [Claim("edge-popup finds better subnetworks than Zhou et al.'s supermask",
                     all(best_popup[key] > zhou_acc[key] for key in both) if both else None,
-                    "; ".join(f"{m}/{i}: edge-popup {_pct(best_popup[m, i])} vs Zhou "
-                              f"{_pct(zhou_acc[m, i])}" for m, i in both))]
+                    "; ".join(f"{m}/{i}: edge-popup {percent(best_popup[m, i])} vs Zhou "
+                              f"{percent(zhou_acc[m, i])}" for m, i in both))]
     # Per architecture, whatever weights each has been run with so far: the first judgement a
     # campaign can make (edge-popup U_k against Zhou et al. N_k, say) before the pairs exist.
     top_popup, top_zhou = {}, {}
@@ -204,8 +202,8 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
     claims.append(Claim(
         "On each architecture, the best edge-popup subnetwork beats the best Zhou et al. one",
         all(top_popup[m][1] > top_zhou[m][1] for m in models) if models else None,
-        "; ".join(f"{m}: edge-popup {_init_label(top_popup[m][0])} {_pct(top_popup[m][1])} vs "
-                  f"Zhou {_init_label(top_zhou[m][0])} {_pct(top_zhou[m][1])}" for m in models)))
+        "; ".join(f"{m}: edge-popup {_init_label(top_popup[m][0])} {percent(top_popup[m][1])} vs "
+                  f"Zhou {_init_label(top_zhou[m][0])} {percent(top_zhou[m][1])}" for m in models)))
     kaiming, xavier = ("kaiming_normal", "signed_constant"), ("xavier_normal",
                                                               "signed_xavier_constant")
     models = [m for m in dict.fromkeys(zhou["model"])
@@ -215,7 +213,7 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
             "Kaiming-scaled weights help Zhou et al. (N_k, U_k beat N_x, U_x)",
             all(min(zhou_acc[m, i] for i in kaiming) > max(zhou_acc[m, i] for i in xavier)
                 for m in models),
-            "; ".join(f"{m}: " + ", ".join(f"{i} {_pct(zhou_acc[m, i])}" for i in kaiming + xavier)
+            "; ".join(f"{m}: " + ", ".join(f"{i} {percent(zhou_acc[m, i])}" for i in kaiming + xavier)
                       for m in models)))
     return claims
 
@@ -233,13 +231,13 @@ def pab_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
     """PaB against edge-popup at equal k (accuracy and seconds per epoch); IteRand against
     edge-popup at equal width. ``series`` names each method variant: "pab", "edge-popup",
     "iterand" are the ones compared."""
-    runs = runs.assign(s_per_epoch=runs["wall_s"] / runs["epochs_run"])
+    runs = runs.assign(s_per_epoch=seconds_per_epoch(runs["wall_s"], runs["epochs_run"]))
     claims = []
     for other, statement in (("pab", "PaB beats edge-popup at equal k"),
                              ("iterand", "IteRand beats edge-popup at equal width and k")):
         pairs = _versus(runs, series, other, "edge-popup")
         claims.append(Claim(statement, _verdict(pairs, lambda: all(a > b for _, a, b in pairs)),
-                            "; ".join(f"k={k:g}: {_pct(a)} vs {_pct(b)}" for k, a, b in pairs)))
+                            "; ".join(f"k={k:g}: {percent(a)} vs {percent(b)}" for k, a, b in pairs)))
     pairs = _versus(runs, series, "pab", "edge-popup", value="s_per_epoch")
     claims.append(Claim("PaB is cheaper per epoch than edge-popup",
                         _verdict(pairs, lambda: all(a < b for _, a, b in pairs)),
@@ -255,7 +253,7 @@ def iterand_width_claims(runs: pd.DataFrame, series: str = "series") -> list[Cla
     pairs = _versus(runs, series, "iterand", "edge-popup", key="width")
     beats = Claim("IteRand beats edge-popup at every width (equal k)",
                   _verdict(pairs, lambda: all(a > b for _, a, b in pairs)),
-                  "; ".join(f"w={w:g}: {_pct(a)} vs {_pct(b)}" for w, a, b in pairs))
+                  "; ".join(f"w={w:g}: {percent(a)} vs {percent(b)}" for w, a, b in pairs))
     popup = {w: b for w, _, b in pairs}
     matched = {w: min((v for v, acc in popup.items() if v > w and acc >= a), default=None)
                for w, a, _ in pairs}

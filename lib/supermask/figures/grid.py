@@ -8,7 +8,6 @@ marks the others ``missing``, and writes the figure's CSV and its learning curve
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Profile, RunConfig
+from ..config import FIELDS, Profile, RunConfig
 from ..provenance import device_name
 from ..runs.sweep import lookup, store_for, sweep
 from ..training.device import resolve_device
@@ -25,34 +24,34 @@ from .progress import SweepProgress, print_over
 
 __all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
 
-_FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
-
-
-def parse_only(only: str | dict | None, grid: Sequence[RunConfig]) -> dict[str, list] | None:
-    """``only`` as {field: [values]}, checked against the grid: every field must be a RunConfig
-    field, every value one the grid has. Accepts a dict or its JSON text; None selects all."""
+def parse_only(only: str | dict | None, grid: Sequence[RunConfig] | None = None,
+               where: str = "only") -> dict[str, list] | None:
+    """``only`` as {field: [values]}: a dict or its JSON text, every key a RunConfig field and,
+    given the figure's ``grid``, every value one the grid has. None or ``{}`` selects all (None).
+    Errors name ``where`` the text came from."""
     if only is None:
         return None
     if isinstance(only, str):
         try:
             only = json.loads(only)
         except ValueError as error:
-            raise ValueError(f"only must be JSON like '{{\"model\": [\"conv2\"], \"k\": [0.5]}}', "
-                             f"got {only!r} ({error})") from None
-    if not isinstance(only, dict) or not only:
-        raise ValueError(f"only must map RunConfig fields to lists of values, got {only!r}")
+            raise ValueError(f"{where} must be JSON like '{{\"model\": [\"conv2\"], \"k\": "
+                             f"[0.5]}}', got {only!r} ({error})") from None
+    if not isinstance(only, dict):
+        raise ValueError(f"{where} must map RunConfig fields to lists of values, got {only!r}")
     checked = {}
     for name, values in only.items():
-        if name not in _FIELDS:
-            raise ValueError(f"only: unknown field {name!r}; valid: {', '.join(_FIELDS)}")
+        if name not in FIELDS:
+            raise ValueError(f"{where}: unknown field {name!r}; valid: {', '.join(FIELDS)}")
         values = values if isinstance(values, list) else [values]
-        present = list(dict.fromkeys(getattr(config, name) for config in grid))
-        for value in values:
-            if value not in present:
-                raise ValueError(f"only: {name}={value!r} is not in this figure's grid; "
-                                 f"valid: {', '.join(map(repr, present))}")
+        if grid is not None:
+            present = list(dict.fromkeys(getattr(config, name) for config in grid))
+            for value in values:
+                if value not in present:
+                    raise ValueError(f"{where}: {name}={value!r} is not in this figure's grid; "
+                                     f"valid: {', '.join(map(repr, present))}")
         checked[name] = values
-    return checked
+    return checked or None
 
 
 def select(grid: Sequence[RunConfig], only: str | dict | None) -> list[RunConfig]:

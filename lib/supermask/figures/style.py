@@ -17,8 +17,15 @@ from dataclasses import dataclass
 
 from matplotlib import colors as mcolors
 
-__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "Style", "math_names", "run_name",
+__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "Style", "math_names", "percent", "run_name",
            "run_styles", "series_name", "series_style"]
+
+
+def percent(fraction: float | None, unit: str = "%") -> str:
+    """An accuracy as people read it, 0.7663 -> "76.6%"; "" where there is none (None, NaN)."""
+    if fraction is None or fraction != fraction:
+        return ""
+    return f"{100 * fraction:.1f}{unit}"
 
 # Named as in the papers; the symbol in the paper's notation after the name.
 DISTRIBUTION_NAMES = {

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import IMPLICIT_VALUES, RunConfig
+from ..config import FIELDS, IMPLICIT_VALUES
 from ..files import atomic_write_bytes
 
-__all__ = ["COLUMNS", "CURVE_COLUMNS", "curves_frame", "milestones", "read_csv",
+__all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "milestone_epochs",
+           "milestones", "read_csv",
            "results_frame", "write_csv"]
 
 # Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
-_CONFIG_COLUMNS = [field.name for field in dataclasses.fields(RunConfig)]
+_CONFIG_COLUMNS = list(FIELDS)
 _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
                    "trainable_values", "epochs_run", "wall_s", "eval_s", "prepare_s", "device",
                    "git_commit", "finished_at", "hash", "data", "data_source", "error"]
@@ -85,7 +85,17 @@ def curves_frame(results: list[dict | None], figure: str, profile: str,
     return pd.DataFrame(rows, columns=columns)
 
 
-def milestones(curves: pd.DataFrame, epochs=(2, 10, 25, 50, 100),
+# The epochs a learning curve is tabulated at (those a profile's runs reach): what a shorter run
+# of the same protocol would have shown.
+MILESTONES = (2, 10, 25, 50, 100)
+
+
+def milestone_epochs(last_epoch: int) -> list[int]:
+    """The milestones a run of ``last_epoch`` epochs reaches."""
+    return [epoch for epoch in MILESTONES if epoch <= last_epoch]
+
+
+def milestones(curves: pd.DataFrame, epochs=MILESTONES,
                keys=("model", "method", "init", "k", "optimizer")) -> pd.DataFrame:
     """Test accuracy (%) of each run after each of ``epochs``, one row per run, one column per
     epoch (empty where the run has not got there): what a shorter run of the same protocol shows.

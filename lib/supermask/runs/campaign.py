@@ -3,24 +3,24 @@ table of what its finished runs show, so the README quotes the results rather th
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import Profile, RunConfig
-from ..figures.grid import csv_path, curves_path
-from ..figures.style import run_name
+from ..config import Profile
+from ..figures.grid import csv_path, curves_path, parse_only
+from ..figures.style import percent, run_name
+from ..figures.tables import milestone_epochs
+from ..provenance import REPO_DIR
+from .records import seconds_per_epoch
 
 __all__ = ["CampaignRun", "campaign_table", "figure_targets", "read_campaign", "to_markdown"]
 
-_FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 # The make targets of the figure notebooks, the names a campaign line may start with.
-_FIGURES_FILE = Path(__file__).resolve().parents[2] / "notebooks" / "figures.txt"
+_FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
 
 
 def figure_targets(path: Path = _FIGURES_FILE) -> list[str]:
@@ -57,18 +57,9 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
         where = f"{path}:{number}"
         if figures is not None and figure not in figures:
             raise ValueError(f"{where}: unknown figure {figure!r}; valid: {', '.join(figures)}")
-        try:
-            only = json.loads(text) if text.strip() else {}
-        except ValueError as error:
-            raise ValueError(f"{where}: the part after {figure!r} must be JSON like "
-                             f"'{{\"model\": [\"conv2\"]}}' ({error})") from None
-        if not isinstance(only, dict):
-            raise ValueError(f"{where}: expected a JSON object of RunConfig fields, got {text!r}")
-        for name, values in only.items():
-            if name not in _FIELDS:
-                raise ValueError(f"{where}: unknown field {name!r}; valid: {', '.join(sorted(_FIELDS))}")
-            only[name] = values if isinstance(values, list) else [values]
-        runs.append(CampaignRun(figure, only))
+        only = parse_only(text if text.strip() else None,
+                          where=f"{where}: the part after {figure!r}")
+        runs.append(CampaignRun(figure, only or {}))
     return runs
 
 
@@ -85,17 +76,13 @@ def _selected(frame: pd.DataFrame, only: dict[str, list]) -> pd.DataFrame:
     return frame[chosen]
 
 
-def _pct(value) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{100 * value:.1f}"
-
-
-def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, profile: Profile,
-                   epochs=(2, 10, 25, 50, 100)) -> pd.DataFrame:
+def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
+                   profile: Profile) -> pd.DataFrame:
     """One row per run of the campaign, in its order, read from the figures' CSVs: final test
-    accuracy (%), test accuracy after each of ``epochs`` from the learning curves, wall time and
-    device. Runs not finished yet are listed with their status and no numbers."""
-    epochs = [e for e in epochs if e <= profile.epochs]
+    accuracy (%), test accuracy at each milestone epoch the profile reaches (from the learning
+    curves), wall time and device. Runs not finished yet are listed with their status and no
+    numbers."""
+    epochs = milestone_epochs(profile.epochs)
     # A campaign over schedule lengths (the budget study) names each run's length.
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
     # ... and one over several models (a whole figure) names each run's model.
@@ -124,10 +111,11 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike, prof
                 continue
             curve = curves[curves["hash"] == row["hash"]].set_index("epoch")["test_acc"] \
                 if not curves.empty else pd.Series(dtype=float)
-            entry["test acc."] = f"**{_pct(row['test_acc'])}**"
-            entry.update({f"epoch {e}": _pct(curve.get(e)) for e in epochs})
+            entry["test acc."] = f"**{percent(row['test_acc'], unit='')}**"
+            entry.update({f"epoch {e}": percent(curve.get(e), unit="") for e in epochs})
             entry["wall time"] = (f"{row['wall_s'] / 3600:.2f} h "
-                                  f"({row['wall_s'] / row['epochs_run']:.0f} s/epoch)")
+                                  f"({seconds_per_epoch(row['wall_s'], row['epochs_run']):.0f}"
+                                  " s/epoch)")
             entry["device"] = str(row["device"])
             rows.append(entry)
     columns = ["run", "test acc.", *(f"epoch {e}" for e in epochs), "wall time", "device"]

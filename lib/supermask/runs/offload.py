@@ -34,6 +34,7 @@ from pathlib import Path
 from ..config import RunConfig, get_profile
 from ..data.cifar10 import cifar10_identity, find_cifar10
 from ..files import atomic_write_json
+from ..provenance import LIB_DIR, REPO_DIR
 from .records import CONFIG, RESULT, check_record, parse_config, parse_result
 from .store import RunStore
 
@@ -95,7 +96,7 @@ def pack(runs_file: str | os.PathLike, out: str | os.PathLike, results_dir: str 
     """Write the bundle for the lent machine into ``out``: the runs of ``runs_file`` that this
     store has not finished, the commit, the data fingerprint and the CIFAR-10 tree."""
     configs = read_runs(runs_file)
-    commit = _clean_commit(Path(__file__).resolve().parents[2])
+    commit = _clean_commit(REPO_DIR)
     identity = cifar10_identity(data_dir, progress=False)
     store = RunStore(results_dir, identity)
     todo = [c for c in configs if store.result(c) is None and store.holder(c) is None]
@@ -164,7 +165,7 @@ def train(bundle: str | os.PathLike, out: str | os.PathLike, device: str = "cuda
     (results_dir / "speed").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, COMMIT_ENV: manifest["commit"], SHARED_ENV: str(workers),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+           "PYTHONPATH": os.pathsep.join([str(LIB_DIR),
                                           os.environ.get("PYTHONPATH", "")])}
     deadline = time.time() + deadline_s - (time.monotonic() - started)
     command = [sys.executable, "-m", "supermask.runs.offload", "worker", str(bundle / _MANIFEST),

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
            "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
-           "restore_checkpoint", "write_checkpoint", "write_config", "write_model",
-           "write_result"]
+           "restore_checkpoint", "seconds_per_epoch", "write_checkpoint", "write_config",
+           "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
 
@@ -104,6 +104,13 @@ class Clock:
         return self.before + time.perf_counter() - self.started
 
 
+def seconds_per_epoch(wall_s, epochs):
+    """An epoch's mean time (scalars or pandas columns alike): a record's or a checkpoint's
+    ``wall_s`` over the epochs it covers. Wall time includes the per-epoch evaluation and any
+    time the worker was stopped (SIGSTOP) while it trained."""
+    return wall_s / epochs
+
+
 def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optimizers,
                      clock: Clock, history: list[dict], device: torch.device) -> None:
     """Everything a resumed run needs to continue exactly as an uninterrupted one would."""
@@ -121,18 +128,18 @@ def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optim
     }, path)
 
 
-def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
-    """A checkpoint's state (raises when it is missing or cannot be read)."""
-    state = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(state, dict):
-        raise TypeError(f"a checkpoint is a dict, not {type(state).__name__}")
-    return state
+def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> object:
+    """A checkpoint's state as saved (raises when it is missing or cannot be read at all);
+    :func:`restore_checkpoint` checks that it is one of this run's."""
+    return torch.load(path, map_location=device, weights_only=True)
 
 
 def restore_checkpoint(state: dict, model: nn.Module, optimizers: Optimizers,
                        config: RunConfig, device: torch.device) -> tuple[int, Clock, list[dict]]:
     """Load a checkpoint into the model and optimisers; (epoch, clock, history). Raises if the
     checkpoint does not belong to this run (then the caller starts over)."""
+    if not isinstance(state, dict):
+        raise TypeError(f"a checkpoint is a dict, not {type(state).__name__}")
     epoch, history = state["epoch"], state["history"]
     if not isinstance(epoch, int) or not 1 <= epoch <= config.epochs or len(history) != epoch:
         raise ValueError(f"checkpoint after epoch {epoch!r} with {len(history)} epochs of "

@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config, read_result,
-                      write_config, write_result)
+from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config,
+                      read_result, write_config, write_result)
 
 if TYPE_CHECKING:
     from ..config import RunConfig

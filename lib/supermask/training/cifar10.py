@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
+from ..config import RunConfig, epoch_seed
 from ..data.cifar10 import ImageTensors, balanced_subset, epoch_batches
 from .device import keep_freed_memory, resolve_device
 from .loop import Feed, TrainOutcome, fit
@@ -18,7 +18,7 @@ __all__ = ["check_data_fits", "in_memory_feed", "train"]
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 def check_data_fits(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors) -> None:

@@ -3,8 +3,8 @@
 CIFAR-10 in memory (:mod:`supermask.training.cifar10`) and ImageNet over many processes
 (:mod:`supermask.training.imagenet`) run the same loop, fed by a :class:`Feed`. Everything
 random is fixed by the config's seed: the model's initial state by the global seed set before
-it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch). So an interrupted run resumed from its
-checkpoint follows exactly the path of an uninterrupted one.
+it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch). So
+an interrupted run resumed from its checkpoint follows exactly the path of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import RunConfig
+from ..config import RunConfig, epoch_seed
 from ..masks import kept_counts
 from ..methods import Method, get_method
 from ..models import build_model
@@ -34,6 +34,8 @@ from .evaluate import Batches, Reduce
 __all__ = ["Feed", "Processes", "TrainOutcome", "build", "fit"]
 
 log = logging.getLogger(__name__)
+
+_LEARNING_CURVE_STREAM = 500_000  # epoch_seed's stream of the per-epoch test evaluation
 
 
 def build(config: RunConfig) -> nn.Module:
@@ -57,7 +59,7 @@ def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int
     as if nothing had been measured."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), autocast(device, config.precision):
-        torch.manual_seed(config.seed * 1_000_003 + epoch + 500_000)
+        torch.manual_seed(epoch_seed(config.seed, epoch, _LEARNING_CURVE_STREAM))
         accuracy = method.evaluate_epoch(model, test, device, reduce)
     model.train()
     return accuracy
@@ -183,7 +185,8 @@ def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: t
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     flips_before = _flips(run.optimizers)
-    for step, micro_batches in enumerate(feed.epoch(epoch), start=epoch * feed.steps_per_epoch + 1):
+    first_step = epoch * feed.steps_per_epoch + 1
+    for step, micro_batches in enumerate(feed.epoch(epoch), start=first_step):
         for optimizer, _ in run.optimizers:
             optimizer.zero_grad(set_to_none=True)
         for i, (x, y) in enumerate(micro_batches):
