@@ -22,6 +22,11 @@ class Claim:
     holds: bool | None
     evidence: str
 
+    def __post_init__(self):
+        # A verdict computed from pandas is a numpy bool, which `is True`/`is False` miss.
+        if self.holds is not None:
+            object.__setattr__(self, "holds", bool(self.holds))
+
 
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] == "finished"]

@@ -119,7 +119,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
             entry["device"] = str(row["device"])
             rows.append(entry)
     columns = ["run", "test acc.", *(f"epoch {e}" for e in epochs), "wall time", "device"]
-    return pd.DataFrame(rows, columns=columns).fillna("")
+    return pd.DataFrame(rows, columns=columns).astype(object).fillna("")
 
 
 def to_markdown(table: pd.DataFrame) -> str:
