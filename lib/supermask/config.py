@@ -115,8 +115,6 @@ class RunConfig:
                              f"{self.dataset}; {self.dataset} models: "
                              f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}")
         method = METHODS[self.method]
-        if self.optimizer is not None:
-            PROTOCOL["optimizer"].check(self.optimizer)
         for name, value in resolve(dataclasses.asdict(self)).items():
             if getattr(self, name) is None and value is not None:
                 object.__setattr__(self, name, value)

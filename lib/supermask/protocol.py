@@ -158,8 +158,7 @@ PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
         Rule(10, "Zhou et al.: the mean over 10 sampled masks", {"method": "zhou"}),
     ), Interval(1), methods=("zhou",)),
     Hyperparameter("batch_size", "batch size (ImageNet: over all processes)", (
-        Rule(lambda run: run["batch_size"] or 256, _NVIDIA, {"dataset": "imagenet"},
-             label="256"),
+        Rule(256, _NVIDIA, {"dataset": "imagenet"}),
         Rule(60, _PAPER_ADAM, {"optimizer": "adam"}),
         Rule(128, _EDGE_POPUP_SGD + "; IteRand's and PaB's ResNet-18 (PROTOCOL.md)"),
     ), Interval(1)),
