@@ -88,7 +88,7 @@ campaign: setup
 	 $(PY) -m supermask campaign "$$file" --profile "$(PROFILE)" --results "$(RESULTS)" > /dev/null || exit 2; \
 	 campaigns/stash restore "$(RESULTS)"; \
 	 commit=$$(git rev-parse --short HEAD); code=.campaign/$$commit; \
-	 test -d $$code || git worktree add --quiet --detach $$code HEAD || exit 2; \
+	 flock "$$(git rev-parse --git-common-dir)/campaign.lock" sh -c "test -d $$code || git worktree add --quiet --detach $$code HEAD" || exit 2; \
 	 log="logs/$$(basename $$file .txt)-$(PROFILE)-$$(date +%Y%m%dT%H%M%S)-$$commit.log"; \
 	 PAPERMILL=$(CURDIR)/$(VENV)/bin/papermill RESULTS="$(RESULTS)" FIGURES_DIR="$(FIGURES_DIR)" \
 	 OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) \
