@@ -3,6 +3,8 @@
 
 import json
 
+import torch
+
 from supermask.config import RunConfig
 from supermask.figures.progress import SweepProgress, format_duration, measured_speeds
 from supermask.runs.store import RunStore
@@ -61,6 +63,21 @@ def test_plan_counts_stored_runs_and_estimates_the_rest(tmp_path):
                          bar=False).plan()
     assert plan.startswith("fig3 (test): 1 of 3 runs in the store, 2 to train (16 epochs)")
     assert plan.endswith("; time: 7 min, at the speed measured on cpu: Test CPU (1 threads)")
+
+
+def test_a_run_resumed_from_its_checkpoint_counts_only_the_epochs_it_has_left(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)  # 0.05 s per image-epoch: 200 s per 8 epochs
+    resumed, fresh = config(k=0.1, epochs=8), config(k=0.3, epochs=8)
+    store.run_dir(resumed).mkdir(parents=True)
+    torch.save({"epoch": 6, "history": [{}] * 6}, store.checkpoint_path(resumed))
+    progress = SweepProgress("fig3", [resumed, fresh], store, DEVICE, write=None, bar=False)
+    assert progress.plan().startswith(
+        "fig3: 0 of 2 runs in the store, 2 to train (10 epochs, 1 resumed from a checkpoint); "
+        "time: 4 min,")  # 50 s + 200 s
+    store.checkpoint_path(fresh).parent.mkdir(parents=True)
+    store.checkpoint_path(fresh).write_bytes(b"damaged")  # counts as no checkpoint at all
+    assert store.epochs_done(fresh) == 0 and store.epochs_done(resumed) == 6
 
 
 def test_plan_says_when_a_model_was_never_measured_here(tmp_path):

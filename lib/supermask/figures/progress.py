@@ -81,6 +81,8 @@ class SweepProgress:
         self.title, self.write = title, write
         self.todo = {config.hash: config for config in configs if store.result(config) is None}
         self.stored = len(configs) - len(self.todo)
+        # Epochs each run still has to train: a resumed run continues from its checkpoint.
+        self.left = {h: c.epochs - store.epochs_done(c) for h, c in self.todo.items()}
         speeds = measured_speeds(store, device)
         self.device = device
         self.estimates = {h: self._estimate(c, speeds) for h, c in self.todo.items()}
@@ -88,7 +90,7 @@ class SweepProgress:
         self.spent_s = 0.0  # wall time of the runs finished so far in this sweep
         self.spent_estimate_s = 0.0  # what the estimate said they would take
         self.started = time.monotonic()
-        self.bar = tqdm(total=sum(c.epochs for c in self.todo.values()), unit="epoch",
+        self.bar = tqdm(total=sum(self.left.values()), unit="epoch",
                         desc=title, disable=not (bar and self.todo), leave=True)
 
     @staticmethod
@@ -98,11 +100,12 @@ class SweepProgress:
         return None if speed is None else speed * _image_epochs(config)
 
     def _remaining(self) -> tuple[float, list[str]]:
-        """Estimated seconds for the runs not finished yet that have an estimate, corrected by
-        how far off the estimates were for the runs finished so far, and the models of the rest
-        (never measured on this device)."""
+        """Estimated seconds for the epochs not trained yet of the runs that have an estimate,
+        corrected by how far off the estimates were for the runs finished so far, and the models
+        of the rest (never measured on this device)."""
         ratio = self.spent_s / self.spent_estimate_s if self.spent_estimate_s else 1.0
-        known = sum(e for h in self.todo if (e := self.estimates[h]) is not None)
+        known = sum(e * self.left[h] / self.todo[h].epochs
+                    for h in self.todo if (e := self.estimates[h]) is not None)
         unmeasured = sorted({_kind(c) for h, c in self.todo.items() if self.estimates[h] is None})
         return ratio * known, unmeasured
 
@@ -118,10 +121,12 @@ class SweepProgress:
         """One line: what is stored, what will be trained, what that costs here."""
         if not self.todo:
             return f"{self.title}: all {self.stored} runs are in the store; nothing to train"
-        epochs = sum(c.epochs for c in self.todo.values())
+        epochs = sum(self.left.values())
+        resumed = sum(left < self.todo[h].epochs for h, left in self.left.items())
+        resuming = f", {resumed} resumed from a checkpoint" if resumed else ""
         return (f"{self.title}: {self.stored} of {self.stored + len(self.todo)} runs in the "
-                f"store, {len(self.todo)} to train ({epochs} epochs); time: {self._cost()}, "
-                f"at the speed measured on {self.device}")
+                f"store, {len(self.todo)} to train ({epochs} epochs{resuming}); time: "
+                f"{self._cost()}, at the speed measured on {self.device}")
 
     def epoch_done(self, config: RunConfig, entry: dict) -> None:
         if config.hash in self.todo:
@@ -134,6 +139,7 @@ class SweepProgress:
         if config.hash not in self.todo or result is None:
             return
         self.todo.pop(config.hash)
+        self.left.pop(config.hash)
         self.done += 1
         wall_s = result.get("wall_s") or 0.0
         estimate = self.estimates.pop(config.hash)

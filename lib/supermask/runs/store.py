@@ -179,6 +179,15 @@ class RunStore:
             path.rename(aside)
         write_result(path, result)
 
+    def epochs_done(self, config: RunConfig) -> int:
+        """Epochs an unfinished run's checkpoint holds (0 without a readable one): what a
+        resumed run will not train again."""
+        try:
+            epoch = read_checkpoint(self.checkpoint_path(config))["epoch"]
+        except Exception:  # no checkpoint yet, one being replaced, or a damaged one
+            return 0
+        return epoch if isinstance(epoch, int) and 0 <= epoch <= config.epochs else 0
+
     def progress(self) -> list[dict]:
         """Every run directory's state, for following a campaign: finished runs with their
         status and accuracy, unfinished ones with the epochs their checkpoint holds, the last
