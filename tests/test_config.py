@@ -110,3 +110,35 @@ def test_every_hyperparameter_of_the_table_is_a_runconfig_field_and_unset_until_
         assert fields[name].metadata["help"] == hyperparameter.describe()
         for method in hyperparameter.methods or ():
             assert method in METHODS
+
+
+
+def test_each_field_has_the_type_the_table_gives_it_and_every_method_a_class():
+    """The fields only some methods have are declared from the table: a row with the wrong type
+    would let a run take psg_bits=8.5, and a name in the table without a class would be a
+    method RunConfig accepts and nothing trains."""
+    from supermask.config import FLOAT_FIELDS, INT_FIELDS
+    from supermask.protocol import METHOD_NAMES, PROTOCOL
+
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
+    for name, hyperparameter in PROTOCOL.items():
+        assert annotations[name] == f"{hyperparameter.type.__name__} | None", name
+    assert {"psg_bits", "rerandomize_every", "warmup_epochs"} <= set(INT_FIELDS)
+    assert {"flip_rate", "rerandomize_fraction", "label_smoothing"} <= set(FLOAT_FIELDS)
+    with pytest.raises(ValueError, match="psg_bits must be an integer, got 8.5"):
+        RunConfig(method="pab", psg_bits=8.5)
+    assert tuple(METHODS) == METHOD_NAMES
+    assert all(METHODS[name].name == name for name in METHODS)
+
+
+def test_fixed_and_refused_fields_are_refused_by_the_table():
+    with pytest.raises(ValueError, match="method 'pab' trains with Bop and SGD: optimizer must be "
+                                         "sgd, got adam"):
+        RunConfig(method="pab", optimizer="adam")
+    with pytest.raises(ValueError, match="method 'dense' trains every weight: k must be 1, got "
+                                         "0.5"):
+        RunConfig(method="dense", k=0.5)
+    with pytest.raises(ValueError, match="method 'zhou' learns its kept fraction: leave k unset"):
+        RunConfig(method="zhou", k=0.5)
+    assert RunConfig(method="dense", k=1.0) == RunConfig(method="dense")  # the fixed value: fine
+    assert RunConfig(method="pab", optimizer="sgd") == RunConfig(method="pab")

@@ -17,9 +17,8 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .methods import METHODS
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
-from .protocol import PAPER_EPOCHS, PROTOCOL, resolve
+from .protocol import METHOD_NAMES, PAPER_EPOCHS, PROTOCOL, check, resolve
 
 __all__ = ["FIELDS", "FLOAT_FIELDS", "IMPLICIT_VALUES", "INT_FIELDS", "PROFILES", "Profile",
            "RunConfig", "epoch_seed", "get_profile"]
@@ -53,12 +52,24 @@ def _protocol_field(name: str):
     return _field(None, PROTOCOL[name].describe())
 
 
+def _with_owned_fields(cls: type) -> type:
+    """Declare the protocol's fields that only some methods or one data set have (PaB's pruner,
+    IteRand's period, ImageNet's warm-up...), in the table's order, after the class's own: a
+    method with a field of its own adds a row to the table and nothing here."""
+    for name, hyperparameter in PROTOCOL.items():
+        if hyperparameter.owned:
+            cls.__annotations__[name] = f"{hyperparameter.type.__name__} | None"
+            setattr(cls, name, _protocol_field(name))
+    return cls
+
+
 def _choice(field: str, value: str, valid) -> None:
     if value not in valid:
         raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(valid)}")
 
 
 @dataclass(frozen=True)
+@_with_owned_fields
 class RunConfig:
     """Everything that determines one training run.
 
@@ -75,6 +86,8 @@ class RunConfig:
     IteRand only: every ``rerandomize_every`` steps a ``rerandomize_fraction`` of the pruned
     weights is drawn again.
     SGD runs use cosine decay to zero over all steps; Adam runs a constant learning rate.
+    The fields only some methods or data sets have (``eval_samples``, PaB's, IteRand's and
+    ImageNet's) are declared from the protocol table, after those below.
     """
 
     model: str = _field("conv4", "architecture")
@@ -94,31 +107,21 @@ class RunConfig:
     momentum: float | None = _protocol_field("momentum")
     weight_decay: float | None = _protocol_field("weight_decay")
     batch_size: int | None = _protocol_field("batch_size")
-    eval_samples: int | None = _protocol_field("eval_samples")
-    prune: str | None = _protocol_field("prune")
-    flip_rate: float | None = _protocol_field("flip_rate")
-    flip_threshold: float | None = _protocol_field("flip_threshold")
-    psg_bits: int | None = _protocol_field("psg_bits")
-    rerandomize_every: int | None = _protocol_field("rerandomize_every")
-    rerandomize_fraction: float | None = _protocol_field("rerandomize_fraction")
-    warmup_epochs: int | None = _protocol_field("warmup_epochs")
-    label_smoothing: float | None = _protocol_field("label_smoothing")
     precision: str | None = _protocol_field("precision")
 
     def __post_init__(self):
         self._check_types()
         _choice("model", self.model, MODELS)
-        _choice("method", self.method, METHODS)
+        _choice("method", self.method, METHOD_NAMES)
         _choice("dataset", self.dataset, NUM_CLASSES)
         if DATASET_OF[self.model] != self.dataset:
             raise ValueError(f"model {self.model!r} is for {DATASET_OF[self.model]}, not "
                              f"{self.dataset}; {self.dataset} models: "
                              f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}")
-        method = METHODS[self.method]
         for name, value in resolve(dataclasses.asdict(self)).items():
             if getattr(self, name) is None and value is not None:
                 object.__setattr__(self, name, value)
-        self._validate(method)
+        self._validate()
 
     def _check_types(self) -> None:
         """Numbers are numbers: ints where counts are meant, finite reals elsewhere."""
@@ -139,31 +142,15 @@ class RunConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
 
-    def _validate(self, method) -> None:
-        for name, hyperparameter in PROTOCOL.items():
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if hyperparameter.methods is not None and self.method not in hyperparameter.methods:
-                raise ValueError(f"{name} is a setting of {', '.join(hyperparameter.methods)} "
-                                 f"only, not of method {self.method!r}: leave it unset")
-            if hyperparameter.dataset is not None and self.dataset != hyperparameter.dataset:
-                raise ValueError(f"{name} is a setting of {hyperparameter.dataset} runs only: "
-                                 "leave it unset")
-            hyperparameter.check(value)
-        if method.learns_k:
-            if self.k is not None:
-                raise ValueError(f"method {self.method!r} learns its kept fraction: leave k unset")
-            if "scaled_" in self.init:
-                raise ValueError(f"{self.init} divides by sqrt(k), which method {self.method!r} "
-                                 "does not have")
-        elif self.init.startswith("released_scaled_") and self.k == 1.0:
+    def _validate(self) -> None:
+        check(dataclasses.asdict(self))
+        if self.k is None and "scaled_" in self.init:  # only a method that learns its k has none
+            raise ValueError(f"{self.init} divides by sqrt(k), which method {self.method!r} "
+                             "does not have")
+        if self.init.startswith("released_scaled_") and self.k == 1.0:
             raise ValueError(f"{self.init} divides by sqrt(1 - k): k must be below 1, got 1")
-        if not method.masked and self.k != 1.0:
-            raise ValueError(f"method {self.method!r} trains every weight: k must be 1, got {self.k}")
         if self.warmup_epochs is not None and not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
-        method.validate(self)
         if not self.width >= smallest_width(self.model):
             raise ValueError(f"width {self.width} leaves a layer of {self.model} with no units; "
                              f"the smallest width it allows is {smallest_width(self.model):g}")

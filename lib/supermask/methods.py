@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from .bop import Bop
+from .config import RunConfig
 from .init import get_distribution, initialize
 from .masks import FixedMask, ZhouMask, apply_edge_popup, apply_zhou, masked_layers, sampled_masks
 from .pruning import PRUNERS
 from .psg import use_psg
 from .training.evaluate import Batches, Reduce, accuracy
-
-if TYPE_CHECKING:
-    from .config import RunConfig
 
 __all__ = ["METHODS", "Dense", "EdgePopup", "EdgePopupExtras", "IteRand", "Method", "PaB", "Zhou",
            "get_method"]
@@ -47,17 +44,12 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
 class Method:
     """A training method. ``prepare`` turns a built model into what the optimisers train.
 
-    Its hyperparameters (defaults, ranges, the fields only it has) are rows of the protocol
-    table (:mod:`supermask.protocol`); ``validate`` refuses what the table cannot say (a field
-    that depends on another). Adding a method is one class, one registry entry and its rows.
+    Its hyperparameters (defaults, ranges, fixed values, the fields only it has) are rows of the
+    protocol table (:mod:`supermask.protocol`), which checks them. Adding a method is one class,
+    one registry entry, its name in ``protocol.METHOD_NAMES`` and its rows.
     """
 
     name: str
-    masked: bool
-    learns_k: bool = False  # the kept fraction is learned, not chosen (k unset)
-
-    def validate(self, config: RunConfig) -> None:
-        """Raise ``ValueError`` for a config this method cannot train."""
 
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         raise NotImplementedError
@@ -178,10 +170,6 @@ class PaB(Method):
     its authors' 180 epochs (VITA-Group/Peek-a-Boo, README's CIFAR-10 commands), which a shorter
     profile scales (36 at ``short``), the milestones keeping their fractions."""
 
-    def validate(self, config: RunConfig) -> None:
-        if config.optimizer != "sgd":
-            raise ValueError("method 'pab' trains with Bop and SGD: leave optimizer unset")
-
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         # Convolutions only, as PaB's authors (VITA-Group/Peek-a-Boo, models/masked_psg_resnet.py,
         # reset_conv_parameters): the classifier keeps PyTorch's default init and trains by SGD.
@@ -219,14 +207,10 @@ class PaB(Method):
                           if p.requires_grad and id(p) not in masked)
 
 
-METHODS: dict[str, Method] = {
-    "edge-popup": EdgePopup("edge-popup", masked=True),
-    "edge-popup-extras": EdgePopupExtras("edge-popup-extras", masked=True),
-    "iterand": IteRand("iterand", masked=True),
-    "dense": Dense("dense", masked=False),
-    "zhou": Zhou("zhou", masked=True, learns_k=True),
-    "pab": PaB("pab", masked=True),
-}
+METHODS: dict[str, Method] = {method.name: method for method in (
+    EdgePopup("edge-popup"), EdgePopupExtras("edge-popup-extras"), IteRand("iterand"),
+    Dense("dense"), Zhou("zhou"), PaB("pab"),
+)}
 
 
 def get_method(name: str) -> Method:

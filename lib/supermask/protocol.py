@@ -7,7 +7,11 @@ help, which methods and data sets may set which field, and PROTOCOL.md's table a
 A rule's ``when`` names the runs it is for (``dataset``, ``optimizer``, ``method``, ``model``:
 a value, or a tuple of values; a model may end in ``*``). The first rule that fits a run gives
 the default; where none fits, the field stays unset. A rule's value may be computed from the
-fields resolved before it (the table's order).
+fields resolved before it (the table's order). A ``fixed`` rule's value is the only one its runs
+may have (the dense baseline keeps every weight).
+
+RunConfig takes the fields that only some methods or data sets have from this table, so a method
+with a field of its own adds it here and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from .init import DISTRIBUTIONS
 from .pruning import PRUNERS
 from .training.device import PRECISIONS
 
-__all__ = ["OPTIMIZERS", "PAPER_EPOCHS", "PROTOCOL", "Hyperparameter", "Interval", "Rule",
-           "markdown_table", "resolve"]
+__all__ = ["METHOD_NAMES", "OPTIMIZERS", "PAPER_EPOCHS", "PROTOCOL", "Hyperparameter", "Interval",
+           "Rule", "check", "markdown_table", "resolve"]
 
+# The methods (supermask.methods registers one class under each name).
+METHOD_NAMES = ("edge-popup", "edge-popup-extras", "iterand", "dense", "zhou", "pab")
 OPTIMIZERS = ("sgd", "adam")
 # The paper's schedule: a method's default, and what profiles' epochs are a share of.
 PAPER_EPOCHS = 100
@@ -32,12 +38,14 @@ _MASKS_LEARNED = ("edge-popup", "edge-popup-extras", "iterand")  # edge-popup's 
 
 @dataclass(frozen=True)
 class Rule:
-    """A default for the runs ``when`` names; ``label`` shows a computed value."""
+    """A default for the runs ``when`` names; ``label`` shows a computed value. ``fixed`` says
+    why those runs can have no other value (the error for another value quotes it)."""
 
     value: object | Callable[[dict], object]
     source: str
     when: dict = field(default_factory=dict)
     label: str | None = None
+    fixed: str | None = None
 
     def fits(self, run: dict) -> bool:
         for key, wanted in self.when.items():
@@ -54,7 +62,8 @@ class Rule:
                                if isinstance(self.value, float) else str(self.value))
         where = ", ".join("/".join(v) if isinstance(v, tuple) else str(v)
                           for v in self.when.values())
-        return f"{shown} ({where})" if where else shown
+        fixed = ", fixed" if self.fixed else ""
+        return f"{shown} ({where}{fixed})" if where else shown
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,8 @@ class Interval:
 @dataclass(frozen=True)
 class Hyperparameter:
     """One field of the protocol. ``refusal`` words the error for a value outside ``valid``
-    (``{name}``, ``{valid}``, ``{value}``); ``kind`` names a value not among the choices."""
+    (``{name}``, ``{valid}``, ``{value}``); ``kind`` names a value not among the choices.
+    ``type`` is the field's type in RunConfig (a number field is a float unless it says int)."""
 
     name: str
     help: str
@@ -89,14 +99,26 @@ class Hyperparameter:
     valid: Interval | tuple[str, ...] | None = None
     methods: tuple[str, ...] | None = None  # the only methods that have it
     dataset: str | None = None  # the only data set whose runs have it
+    refused: tuple[tuple[str, str], ...] = ()  # (method, why it has no such field)
     refusal: str = "{name} must be {valid}, got {value}"
     kind: str | None = None
+    integer: bool = False
+
+    @property
+    def type(self) -> type:
+        return str if isinstance(self.valid, tuple) else int if self.integer else float
+
+    @property
+    def owned(self) -> bool:
+        """Only some methods or one data set have it."""
+        return self.methods is not None or self.dataset is not None
+
+    def rule_for(self, run: dict) -> Rule | None:
+        return next((rule for rule in self.rules if rule.fits(run)), None)
 
     def default(self, run: dict) -> object:
-        for rule in self.rules:
-            if rule.fits(run):
-                return rule.value_for(run)
-        return None
+        rule = self.rule_for(run)
+        return None if rule is None else rule.value_for(run)
 
     def check(self, value: object) -> None:
         """``ValueError`` for a set value outside ``valid``."""
@@ -115,7 +137,9 @@ class Hyperparameter:
         lists the choices of a field that has them)."""
         valid = f", {self.valid}" if isinstance(self.valid, Interval) else ""
         owner = (f"{'/'.join(self.methods)} only: " if self.methods else
-                 f"{self.dataset} only: " if self.dataset else "")
+                 f"{self.dataset} only: " if self.dataset else
+                 f"not {'/'.join(method for method, _ in self.refused)}: " if self.refused
+                 else "")
         defaults = "; ".join(rule.describe() for rule in self.rules) or "unset"
         return f"{owner}{self.help}{valid}; default {defaults}"
 
@@ -134,9 +158,9 @@ _RESNET_WD = ("hidden-networks resnet18-usc-unsigned.yaml; IteRand config.yaml (
 PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
     Hyperparameter("k", "fraction of weights KEPT per layer", (
         Rule(0.5, "Ramanujan et al.: k = 50 % in Figures 4 and 6", {"method": _MASKS_LEARNED}),
-        Rule(1.0, "every weight trains", {"method": "dense"}),
+        Rule(1.0, "every weight trains", {"method": "dense"}, fixed="trains every weight"),
         Rule(0.3, "PaB README (--prune-ratio 3e-1)", {"method": "pab"}),
-    ), Interval(0.0, 1.0, low_in=False),
+    ), Interval(0.0, 1.0, low_in=False), refused=(("zhou", "learns its kept fraction"),),
         refusal="k is the fraction of weights kept and must be {valid}, got {value}"),
     Hyperparameter("init", "weight distribution", (
         Rule("kaiming_normal", "dense: a learned network's usual init; PaB README "
@@ -146,8 +170,10 @@ PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
     Hyperparameter("epochs", "training epochs", (
         Rule(180, "PaB README (--epochs 180)", {"method": "pab"}),
         Rule(PAPER_EPOCHS, "Ramanujan et al., Section 4.1"),
-    ), Interval(1)),
+    ), Interval(1), integer=True),
     Hyperparameter("optimizer", "sgd (cosine decay to zero) or adam (constant rate)", (
+        Rule("sgd", "PaB: Bop on the kept signs, SGD on the classifier and batch norm",
+             {"method": "pab"}, fixed="trains with Bop and SGD"),
         Rule("sgd", "Ramanujan et al., Section 4.1"),
     ), OPTIMIZERS, kind="optimizer"),
     Hyperparameter("precision", "fp32 (everything in float32, no TF32) or bf16 (bfloat16 "
@@ -156,12 +182,12 @@ PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
                    tuple(PRECISIONS), kind="precision"),
     Hyperparameter("eval_samples", "sampled masks averaged for the test accuracy", (
         Rule(10, "Zhou et al.: the mean over 10 sampled masks", {"method": "zhou"}),
-    ), Interval(1), methods=("zhou",)),
+    ), Interval(1), methods=("zhou",), integer=True),
     Hyperparameter("batch_size", "batch size (ImageNet: over all processes)", (
         Rule(256, _NVIDIA, {"dataset": "imagenet"}),
         Rule(60, _PAPER_ADAM, {"optimizer": "adam"}),
         Rule(128, _EDGE_POPUP_SGD + "; IteRand's and PaB's ResNet-18 (PROTOCOL.md)"),
-    ), Interval(1)),
+    ), Interval(1), integer=True),
     Hyperparameter("lr", "learning rate", (
         Rule(_imagenet_lr, _NVIDIA, {"dataset": "imagenet"}, label="0.256 x batch / 256"),
         Rule(2e-4, _PAPER_ADAM, {"optimizer": "adam", "model": "conv2"}),
@@ -186,13 +212,6 @@ PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
         Rule(1e-4, _EDGE_POPUP_SGD),
     ), Interval(0.0, 1.0, high_in=False),
         refusal="{name} must be {valid} (the papers use 0 to 5e-4), got {value:g}"),
-    Hyperparameter("warmup_epochs", "epochs of linear warm-up before the cosine decay", (
-        Rule(lambda run: min(5, run["epochs"] - 1), _NVIDIA, {"dataset": "imagenet"},
-             label="5"),
-    ), Interval(0), dataset="imagenet"),
-    Hyperparameter("label_smoothing", "label smoothing", (
-        Rule(0.1, _NVIDIA, {"dataset": "imagenet"}),
-    ), Interval(0.0, 1.0, high_in=False), dataset="imagenet"),
     Hyperparameter("prune", "stage-1 pruner at initialisation", (
         Rule("synflow", "PaB README (--pruner SynFlow)", {"method": "pab"}),
     ), tuple(PRUNERS), methods=("pab",), kind="pruner"),
@@ -208,15 +227,22 @@ PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
                    "quantized to this many bits and the output gradient to 16 (PaB's "
                    "authors: 8)", (
                        Rule(None, "exact gradients unless asked for", {"method": "pab"}),
-                   ), Interval(2, 16), methods=("pab",),
+                   ), Interval(2, 16), methods=("pab",), integer=True,
         refusal="{name} (PSG's input bits; PaB's authors: 8) must be in 2-16 or unset (exact "
                 "gradients), got {value}"),
     Hyperparameter("rerandomize_every", "steps between re-draws", (
         Rule(300, "Chijiwa et al.: K_per = 300 iterations", {"method": "iterand"}),
-    ), Interval(1), methods=("iterand",)),
+    ), Interval(1), methods=("iterand",), integer=True),
     Hyperparameter("rerandomize_fraction", "fraction of the pruned weights re-drawn", (
         Rule(0.1, "Chijiwa et al.: r = 0.1", {"method": "iterand"}),
     ), Interval(0.0, 1.0, low_in=False), methods=("iterand",)),
+    Hyperparameter("warmup_epochs", "epochs of linear warm-up before the cosine decay", (
+        Rule(lambda run: min(5, run["epochs"] - 1), _NVIDIA, {"dataset": "imagenet"},
+             label="5"),
+    ), Interval(0), dataset="imagenet", integer=True),
+    Hyperparameter("label_smoothing", "label smoothing", (
+        Rule(0.1, _NVIDIA, {"dataset": "imagenet"}),
+    ), Interval(0.0, 1.0, high_in=False), dataset="imagenet"),
 )}
 
 
@@ -229,6 +255,34 @@ def resolve(run: dict) -> dict:
     return resolved
 
 
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check(run: dict) -> None:
+    """``ValueError`` for a resolved run (RunConfig's fields) that sets a field its method or
+    data set does not have, a fixed field to another value, or a value outside the valid ones."""
+    for name, hyperparameter in PROTOCOL.items():
+        value = run[name]
+        if value is None:
+            continue
+        why = dict(hyperparameter.refused).get(run["method"])
+        if why is not None:
+            raise ValueError(f"method {run['method']!r} {why}: leave {name} unset")
+        if hyperparameter.methods is not None and run["method"] not in hyperparameter.methods:
+            raise ValueError(f"{name} is a setting of {', '.join(hyperparameter.methods)} "
+                             f"only, not of method {run['method']!r}: leave it unset")
+        if hyperparameter.dataset is not None and run["dataset"] != hyperparameter.dataset:
+            raise ValueError(f"{name} is a setting of {hyperparameter.dataset} runs only: "
+                             "leave it unset")
+        rule = hyperparameter.rule_for(run)
+        if rule is not None and rule.fixed and value != rule.value_for(run):
+            runs = " ".join(f"{key} {run[key]!r}" for key in rule.when)
+            raise ValueError(f"{runs} {rule.fixed}: {name} must be "
+                             f"{_shown(rule.value_for(run))}, got {_shown(value)}")
+        hyperparameter.check(value)
+
+
 def markdown_table() -> str:
     """PROTOCOL.md's table: every hyperparameter, its defaults, valid values and sources."""
     rows = ["| field | valid | default (first that fits) | source |", "|---|---|---|---|"]
@@ -236,7 +290,8 @@ def markdown_table() -> str:
         valid = ("" if h.valid is None else str(h.valid) if isinstance(h.valid, Interval)
                  else ", ".join(h.valid))
         owner = (f" ({'/'.join(h.methods)} only)" if h.methods else
-                 f" ({h.dataset} only)" if h.dataset else "")
+                 f" ({h.dataset} only)" if h.dataset else
+                 f" (not {'/'.join(method for method, _ in h.refused)})" if h.refused else "")
         for i, rule in enumerate(h.rules):
             rows.append(f"| {'`' + h.name + '`' + owner if i == 0 else ''} | "
                         f"{valid if i == 0 else ''} | {rule.describe()} | {rule.source} |")
