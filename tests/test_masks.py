@@ -84,6 +84,44 @@ def test_ties_keep_exactly_round_k_n(n):
         assert scores[mask.bool()].min() >= scores[~mask.bool()].max()
 
 
+def test_the_search_started_from_the_last_threshold_keeps_exactly_the_top_k():
+    """A training step moves the scores a little, and the search starts from the threshold the
+    last step found. It must still stop at a value with exactly round(k n) above: a search that
+    returned its start unchecked, or grew its bracket the wrong way, keeps the wrong weights."""
+    from supermask.masks import threshold_by_counts
+
+    g = torch.Generator().manual_seed(5)
+    n = 1 << 19
+    scores = torch.randn(n, generator=g).abs()
+    for k in KS:
+        j = kept_count(k, n)
+        start = threshold_by_counts(scores, j)
+        moved = scores + 1e-3 * torch.randn(n, generator=g)
+        for hint in (start, start * 0.9, start * 1.1, moved.max(), torch.tensor(0.0)):
+            found = threshold_by_counts(moved, j, hint=hint)
+            assert found is None or int((moved > found).sum()) == j, (k, float(hint))
+        assert threshold_by_counts(moved, j, hint=start) is not None
+        memo = {"threshold": start}
+        assert torch.equal(topk_mask(moved, k, memo), sorted_mask(moved, k))
+        assert int((moved > memo["threshold"]).sum()) == j  # kept for the next step
+
+
+def test_each_masked_layer_starts_its_search_where_its_last_step_ended():
+    torch.manual_seed(0)
+    layer = nn.Linear(512, 256, bias=False)  # 131,072 scores: the counting search
+    mask = EdgePopupMask(layer.weight, 0.3)
+    parametrize.register_parametrization(layer, "weight", mask)
+    optimizer = torch.optim.SGD([mask.scores], lr=0.1)
+    for _ in range(3):
+        layer(torch.randn(8, 512)).square().sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        kept = (layer.weight != 0).float()
+        assert torch.equal(kept, sorted_mask(mask.scores.detach().abs(), 0.3))
+        assert "threshold" in mask.search
+    assert "search" not in str(list(mask.state_dict()))  # not part of a checkpoint
+
+
 @pytest.mark.parametrize("n", [1000, 300_000])
 def test_the_gpus_topk_path_keeps_the_same_weights(n):
     """The path a GPU takes (topk's indices, no threshold) keeps the same set, exactly

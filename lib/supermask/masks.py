@@ -83,29 +83,40 @@ def kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
     return v, int((flat >= v).sum())
 
 
-def threshold_by_counts(flat: torch.Tensor, j: int, tries: int = 16) -> torch.Tensor | None:
+def threshold_by_counts(flat: torch.Tensor, j: int, hint: torch.Tensor | None = None,
+                        tries: int = 16) -> torch.Tensor | None:
     """A value t with exactly ``j`` elements of ``flat`` above it, or None (then
     :func:`kth_largest` decides).
 
     Counting the elements above a value is one cheap pass. A strided sample brackets the
-    answer, as in :func:`kth_largest`; Illinois regula falsi on the counts then closes the
-    bracket in a few passes, with no band to extract. None when the bracket misses, or when
-    ties straddle the j-th value, so that no value has exactly ``j`` above it.
+    answer, as in :func:`kth_largest`, or, given the ``hint`` of a nearby threshold (the last
+    step's: scores move little per step), a bracket is grown from it; Illinois regula falsi on
+    the counts then closes the bracket in a few passes, with no band to extract. None when the
+    bracket misses, or when ties straddle the j-th value, so that no value has exactly ``j``
+    above it.
     """
     sample, lo_rank, hi_rank = _sample_bracket(flat, j)
-    if lo_rank < 1 or hi_rank > sample.numel():
-        return None
+    m = sample.numel()
     scratch = torch.empty_like(flat)  # comparisons into floats are cheaper than into bools
 
     def above(t: torch.Tensor) -> int:
         return int(torch.gt(flat, t, out=scratch).sum())
 
-    lo, hi = sample.kthvalue(lo_rank).values, sample.kthvalue(hi_rank).values
-    above_lo, above_hi = above(lo), above(hi)
-    if not above_hi < j <= above_lo:
+    if hint is not None:
+        bracket = _bracket_from(hint, above, j, sample, max(lo_rank, 1), min(hi_rank, m),
+                                flat.numel())
+    elif lo_rank < 1 or hi_rank > m:
         return None
-    if above_lo == j:
-        return lo
+    else:
+        lo, hi = sample.kthvalue(lo_rank).values, sample.kthvalue(hi_rank).values
+        bracket = lo, hi, above(lo), above(hi)
+    if bracket is None:
+        return None
+    lo, hi, above_lo, above_hi = bracket
+    if not above_hi <= j <= above_lo:
+        return None
+    if above_lo == j or above_hi == j:
+        return lo if above_lo == j else hi
     excess_lo, excess_hi, moved = float(above_lo - j), float(above_hi - j), 0
     for _ in range(tries):
         t = lo + (hi - lo) * (excess_lo / (excess_lo - excess_hi))
@@ -127,6 +138,28 @@ def threshold_by_counts(flat: torch.Tensor, j: int, tries: int = 16) -> torch.Te
     return None
 
 
+def _bracket_from(hint: torch.Tensor, above: Callable[[torch.Tensor], int], j: int,
+                  sample: torch.Tensor, lo_rank: int, hi_rank: int, n: int, grow: int = 6
+                  ) -> tuple[torch.Tensor, torch.Tensor, int, int] | None:
+    """(lo, hi, above(lo), above(hi)) around the value with ``j`` above it, starting at
+    ``hint``: a step sized by the sample's spacing of values near the j-th one, four times
+    longer until the count crosses ``j``."""
+    count = above(hint)
+    if count == j:
+        return hint, hint, j, j
+    spacing = (sample.kthvalue(hi_rank).values - sample.kthvalue(lo_rank).values) / max(
+        1, hi_rank - lo_rank) * sample.numel() / n  # value per element near the j-th
+    step = 1.5 * (count - j) * spacing
+    t, c = hint, count
+    for _ in range(grow):
+        t_next = t + step
+        c_next = above(t_next)
+        if (c_next - j) * (c - j) <= 0:
+            return (t, t_next, c, c_next) if t < t_next else (t_next, t, c_next, c)
+        t, c, step = t_next, c_next, 4 * step
+    return None
+
+
 def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
     """Apply ``flat_mask`` (1-D scores -> 1-D mask) to ``scores`` in the order they lie in memory.
 
@@ -140,19 +173,23 @@ def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
     return flat_mask(scores.reshape(-1)).view(scores.shape)
 
 
-def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None) -> torch.Tensor:
+def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None,
+               memo: dict | None = None) -> torch.Tensor:
     """The mask of the ``kept_count`` largest of ``flat``.
 
-    On a CPU a threshold is cheapest (found by counting, else as the k-th value). On a GPU its
-    counts would stall the device queue several times a layer, so ``topk``'s indices mark the
-    kept weights without waiting (the same set, ties aside)."""
+    On a CPU a threshold is cheapest (found by counting, else as the k-th value); ``memo`` keeps
+    the last one found, where the next search starts. On a GPU its counts would stall the device
+    queue several times a layer, so ``topk``'s indices mark the kept weights without waiting
+    (the same set, ties aside)."""
     j = kept_count(k, flat.numel())
     if j == flat.numel():
         return torch.ones_like(flat)
     if not (by_threshold if by_threshold is not None else flat.device.type == "cpu"):
         return torch.zeros_like(flat).index_fill_(0, flat.topk(j, sorted=False).indices, 1)
     if flat.numel() >= _SELECT_DIRECTLY_BELOW:
-        threshold = threshold_by_counts(flat, j)
+        memo = {} if memo is None else memo
+        threshold = threshold_by_counts(flat, j, hint=memo.get("threshold"))
+        memo["threshold"] = threshold
         if threshold is not None:
             return torch.gt(flat, threshold, out=torch.empty_like(flat))
     threshold, at_or_above = kth_largest(flat, j)
@@ -162,26 +199,28 @@ def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None) -
 
 
 @torch.no_grad()
-def topk_mask(scores: torch.Tensor, k: float) -> torch.Tensor:
+def topk_mask(scores: torch.Tensor, k: float, memo: dict | None = None) -> torch.Tensor:
     """0/1 mask (dtype and layout of ``scores``) keeping exactly ``kept_count(k, n)`` of the
     largest scores.
 
     Uses a k-th value threshold instead of a sort. When several scores tie at the threshold,
-    ``topk`` breaks the tie so the kept count is still exact.
+    ``topk`` breaks the tie so the kept count is still exact. ``memo`` (a dict the caller keeps
+    between calls on one layer) lets the search start from the last threshold: the same mask,
+    found in fewer passes.
     """
-    return in_memory_order(scores, lambda flat: _topk_flat(flat, k))
+    return in_memory_order(scores, lambda flat: _topk_flat(flat, k, memo=memo))
 
 
 class _StraightThroughTopK(torch.autograd.Function):
     """Forward: the top-k mask. Backward: the identity, so pruned weights' scores still learn."""
 
     @staticmethod
-    def forward(ctx, scores: torch.Tensor, k: float) -> torch.Tensor:
-        return topk_mask(scores, k)
+    def forward(ctx, scores: torch.Tensor, k: float, memo: dict) -> torch.Tensor:
+        return topk_mask(scores, k, memo)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad, None
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad, None, None
 
 
 class WeightMask(nn.Module):
@@ -206,9 +245,10 @@ class EdgePopupMask(WeightMask):
         self.k = k
         self.scores = nn.Parameter(torch.empty_like(weight))
         nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))
+        self.search = {}  # the last threshold, where the next step's search starts (not state)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight * _StraightThroughTopK.apply(self.scores.abs(), self.k)
+        return weight * _StraightThroughTopK.apply(self.scores.abs(), self.k, self.search)
 
     def mask(self) -> torch.Tensor:
         return topk_mask(self.scores.detach().abs(), self.k)
