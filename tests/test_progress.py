@@ -17,13 +17,13 @@ def config(model="conv2", epochs=4, train_subset=500, k=0.5):
 
 
 def record(store: RunStore, run: RunConfig, wall_s: float, device=DEVICE,
-           finished_at="2026-12-01T10:00:00+0000") -> None:
+           finished_at="2026-12-01T10:00:00+0000", **fields) -> None:
     """A finished run's result.json, as far as the speed estimate reads it."""
     path = store.run_dir(run) / "result.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"status": "finished", "config": run.to_dict(), "hash": run.hash,
                                 "wall_s": wall_s, "epochs_run": run.epochs, "device": device,
-                                "finished_at": finished_at, "test_acc": 0.5}))
+                                "finished_at": finished_at, "test_acc": 0.5, **fields}))
 
 
 def test_speed_is_seconds_per_training_image_epoch_on_this_device(tmp_path):
@@ -32,6 +32,18 @@ def test_speed_is_seconds_per_training_image_epoch_on_this_device(tmp_path):
     record(store, config(k=0.3, epochs=2, train_subset=1000), wall_s=999.0, device="cuda: X")
     speeds = measured_speeds(store, DEVICE)
     assert speeds[("conv2", "edge-popup", "fp32")] == speeds[("conv2", None, "fp32")] == 0.05
+
+
+def test_a_run_paused_for_an_hour_does_not_make_its_model_look_slow(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(), wall_s=3700.0, epoch_s=[25.0, 3625.0, 25.0, 25.0])
+    record(store, config(k=0.9, model="conv4"), wall_s=3700.0)  # untimed epochs: its mean
+    speeds = measured_speeds(store, DEVICE)
+    assert speeds[("conv2", None, "fp32")] == 0.05  # 25 s per epoch of 500 images
+    assert speeds[("conv4", None, "fp32")] == 3700.0 / 4 / 500
+    imagenet = RunConfig(model="resnet50", dataset="imagenet", epochs=1, batch_size=8)
+    record(store, imagenet, wall_s=10.0)
+    assert not any(model == "resnet50" for model, _, _ in measured_speeds(store, DEVICE))
 
 
 def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):

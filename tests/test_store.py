@@ -1,4 +1,5 @@
 import json
+import statistics
 from pathlib import Path
 
 import torch
@@ -115,8 +116,31 @@ def test_status_shows_finished_and_unfinished_runs(tiny_data_dir, tmp_path, caps
     assert "finished" in finished[0] and "epoch 2/2" in finished[0]
     assert "unfinished" in unfinished[0] and "epoch 2/3" in unfinished[0]
     assert "trained now" not in unfinished[0]  # nobody holds its claim
-    per_epoch = torch.load(store.checkpoint_path(half), weights_only=True)["wall_s"] / 2
-    assert f"h left at {per_epoch:.0f} s/epoch" in unfinished[0]
+    state = torch.load(store.checkpoint_path(half), weights_only=True)
+    assert len(state["epoch_s"]) == 2
+    assert f"h left at {statistics.median(state['epoch_s']):.0f} s/epoch" in unfinished[0]
     assert "left" not in finished[0]
     assert main(["status", "--results", str(tmp_path), "--only-unfinished"]) == 0
     assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_status_estimates_the_time_left_from_the_latest_epochs(tmp_path, capsys):
+    """A worker stopped for an hour (SIGSTOP while the suite runs) makes one epoch slow, not
+    the estimate; a checkpoint from before epochs were timed keeps its mean."""
+    from supermask.cli import main
+
+    config = RunConfig(model="conv2", width=0.25, k=0.3, epochs=10, batch_size=32)
+    store = RunStore(tmp_path)
+    store.start(config)
+    state = {"epoch": 4, "wall_s": 3660.0, "epoch_s": [20.0, 3600.0, 20.0, 20.0],
+             "history": [{"epoch": e, "test_acc": 0.5} for e in range(1, 5)]}
+    torch.save(state, store.checkpoint_path(config))
+    assert main(["status", "--results", str(tmp_path)]) == 0
+    assert "~0.0 h left at 20 s/epoch" in capsys.readouterr().out  # 6 epochs of 20 s
+    torch.save({**state, "epoch_s": [None, None, 20.0, 30.0]}, store.checkpoint_path(config))
+    assert main(["status", "--results", str(tmp_path)]) == 0
+    assert "left at 25 s/epoch" in capsys.readouterr().out  # untimed epochs are skipped
+    del state["epoch_s"]
+    torch.save(state, store.checkpoint_path(config))
+    assert main(["status", "--results", str(tmp_path)]) == 0
+    assert "~1.5 h left at 915 s/epoch" in capsys.readouterr().out  # 3660 s over 4 epochs

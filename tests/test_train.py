@@ -19,13 +19,18 @@ def test_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     stopped = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
                     progress=False, stop_after_epoch=1)
     assert stopped is None
-    assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == 1
+    first_sitting = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert first_sitting["epoch"] == 1 and len(first_sitting["epoch_s"]) == 1
     torch.manual_seed(12345)  # whatever the process did in between must not matter
     resumed = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
                     progress=False)
 
     assert resumed.test_acc == whole.test_acc
     assert resumed.history == whole.history
+    # Each epoch's time, the first sitting's kept: what status estimates the time left from.
+    assert len(whole.epoch_s) == len(resumed.epoch_s) == 3
+    assert all(s > 0 for s in whole.epoch_s + resumed.epoch_s)
+    assert resumed.epoch_s[0] == first_sitting["epoch_s"][0]
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[key], b[key]) for key in a)

@@ -17,7 +17,6 @@ from .files import WriteError, check_writable_dir
 from .methods import METHODS
 from .models import DATASET_OF
 from .protocol import PROTOCOL
-from .runs.records import seconds_per_epoch
 from .runs.store import StoreError
 from .runs.sweep import default_data_dir, default_results_dir, run
 from .training.cifar10 import check_data_fits
@@ -230,8 +229,8 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
         acc = "" if row["test_acc"] is None else f"test {100 * row['test_acc']:.1f}%"
         done = f"epoch {row['epoch']}/{row['epochs'] or '?'}"
         left = ""
-        if row["state"] == "unfinished" and row["epoch"] and row["epochs"] and row["wall_s"]:
-            per_epoch = seconds_per_epoch(row["wall_s"], row["epoch"])  # its sittings so far
+        per_epoch = row["seconds_per_epoch"]  # its latest epochs
+        if row["state"] == "unfinished" and row["epochs"] and per_epoch:
             left = (f"~{(row['epochs'] - row['epoch']) * per_epoch / 3600:.1f} h left at "
                     f"{per_epoch:.0f} s/epoch")
         holder = f"trained now by {row['holder']}" if row["holder"] else row.get("note", "")

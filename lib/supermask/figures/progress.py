@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from tqdm.auto import tqdm
 
 from ..config import RunConfig
+from ..runs.records import typical_seconds_per_epoch
 from ..runs.store import RunStore
 
 __all__ = ["SweepProgress", "format_duration", "measured_speeds", "print_over"]
@@ -36,17 +37,16 @@ def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None,
     samples: dict[tuple[str, str | None, str], list[tuple[str, float]]] = {}
     for result in store.finished():
         config = result.get("config") or {}
-        wall_s, epochs = result.get("wall_s"), result.get("epochs_run")
-        if (result.get("device") != device or config.get("data") not in (None, "cifar10")
-                or not isinstance(wall_s, (int, float)) or not isinstance(epochs, int)
-                or epochs < 1):
+        per_epoch = typical_seconds_per_epoch(result)  # a worker stopped for a while: not slow
+        if (result.get("device") != device or config.get("dataset") not in (None, "cifar10")
+                or per_epoch is None):
             continue
-        images = epochs * (config.get("train_subset") or CIFAR10_TRAIN_IMAGES)
+        images = config.get("train_subset") or CIFAR10_TRAIN_IMAGES
         when = str(result.get("finished_at", ""))
         # Records made before precision was a field trained in fp32.
         model, precision = config.get("model"), config.get("precision") or "fp32"
         for key in ((model, config.get("method"), precision), (model, None, precision)):
-            samples.setdefault(key, []).append((when, wall_s / images))
+            samples.setdefault(key, []).append((when, per_epoch / images))
     return {key: statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])
             for key, values in samples.items()}
 

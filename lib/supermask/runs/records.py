@@ -9,6 +9,7 @@ archive all go through these functions, so each format is defined here and nowhe
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
            "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
-           "restore_checkpoint", "seconds_per_epoch", "write_checkpoint", "write_config",
-           "write_model", "write_result"]
+           "restore_checkpoint", "seconds_per_epoch", "typical_seconds_per_epoch",
+           "write_checkpoint", "write_config", "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
 
@@ -91,13 +92,23 @@ def read_model(path: Path) -> dict:
 
 class Clock:
     """Training time of a run across sittings: what earlier sittings measured plus this one's
-    wall clock since :meth:`start`; ``eval_s`` is the share spent on per-epoch evaluation."""
+    wall clock since :meth:`start`; ``eval_s`` is the share spent on per-epoch evaluation, and
+    ``epoch_s`` each epoch's own time (None for epochs timed before records kept it)."""
 
-    def __init__(self, wall_s: float = 0.0, eval_s: float = 0.0):
+    def __init__(self, wall_s: float = 0.0, eval_s: float = 0.0,
+                 epoch_s: list[float | None] | None = None):
         self.before, self.eval_s, self.started = wall_s, eval_s, time.perf_counter()
+        self.epoch_s = list(epoch_s or [])
+        self.lap = self.started
 
     def start(self) -> None:
-        self.started = time.perf_counter()
+        self.started = self.lap = time.perf_counter()
+
+    def epoch_done(self) -> None:
+        """An epoch (its evaluation included) ends: its time since the last one ended."""
+        now = time.perf_counter()
+        self.epoch_s.append(now - self.lap)
+        self.lap = now
 
     @property
     def wall_s(self) -> float:
@@ -109,6 +120,23 @@ def seconds_per_epoch(wall_s, epochs):
     ``wall_s`` over the epochs it covers. Wall time includes the per-epoch evaluation and any
     time the worker was stopped (SIGSTOP) while it trained."""
     return wall_s / epochs
+
+
+RECENT_EPOCHS = 5
+
+
+def typical_seconds_per_epoch(record: dict) -> float | None:
+    """What an epoch of this run takes now: the median of its latest timed epochs (a worker
+    stopped for a while inflates one epoch, not the estimate), else its mean (records from
+    before epochs were timed); None without a time. ``record``: a result or a checkpoint."""
+    timed = [s for s in record.get("epoch_s") or [] if isinstance(s, (int, float))]
+    if timed:
+        return statistics.median(timed[-RECENT_EPOCHS:])
+    wall_s = record.get("wall_s")
+    epochs = record.get("epochs_run", record.get("epoch"))
+    if isinstance(wall_s, (int, float)) and isinstance(epochs, int) and epochs > 0:
+        return seconds_per_epoch(wall_s, epochs)
+    return None
 
 
 def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optimizers,
@@ -124,6 +152,7 @@ def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optim
         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "wall_s": clock.wall_s,
         "eval_s": clock.eval_s,
+        "epoch_s": clock.epoch_s,
         "history": history,
     }, path)
 
@@ -155,4 +184,6 @@ def restore_checkpoint(state: dict, model: nn.Module, optimizers: Optimizers,
     torch.set_rng_state(state["rng"].cpu())
     if device.type == "cuda" and state.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-    return epoch, Clock(state["wall_s"], state.get("eval_s", 0.0)), history
+    timed = list(state.get("epoch_s") or [])
+    return epoch, Clock(state["wall_s"], state.get("eval_s", 0.0),
+                        [None] * (epoch - len(timed)) + timed[:epoch]), history

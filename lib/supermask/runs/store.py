@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config,
-                      read_result, write_config, write_result)
+                      read_result, typical_seconds_per_epoch, write_config, write_result)
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -191,11 +191,11 @@ class RunStore:
     def progress(self) -> list[dict]:
         """Every run directory's state, for following a campaign: finished runs with their
         status and accuracy, unfinished ones with the epochs their checkpoint holds, the last
-        test accuracy measured, the training time so far (``wall_s``) and the worker training
-        them now."""
+        test accuracy measured, the training time so far (``wall_s``), what an epoch takes now
+        (``seconds_per_epoch``) and the worker training them now."""
         rows = []
         for run_dir in sorted(p for p in self.runs.glob("*") if p.is_dir()):
-            row = {"run": run_dir.name, "holder": None, "wall_s": None}
+            row = {"run": run_dir.name, "holder": None, "wall_s": None, "seconds_per_epoch": None}
             try:
                 record = read_result(run_dir / RESULT)
             except (ValueError, OSError):
@@ -221,7 +221,8 @@ class RunStore:
                     row["epochs"] = config["epochs"]
                     state = read_checkpoint(run_dir / CHECKPOINT)
                     row.update(epoch=state["epoch"], wall_s=state["wall_s"],
-                               test_acc=state["history"][-1].get("test_acc"))
+                               test_acc=state["history"][-1].get("test_acc"),
+                               seconds_per_epoch=typical_seconds_per_epoch(state))
                 except Exception:  # no checkpoint yet, or one being replaced
                     pass
             rows.append(row)

@@ -127,6 +127,7 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
         "trained_by": store.trainers(config),
         "wall_s": outcome.wall_s,
         "eval_s": outcome.eval_s,
+        "epoch_s": outcome.epoch_s,
         "prepare_s": outcome.prepare_s,
         **({"data_source": store.data.source, "data_fingerprint": store.data.fingerprint}
            if store.data is not None else {}),

@@ -83,6 +83,7 @@ class TrainOutcome:
     prepare_s: float = 0.0  # building and preparing the model (pruning at init), not in wall_s
     history: list[dict] = field(default_factory=list)
     eval_s: float = 0.0  # of wall_s, the per-epoch test evaluations for the learning curve
+    epoch_s: list[float | None] = field(default_factory=list)  # each epoch's time
     extra: dict = field(default_factory=dict)  # method-specific measurements
 
 
@@ -240,6 +241,7 @@ def _outcome(run: _Run, config: RunConfig, status: str, history: list[dict], clo
         trainable_values=run.method.trainable_values(run.model),
         wall_s=clock.wall_s,
         eval_s=clock.eval_s,
+        epoch_s=clock.epoch_s,
         epochs_run=len(history),
         history=history,
         prepare_s=prepare_s,
@@ -290,6 +292,7 @@ def fit(
             log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1,
                      entry["loss"], entry["train_acc"])
         if _diverged(entry, trainable):
+            clock.epoch_done()
             status = "diverged"
             log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1,
                         entry["loss"])
@@ -301,6 +304,7 @@ def fit(
             clock.eval_s += time.perf_counter() - eval_started
             bar.set_postfix(epoch=epoch + 1, loss=f"{entry['loss']:.3f}",
                             acc=f"{entry['train_acc']:.3f}", test=f"{entry['test_acc']:.3f}")
+        clock.epoch_done()
         if processes.main:
             if checkpoint is not None:
                 write_checkpoint(checkpoint, epoch + 1, run.model, run.optimizers, clock,
