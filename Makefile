@@ -74,9 +74,11 @@ report: setup
 # at PROFILE, with THREADS threads, from a frozen worktree of HEAD (.campaign/<commit>); follow it
 # in logs/. Start it again to resume (runs continue from their last epoch checkpoint); a second
 # worker started beside it takes the next free run. A file with an unknown figure or field, or
-# an unknown PROFILE, is refused (exit 2) before anything starts.
+# an unknown PROFILE, is refused (exit 2) before anything starts. Two started at once take turns
+# installing and creating the worktree (a lock in .git).
 THREADS ?= 1
-campaign: setup
+campaign:
+	@flock "$$(git rev-parse --git-common-dir)/campaign.lock" $(MAKE) --no-print-directory setup
 	@mkdir -p logs
 	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
 	@file="$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))"; \
