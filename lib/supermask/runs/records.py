@@ -126,12 +126,13 @@ RECENT_EPOCHS = 5
 
 
 def typical_seconds_per_epoch(record: dict) -> float | None:
-    """What an epoch of this run takes now: the median of its latest timed epochs (a worker
-    stopped for a while inflates one epoch, not the estimate), else its mean (records from
-    before epochs were timed); None without a time. ``record``: a result or a checkpoint."""
+    """What an epoch of this run takes now: the lower median of its latest timed epochs (a
+    worker stopped for a while inflates one epoch, not the estimate; of two epochs, the
+    shorter), else its mean (records from before epochs were timed); None without a time.
+    ``record``: a result or a checkpoint."""
     timed = [s for s in record.get("epoch_s") or [] if isinstance(s, (int, float))]
     if timed:
-        return statistics.median(timed[-RECENT_EPOCHS:])
+        return statistics.median_low(timed[-RECENT_EPOCHS:])
     wall_s = record.get("wall_s")
     epochs = record.get("epochs_run", record.get("epoch"))
     if isinstance(wall_s, (int, float)) and isinstance(epochs, int) and epochs > 0:
