@@ -104,6 +104,11 @@ def test_the_search_started_from_the_last_threshold_keeps_exactly_the_top_k():
         memo = {"threshold": start}
         assert torch.equal(topk_mask(moved, k, memo), sorted_mask(moved, k))
         assert int((moved > memo["threshold"]).sum()) == j  # kept for the next step
+    tied = torch.randint(0, 3, (n,), generator=g).float()  # no value has exactly j above it
+    j = kept_count(0.5, n)
+    assert threshold_by_counts(tied, j, hint=torch.tensor(1.0)) is None
+    assert torch.equal(topk_mask(tied, 0.5, {"threshold": torch.tensor(1.0)}).sum(), torch.tensor(
+        float(j)))
 
 
 def test_each_masked_layer_starts_its_search_where_its_last_step_ended():

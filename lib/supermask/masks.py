@@ -150,6 +150,8 @@ def _bracket_from(hint: torch.Tensor, above: Callable[[torch.Tensor], int], j: i
     spacing = (sample.kthvalue(hi_rank).values - sample.kthvalue(lo_rank).values) / max(
         1, hi_rank - lo_rank) * sample.numel() / n  # value per element near the j-th
     step = 1.5 * (count - j) * spacing
+    if not step:  # the sample's values tie near the j-th: no step would move
+        return None
     t, c = hint, count
     for _ in range(grow):
         t_next = t + step
