@@ -18,9 +18,9 @@ REFERENCE = {"edge-popup U_k k=0.5": 0.766, "dense Adam": 0.764, "Zhou et al. N_
              "edge-popup U_k k=0.1": 0.618, "edge-popup U_k k=0.9": 0.617}
 
 
-def _rows(epochs, accuracies, precision="fp32", status="finished", model="conv2"):
+def _rows(epochs, accuracies, precision="fp32", status="finished", model="conv2", seed=0):
     return [{"configuration": name, "model": model, "epochs": epochs, "precision": precision,
-             "status": status, "test_acc": acc} for name, acc in accuracies.items()]
+             "status": status, "test_acc": acc, "seed": seed} for name, acc in accuracies.items()]
 
 
 def _table(*row_lists):
@@ -113,18 +113,21 @@ def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
     configs = [config for _, config in grid]
     fp32 = sorted((c.epochs for c in configs if c.precision == "fp32"))
     assert fp32 == sorted([e for e in (5, 10, 20, 40, 100) for _ in budget.CONFIGURATIONS])
-    bf16 = [(label["configuration"], c.model, c.epochs) for label, c in grid
+    bf16 = [(label["configuration"], c.model, c.epochs, c.seed) for label, c in grid
             if c.precision == "bf16"]
     k05 = "edge-popup U_k k=0.5"
-    assert sorted(bf16) == sorted([("edge-popup U_k k=0.1", "conv2", 10), (k05, "conv2", 10),
-                                   ("edge-popup U_k k=0.9", "conv2", 10),
-                                   ("dense Adam", "conv2", 10), (k05, "conv2", 100),
-                                   (k05, "conv2", 20), (k05, "conv4", 20), (k05, "conv4", 100)])
-    short = get_profile("short")  # the shortfall's 20-epoch runs are Figure 3's at short
+    assert sorted(bf16) == sorted([("edge-popup U_k k=0.1", "conv2", 10, 0), (k05, "conv2", 10, 0),
+                                   ("edge-popup U_k k=0.9", "conv2", 10, 0),
+                                   ("dense Adam", "conv2", 10, 0), (k05, "conv2", 100, 0),
+                                   (k05, "conv4", 100, 0)]
+                                  + [(k05, m, 20, s) for m in ("conv2", "conv4") for s in (0, 1, 2)])
+    short = get_profile("short")  # the 20-epoch runs are profile short's: seed 0 is Figure 3's
     assert {c for _, c in grid if c.epochs == 20 and c.precision == "bf16"} == {
-        short.apply(model=m, seed=0, **budget.CONFIGURATIONS[k05]) for m in ("conv2", "conv4")}
+        short.apply(model=m, seed=s, **budget.CONFIGURATIONS[k05]) for m in ("conv2", "conv4")
+        for s in (0, 1, 2)}
     assert len({c.hash for c in configs}) == len(configs)
-    assert {c.train_subset for c in configs} == {None} and {c.seed for c in configs} == {0}
+    assert {c.train_subset for c in configs} == {None}
+    assert {c.seed for c in configs if c.epochs != 20 or c.precision != "bf16"} == {0}
 
 
 def test_the_shortfall_is_measured_per_depth_and_kept_out_of_the_study():
@@ -149,6 +152,32 @@ def test_the_shortfall_is_measured_per_depth_and_kept_out_of_the_study():
     assert gate.loc[gate["epochs"] == 100, "bf16 (%)"].item() == pytest.approx(76.0)
     pending = budget.shortfall(table[table["model"] == "conv2"], get_profile("paper"))
     assert pending.loc["conv4"].isna().all()
+
+
+def test_the_seed_spread_pools_both_depths_and_leaves_the_shortfall_on_one_seed():
+    """Catches a shortfall that averages seeds 1 and 2 into the 20-epoch side (its 100-epoch
+    side has seed 0 only), a std with n instead of n - 1, a pool of stds instead of variances,
+    and noise claimed before a depth has all its seeds."""
+    def k05(epochs, acc, model, seed, status="finished"):
+        return [dict(row, method="edge-popup", init="signed_constant", k=0.5) for row in
+                _rows(epochs, {"edge-popup U_k k=0.5": acc}, "bf16", status, model, seed)]
+
+    rows = (k05(20, 0.70, "conv2", 0) + k05(100, 0.76, "conv2", 0) + k05(20, 0.71, "conv2", 1)
+            + k05(20, 0.72, "conv2", 2) + k05(20, 0.77, "conv4", 0) + k05(100, 0.83, "conv4", 0)
+            + k05(20, 0.77, "conv4", 1) + k05(20, 0.74, "conv4", 2, status="missing"))
+    paper = get_profile("paper")
+    table = _table(rows)
+    assert budget.shortfall(table, paper).loc["conv2", "shortfall (points)"] == pytest.approx(6.0)
+    spread = budget.seed_spread(table, paper)
+    assert spread.loc["conv2", "std (points)"] == pytest.approx(1.0)
+    assert spread.loc["conv4", "std (points)"] == pytest.approx(0.0)  # two of three seeds
+    noise = budget.seed_noise(table, paper)
+    assert noise.std == pytest.approx(0.01) and noise.measured_on == "conv2"
+    table.loc[table["status"] == "missing", "status"] = "finished"  # conv4: 77, 77, 74
+    noise = budget.seed_noise(table, paper, seeds=1)
+    assert noise.std == pytest.approx(((1.0 + 3.0) / 2) ** 0.5 / 100)
+    assert noise.measured_on == "conv2, conv4" and noise.sigmas == budget.NOISE_SIGMAS
+    assert budget.seed_noise(_table(rows[:2]), paper) is None
 
 
 def test_the_study_runs_only_against_the_paper_schedule():

@@ -133,3 +133,79 @@ def test_iterand_claims_compare_equal_widths_and_name_the_matching_wider_parent(
     assert beats.holds is False and wider.holds is False
     one = runs([0.60, 0.70, 0.75], [0.68, 0.74, 0.77]).query("width == 0.25")
     assert iterand_width_claims(one)[1].holds is None
+
+
+def test_a_verdicts_margin_is_its_closest_comparison_or_its_furthest_failure():
+    """Catches a margin taken from the wrong comparison: the best k is judged against the best
+    k outside [0.3, 0.7], the worst against the worse end, the depth gap as a difference of gaps
+    (four runs); a failing verdict needs every failing curve to flip."""
+    from pytest import approx
+
+    best, worst = best_k_claims(frame(curve("conv4", "signed_constant",
+                                            [0.3, 0.6, 0.7, 0.6, 0.66])))
+    assert best.holds and best.margin == approx(0.04) and best.terms == 2
+    assert worst.holds and worst.margin == approx(0.3)  # 0.6 (k=0.3) against 0.3 (k=0.1)
+    two = frame(curve("conv2", "signed_constant", [0.75, 0.6, 0.7, 0.6, 0.4])
+                + curve("conv4", "signed_constant", [0.72, 0.6, 0.7, 0.6, 0.4]))
+    best, _ = best_k_claims(two)
+    assert best.holds is False and best.margin == approx(0.05)  # conv2's failure, the larger
+    popup = frame(curve("conv2", "signed_constant", [0.3, 0.5, 0.6, 0.5, 0.4])
+                  + curve("conv8", "signed_constant", [0.3, 0.7, 0.8, 0.7, 0.4]))
+    dense = frame([("conv2", "-", 1.0, 0.7, "finished", "sgd"),
+                   ("conv8", "-", 1.0, 0.82, "finished", "adam")])
+    gap = depth_gap_claim(popup, dense, ["conv2", "conv8"])
+    assert gap.margin == approx(0.08) and gap.terms == 4
+
+
+def test_a_margin_inside_the_seed_noise_says_needs_more_seeds():
+    """Catches a threshold that ignores how many runs a comparison combines or how many seeds
+    each accuracy averages, and a table that still decides on one seed."""
+    from pytest import approx
+
+    from supermask.figures.claims import Claim, SeedNoise
+
+    noise = SeedNoise(std=0.005)  # half a point: 2 std of a pair is 1.41 points
+    assert noise.threshold(2) == approx(0.01414, abs=1e-5)
+    assert noise.threshold(4) == approx(0.02)
+    assert SeedNoise(std=0.005, seeds=2).threshold(4) == approx(0.01414, abs=1e-5)
+    close = Claim("A beats B", True, "A 70.0% vs B 69.0%", margin=0.01)
+    wide = Claim("C beats D", False, "C 60.0% vs D 70.0%", margin=0.1)
+    gap = Claim("gaps shrink", True, "", margin=0.015, terms=4)
+    unjudged = Claim("E beats F", None, "", margin=None)
+    timing = Claim("E is cheaper", True, "1 s vs 2 s", margin=None)
+    table = to_markdown([close, wide, gap, unjudged, timing], noise=noise)
+    assert ("| A beats B | needs more seeds (1 seed: holds by 1.0 pts, under 2 std of seed "
+            "noise, 1.4 pts) |") in table
+    assert "| C beats D | does not hold |" in table
+    assert "| gaps shrink | needs more seeds (1 seed: holds by 1.5 pts" in table
+    assert "| E beats F | not judged yet |" in table and "| E is cheaper | holds |" in table
+    assert "needs more seeds" not in to_markdown([close, gap])  # no noise measured: decided
+
+
+def test_every_claim_that_compares_accuracies_carries_its_margin():
+    """Catches a claim function that forgets its margin: then no amount of noise would ever
+    make it say "needs more seeds"."""
+    from supermask.figures.claims import (fixed_size_claim, iterand_width_claims, pab_claims,
+                                          width_gap_claim, zhou_claims)
+
+    runs = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
+                 + curve("conv4", "kaiming_normal", [0.3, 0.6, 0.65, 0.6, 0.4])
+                 + curve("conv4", "xavier_normal", [0.3, 0.4, 0.5, 0.4, 0.4])
+                 + curve("conv4", "scaled_signed_constant", [0.3, 0.6, 0.71, 0.6, 0.4]))
+    zhou = frame([("conv4", init, None, acc, "finished", "sgd") for init, acc in (
+        ("kaiming_normal", 0.6), ("signed_constant", 0.62), ("xavier_normal", 0.5),
+        ("signed_xavier_constant", 0.52))])
+    widths = pd.DataFrame({"model": "conv4", "init": "signed_constant", "k": 0.5,
+                           "width": [1.0, 2.0, 1.0, 2.0], "size": "s", "optimizer": "sgd",
+                           "status": "finished", "test_acc": [0.6, 0.7, 0.72, 0.75]})
+    popup, dense = widths.iloc[:2], widths.iloc[2:]
+    series = pd.DataFrame({"series": ["pab", "edge-popup", "iterand", "edge-popup"],
+                           "k": 0.5, "width": [1.0, 1.0, 2.0, 2.0], "status": "finished",
+                           "test_acc": [0.7, 0.68, 0.75, 0.7], "wall_s": 10.0,
+                           "epochs_run": 1})
+    verdicts = [*distribution_claims(runs), *zhou_claims(runs, zhou), width_gap_claim(popup, dense),
+                fixed_size_claim(popup), *pab_claims(series)[:1],
+                *iterand_width_claims(series.iloc[2:])[:1]]
+    assert len(verdicts) == 10 and all(c.holds is not None for c in verdicts)
+    assert all(c.margin is not None and c.margin >= 0 for c in verdicts), [
+        (c.statement, c.margin) for c in verdicts]

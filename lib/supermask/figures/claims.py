@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -10,22 +11,64 @@ from ..init import SHORT_NAMES
 from ..runs.records import seconds_per_epoch
 from .style import percent
 
-__all__ = ["Claim", "best_k_claims", "depth_gap_claim", "distribution_claims", "fixed_size_claim",
-           "iterand_width_claims", "pab_claims", "to_markdown", "width_gap_claim", "zhou_claims"]
+__all__ = ["VERDICTS", "Claim", "SeedNoise", "best_k_claims", "depth_gap_claim",
+           "distribution_claims", "fixed_size_claim", "iterand_width_claims", "pab_claims", "to_markdown", "verdict_text", "width_gap_claim",
+           "zhou_claims"]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim and its verdict: ``holds`` is None when the runs it needs do not exist yet."""
+    """A claim and its verdict: ``holds`` is None when the runs it needs do not exist yet.
+
+    ``margin`` (accuracy, a fraction) is how far the verdict is from flipping: the closest of the
+    comparisons it rests on when it holds, the furthest of the failing ones when it does not
+    (all of them would have to flip). Each comparison is a difference of ``terms`` accuracies
+    (2 for a pair, 4 for a difference of gaps), which sets how much seed noise it carries. None:
+    the verdict is not a comparison that noise could flip (a missing run, a timing).
+    """
 
     statement: str
     holds: bool | None
     evidence: str
+    margin: float | None = None
+    terms: int = 2
 
     def __post_init__(self):
         # A verdict computed from pandas is a numpy bool, which `is True`/`is False` miss.
         if self.holds is not None:
             object.__setattr__(self, "holds", bool(self.holds))
+        if self.margin is not None:
+            object.__setattr__(self, "margin", float(self.margin))
+
+
+@dataclass(frozen=True)
+class SeedNoise:
+    """How far one run's final accuracy moves with its seed (``std``, a fraction), measured
+    on ``measured_on``, and how many seeds each accuracy a verdict compares averages."""
+
+    std: float
+    seeds: int = 1
+    sigmas: float = 2.0
+    measured_on: str = ""
+
+    def threshold(self, terms: int) -> float:
+        """The margin below which a comparison of ``terms`` such accuracies is not decided:
+        ``sigmas`` standard deviations of that comparison."""
+        return self.sigmas * self.std * math.sqrt(terms / self.seeds)
+
+    def undecided(self, claim: Claim) -> bool:
+        return (claim.holds is not None and claim.margin is not None
+                and claim.margin < self.threshold(claim.terms))
+
+
+def _margin(signed: list[float], holds: bool | None) -> float | None:
+    """A verdict's margin from its comparisons' signed margins (positive: that comparison
+    agrees with the claim)."""
+    if holds is None or not signed:
+        return None
+    if holds:
+        return min(signed)
+    return max(-m for m in signed if m <= 0) if any(m <= 0 for m in signed) else None
 
 
 def _finished(runs: pd.DataFrame) -> pd.DataFrame:
@@ -52,6 +95,7 @@ def _init_label(init: str) -> str:
 
 
 K_ENDS = (0.1, 0.9)  # the ends of the paper's k range
+SAME_WITHIN = 0.02  # "no visible difference": within 2 points
 
 
 def best_k_claims(popup: pd.DataFrame) -> list[Claim]:
@@ -62,6 +106,7 @@ def best_k_claims(popup: pd.DataFrame) -> list[Claim]:
     """
     means = _mean_by(popup, ["model", "init", "k"])
     best, worst, partial = [], [], []
+    best_margins, worst_margins = [], []
     for (model, init), curve in means.groupby(level=["model", "init"]):
         curve = curve.droplevel(["model", "init"])
         ks = list(curve.index)
@@ -71,13 +116,21 @@ def best_k_claims(popup: pd.DataFrame) -> list[Claim]:
             continue
         best.append((model, init, curve.idxmax()))
         worst.append((model, init, curve.idxmin()))
+        middle = curve[(curve.index >= 0.3) & (curve.index <= 0.7)]
+        outside = curve.drop(middle.index)
+        if len(middle) and len(outside):
+            best_margins.append(middle.max() - outside.max())
+        ends = curve[curve.index.isin(K_ENDS)]
+        worst_margins.append(curve.drop(ends.index).min() - ends.min())
+    best_holds = _verdict(best, lambda: all(0.3 <= k <= 0.7 for *_, k in best))
+    worst_holds = _verdict(worst, lambda: all(k in K_ENDS for *_, k in worst))
     return [
-        Claim("The best k (fraction kept) lies between 0.3 and 0.7",
-              _verdict(best, lambda: all(0.3 <= k <= 0.7 for *_, k in best)),
-              "; ".join([f"{m}/{i}: best k={k:g}" for m, i, k in best] + partial)),
-        Claim("Accuracy is worst at the ends of the k range (k=0.1 or k=0.9)",
-              _verdict(worst, lambda: all(k in K_ENDS for *_, k in worst)),
-              "; ".join([f"{m}/{i}: worst k={k:g}" for m, i, k in worst] + partial)),
+        Claim("The best k (fraction kept) lies between 0.3 and 0.7", best_holds,
+              "; ".join([f"{m}/{i}: best k={k:g}" for m, i, k in best] + partial),
+              _margin(best_margins, best_holds) if len(best_margins) == len(best) else None),
+        Claim("Accuracy is worst at the ends of the k range (k=0.1 or k=0.9)", worst_holds,
+              "; ".join([f"{m}/{i}: worst k={k:g}" for m, i, k in worst] + partial),
+              _margin(worst_margins, worst_holds)),
     ]
 
 
@@ -92,7 +145,9 @@ def depth_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[
         ", ".join(f"{m} {100 * g:+.1f} pts" for m, g in gaps.items()) or "no model has both")
     if holds is None:
         evidence += " (needs two depths)"
-    return Claim("Deeper networks close the gap to the dense learned network", holds, evidence)
+    margin = _margin([gaps[models[0]] - gaps[models[-1]]], holds) if holds is not None else None
+    return Claim("Deeper networks close the gap to the dense learned network", holds, evidence,
+                 margin, terms=4)
 
 
 def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
@@ -107,22 +162,27 @@ def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
 
     pair = have("signed_constant", "kaiming_normal")
     if pair:
+        signed = [best[m, "signed_constant"] - best[m, "kaiming_normal"] for m in pair]
+        holds = all(d >= 0 for d in signed)
         claims.append(Claim(
-            "Signed Kaiming constant is at least as good as Kaiming normal",
-            all(best[m, "signed_constant"] >= best[m, "kaiming_normal"] for m in pair),
+            "Signed Kaiming constant is at least as good as Kaiming normal", holds,
             "; ".join(f"{m}: U_k {percent(best[m, 'signed_constant'])} vs N_k "
-                      f"{percent(best[m, 'kaiming_normal'])}" for m in pair)))
+                      f"{percent(best[m, 'kaiming_normal'])}" for m in pair),
+            _margin(signed, holds)))
     weak = [i for i in ("xavier_normal", "kaiming_uniform") if any((m, i) in best.index
                                                                    for m in models)]
     strong = have("signed_constant", "kaiming_normal", *weak)
     if weak and strong:
+        signed = [min(best[m, "signed_constant"], best[m, "kaiming_normal"])
+                  - max(best[m, i] for i in weak) for m in strong]
+        holds = all(d > 0 for d in signed)
         claims.append(Claim(
             "Kaiming-scaled normal and signed constant beat Xavier normal and Kaiming uniform",
-            all(min(best[m, "signed_constant"], best[m, "kaiming_normal"])
-                > max(best[m, i] for i in weak) for m in strong),
+            holds,
             "; ".join(f"{m}: " + ", ".join(f"{i} {percent(best[m, i])}" for i in
                                            ("signed_constant", "kaiming_normal", *weak))
-                      for m in strong)))
+                      for m in strong),
+            _margin(signed, holds)))
     # The paper's scaling (1/sqrt(k)), and the released code's (1/sqrt(1 - k), hidden-networks
     # issue #9), which is what the paper's "no visible difference" was measured with.
     for plain, scaled, how in (
@@ -135,23 +195,40 @@ def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
         both = have(plain, scaled)
         if both:
             diffs = {m: best[m, scaled] - best[m, plain] for m in both}
+            signed = [SAME_WITHIN - abs(d) for d in diffs.values()]
+            holds = all(d > 0 for d in signed)
             claims.append(Claim(
-                f"Scaling {plain} {how} makes no visible difference (within 2 points)",
-                all(abs(d) < 0.02 for d in diffs.values()),
-                "; ".join(f"{m}: scaled minus plain {100 * d:+.1f} pts" for m, d in diffs.items())))
+                f"Scaling {plain} {how} makes no visible difference (within 2 points)", holds,
+                "; ".join(f"{m}: scaled minus plain {100 * d:+.1f} pts" for m, d in diffs.items()),
+                _margin(signed, holds)))
     return claims
 
 
-def to_markdown(claims: list[Claim], budget_notes: dict[str, str] | None = None) -> str:
+VERDICTS = {True: "holds", False: "does not hold", None: "not judged yet"}
+
+
+def verdict_text(claim: Claim, noise: SeedNoise | None = None) -> str:
+    """"holds", "does not hold", "not judged yet", or, where ``noise`` says one seed's margin
+    is too small to decide, "needs more seeds" with what the seed leans to and the numbers."""
+    if noise is None or not noise.undecided(claim):
+        return VERDICTS[claim.holds]
+    seeds = f"{noise.seeds} seed{'s' if noise.seeds > 1 else ''}"
+    return (f"needs more seeds ({seeds}: {VERDICTS[claim.holds]} by "
+            f"{100 * claim.margin:.1f} pts, under {noise.sigmas:g} std of seed noise, "
+            f"{100 * noise.threshold(claim.terms):.1f} pts)")
+
+
+def to_markdown(claims: list[Claim], budget_notes: dict[str, str] | None = None,
+                noise: SeedNoise | None = None) -> str:
     """The claims as a markdown table; with ``budget_notes`` (a profile that cuts the paper's
     schedule) a last column says whether the Conv2 budget study found each claim decidable
-    at that budget."""
-    verdicts = {True: "holds", False: "does not hold", None: "not judged yet"}
+    at that budget; with ``noise`` (the seed spread measured at that profile) a verdict whose
+    margin is within the noise says it needs more seeds instead."""
     notes = budget_notes is not None
     lines = ["| paper's claim | this run | evidence |" + (" at this budget |" if notes else ""),
              "|---|---|---|" + ("---|" if notes else "")]
     for claim in claims:
-        line = f"| {claim.statement} | {verdicts[claim.holds]} | {claim.evidence or '-'} |"
+        line = f"| {claim.statement} | {verdict_text(claim, noise)} | {claim.evidence or '-'} |"
         if notes:
             line += f" {budget_notes.get(claim.statement, 'not measured by the budget study')} |"
         lines.append(line)
@@ -164,27 +241,32 @@ def width_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame) -> Claim:
     best_dense = _mean_by(dense, ["model", "width", "optimizer"]).groupby(
         level=["model", "width"]).max()
     gaps = (best_dense - best_popup).dropna()
-    verdicts, evidence = [], []
+    verdicts, evidence, signed = [], [], []
     for model, per_width in gaps.groupby(level="model"):
         per_width = per_width.droplevel("model").sort_index()
         verdicts.append(len(per_width) >= 2 and per_width.iloc[-1] < per_width.iloc[0])
+        signed.append(per_width.iloc[0] - per_width.iloc[-1] if len(per_width) >= 2 else None)
         evidence.append(f"{model}: " + ", ".join(f"w={w:g} {100 * g:+.1f} pts"
                                                   for w, g in per_width.items()))
-    return Claim("Wider networks close the gap to the dense learned network",
-                 _verdict(verdicts, lambda: all(verdicts)), "; ".join(evidence))
+    holds = _verdict(verdicts, lambda: all(verdicts))
+    return Claim("Wider networks close the gap to the dense learned network", holds,
+                 "; ".join(evidence),
+                 _margin(signed, holds) if None not in signed else None, terms=4)
 
 
 def fixed_size_claim(runs: pd.DataFrame) -> Claim:
     """At a fixed number of kept weights, the wider parent network gives the better subnetwork."""
     means = _mean_by(runs, ["size", "width"])
-    verdicts, evidence = [], []
+    verdicts, evidence, signed = [], [], []
     for size, curve in means.groupby(level="size"):
         curve = curve.droplevel("size").sort_index()
         verdicts.append(len(curve) >= 2 and curve.iloc[-1] > curve.iloc[0])
+        signed.append(curve.iloc[-1] - curve.iloc[0] if len(curve) >= 2 else None)
         evidence.append(f"{size}: w={curve.index[0]:g} {percent(curve.iloc[0])} -> "
                         f"w={curve.index[-1]:g} {percent(curve.iloc[-1])}")
-    return Claim("At a fixed subnetwork size, a wider parent network is better",
-                 _verdict(verdicts, lambda: all(verdicts)), "; ".join(evidence))
+    holds = _verdict(verdicts, lambda: all(verdicts))
+    return Claim("At a fixed subnetwork size, a wider parent network is better", holds,
+                 "; ".join(evidence), _margin(signed, holds) if None not in signed else None)
 
 
 def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
@@ -192,10 +274,12 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
     best_popup = _best(popup, ["model", "init"])
     zhou_acc = _mean_by(zhou, ["model", "init"])
     both = [key for key in zhou_acc.index if key in best_popup.index]
-    claims = [Claim("edge-popup finds better subnetworks than Zhou et al.'s supermask",
-                    all(best_popup[key] > zhou_acc[key] for key in both) if both else None,
+    signed = [best_popup[key] - zhou_acc[key] for key in both]
+    holds = all(d > 0 for d in signed) if both else None
+    claims = [Claim("edge-popup finds better subnetworks than Zhou et al.'s supermask", holds,
                     "; ".join(f"{m}/{i}: edge-popup {percent(best_popup[m, i])} vs Zhou "
-                              f"{percent(zhou_acc[m, i])}" for m, i in both))]
+                              f"{percent(zhou_acc[m, i])}" for m, i in both),
+                    _margin(signed, holds))]
     # Per architecture, whatever weights each has been run with so far: the first judgement a
     # campaign can make (edge-popup U_k against Zhou et al. N_k, say) before the pairs exist.
     top_popup, top_zhou = {}, {}
@@ -204,22 +288,27 @@ def zhou_claims(popup: pd.DataFrame, zhou: pd.DataFrame) -> list[Claim]:
             if model not in top or acc > top[model][1]:
                 top[model] = (init, acc)
     models = [m for m in top_zhou if m in top_popup]
+    signed = [top_popup[m][1] - top_zhou[m][1] for m in models]
+    holds = all(d > 0 for d in signed) if models else None
     claims.append(Claim(
         "On each architecture, the best edge-popup subnetwork beats the best Zhou et al. one",
-        all(top_popup[m][1] > top_zhou[m][1] for m in models) if models else None,
+        holds,
         "; ".join(f"{m}: edge-popup {_init_label(top_popup[m][0])} {percent(top_popup[m][1])} vs "
-                  f"Zhou {_init_label(top_zhou[m][0])} {percent(top_zhou[m][1])}" for m in models)))
+                  f"Zhou {_init_label(top_zhou[m][0])} {percent(top_zhou[m][1])}" for m in models),
+        _margin(signed, holds)))
     kaiming, xavier = ("kaiming_normal", "signed_constant"), ("xavier_normal",
                                                               "signed_xavier_constant")
     models = [m for m in dict.fromkeys(zhou["model"])
               if all((m, i) in zhou_acc.index for i in kaiming + xavier)]
     if models:
+        signed = [min(zhou_acc[m, i] for i in kaiming) - max(zhou_acc[m, i] for i in xavier)
+                  for m in models]
+        holds = all(d > 0 for d in signed)
         claims.append(Claim(
-            "Kaiming-scaled weights help Zhou et al. (N_k, U_k beat N_x, U_x)",
-            all(min(zhou_acc[m, i] for i in kaiming) > max(zhou_acc[m, i] for i in xavier)
-                for m in models),
+            "Kaiming-scaled weights help Zhou et al. (N_k, U_k beat N_x, U_x)", holds,
             "; ".join(f"{m}: " + ", ".join(f"{i} {percent(zhou_acc[m, i])}" for i in kaiming + xavier)
-                      for m in models)))
+                      for m in models),
+            _margin(signed, holds)))
     return claims
 
 
@@ -241,8 +330,10 @@ def pab_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
     for other, statement in (("pab", "PaB beats edge-popup at equal k"),
                              ("iterand", "IteRand beats edge-popup at equal width and k")):
         pairs = _versus(runs, series, other, "edge-popup")
-        claims.append(Claim(statement, _verdict(pairs, lambda: all(a > b for _, a, b in pairs)),
-                            "; ".join(f"k={k:g}: {percent(a)} vs {percent(b)}" for k, a, b in pairs)))
+        holds = _verdict(pairs, lambda: all(a > b for _, a, b in pairs))
+        claims.append(Claim(statement, holds,
+                            "; ".join(f"k={k:g}: {percent(a)} vs {percent(b)}" for k, a, b in pairs),
+                            _margin([a - b for _, a, b in pairs], holds)))
     pairs = _versus(runs, series, "pab", "edge-popup", value="s_per_epoch")
     claims.append(Claim("PaB is cheaper per epoch than edge-popup",
                         _verdict(pairs, lambda: all(a < b for _, a, b in pairs)),
@@ -256,9 +347,10 @@ def iterand_width_claims(runs: pd.DataFrame, series: str = "series") -> list[Cla
     "edge-popup"; the second claim names, per width, the narrowest edge-popup parent that reaches
     IteRand's accuracy (none within the grid is evidence too)."""
     pairs = _versus(runs, series, "iterand", "edge-popup", key="width")
-    beats = Claim("IteRand beats edge-popup at every width (equal k)",
-                  _verdict(pairs, lambda: all(a > b for _, a, b in pairs)),
-                  "; ".join(f"w={w:g}: {percent(a)} vs {percent(b)}" for w, a, b in pairs))
+    holds = _verdict(pairs, lambda: all(a > b for _, a, b in pairs))
+    beats = Claim("IteRand beats edge-popup at every width (equal k)", holds,
+                  "; ".join(f"w={w:g}: {percent(a)} vs {percent(b)}" for w, a, b in pairs),
+                  _margin([a - b for _, a, b in pairs], holds))
     popup = {w: b for w, _, b in pairs}
     matched = {w: min((v for v, acc in popup.items() if v > w and acc >= a), default=None)
                for w, a, _ in pairs}

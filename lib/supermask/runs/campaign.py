@@ -87,10 +87,13 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
     # ... and one over several models (a whole figure) names each run's model.
     models = {model for run in runs for model in run.only.get("model", [])}
+    # ... and one over seeds (the seed spread) names each run's seed.
+    seeds = {seed for run in runs for seed in run.only.get("seed", [])}
 
     def label(row) -> str:
         name = (f"{row['model'].capitalize()} " if len(models) > 1 else "") + run_name(row)
         name += f", {row['epochs']} epochs" if len(lengths) > 1 else ""
+        name += f", seed {row['seed']}" if len(seeds) > 1 else ""
         precision = row.get("precision")  # named where it is not the profile's
         return name + (f", {precision}" if isinstance(precision, str)
                        and precision != profile.precision else "")
