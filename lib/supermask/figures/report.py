@@ -115,7 +115,7 @@ def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
             table_markdown(table.rename_axis("configuration").reset_index()), "", f"**The rule:** {choice.describe()}", "",
             "Each Conv2 claim at each schedule length:", "",
             table_markdown(verdicts.rename_axis("claim").reset_index()), *_fidelity(runs),
-            *_shortfall(runs, PROFILES[profile])]
+            *_shortfall(runs, PROFILES[profile]), *_seed_spread(runs, PROFILES[profile])]
 
 
 def _shortfall(runs: pd.DataFrame, profile) -> list[str]:
@@ -125,6 +125,20 @@ def _shortfall(runs: pd.DataFrame, profile) -> list[str]:
     return ["", "What profile short gives up, per depth: edge-popup $U_k$ k=0.5 after short's "
             "schedule and after the reference, both in short's precision:", "",
             table_markdown(shown.reset_index())]
+
+
+def _seed_spread(runs: pd.DataFrame, profile) -> list[str]:
+    """How far one seed moves a short result, and the noise short's verdicts are judged
+    against (not measured until a depth has all its seeds)."""
+    table = budget.seed_spread(runs, profile)
+    noise = budget.seed_noise(runs, profile)
+    shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    verdict = ("not measured yet: a depth needs all its seeds finished" if noise is None else
+               f"one run's std {100 * noise.std:.2f} points (pooled over {noise.measured_on}), so "
+               f"a one-seed verdict at short is decided beyond {100 * noise.threshold(2):.1f} "
+               f"points for a pair and {100 * noise.threshold(4):.1f} for a difference of gaps")
+    return ["", f"How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule: {verdict}.",
+            "", table_markdown(shown.reset_index())]
 
 
 def _fidelity(runs: pd.DataFrame) -> list[str]:
@@ -162,12 +176,13 @@ def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame,
                          _summary(runs) + ".", "", _links(figures, root, profile, figure_files),
                          ""]
             verdicts = judge(runs) if judge is not None else []
+            noise = budget.seed_noise_for(PROFILES[profile], results)
             if verdicts:
                 notes = budget.claim_notes_for(PROFILES[profile], results)
-                sections += [claims.to_markdown(verdicts, notes), ""]
+                sections += [claims.to_markdown(verdicts, notes, noise), ""]
             if name == "budget":
                 sections += [*_budget_section(runs, profile), ""]
-            judged.append((name, heading, profile, runs, verdicts))
+            judged.append((name, heading, profile, runs, verdicts, noise))
         if not found:
             sections += ["Not run at any profile yet.", ""]
     imagenet = [p for p in _profiles(results) if (results / p / "imagenet.csv").exists()]
@@ -181,11 +196,15 @@ def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame,
 
 def summary_table(root: str | Path = ".", link_to: str = "") -> str:
     """One row per figure and profile: runs finished, training time, claims that hold, do not
-    hold, are not judged yet; each figure links to its section of ``link_to`` (the report)."""
+    hold, need more seeds (one seed's margin within the measured seed noise), are not judged
+    yet; each figure links to its section of ``link_to`` (the report)."""
     lines = ["| figure | profile | runs finished | training time | claims: holds / does not "
-             "hold / not judged yet |", "|---|---|---|---|---|"]
-    for name, heading, profile, runs, verdicts in _sections(Path(root))[1]:
-        tally = [sum(claim.holds is value for claim in verdicts) for value in (True, False, None)]
+             "hold / needs more seeds / not judged yet |", "|---|---|---|---|---|"]
+    for name, heading, profile, runs, verdicts, noise in _sections(Path(root))[1]:
+        undecided = [noise is not None and noise.undecided(claim) for claim in verdicts]
+        tally = [sum(claim.holds is value and not u for claim, u in zip(verdicts, undecided))
+                 for value in (True, False)]
+        tally += [sum(undecided), sum(claim.holds is None for claim in verdicts)]
         lines.append(f"| [{name}]({link_to}#{_anchor(heading)}) | {profile} | "
                      f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
                      f"{_hours(runs['wall_s'].fillna(0).sum())} | "
