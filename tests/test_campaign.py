@@ -100,7 +100,8 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
 
 @pytest.mark.parametrize("campaign, profile", [
     ("conv2-paper.txt", "paper"), ("conv2-budget.txt", "paper"), ("bf16-fidelity.txt", "paper"),
-    ("fig3-short.txt", "short"), ("conv4-paper.txt", "paper")])
+    ("fig3-short.txt", "short"), ("conv4-paper.txt", "paper"),
+    ("seed-spread.txt", "paper")])
 def test_readme_quotes_the_campaign_table_of_the_committed_results(campaign, profile):
     """A run that finishes changes results/<profile>/*.csv; the README must then be updated from
     `python -m supermask campaign`, never by hand."""
