@@ -12,8 +12,8 @@ from ..runs.records import seconds_per_epoch
 from .style import percent
 
 __all__ = ["VERDICTS", "Claim", "SeedNoise", "best_k_claims", "depth_gap_claim",
-           "distribution_claims", "fixed_size_claim", "iterand_width_claims", "pab_claims", "to_markdown", "verdict_text", "width_gap_claim",
-           "zhou_claims"]
+           "distribution_claims", "fixed_size_claim", "iterand_width_claims", "pab_claims",
+           "to_markdown", "verdict_text", "width_gap_claim", "zhou_claims"]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def depth_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[
         ", ".join(f"{m} {100 * g:+.1f} pts" for m, g in gaps.items()) or "no model has both")
     if holds is None:
         evidence += " (needs two depths)"
-    margin = _margin([gaps[models[0]] - gaps[models[-1]]], holds) if holds is not None else None
+    margin = _margin([gaps[models[0]] - gaps[models[-1]]], holds) if len(gaps) >= 2 else None
     return Claim("Deeper networks close the gap to the dense learned network", holds, evidence,
                  margin, terms=4)
 
