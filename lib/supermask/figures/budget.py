@@ -103,14 +103,18 @@ def budget_grid(profile: Profile, seed: int = 0) -> list[tuple[dict, RunConfig]]
                                    **CONFIGURATIONS[_SHORTFALL_CONFIGURATION])
             if config not in present:
                 grid.append(({"configuration": _SHORTFALL_CONFIGURATION}, config))
-    spread = 1 if profile.name == "smoke" else SPREAD_SEEDS
     for model in SHORTFALL_MODELS:
-        for other_seed in range(seed + 1, seed + 1 + spread):
+        for other_seed in range(seed + 1, seed + 1 + _spread_seeds(profile)):
             grid.append(({"configuration": _SHORTFALL_CONFIGURATION},
                          profile.apply(model=model, seed=other_seed, epochs=short_epochs,
                                        precision=short_precision,
                                        **CONFIGURATIONS[_SHORTFALL_CONFIGURATION])))
     return grid
+
+
+def _spread_seeds(profile: Profile) -> int:
+    """The seeds the spread adds beside the study's: one under smoke, to run the pipeline."""
+    return 1 if profile.name == "smoke" else SPREAD_SEEDS
 
 
 def _short(profile: Profile) -> tuple[int, str]:
@@ -300,9 +304,9 @@ def seed_spread(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
 def seed_noise(runs: pd.DataFrame, profile: Profile, seeds: int = 1) -> claims.SeedNoise | None:
     """The rule's noise for verdicts on ``seeds``-seed means at profile short: one run's std
     pooled over the depths whose seeds have all finished (None until one has)."""
-    spread = 1 if profile.name == "smoke" else SPREAD_SEEDS
     table = seed_spread(runs, profile)
-    complete = table[table.drop(columns="std (points)").notna().sum(axis=1) == spread + 1]
+    complete = table[table.drop(columns="std (points)").notna().sum(axis=1)
+                     == _spread_seeds(profile) + 1]
     if complete.empty:
         return None
     pooled = float((complete["std (points)"] ** 2).mean() ** 0.5) / 100

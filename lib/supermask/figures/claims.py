@@ -56,6 +56,13 @@ class SeedNoise:
         ``sigmas`` standard deviations of that comparison."""
         return self.sigmas * self.std * math.sqrt(terms / self.seeds)
 
+    def describe(self) -> str:
+        """The noise and the margins it implies, in a sentence."""
+        return (f"one run's std {100 * self.std:.2f} points (pooled over {self.measured_on}), "
+                f"so a {self.seeds}-seed verdict is decided beyond "
+                f"{100 * self.threshold(2):.1f} points for a pair and "
+                f"{100 * self.threshold(4):.1f} for a difference of gaps")
+
     def undecided(self, claim: Claim) -> bool:
         return (claim.holds is not None and claim.margin is not None
                 and claim.margin < self.threshold(claim.terms))

@@ -134,9 +134,7 @@ def _seed_spread(runs: pd.DataFrame, profile) -> list[str]:
     noise = budget.seed_noise(runs, profile)
     shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
     verdict = ("not measured yet: a depth needs all its seeds finished" if noise is None else
-               f"one run's std {100 * noise.std:.2f} points (pooled over {noise.measured_on}), so "
-               f"a one-seed verdict at short is decided beyond {100 * noise.threshold(2):.1f} "
-               f"points for a pair and {100 * noise.threshold(4):.1f} for a difference of gaps")
+               noise.describe())
     return ["", f"How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule: {verdict}.",
             "", table_markdown(shown.reset_index())]
 
