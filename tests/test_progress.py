@@ -89,7 +89,32 @@ def test_a_run_resumed_from_its_checkpoint_counts_only_the_epochs_it_has_left(tm
         "time: 4 min,")  # 50 s + 200 s
     store.checkpoint_path(fresh).parent.mkdir(parents=True)
     store.checkpoint_path(fresh).write_bytes(b"damaged")  # counts as no checkpoint at all
-    assert store.epochs_done(fresh) == 0 and store.epochs_done(resumed) == 6
+    assert store.checkpoint_progress(fresh) == (0, None)
+    assert store.checkpoint_progress(resumed) == (6, None)  # no time in this checkpoint
+
+
+def checkpoint(store: RunStore, run: RunConfig, epoch_s: list[float]) -> None:
+    """An unfinished run's checkpoint, as far as the estimate reads it."""
+    store.run_dir(run).mkdir(parents=True)
+    torch.save({"epoch": len(epoch_s), "history": [{}] * len(epoch_s), "epoch_s": epoch_s,
+                "wall_s": sum(epoch_s)}, store.checkpoint_path(run))
+
+
+def test_a_resumed_run_is_estimated_from_its_own_latest_epochs(tmp_path):
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=400.0)  # finished runs say 100 s an epoch
+    resumed = config(k=0.1, epochs=8)
+    checkpoint(store, resumed, [90.0, 30.0, 30.0, 30.0])  # the first epoch beside the tests
+    plan = SweepProgress("fig3", [resumed], store, DEVICE, write=None, bar=False).plan()
+    assert "(4 epochs, 1 resumed from a checkpoint); time: 2 min," in plan, plan  # 4 x 30 s
+
+
+def test_a_checkpointed_run_times_a_model_no_finished_run_has(tmp_path):
+    store = RunStore(tmp_path)
+    resumed, fresh = config(model="conv8", epochs=10), config(model="conv8", k=0.3, epochs=10)
+    checkpoint(store, resumed, [60.0] * 5)
+    plan = SweepProgress("fig3", [resumed, fresh], store, DEVICE, write=None, bar=False).plan()
+    assert "(15 epochs, 1 resumed from a checkpoint); time: 15 min," in plan, plan
 
 
 def test_plan_says_when_a_model_was_never_measured_here(tmp_path):

@@ -68,6 +68,22 @@ def print_over(line: str) -> None:
     print("\r" + line, end="", flush=True)
 
 
+def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
+                         resumed: dict[str, tuple[int, float | None]]) -> dict:
+    """``speeds`` plus, for each model no finished run has timed here, the median speed of its
+    checkpointed runs: a sweep that resumes its first conv8 run can say what conv8 costs."""
+    samples: dict[tuple[str, str | None, str], list[float]] = {}
+    for h, (_, per_epoch) in resumed.items():
+        config = todo[h]
+        if per_epoch is None:
+            continue
+        images = config.train_subset or CIFAR10_TRAIN_IMAGES
+        for key in ((config.model, config.method, config.precision),
+                    (config.model, None, config.precision)):
+            samples.setdefault(key, []).append(per_epoch / images)
+    return {**{key: statistics.median(s) for key, s in samples.items()}, **speeds}
+
+
 def _kind(config: RunConfig) -> str:
     """What a speed measurement is good for: the model, and its precision where not fp32."""
     return config.model if config.precision == "fp32" else f"{config.model} {config.precision}"
@@ -81,11 +97,14 @@ class SweepProgress:
         self.title, self.write = title, write
         self.todo = {config.hash: config for config in configs if store.result(config) is None}
         self.stored = len(configs) - len(self.todo)
-        # Epochs each run still has to train: a resumed run continues from its checkpoint.
-        self.left = {h: c.epochs - store.epochs_done(c) for h, c in self.todo.items()}
-        speeds = measured_speeds(store, device)
+        # Epochs each run still has to train: a resumed run continues from its checkpoint, at
+        # the speed its own latest epochs took (measured beside whatever runs beside it now).
+        resumed = {h: store.checkpoint_progress(c) for h, c in self.todo.items()}
+        self.left = {h: c.epochs - resumed[h][0] for h, c in self.todo.items()}
+        speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
         self.device = device
-        self.estimates = {h: self._estimate(c, speeds) for h, c in self.todo.items()}
+        self.estimates = {h: self._estimate(c, speeds) if resumed[h][1] is None
+                          else resumed[h][1] * c.epochs for h, c in self.todo.items()}
         self.done = 0
         self.spent_s = 0.0  # wall time of the runs finished so far in this sweep
         self.spent_estimate_s = 0.0  # what the estimate said they would take

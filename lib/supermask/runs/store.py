@@ -179,14 +179,19 @@ class RunStore:
             path.rename(aside)
         write_result(path, result)
 
-    def epochs_done(self, config: RunConfig) -> int:
-        """Epochs an unfinished run's checkpoint holds (0 without a readable one): what a
-        resumed run will not train again."""
+    def checkpoint_progress(self, config: RunConfig) -> tuple[int, float | None]:
+        """The epochs an unfinished run's checkpoint holds, which a resumed run will not train
+        again, and what an epoch of it took lately (the best guess at its epochs left); (0, None)
+        without a readable checkpoint. Checkpoints come from this machine's workers (offloaded runs
+        come home finished)."""
         try:
-            epoch = read_checkpoint(self.checkpoint_path(config))["epoch"]
+            state = read_checkpoint(self.checkpoint_path(config))
+            epoch = state["epoch"]
         except Exception:  # no checkpoint yet, one being replaced, or a damaged one
-            return 0
-        return epoch if isinstance(epoch, int) and 0 <= epoch <= config.epochs else 0
+            return 0, None
+        if not (isinstance(epoch, int) and 0 < epoch <= config.epochs):
+            return 0, None
+        return epoch, typical_seconds_per_epoch(state)
 
     def progress(self) -> list[dict]:
         """Every run directory's state, for following a campaign: finished runs with their
