@@ -52,6 +52,25 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     assert table.iloc[0]["epoch 2"] == "" and table.iloc[0]["wall time"] == ""
 
 
+def test_milestone_columns_stop_at_the_campaigns_longest_run(tmp_path):
+    """The seed spread trains 20 epochs at the 100-epoch profile: no empty epoch 25-100 columns,
+    which would read as runs that stopped early."""
+    profile = get_profile("paper")
+    run = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
+           "epochs": 20, "status": "finished", "test_acc": 0.7, "wall_s": 1200.0,
+           "epochs_run": 20, "device": "cpu: X (1 threads)"}
+    _write_figure(tmp_path, profile, "budget",
+                  [{**run, "seed": 1, "hash": "a"}, {**run, "seed": 2, "hash": "b"}],
+                  [{"hash": h, "epoch": e, "test_acc": 0.5} for h in "ab" for e in range(1, 21)])
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('budget {"seed": [1]}\nbudget {"seed": [2]}\n')
+    table = campaign_table(read_campaign(campaign), tmp_path, profile)
+    assert list(table.columns) == ["run", "test acc.", "epoch 2", "epoch 10", "wall time",
+                                   "device"]
+    assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.5, seed 1",
+                                  "2. edge-popup $U_k$ k=0.5, seed 2"]
+
+
 def _run_labels(tmp_path, profile_name: str, figure: str, rows: list[dict],
                 lines: list[str]) -> list[str]:
     """The campaign table's run labels for two missing runs of ``figure`` and campaign ``lines``."""

@@ -79,10 +79,15 @@ def _selected(frame: pd.DataFrame, only: dict[str, list]) -> pd.DataFrame:
 def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
                    profile: Profile) -> pd.DataFrame:
     """One row per run of the campaign, in its order, read from the figures' CSVs: final test
-    accuracy (%), test accuracy at each milestone epoch the profile reaches (from the learning
-    curves), wall time and device. Runs not finished yet are listed with their status and no
-    numbers."""
-    epochs = milestone_epochs(profile.epochs)
+    accuracy (%), test accuracy at each milestone epoch that the campaign's longest run reaches
+    (from the learning curves), wall time and device. Runs not finished yet are listed with their
+    status and no numbers."""
+    frames = [_selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
+              for run in runs]
+    # A campaign of 20-epoch runs at the 100-epoch profile (the seed spread) has no epoch 100.
+    lengths_run = [int(e) for frame in frames if "epochs" in frame
+                   for e in frame["epochs"].dropna()]
+    epochs = milestone_epochs(max(lengths_run, default=profile.epochs))
     # A campaign over schedule lengths (the budget study) names each run's length.
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
     # ... and one over several models (a whole figure) names each run's model.
@@ -99,8 +104,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
                        and precision != profile.precision else "")
 
     rows = []
-    for number, run in enumerate(runs, 1):
-        frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
+    for number, (run, frame) in enumerate(zip(runs, frames, strict=True), 1):
         curves = _read(curves_path(results_dir, profile, run.figure))
         if frame.empty:
             rows.append({"run": f"{number}. {run.figure} {json.dumps(run.only)}",
