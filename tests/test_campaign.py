@@ -12,7 +12,7 @@ from supermask.cli import main
 from supermask.config import get_profile
 from supermask.figures import tables
 from supermask.figures.grid import parse_only
-from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
+from supermask.runs.campaign import campaign_table, read_campaign
 
 from conftest import REPO
 
@@ -115,18 +115,6 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
         main(["campaign", str(campaign), "--results", str(tmp_path)])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("campaign, profile", [
-    ("conv2-paper.txt", "paper"), ("conv2-budget.txt", "paper"), ("bf16-fidelity.txt", "paper"),
-    ("fig3-short.txt", "short"), ("conv4-paper.txt", "paper"),
-    ("seed-spread.txt", "paper")])
-def test_readme_quotes_the_campaign_table_of_the_committed_results(campaign, profile):
-    """A run that finishes changes results/<profile>/*.csv; the README must then be updated from
-    `python -m supermask campaign`, never by hand."""
-    table = campaign_table(read_campaign(REPO / "campaigns" / campaign),
-                           REPO / "results", get_profile(profile))
-    assert to_markdown(table) in (REPO / "README.md").read_text()
 
 
 @pytest.mark.parametrize("line, message", [

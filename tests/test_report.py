@@ -1,11 +1,14 @@
 """REPORT.md is what the committed CSVs give (supermask.figures.report)."""
 
+import re
 import shutil
 
 import pandas as pd
 
 from conftest import REPO
+from supermask.config import get_profile
 from supermask.figures import report
+from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
 
 
 def test_report_md_is_what_the_committed_csvs_give():
@@ -18,6 +21,39 @@ def test_readme_quotes_the_reports_summary():
     readme = (REPO / "README.md").read_text()
     assert report.summary_table(REPO, "REPORT.md") in readme
     assert report.readme_with_summary(readme, REPO) == readme
+
+
+def test_readme_quotes_every_campaign_it_names_as_the_committed_results_give():
+    """A run that lands changes a campaign's table; `make report` must have rewritten it."""
+    readme = (REPO / "README.md").read_text()
+    quoted = report.readme_campaigns(readme)
+    named = set(re.findall(r"make campaign CAMPAIGN=(campaigns/\S+\.txt)", readme))
+    assert named <= {file for file, _ in quoted}, named  # a table without its marker is unchecked
+    assert len(quoted) >= 6
+    for file, profile in quoted:
+        table = campaign_table(read_campaign(REPO / file), REPO / "results", get_profile(profile))
+        assert to_markdown(table) in readme, file
+    assert report.readme_with_campaign_tables(readme, REPO) == readme
+
+
+def test_make_report_rewrites_a_stale_campaign_table(tmp_path):
+    """Catches a report that leaves the README's campaign tables alone, or a check blind to them."""
+    shutil.copytree(REPO / "results" / "paper", tmp_path / "results" / "paper")
+    (tmp_path / "campaigns").mkdir()
+    shutil.copy(REPO / "campaigns" / "conv2-paper.txt", tmp_path / "campaigns")
+    marker = ("<!-- campaign campaigns/conv2-paper.txt at profile paper: make report writes this "
+              "table -->")
+    (tmp_path / "README.md").write_text(
+        f"{report.README_START}\n{report.README_END}\n\nIntro.\n\n{marker}\n| stale |\n"
+        f"{report.README_END}\n\nAfter.\n")
+    assert report.main(["--check", "--root", str(tmp_path)]) == 1
+    assert report.main(["--root", str(tmp_path)]) == 0
+    readme = (tmp_path / "README.md").read_text()
+    table = to_markdown(campaign_table(read_campaign(tmp_path / "campaigns" / "conv2-paper.txt"),
+                                       tmp_path / "results", get_profile("paper")))
+    assert f"{marker}\n{table}\n{report.README_END}\n\nAfter.\n" in readme
+    assert "stale" not in readme and "76.6" in table
+    assert report.main(["--check", "--root", str(tmp_path)]) == 0
 
 
 def test_the_report_follows_a_changed_result(tmp_path):

@@ -2,6 +2,7 @@
 IteRand) with its verdict at each profile and the numbers behind it, the runs and training time
 each figure took, and links to the figures. Nothing in it is typed by hand, so it cannot go
 stale: ``make report`` rewrites it and a test fails when it differs from what the CSVs give.
+It also rewrites README.md's summary of the report and the campaign tables the README quotes.
 
 Usage: ``python -m supermask.figures.report [--check]`` from the repository root.
 """
@@ -9,18 +10,21 @@ Usage: ``python -m supermask.figures.report [--check]`` from the repository root
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import PROFILES
+from ..config import PROFILES, get_profile
+from ..runs.campaign import campaign_table, read_campaign
 from ..runs.campaign import to_markdown as table_markdown
 from . import budget, claims
 from .style import math_names
 
-__all__ = ["FIGURES", "build", "main", "readme_with_summary", "summary_table"]
+__all__ = ["FIGURES", "build", "main", "readme_campaigns", "readme_with_campaign_tables",
+           "readme_with_summary", "summary_table"]
 
 DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
 PROFILE_ORDER = ["paper", "short", "smoke"]  # the most faithful first
@@ -233,6 +237,31 @@ def readme_with_summary(readme: str, root: str | Path = ".") -> str:
             + readme[end:])
 
 
+# Where the README quotes a campaign's state: the campaign file and profile are in the marker.
+CAMPAIGN_TABLE = re.compile(r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
+                            r"make report writes this table -->\n)(?P<table>.*?)(?=<!-- end -->)",
+                            re.S)
+
+
+def readme_campaigns(readme: str) -> list[tuple[str, str]]:
+    """(campaign file, profile) of every campaign table ``readme`` quotes, in its order."""
+    return [(match["file"], match["profile"]) for match in CAMPAIGN_TABLE.finditer(readme)]
+
+
+def readme_with_campaign_tables(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with each campaign table (between a campaign marker and the next end marker)
+    replaced by what ``python -m supermask campaign`` prints for the committed results: a run
+    that lands is quoted by ``make report``, never typed."""
+    root = Path(root)
+
+    def current(match: re.Match) -> str:
+        table = campaign_table(read_campaign(root / match["file"]), root / "results",
+                               get_profile(match["profile"]))
+        return match[1] + table_markdown(table) + "\n"
+
+    return CAMPAIGN_TABLE.sub(current, readme)
+
+
 def _anchor(heading: str) -> str:
     """GitHub's anchor of a markdown heading."""
     kept = "".join(c for c in heading.lower() if c.isalnum() or c in " -")
@@ -243,14 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supermask.figures.report",
                                      description=__doc__)
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 if REPORT.md or README.md's summary differs from the CSVs")
+                        help="exit 1 if REPORT.md, README.md's summary or its campaign tables "
+                             "differ from the CSVs")
     parser.add_argument("--root", default=".", help="the repository (default: .)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     files = {root / "REPORT.md": build(root)}
     readme = root / "README.md"
     if readme.exists() and README_START in readme.read_text():
-        files[readme] = readme_with_summary(readme.read_text(), root)
+        files[readme] = readme_with_campaign_tables(readme_with_summary(readme.read_text(), root),
+                                                    root)
     if args.check:
         stale = [path for path, text in files.items()
                  if not path.exists() or path.read_text() != text]
