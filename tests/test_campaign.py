@@ -100,6 +100,15 @@ def test_a_campaign_over_several_models_names_each_runs_model(tmp_path):
         "1. Conv2 edge-popup $U_k$ k=0.5", "2. Conv4 edge-popup $U_k$ k=0.5"]
 
 
+def test_runs_are_numbered_in_training_order_across_lines(tmp_path):
+    """A line that expands to a k sweep gives each run its own number, as commits count them."""
+    rows = [{"model": "conv2", "k": k, "hash": str(k)} for k in (0.1, 0.5)] + [
+        {"model": "conv2", "method": "dense", "optimizer": "sgd", "hash": "d"}]
+    assert _run_labels(tmp_path, "short", "fig3", rows,
+                       ['{"method": ["edge-popup"]}', '{"method": ["dense"]}']) == [
+        "1. edge-popup $U_k$ k=0.1", "2. edge-popup $U_k$ k=0.5", "3. dense (SGD)"]
+
+
 @pytest.mark.parametrize("line, message", [
     ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
     ('fig3 ["conv2"]', "c.txt:2: the part after 'fig3' must map RunConfig fields to lists"),

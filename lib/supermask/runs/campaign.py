@@ -104,13 +104,13 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
                        and precision != profile.precision else "")
 
     rows = []
-    for number, (run, frame) in enumerate(zip(runs, frames, strict=True), 1):
+    for run, frame in zip(runs, frames, strict=True):
         curves = _read(curves_path(results_dir, profile, run.figure))
         if frame.empty:
-            rows.append({"run": f"{number}. {run.figure} {json.dumps(run.only)}",
+            rows.append({"run": f"{len(rows) + 1}. {run.figure} {json.dumps(run.only)}",
                          "test acc.": "not run yet"})
-        for _, row in frame.iterrows():
-            entry = {"run": f"{number}. {label(row)}"}
+        for _, row in frame.iterrows():  # numbered as trained: "run 23 of 48"
+            entry = {"run": f"{len(rows) + 1}. {label(row)}"}
             if row["status"] != "finished":
                 entry["test acc."] = "not finished yet" if row["status"] == "missing" \
                     else str(row["status"])
