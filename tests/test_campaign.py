@@ -7,12 +7,14 @@ import subprocess
 
 import pandas as pd
 import pytest
+import torch
 
 from supermask.cli import main
-from supermask.config import get_profile
+from supermask.config import RunConfig, get_profile
 from supermask.figures import tables
 from supermask.figures.grid import parse_only
 from supermask.runs.campaign import campaign_table, read_campaign
+from supermask.runs.sweep import store_for
 
 from conftest import REPO
 
@@ -179,3 +181,53 @@ def test_a_campaign_line_and_a_notebook_s_only_go_through_one_parser(tmp_path):
     assert empty.only == {} and parse_only("{}") is None  # both select the whole grid
     with pytest.raises(ValueError, match="^here: unknown field 'kk'; valid: model, "):
         parse_only('{"kk": [1]}', where="here")
+
+
+def _missing_runs_csv(results, profile, figure, configs):
+    """The figure's CSV as a notebook writes it before any of ``configs`` is trained."""
+    frame = tables.results_frame([None] * len(configs), figure, profile.name, configs=configs)
+    tables.write_csv(frame, results / profile.name / f"{figure}.csv")
+
+
+def test_a_csv_row_reads_back_as_its_run_even_from_an_older_csv(tmp_path):
+    """Catches a row whose counts come back as floats or whose empty cells come back as NaN: the
+    config would hash to another run, and the estimate would count every run as new."""
+    configs = [RunConfig(model="conv4", k=0.3, epochs=20, precision="bf16"),
+               RunConfig(model="conv2", method="dense", optimizer="adam", train_subset=500)]
+    _missing_runs_csv(tmp_path, get_profile("short"), "fig3", configs)
+    frame = tables.read_csv(tmp_path / "short" / "fig3.csv")
+    assert [tables.row_config(row) for _, row in frame.iterrows()] == configs
+    old = frame.drop(columns=["precision"])  # CSVs written before precision was a field
+    assert tables.row_config(old.iloc[1]) == configs[1]  # fp32, the value every run had then
+    with pytest.raises(ValueError, match="reads back as run"):
+        tables.row_config(frame.iloc[0].replace({0.3: 0.5}))
+
+
+def test_campaign_cli_says_what_the_runs_left_cost_one_worker(tmp_path, tiny_data_dir, capsys):
+    profile = get_profile("short")
+    resumed, fresh = (RunConfig(model="conv2", k=k, epochs=4, train_subset=500,
+                                precision="bf16") for k in (0.1, 0.3))
+    _missing_runs_csv(tmp_path, profile, "fig3", [resumed, fresh])
+    store = store_for(tmp_path, tiny_data_dir, progress=False)
+    store.run_dir(resumed).mkdir(parents=True)
+    torch.save({"epoch": 2, "history": [{}] * 2, "epoch_s": [30.0, 30.0], "wall_s": 60.0},
+               store.checkpoint_path(resumed))
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('fig3 {"model": ["conv2"]}\nfig4 {"model": ["conv2"]}\n')
+    assert main(["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path),
+                 "--data-dir", str(tiny_data_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("| run | test acc.") and "not finished yet" in out
+    # 2 epochs left at the resumed run's 30 s, and 4 for the fresh one at the same speed: 3 min.
+    assert err.startswith("c (short): 0 of 2 runs in the store, 2 to train (6 epochs, 1 resumed "
+                          "from a checkpoint); time: 3 min, at the speed measured on "), err
+    assert err.rstrip().endswith("; 1 more line of a figure with no CSV at short yet, not "
+                                 "counted"), err
+    with pytest.raises(SystemExit) as exit_:
+        main(["campaign", str(campaign), "--results", str(tmp_path), "--data-dir",
+              str(tmp_path / "nowhere")])
+    assert exit_.value.code == 2
+    assert f"--data-dir {tmp_path / 'nowhere'}: " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["campaign", str(campaign), "--results", str(tmp_path), "--threads", "0"])
+    assert exit_.value.code == 2 and "--threads must be >= 1, got 0" in capsys.readouterr().err

@@ -124,7 +124,7 @@ def test_plan_says_when_a_model_was_never_measured_here(tmp_path):
                          write=None, bar=False).plan()
     assert "time: unknown (no conv2, conv4 run timed on this machine yet)" in plan, plan
     assert SweepProgress("f", [config(k=0.9)], store, DEVICE, write=None, bar=False).plan() \
-        == "f: all 1 runs are in the store; nothing to train"  # wherever it was measured
+        == "f: its run is in the store; nothing to train"  # wherever it was measured
 
 
 def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path):

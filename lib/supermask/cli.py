@@ -18,7 +18,7 @@ from .methods import METHODS
 from .models import DATASET_OF
 from .protocol import PROTOCOL
 from .runs.store import StoreError
-from .runs.sweep import default_data_dir, default_results_dir, run
+from .runs.sweep import default_data_dir, default_results_dir, run, store_for
 from .training.cifar10 import check_data_fits
 from .training.device import resolve_device
 
@@ -148,10 +148,17 @@ def _parser() -> argparse.ArgumentParser:
         description="One row per line of a campaign file (campaigns/*.txt), in its order: final "
                     "test accuracy, test accuracy after epochs 2, 10, 25, 50 and 100 (those "
                     "within the profile), wall time and device, read from the figures' CSVs "
-                    "under RESULTS/PROFILE/. Runs not finished yet have no numbers. Reads only.")
+                    "under RESULTS/PROFILE/. Runs not finished yet have no numbers. Then, on "
+                    "stderr, what the runs left cost one worker here, at the speed this machine "
+                    "measured (resumed runs at their own latest epochs). Reads only.")
     c.add_argument("file", help="campaign file, e.g. campaigns/conv2-paper.txt")
     c.add_argument("--profile", default="paper", choices=list(PROFILES))
     _add_results_option(c)
+    c.add_argument("--data-dir", default=None,
+                   help="the CIFAR-10 the runs train on, to find their checkpoints for the time "
+                        f"estimate (default: $DATA_DIR or {default_data_dir()})")
+    c.add_argument("--threads", type=int, default=1,
+                   help="threads of the worker the estimate is for (default: 1, as make campaign)")
 
     e = commands.add_parser(
         "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
@@ -246,8 +253,44 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
         runs = read_campaign(args.file)
     except ValueError as error:
         parser.error(str(error))
-    print(to_markdown(campaign_table(runs, root, get_profile(args.profile))))
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    profile = get_profile(args.profile)
+    try:  # the store of the runs' data, where their checkpoints are
+        store = store_for(root, args.data_dir, progress=False)
+    except (DataNotFoundError, ValueError) as error:
+        if args.data_dir is not None:
+            parser.error(f"--data-dir {args.data_dir}: {str(error).splitlines()[0]}")
+        store = None  # the table needs no data; only the estimate does
+    print(to_markdown(campaign_table(runs, root, profile)))
+    print(_campaign_cost(Path(args.file).stem, runs, root, profile, store, args.threads),
+          file=sys.stderr)
     return 0
+
+
+def _campaign_cost(name: str, runs, root, profile, store, threads: int) -> str:
+    """One line: the campaign's runs in the store, those left and what they cost one worker of
+    ``threads`` threads at the speed this machine measured."""
+    import torch
+
+    from .figures.progress import SweepProgress
+    from .provenance import device_name
+    from .runs.campaign import campaign_configs
+
+    title = f"{name} ({profile.name})"
+    try:
+        configs, unknown = campaign_configs(runs, root, profile)
+    except ValueError as error:  # a CSV whose rows do not read back as their runs
+        return f"{title}: no time estimate ({error})"
+    unlisted = (f"; {len(unknown)} more line{'s' if len(unknown) > 1 else ''} of a figure with "
+                f"no CSV at {profile.name} yet, not counted" if unknown else "")
+    if store is None:
+        return (f"{title}: {len(configs)} runs listed; no time estimate without the data "
+                f"(give --data-dir){unlisted}")
+    torch.set_num_threads(threads)
+    progress = SweepProgress(title, configs, store, device_name(resolve_device("auto")),
+                             write=None, bar=False)
+    return progress.plan() + unlisted
 
 
 def _bench(parser: argparse.ArgumentParser, args) -> int:

@@ -70,8 +70,9 @@ def print_over(line: str) -> None:
 
 def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
                          resumed: dict[str, tuple[int, float | None]]) -> dict:
-    """``speeds`` plus, for each model no finished run has timed here, the median speed of its
-    checkpointed runs: a sweep that resumes its first conv8 run can say what conv8 costs."""
+    """``speeds`` updated by the median speed of the runs resumed now, the latest measurement of
+    their model (finished runs may have been timed beside the tests): a sweep that resumes its
+    first conv8 run can also say what conv8 costs."""
     samples: dict[tuple[str, str | None, str], list[float]] = {}
     for h, (_, per_epoch) in resumed.items():
         config = todo[h]
@@ -81,7 +82,7 @@ def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
         for key in ((config.model, config.method, config.precision),
                     (config.model, None, config.precision)):
             samples.setdefault(key, []).append(per_epoch / images)
-    return {**{key: statistics.median(s) for key, s in samples.items()}, **speeds}
+    return {**speeds, **{key: statistics.median(s) for key, s in samples.items()}}
 
 
 def _kind(config: RunConfig) -> str:
@@ -139,7 +140,8 @@ class SweepProgress:
     def plan(self) -> str:
         """One line: what is stored, what will be trained, what that costs here."""
         if not self.todo:
-            return f"{self.title}: all {self.stored} runs are in the store; nothing to train"
+            held = f"all {self.stored} runs are" if self.stored != 1 else "its run is"
+            return f"{self.title}: {held} in the store; nothing to train"
         epochs = sum(self.left.values())
         resumed = sum(left < self.todo[h].epochs for h, left in self.left.items())
         resuming = f", {resumed} resumed from a checkpoint" if resumed else ""

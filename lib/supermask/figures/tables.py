@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import FIELDS, IMPLICIT_VALUES
+from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
 
 __all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "milestone_epochs",
-           "milestones", "read_csv",
-           "results_frame", "write_csv"]
+           "milestones", "read_csv", "results_frame", "row_config", "write_csv"]
 
 # Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
 _CONFIG_COLUMNS = list(FIELDS)
@@ -33,6 +33,24 @@ def _config_values(config: dict) -> dict:
     """The config columns of a recorded run; a field recorded before it existed gets the value
     every run had then (``precision``: fp32)."""
     return {key: config.get(key, IMPLICIT_VALUES.get(key)) for key in _CONFIG_COLUMNS}
+
+
+def row_config(row: pd.Series) -> RunConfig:
+    """The config a CSV row records, a run not trained yet included: empty cells read back as
+    None, counts as ints, a column the CSV predates as the value every run had then. Raises
+    ValueError unless the config hashes to the row's run."""
+    fields = {}
+    for name in _CONFIG_COLUMNS:
+        value = row.get(name, IMPLICIT_VALUES.get(name))
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        elif name in INT_FIELDS and value is not None:
+            value = int(value)
+        fields[name] = value.item() if hasattr(value, "item") else value
+    config = RunConfig.from_dict(fields)
+    if config.hash != row.get("hash"):
+        raise ValueError(f"a CSV row of run {row.get('hash')} reads back as run {config.hash}")
+    return config
 
 
 def _short(fingerprint: str | None) -> str | None:

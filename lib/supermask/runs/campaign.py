@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Profile
+from ..config import Profile, RunConfig
 from ..figures.grid import csv_path, curves_path, parse_only
 from ..figures.style import percent, run_name
-from ..figures.tables import milestone_epochs
+from ..figures.tables import milestone_epochs, row_config
 from ..provenance import REPO_DIR
 from .records import seconds_per_epoch
 
-__all__ = ["CampaignRun", "campaign_table", "figure_targets", "read_campaign", "to_markdown"]
+__all__ = ["CampaignRun", "campaign_configs", "campaign_table", "figure_targets",
+           "read_campaign", "to_markdown"]
 
 # The make targets of the figure notebooks, the names a campaign line may start with.
 _FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
@@ -74,6 +75,19 @@ def _selected(frame: pd.DataFrame, only: dict[str, list]) -> pd.DataFrame:
     for name, values in only.items():
         chosen &= frame[name].isin(values) if name in frame else False
     return frame[chosen]
+
+
+def campaign_configs(runs: list[CampaignRun], results_dir: str | os.PathLike,
+                     profile: Profile) -> tuple[list[RunConfig], list[CampaignRun]]:
+    """The configs of the campaign's runs in training order, read from the figures' CSVs (which
+    list runs not trained yet too), and the lines whose figure has no CSV yet (runs unknown)."""
+    configs, unknown = [], []
+    for run in runs:
+        frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
+        if frame.empty:
+            unknown.append(run)
+        configs += [row_config(row) for _, row in frame.iterrows()]
+    return configs, unknown
 
 
 def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
