@@ -223,6 +223,11 @@ def test_campaign_cli_says_what_the_runs_left_cost_one_worker(tmp_path, tiny_dat
                           "from a checkpoint); time: 3 min, at the speed measured on "), err
     assert err.rstrip().endswith("; 1 more line of a figure with no CSV at short yet, not "
                                  "counted"), err
+    threads = torch.get_num_threads()  # an estimate for 3 threads leaves this process's alone:
+    main(["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path),
+          "--data-dir", str(tiny_data_dir), "--threads", "3"])  # tests train in-process after
+    assert torch.get_num_threads() == threads
+    assert "3 threads)" in capsys.readouterr().err or torch.cuda.is_available()
     with pytest.raises(SystemExit) as exit_:
         main(["campaign", str(campaign), "--results", str(tmp_path), "--data-dir",
               str(tmp_path / "nowhere")])

@@ -271,8 +271,6 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
 def _campaign_cost(name: str, runs, root, profile, store, threads: int) -> str:
     """One line: the campaign's runs in the store, those left and what they cost one worker of
     ``threads`` threads at the speed this machine measured."""
-    import torch
-
     from .figures.progress import SweepProgress
     from .provenance import device_name
     from .runs.campaign import campaign_configs
@@ -287,8 +285,7 @@ def _campaign_cost(name: str, runs, root, profile, store, threads: int) -> str:
     if store is None:
         return (f"{title}: {len(configs)} runs listed; no time estimate without the data "
                 f"(give --data-dir){unlisted}")
-    torch.set_num_threads(threads)
-    progress = SweepProgress(title, configs, store, device_name(resolve_device("auto")),
+    progress = SweepProgress(title, configs, store, device_name(resolve_device("auto"), threads),
                              write=None, bar=False)
     return progress.plan() + unlisted
 

@@ -98,12 +98,13 @@ def cpu_kind(sets: dict | None = None) -> str:
     return str(sets.get("torch_capability", "cpu")).lower()
 
 
-def device_name(device: torch.device) -> str:
-    """E.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: AMD EPYC (avx512-bf16, 1 thread)``."""
+def device_name(device: torch.device, threads: int | None = None) -> str:
+    """E.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: AMD EPYC (avx512-bf16, 1 thread)``: a CPU with
+    this process's threads, or ``threads`` (the name another process would record)."""
     if device.type == "cuda":  # lent GPUs may be shared by several workers (offload)
         shared = os.environ.get("SUPERMASK_DEVICE_SHARED_BY")
         return torch.cuda.get_device_name(device) + (f" (shared by {shared} workers)"
                                                      if shared and shared != "1" else "")
     model = _cpuinfo().get("model name") or platform.processor() or platform.machine()
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads() if threads is None else threads
     return f"cpu: {model} ({cpu_kind()}, {threads} thread{'s' if threads != 1 else ''})"
