@@ -117,9 +117,12 @@ def best_k_claims(popup: pd.DataFrame) -> list[Claim]:
     for (model, init), curve in means.groupby(level=["model", "init"]):
         curve = curve.droplevel(["model", "init"])
         ks = list(curve.index)
-        if not (set(K_ENDS) <= set(ks) and any(K_ENDS[0] < k < K_ENDS[1] for k in ks)):
+        missing = [f"k={end:g}" for end in K_ENDS if end not in ks]
+        if not any(K_ENDS[0] < k < K_ENDS[1] for k in ks):
+            missing.append("a k between")
+        if missing:
             partial.append(f"{model}/{init}: has k={', '.join(f'{k:g}' for k in ks)}, needs "
-                           f"{K_ENDS[0]:g}, {K_ENDS[1]:g} and a k between")
+                           f"{' and '.join(missing)}")
             continue
         best.append((model, init, curve.idxmax()))
         worst.append((model, init, curve.idxmin()))
