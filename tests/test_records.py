@@ -60,3 +60,12 @@ def test_the_package_knows_the_checkout_it_lies_in():
 
     assert REPO_DIR == REPO.resolve() and LIB_DIR == REPO.resolve() / "lib"
     assert campaign.figure_targets()[0] == "fig3"
+
+
+def test_old_records_devices_are_shown_in_today_s_words():
+    """Records written before device_name minded its grammar say '(1 threads)'."""
+    from supermask.provenance import device_label
+    assert device_label("cpu: AMD EPYC (1 threads)") == "cpu: AMD EPYC (1 thread)"
+    for unchanged in ("cpu: AMD EPYC (avx512-bf16, 1 thread)", "cpu: AMD EPYC (11 threads)",
+                      "cpu: AMD EPYC (2 threads)", "NVIDIA H200 (shared by 8 workers)"):
+        assert device_label(unchanged) == unchanged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["LIB_DIR", "REPO_DIR", "cpu_bf16_native", "cpu_flags", "cpu_instruction_sets",
-           "cpu_kind", "device_name", "git_commit", "versions"]
+           "cpu_kind", "device_label", "device_name", "git_commit", "versions"]
 
 # Where this package lies in its checkout: REPO_DIR/lib/supermask/provenance.py.
 LIB_DIR = Path(__file__).resolve().parents[1]
@@ -96,6 +97,12 @@ def cpu_kind(sets: dict | None = None) -> str:
     if sets.get("avx512_bf16"):
         return "avx512-bf16"
     return str(sets.get("torch_capability", "cpu")).lower()
+
+
+def device_label(recorded: str) -> str:
+    """A record's ``device`` for display: records written before :func:`device_name` minded
+    its grammar say ``(1 threads)``; the record itself is never rewritten."""
+    return re.sub(r"\b1 threads\)", "1 thread)", recorded)
 
 
 def device_name(device: torch.device, threads: int | None = None) -> str:

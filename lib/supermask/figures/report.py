@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import PROFILES, get_profile
+from ..provenance import device_label
 from ..runs.campaign import campaign_table, read_campaign
 from ..runs.campaign import to_markdown as table_markdown
 from . import budget, claims
@@ -82,7 +83,8 @@ def _summary(runs: pd.DataFrame) -> str:
     counts = runs["status"].value_counts()
     finished = int(counts.get("finished", 0))
     others = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "finished")
-    devices = ", ".join(sorted(runs["device"].dropna().astype(str).unique())) or "none yet"
+    devices = ", ".join(sorted(set(runs["device"].dropna().astype(str).map(device_label)))) \
+        or "none yet"
     wall = runs["wall_s"].fillna(0).sum()
     return (f"{finished} of {len(runs)} runs finished" + (f" ({others})" if others else "")
             + f"; {_hours(wall)} of training (sum of the runs' wall time) on {devices}")

@@ -14,7 +14,7 @@ from ..config import Profile, RunConfig
 from ..figures.grid import csv_path, curves_path, parse_only
 from ..figures.style import percent, run_name
 from ..figures.tables import milestone_epochs, row_config
-from ..provenance import REPO_DIR
+from ..provenance import REPO_DIR, device_label
 from .records import seconds_per_epoch
 
 __all__ = ["CampaignRun", "campaign_configs", "campaign_table", "figure_targets",
@@ -137,7 +137,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
             entry["wall time"] = (f"{row['wall_s'] / 3600:.2f} h "
                                   f"({seconds_per_epoch(row['wall_s'], row['epochs_run']):.0f}"
                                   " s/epoch)")
-            entry["device"] = str(row["device"])
+            entry["device"] = device_label(str(row["device"]))
             rows.append(entry)
     columns = ["run", "test acc.", *(f"epoch {e}" for e in epochs), "wall time", "device"]
     return pd.DataFrame(rows, columns=columns).astype(object).fillna("")
