@@ -31,7 +31,8 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     profile = get_profile("paper")
     finished = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
                 "seed": 0, "status": "finished", "test_acc": 0.766, "wall_s": 7200.0,
-                "epochs_run": 100, "device": "cpu: X (1 threads)", "hash": "aaa"}
+                "epochs_run": 100, "median_epoch_s": 65.4, "device": "cpu: X (1 threads)",
+                "hash": "aaa"}
     _write_figure(tmp_path, profile, "fig3", [
         finished,
         {**finished, "seed": 1, "test_acc": 0.1, "hash": "other seed"},
@@ -50,8 +51,25 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     row = table.iloc[1]
     assert [row[f"epoch {e}"] for e in (2, 10, 25, 50, 100)] == ["1.0", "5.0", "12.5", "25.0",
                                                                  "50.0"]
-    assert row["wall time"] == "2.00 h (72 s/epoch)" and row["device"] == "cpu: X (1 threads)"
+    # the median epoch, not the mean (72 s), which counts the time a stopped worker waited
+    assert row["wall time"] == "2.00 h (65 s/epoch)" and row["device"] == "cpu: X (1 thread)"
     assert table.iloc[0]["epoch 2"] == "" and table.iloc[0]["wall time"] == ""
+
+
+def test_campaign_table_reads_a_csv_from_before_epochs_were_timed(tmp_path):
+    """Such a CSV has no median_epoch_s column: the table falls back to the mean epoch."""
+    profile = get_profile("paper")
+    row = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
+           "seed": 0, "status": "finished", "test_acc": 0.766, "wall_s": 7200.0,
+           "epochs_run": 100, "device": "cpu: X", "hash": "aaa"}
+    _write_figure(tmp_path, profile, "fig3", [row], [{"hash": "aaa", "epoch": 100,
+                                                       "test_acc": 0.766}])
+    csv = tmp_path / profile.name / "fig3.csv"
+    pd.read_csv(csv).drop(columns="median_epoch_s").to_csv(csv, index=False)
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('fig3 {"k": [0.5], "seed": [0]}\n')
+    table = campaign_table(read_campaign(campaign), tmp_path, profile)
+    assert table.iloc[0]["wall time"] == "2.00 h (72 s/epoch)"
 
 
 def test_milestone_columns_stop_at_the_campaigns_longest_run(tmp_path):

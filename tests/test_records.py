@@ -69,3 +69,15 @@ def test_old_records_devices_are_shown_in_today_s_words():
     for unchanged in ("cpu: AMD EPYC (avx512-bf16, 1 thread)", "cpu: AMD EPYC (11 threads)",
                       "cpu: AMD EPYC (2 threads)", "NVIDIA H200 (shared by 8 workers)"):
         assert device_label(unchanged) == unchanged
+
+
+def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
+    """The median, not the mean: an epoch during which the worker was stopped for the suite
+    (SIGSTOP) must not read as the run's speed; records from before epochs were timed: None."""
+    from supermask.figures.tables import results_frame
+    stopped = {"epoch_s": [None, 60.0, 1020.0, 62.0, 61.0]}
+    assert records.median_epoch_seconds(stopped) == 61.5
+    assert records.median_epoch_seconds({"wall_s": 600.0, "epochs_run": 10}) is None
+    config = RunConfig(model="conv2", method="edge-popup", k=0.5, epochs=5).to_dict()
+    frame = results_frame([{**stopped, "config": config, "status": "finished"}], "fig3", "paper")
+    assert frame["median_epoch_s"].tolist() == [61.5]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
+from ..runs.records import median_epoch_seconds
 
 __all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "milestone_epochs",
            "milestones", "read_csv", "results_frame", "row_config", "write_csv"]
@@ -22,7 +23,7 @@ _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fra
 # Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
 COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,
-           "flips_per_epoch"]
+           "flips_per_epoch", "median_epoch_s"]
 
 
 CURVE_COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, "hash", "data", "epoch", "loss",
@@ -78,6 +79,7 @@ def results_frame(results: list[dict | None], figure: str, profile: str,
         row["data"] = _short(result.get("data_fingerprint"))
         flips = [epoch["flips"] for epoch in result.get("history", []) if "flips" in epoch]
         row["flips_per_epoch"] = sum(flips) / len(flips) if flips else None
+        row["median_epoch_s"] = median_epoch_seconds(result)
         rows.append(row)
     columns = ["figure", "profile", *label_columns, *COLUMNS[2:]]
     return pd.DataFrame(rows, columns=columns)

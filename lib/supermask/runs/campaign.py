@@ -134,9 +134,10 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
                 if not curves.empty else pd.Series(dtype=float)
             entry["test acc."] = f"**{percent(row['test_acc'], unit='')}**"
             entry.update({f"epoch {e}": percent(curve.get(e), unit="") for e in epochs})
-            entry["wall time"] = (f"{row['wall_s'] / 3600:.2f} h "
-                                  f"({seconds_per_epoch(row['wall_s'], row['epochs_run']):.0f}"
-                                  " s/epoch)")
+            per_epoch = row.get("median_epoch_s")  # absent from CSVs written before it
+            if per_epoch is None or pd.isna(per_epoch):
+                per_epoch = seconds_per_epoch(row["wall_s"], row["epochs_run"])
+            entry["wall time"] = f"{row['wall_s'] / 3600:.2f} h ({per_epoch:.0f} s/epoch)"
             entry["device"] = device_label(str(row["device"]))
             rows.append(entry)
     columns = ["run", "test acc.", *(f"epoch {e}" for e in epochs), "wall time", "device"]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
            "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
-           "restore_checkpoint", "seconds_per_epoch", "typical_seconds_per_epoch",
+           "median_epoch_seconds", "restore_checkpoint", "seconds_per_epoch", "typical_seconds_per_epoch",
            "write_checkpoint", "write_config", "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
@@ -120,6 +120,14 @@ def seconds_per_epoch(wall_s, epochs):
     ``wall_s`` over the epochs it covers. Wall time includes the per-epoch evaluation and any
     time the worker was stopped (SIGSTOP) while it trained."""
     return wall_s / epochs
+
+
+def median_epoch_seconds(record: dict) -> float | None:
+    """A finished run's typical epoch: the median of its timed epochs, so the epochs its worker
+    spent stopped (SIGSTOP, while the suite ran) do not count as the run's speed; None for
+    records from before epochs were timed."""
+    timed = [s for s in record.get("epoch_s") or [] if isinstance(s, (int, float))]
+    return statistics.median(timed) if timed else None
 
 
 RECENT_EPOCHS = 5
