@@ -81,3 +81,12 @@ def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
     config = RunConfig(model="conv2", method="edge-popup", k=0.5, epochs=5).to_dict()
     frame = results_frame([{**stopped, "config": config, "status": "finished"}], "fig3", "paper")
     assert frame["median_epoch_s"].tolist() == [61.5]
+
+
+def test_a_csv_s_epoch_seconds_prefer_the_median_and_fall_back_to_the_mean():
+    import pandas as pd
+    from supermask.figures.tables import epoch_seconds
+    frame = pd.DataFrame({"wall_s": [7200.0, 7200.0], "epochs_run": [100, 100],
+                          "median_epoch_s": [61.5, None]})
+    assert epoch_seconds(frame).tolist() == [61.5, 72.0]
+    assert epoch_seconds(frame.drop(columns="median_epoch_s")).tolist() == [72.0, 72.0]

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..init import SHORT_NAMES
-from ..runs.records import seconds_per_epoch
 from .style import percent
+from .tables import epoch_seconds
 
 __all__ = ["VERDICTS", "Claim", "SeedNoise", "best_k_claims", "depth_gap_claim",
            "distribution_claims", "fixed_size_claim", "iterand_width_claims", "pab_claims",
@@ -335,7 +335,7 @@ def pab_claims(runs: pd.DataFrame, series: str = "series") -> list[Claim]:
     """PaB against edge-popup at equal k (accuracy and seconds per epoch); IteRand against
     edge-popup at equal width. ``series`` names each method variant: "pab", "edge-popup",
     "iterand" are the ones compared."""
-    runs = runs.assign(s_per_epoch=seconds_per_epoch(runs["wall_s"], runs["epochs_run"]))
+    runs = runs.assign(s_per_epoch=epoch_seconds(runs))
     claims = []
     for other, statement in (("pab", "PaB beats edge-popup at equal k"),
                              ("iterand", "IteRand beats edge-popup at equal width and k")):

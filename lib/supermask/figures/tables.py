@@ -26,6 +26,14 @@ COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COL
            "flips_per_epoch", "median_epoch_s"]
 
 
+def epoch_seconds(frame: pd.DataFrame) -> pd.Series:
+    """Each run's seconds per epoch: its median epoch (``median_epoch_s``), so the time its worker
+    was stopped does not count as speed; wall time over epochs where the record did not time its
+    epochs or the CSV is older than that column."""
+    mean = frame["wall_s"] / frame["epochs_run"]
+    return frame["median_epoch_s"].fillna(mean) if "median_epoch_s" in frame else mean
+
+
 CURVE_COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, "hash", "data", "epoch", "loss",
                  "train_acc", "test_acc"]
 

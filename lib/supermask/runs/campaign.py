@@ -13,9 +13,8 @@ import pandas as pd
 from ..config import Profile, RunConfig
 from ..figures.grid import csv_path, curves_path, parse_only
 from ..figures.style import percent, run_name
-from ..figures.tables import milestone_epochs, row_config
+from ..figures.tables import epoch_seconds, milestone_epochs, row_config
 from ..provenance import REPO_DIR, device_label
-from .records import seconds_per_epoch
 
 __all__ = ["CampaignRun", "campaign_configs", "campaign_table", "figure_targets",
            "read_campaign", "to_markdown"]
@@ -123,6 +122,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
         if frame.empty:
             rows.append({"run": f"{len(rows) + 1}. {run.figure} {json.dumps(run.only)}",
                          "test acc.": "not run yet"})
+        frame = frame.assign(s_per_epoch=epoch_seconds(frame)) if len(frame) else frame
         for _, row in frame.iterrows():  # numbered as trained: "run 23 of 48"
             entry = {"run": f"{len(rows) + 1}. {label(row)}"}
             if row["status"] != "finished":
@@ -134,10 +134,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
                 if not curves.empty else pd.Series(dtype=float)
             entry["test acc."] = f"**{percent(row['test_acc'], unit='')}**"
             entry.update({f"epoch {e}": percent(curve.get(e), unit="") for e in epochs})
-            per_epoch = row.get("median_epoch_s")  # absent from CSVs written before it
-            if per_epoch is None or pd.isna(per_epoch):
-                per_epoch = seconds_per_epoch(row["wall_s"], row["epochs_run"])
-            entry["wall time"] = f"{row['wall_s'] / 3600:.2f} h ({per_epoch:.0f} s/epoch)"
+            entry["wall time"] = f"{row['wall_s'] / 3600:.2f} h ({row['s_per_epoch']:.0f} s/epoch)"
             entry["device"] = device_label(str(row["device"]))
             rows.append(entry)
     columns = ["run", "test acc.", *(f"epoch {e}" for e in epochs), "wall time", "device"]
