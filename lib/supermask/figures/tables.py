@@ -12,8 +12,9 @@ from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
 from ..runs.records import median_epoch_seconds
 
-__all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "milestone_epochs",
-           "milestones", "read_csv", "results_frame", "row_config", "write_csv"]
+__all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "epoch_seconds",
+           "milestone_epochs", "milestones", "read_csv", "results_frame", "row_config",
+           "write_csv"]
 
 # Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
 _CONFIG_COLUMNS = list(FIELDS)

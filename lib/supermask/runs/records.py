@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
            "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
-           "median_epoch_seconds", "restore_checkpoint", "seconds_per_epoch", "typical_seconds_per_epoch",
+           "median_epoch_seconds", "restore_checkpoint", "seconds_per_epoch",
+           "typical_seconds_per_epoch",
            "write_checkpoint", "write_config", "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
@@ -122,11 +123,16 @@ def seconds_per_epoch(wall_s, epochs):
     return wall_s / epochs
 
 
+def _timed_epochs(record: dict) -> list[float]:
+    """The epochs a result or checkpoint timed (none in records from before epochs were)."""
+    return [s for s in record.get("epoch_s") or [] if isinstance(s, (int, float))]
+
+
 def median_epoch_seconds(record: dict) -> float | None:
     """A finished run's typical epoch: the median of its timed epochs, so the epochs its worker
     spent stopped (SIGSTOP, while the suite ran) do not count as the run's speed; None for
     records from before epochs were timed."""
-    timed = [s for s in record.get("epoch_s") or [] if isinstance(s, (int, float))]
+    timed = _timed_epochs(record)
     return statistics.median(timed) if timed else None
 
 
@@ -138,7 +144,7 @@ def typical_seconds_per_epoch(record: dict) -> float | None:
     worker stopped for a while inflates one epoch, not the estimate; of two epochs, the
     shorter), else its mean (records from before epochs were timed); None without a time.
     ``record``: a result or a checkpoint."""
-    timed = [s for s in record.get("epoch_s") or [] if isinstance(s, (int, float))]
+    timed = _timed_epochs(record)
     if timed:
         return statistics.median_low(timed[-RECENT_EPOCHS:])
     wall_s = record.get("wall_s")
