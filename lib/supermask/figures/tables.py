@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
-from ..runs.records import median_epoch_seconds
+from ..runs.records import median_epoch_seconds, seconds_per_epoch
 
 __all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "epoch_seconds",
            "milestone_epochs", "milestones", "read_csv", "results_frame", "row_config",
@@ -31,7 +31,7 @@ def epoch_seconds(frame: pd.DataFrame) -> pd.Series:
     """Each run's seconds per epoch: its median epoch (``median_epoch_s``), so the time its worker
     was stopped does not count as speed; wall time over epochs where the record did not time its
     epochs or the CSV is older than that column."""
-    mean = frame["wall_s"] / frame["epochs_run"]
+    mean = seconds_per_epoch(frame["wall_s"], frame["epochs_run"])
     return frame["median_epoch_s"].fillna(mean) if "median_epoch_s" in frame else mean
 
 
