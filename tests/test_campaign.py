@@ -3,6 +3,7 @@ README quoting exactly that table for the committed results."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pandas as pd
@@ -254,3 +255,20 @@ def test_campaign_cli_says_what_the_runs_left_cost_one_worker(tmp_path, tiny_dat
     with pytest.raises(SystemExit) as exit_:
         main(["campaign", str(campaign), "--results", str(tmp_path), "--threads", "0"])
     assert exit_.value.code == 2 and "--threads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_the_stash_carries_who_trained_an_unfinished_run_into_the_next_session(tmp_path):
+    """Without its trainers.log a run resumed in a new session records only its last worker."""
+    run_dir = tmp_path / "results" / "runs" / "conv2-edge-popup-0123456789abcdef"
+    run_dir.mkdir(parents=True)
+    for name, text in (("config.json", "{}"), ("checkpoint.pt", "state"),
+                       ("trainers.log", "2026-12-04T10:00:00+0000 vm:1\n")):
+        (run_dir / name).write_text(text)
+    env = {"PATH": "/usr/bin:/bin", "SUPERMASK_STASH": str(tmp_path / "stash")}
+    stash = [str(REPO / "campaigns" / "stash")]
+    subprocess.run([*stash, "save", str(tmp_path / "results")], env=env, check=True)
+    shutil.rmtree(run_dir)  # a new session lays the checkout anew
+    subprocess.run([*stash, "restore", str(tmp_path / "results")], env=env, check=True,
+                   capture_output=True)
+    assert (run_dir / "checkpoint.pt").read_text() == "state"
+    assert (run_dir / "trainers.log").read_text() == "2026-12-04T10:00:00+0000 vm:1\n"

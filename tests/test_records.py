@@ -90,3 +90,15 @@ def test_a_csv_s_epoch_seconds_prefer_the_median_and_fall_back_to_the_mean():
                           "median_epoch_s": [61.5, None]})
     assert epoch_seconds(frame).tolist() == [61.5, 72.0]
     assert epoch_seconds(frame.drop(columns="median_epoch_s")).tolist() == [72.0, 72.0]
+
+
+def test_a_record_names_one_device_when_every_sitting_ran_there():
+    """A resumed run names each device with its epochs; sittings on one device read as one."""
+    same = [{"from_epoch": 0, "device": "cpu: A"}, {"from_epoch": 4, "device": "cpu: A"}]
+    assert records.sittings_device(same, 10) == "cpu: A"
+    older = records.checkpoint_sittings({"epoch": 12, "history": []})  # from before sittings
+    assert records.sittings_device(older + [{"from_epoch": 12, "device": "cpu: B"}], 20) == (
+        "device not recorded (epochs 1-12); cpu: B (epochs 13-20)")
+    empty_sitting = [{"from_epoch": 0, "device": "cpu: A"}, {"from_epoch": 5, "device": "cpu: B"},
+                     {"from_epoch": 5, "device": "cpu: A"}]  # B was stopped before an epoch
+    assert records.sittings_device(empty_sitting, 9) == "cpu: A"

@@ -146,3 +146,27 @@ def test_status_estimates_the_time_left_from_the_latest_epochs(tmp_path, capsys)
     torch.save(state, store.checkpoint_path(config))
     assert main(["status", "--results", str(tmp_path)]) == 0
     assert "~1.5 h left at 915 s/epoch" in capsys.readouterr().out  # 3660 s over 4 epochs
+
+
+def test_a_run_resumed_on_another_machine_records_each_machine_with_its_epochs(
+        tiny_data_dir, tmp_path, monkeypatch):
+    """A stashed checkpoint may go on on another machine: a record naming only the last one
+    would claim epochs (and a speed) it did not train there."""
+    import supermask.training.loop as loop
+
+    config = RunConfig(model="conv2", width=0.25, k=0.5, epochs=3, batch_size=32)
+    store = store_for(tmp_path, tiny_data_dir)
+    store.start(config)
+    train_data, test_data = load_cifar10(tiny_data_dir)
+    monkeypatch.setattr(loop, "device_name", lambda device: "cpu: machine A")
+    train(config, train_data, test_data, "cpu", checkpoint=store.checkpoint_path(config),
+          progress=False, stop_after_epoch=1)
+    assert store.checkpoint_progress(config, "cpu: machine A")[1] is not None
+    assert store.checkpoint_progress(config, "cpu: machine B") == (1, None)  # not B's speed
+    monkeypatch.setattr(loop, "device_name", lambda device: "cpu: machine B")
+    result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
+                 progress=False)
+    assert result["device"] == "cpu: machine A (epochs 1-1); cpu: machine B (epochs 2-3)"
+    assert result["sittings"] == [{"from_epoch": 0, "device": "cpu: machine A"},
+                                  {"from_epoch": 1, "device": "cpu: machine B"}]
+

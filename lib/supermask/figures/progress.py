@@ -100,7 +100,7 @@ class SweepProgress:
         self.stored = len(configs) - len(self.todo)
         # Epochs each run still has to train: a resumed run continues from its checkpoint, at
         # the speed its own latest epochs took (measured beside whatever runs beside it now).
-        resumed = {h: store.checkpoint_progress(c) for h, c in self.todo.items()}
+        resumed = {h: store.checkpoint_progress(c, device) for h, c in self.todo.items()}
         self.left = {h: c.epochs - resumed[h][0] for h, c in self.todo.items()}
         speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
         self.device = device

@@ -22,11 +22,11 @@ from ..files import atomic_torch_save, atomic_write_json
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-__all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "parse_config",
-           "parse_result", "read_checkpoint", "read_config", "read_model", "read_result",
-           "median_epoch_seconds", "restore_checkpoint", "seconds_per_epoch",
-           "typical_seconds_per_epoch",
-           "write_checkpoint", "write_config", "write_model", "write_result"]
+__all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "checkpoint_sittings",
+           "median_epoch_seconds", "parse_config", "parse_result", "read_checkpoint",
+           "read_config", "read_model", "read_result", "restore_checkpoint", "seconds_per_epoch",
+           "sittings_device", "typical_seconds_per_epoch", "write_checkpoint", "write_config",
+           "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
 
@@ -93,17 +93,22 @@ def read_model(path: Path) -> dict:
 
 class Clock:
     """Training time of a run across sittings: what earlier sittings measured plus this one's
-    wall clock since :meth:`start`; ``eval_s`` is the share spent on per-epoch evaluation, and
-    ``epoch_s`` each epoch's own time (None for epochs timed before records kept it)."""
+    wall clock since :meth:`start`; ``eval_s`` is the share spent on per-epoch evaluation,
+    ``epoch_s`` each epoch's own time (None for epochs timed before records kept it), and
+    ``sittings`` where each sitting ran: a run resumed from a stashed checkpoint may go on on
+    another machine, whose epochs differ in speed and in bf16 rounding."""
 
     def __init__(self, wall_s: float = 0.0, eval_s: float = 0.0,
-                 epoch_s: list[float | None] | None = None):
+                 epoch_s: list[float | None] | None = None, sittings: list[dict] | None = None):
         self.before, self.eval_s, self.started = wall_s, eval_s, time.perf_counter()
         self.epoch_s = list(epoch_s or [])
+        self.sittings = list(sittings or [])
         self.lap = self.started
 
-    def start(self) -> None:
+    def start(self, from_epoch: int = 0, device: str | None = None) -> None:
+        """A sitting begins after ``from_epoch`` epochs, on ``device`` (its :func:`device_name`)."""
         self.started = self.lap = time.perf_counter()
+        self.sittings.append({"from_epoch": from_epoch, "device": device})
 
     def epoch_done(self) -> None:
         """An epoch (its evaluation included) ends: its time since the last one ended."""
@@ -168,6 +173,7 @@ def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optim
         "wall_s": clock.wall_s,
         "eval_s": clock.eval_s,
         "epoch_s": clock.epoch_s,
+        "sittings": clock.sittings,
         "history": history,
     }, path)
 
@@ -201,4 +207,31 @@ def restore_checkpoint(state: dict, model: nn.Module, optimizers: Optimizers,
         torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
     timed = list(state.get("epoch_s") or [])
     return epoch, Clock(state["wall_s"], state.get("eval_s", 0.0),
-                        [None] * (epoch - len(timed)) + timed[:epoch]), history
+                        [None] * (epoch - len(timed)) + timed[:epoch],
+                        checkpoint_sittings(state)), history
+
+
+def checkpoint_sittings(state: dict) -> list[dict]:
+    """The sittings a checkpoint's epochs were trained in; checkpoints written before sittings
+    were kept hold one sitting whose device was not recorded (None)."""
+    sittings = state.get("sittings")
+    return list(sittings) if sittings else [{"from_epoch": 0, "device": None}]
+
+
+def sittings_device(sittings: list[dict], epochs: int) -> str | None:
+    """A record's ``device``: the one device every sitting ran on, else each device with the
+    epochs it trained, e.g. ``cpu: A (epochs 1-12); cpu: B (epochs 13-20)``, where a device
+    not recorded reads ``device not recorded``; None without sittings."""
+    spans: list[list] = []  # [device, first epoch, last epoch], consecutive sittings merged
+    ends = [s["from_epoch"] for s in sittings[1:]] + [epochs]
+    for sitting, end in zip(sittings, ends):
+        if end <= sitting["from_epoch"]:
+            continue
+        if spans and spans[-1][0] == sitting["device"]:
+            spans[-1][2] = end
+        else:
+            spans.append([sitting["device"], sitting["from_epoch"] + 1, end])
+    if len(spans) == 1 and spans[0][0] is not None:
+        return spans[0][0]
+    return "; ".join(f"{device or 'device not recorded'} (epochs {first}-{last})"
+                     for device, first, last in spans) or None

@@ -28,8 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_checkpoint, read_config,
-                      read_result, typical_seconds_per_epoch, write_config, write_result)
+from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, checkpoint_sittings, read_checkpoint,
+                      read_config, read_result, typical_seconds_per_epoch, write_config,
+                      write_result)
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -179,11 +180,13 @@ class RunStore:
             path.rename(aside)
         write_result(path, result)
 
-    def checkpoint_progress(self, config: RunConfig) -> tuple[int, float | None]:
+    def checkpoint_progress(self, config: RunConfig,
+                            device: str | None = None) -> tuple[int, float | None]:
         """The epochs an unfinished run's checkpoint holds, which a resumed run will not train
         again, and what an epoch of it took lately (the best guess at its epochs left); (0, None)
-        without a readable checkpoint. Checkpoints come from this machine's workers (offloaded runs
-        come home finished)."""
+        without a readable checkpoint. With ``device`` (a :func:`device_name`), no time when the
+        checkpoint's latest epochs ran on another device: a stashed checkpoint may come from
+        another machine (checkpoints from before sittings were kept do not say; theirs counts)."""
         try:
             state = read_checkpoint(self.checkpoint_path(config))
             epoch = state["epoch"]
@@ -191,6 +194,9 @@ class RunStore:
             return 0, None
         if not (isinstance(epoch, int) and 0 < epoch <= config.epochs):
             return 0, None
+        latest = checkpoint_sittings(state)[-1]["device"]
+        if device is not None and latest is not None and latest != device:
+            return epoch, None
         return epoch, typical_seconds_per_epoch(state)
 
     def progress(self) -> list[dict]:

@@ -18,7 +18,7 @@ from ..data.cifar10 import DataNotFoundError, cifar10_identity, load_cifar10
 from ..training.cifar10 import check_data_fits, train
 from ..training.device import resolve_device
 from ..training.loop import TrainOutcome
-from .records import write_model
+from .records import sittings_device, write_model
 from .store import RunStore
 
 __all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "save_run", "store_for",
@@ -132,7 +132,9 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
         **({"data_source": store.data.source, "data_fingerprint": store.data.fingerprint}
            if store.data is not None else {}),
         **extra,
-        "device": provenance.device_name(device),
+        "device": sittings_device(outcome.sittings, outcome.epochs_run)
+        or provenance.device_name(device),
+        "sittings": outcome.sittings,
         "git_commit": commit,
         "versions": provenance.versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

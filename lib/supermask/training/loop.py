@@ -27,6 +27,7 @@ from ..config import RunConfig, epoch_seed
 from ..masks import kept_counts
 from ..methods import Method, get_method
 from ..models import build_model
+from ..provenance import device_name
 from ..runs.records import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
 from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
@@ -84,6 +85,7 @@ class TrainOutcome:
     history: list[dict] = field(default_factory=list)
     eval_s: float = 0.0  # of wall_s, the per-epoch test evaluations for the learning curve
     epoch_s: list[float | None] = field(default_factory=list)  # each epoch's time
+    sittings: list[dict] = field(default_factory=list)  # each sitting's first epoch and device
     extra: dict = field(default_factory=dict)  # method-specific measurements
 
 
@@ -242,6 +244,7 @@ def _outcome(run: _Run, config: RunConfig, status: str, history: list[dict], clo
         wall_s=clock.wall_s,
         eval_s=clock.eval_s,
         epoch_s=clock.epoch_s,
+        sittings=clock.sittings,
         epochs_run=len(history),
         history=history,
         prepare_s=prepare_s,
@@ -282,7 +285,7 @@ def fit(
     bar = tqdm(total=config.epochs * feed.steps_per_epoch, initial=done * feed.steps_per_epoch,
                desc=config.name, disable=not (progress and processes.main), leave=False,
                unit="step")
-    clock.start()
+    clock.start(done, device_name(device))
     for epoch in range(done, config.epochs):
         entry = _train_epoch(run, config, feed, epoch, device, processes, bar)
         history.append(entry)
