@@ -69,6 +69,22 @@ def test_distribution_claims():
     assert not [c for c in distribution_claims(runs) if "Xavier" in c.statement][0].holds
 
 
+def test_distributions_are_compared_only_at_the_same_k():
+    """Catches the best of a five-k curve set against the best of a lone k = 0.1 run (Figure
+    3's N_k curve while its campaign has finished k = 0.1 only)."""
+    partial = frame(curve("conv2", "signed_constant", [0.53, 0.68, 0.70, 0.69, 0.61])
+                    + curve("conv2", "kaiming_normal", [0.56]))
+    claim = distribution_claims(partial)[0]
+    assert claim.holds is None and claim.margin is None
+    assert claim.evidence == ("conv2: U_k has k=0.1, 0.3, 0.5, 0.7, 0.9, N_k has k=0.1 "
+                              "(judged at the same k)")
+    whole = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
+                  + curve("conv4", "kaiming_normal", [0.3, 0.6, 0.72, 0.6, 0.4])
+                  + partial.values.tolist())
+    claim = distribution_claims(whole)[0]
+    assert claim.holds is False and claim.evidence.startswith("conv4: U_k 70.0% vs N_k 72.0%; conv2:")
+
+
 def test_the_released_scaling_is_judged_on_its_own():
     """Figure 7 draws both scalings; each gets its own verdict, named for the formula."""
     runs = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
