@@ -59,6 +59,21 @@ def test_a_figure_with_no_finished_run_says_so():
     assert all("not run yet" in [t.get_text() for t in ax.texts] for ax in fig.axes)
 
 
+def test_a_panel_counts_its_missing_dense_baselines_among_the_runs_not_run_yet():
+    """Catches Conv8's "5 of 10 runs not run yet" while its two dense lines were also missing."""
+    runs = pd.DataFrame([{"model": "conv8", "init": "signed_constant", "k": k,
+                          "status": "finished", "test_acc": 0.7} for k in (0.1, 0.5, 0.9)]
+                        + [{"model": "conv8", "init": "kaiming_normal", "k": 0.5,
+                            "status": "missing", "test_acc": None}])
+    dense = pd.DataFrame([{"model": "conv8", "method": "dense", "optimizer": o, "k": 1.0,
+                           "init": "kaiming_normal", "status": s, "test_acc": a}
+                          for o, s, a in (("sgd", "finished", 0.8), ("adam", "missing", None))])
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k",
+                                baselines=dense)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "2 of 6 runs not run yet" in texts, texts
+
+
 def test_note_of_runs_not_run_yet_covers_no_point():
     """Catches the note drawn over the lowest point of a partly run panel (the paper campaign's
     Conv2 panel, whose k=0.9 point sat in the bottom right corner)."""

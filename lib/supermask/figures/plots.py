@@ -67,8 +67,10 @@ def accuracy_curves(
         if len(diverged):
             ax.scatter(diverged[x] * scale, [0] * len(diverged), marker="x", color="red",
                        clip_on=False, zorder=5, label="diverged")
-        if baselines is not None and len(baselines):
-            dense = baselines[(baselines[panel] == name) & (baselines["status"] == "finished")]
+        dense_here = (baselines[baselines[panel] == name] if baselines is not None
+                      else here.iloc[:0])
+        if len(dense_here):
+            dense = dense_here[dense_here["status"] == "finished"]
             for _, group in dense.groupby("optimizer"):
                 row = group.iloc[0].to_dict()
                 look = series_style(row)
@@ -84,9 +86,10 @@ def accuracy_curves(
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)
         else:
-            missing = (here["status"] == "missing").sum()
+            # the panel's dense baselines count too: a missing one is a missing line
+            missing = sum((part["status"] == "missing").sum() for part in (here, dense_here))
             if missing:
-                ax.text(0.98, 0.02, f"{missing} of {len(here)} runs not run yet",
+                ax.text(0.98, 0.02, f"{missing} of {len(here) + len(dense_here)} runs not run yet",
                         transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=8)
                 noted = True
         ax.set_title(str(name))
