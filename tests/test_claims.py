@@ -38,6 +38,23 @@ def test_best_k_is_judged_only_with_both_ends_and_a_k_between():
     assert best.holds is False and worst.holds is False  # best at 0.9, worst at 0.5
 
 
+def test_a_depth_waits_until_it_has_every_dense_optimiser():
+    """Catches Conv8's gap taken against dense SGD alone (+0.6 points) while the other depths'
+    gaps were against the better of SGD and Adam."""
+    from pytest import approx
+
+    popup = frame(curve("conv2", "signed_constant", [0.3, 0.5, 0.6, 0.5, 0.4])
+                  + curve("conv6", "signed_constant", [0.3, 0.7, 0.78, 0.7, 0.4])
+                  + curve("conv8", "signed_constant", [0.3, 0.7, 0.8, 0.7, 0.4]))
+    dense = frame([(m, "-", 1.0, acc, "finished", opt) for m, opt, acc in (
+        ("conv2", "sgd", 0.56), ("conv2", "adam", 0.7), ("conv6", "sgd", 0.81),
+        ("conv6", "adam", 0.82), ("conv8", "sgd", 0.806))])
+    claim = depth_gap_claim(popup, dense, ["conv2", "conv4", "conv6", "conv8"])
+    assert claim.evidence == ("dense minus best subnetwork: conv2 +10.0 pts, conv6 +4.0 pts; "
+                              "conv8 waits for dense adam")
+    assert claim.holds and claim.margin == approx(0.06)
+
+
 def test_diverged_runs_do_not_count():
     runs = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
                  + [("conv4", "signed_constant", 0.9, 0.99, "diverged", "sgd")])
@@ -47,7 +64,7 @@ def test_diverged_runs_do_not_count():
 def test_depth_gap():
     popup = frame(curve("conv2", "signed_constant", [0.3, 0.5, 0.6, 0.5, 0.4])
                   + curve("conv8", "signed_constant", [0.3, 0.7, 0.8, 0.7, 0.4]))
-    dense = frame([("conv2", "-", 1.0, 0.7, "finished", "sgd"),
+    dense = frame([("conv2", "-", 1.0, 0.7, "finished", "adam"),
                    ("conv8", "-", 1.0, 0.82, "finished", "adam")])
     claim = depth_gap_claim(popup, dense, ["conv2", "conv4", "conv6", "conv8"])
     assert claim.holds and "conv2 +10.0 pts" in claim.evidence and "conv8 +2.0 pts" in claim.evidence
@@ -168,7 +185,7 @@ def test_a_verdicts_margin_is_its_closest_comparison_or_its_furthest_failure():
     assert best.holds is False and best.margin == approx(0.05)  # conv2's failure, the larger
     popup = frame(curve("conv2", "signed_constant", [0.3, 0.5, 0.6, 0.5, 0.4])
                   + curve("conv8", "signed_constant", [0.3, 0.7, 0.8, 0.7, 0.4]))
-    dense = frame([("conv2", "-", 1.0, 0.7, "finished", "sgd"),
+    dense = frame([("conv2", "-", 1.0, 0.7, "finished", "adam"),
                    ("conv8", "-", 1.0, 0.82, "finished", "adam")])
     gap = depth_gap_claim(popup, dense, ["conv2", "conv8"])
     assert gap.margin == approx(0.08) and gap.terms == 4
