@@ -54,6 +54,17 @@ def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
     assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 0.1
 
 
+def test_a_run_resumed_on_another_machine_is_timed_on_each_from_its_own_epochs(tmp_path):
+    store = RunStore(tmp_path)
+    sittings = [{"from_epoch": 0, "device": OTHER}, {"from_epoch": 2, "device": DEVICE}]
+    record(store, config(), wall_s=220.0, epoch_s=[100.0, 100.0, 10.0, 10.0], sittings=sittings,
+           device=f"{OTHER} (epochs 1-2); {DEVICE} (epochs 3-4)")
+    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 10.0 / 500
+    assert measured_speeds(store, OTHER)[("conv2", None, "fp32")] == 100.0 / 500
+    record(store, config(k=0.1), wall_s=400.0, sittings=sittings, device="mixed")  # untimed
+    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 10.0 / 500
+
+
 def test_a_bf16_run_is_not_estimated_from_fp32_speeds(tmp_path):
     store = RunStore(tmp_path)
     record(store, config(k=0.9), wall_s=100.0)  # fp32: 0.05 s per image-epoch
@@ -117,14 +128,37 @@ def test_a_checkpointed_run_times_a_model_no_finished_run_has(tmp_path):
     assert "(15 epochs, 1 resumed from a checkpoint); time: 15 min," in plan, plan
 
 
-def test_plan_says_when_a_model_was_never_measured_here(tmp_path):
+def test_plan_says_when_a_model_was_never_measured_anywhere(tmp_path):
     store = RunStore(tmp_path)
     record(store, config(k=0.9), wall_s=100.0, device="cpu: another machine (1 threads)")
-    plan = SweepProgress("fig3", [config(), config(model="conv4")], store, DEVICE,
+    plan = SweepProgress("fig3", [config(model="conv4"), config(model="conv6")], store, DEVICE,
                          write=None, bar=False).plan()
-    assert "time: unknown (no conv2, conv4 run timed on this machine yet)" in plan, plan
+    assert "time: unknown (no conv4, conv6 run timed on this machine yet)" in plan, plan
     assert SweepProgress("f", [config(k=0.9)], store, DEVICE, write=None, bar=False).plan() \
         == "f: its run is in the store; nothing to train"  # wherever it was measured
+
+
+OTHER = "cpu: Other CPU (1 thread)"
+
+
+def test_a_model_timed_only_on_another_machine_is_estimated_at_that_speed_and_says_so(tmp_path):
+    """A stashed store holds runs from every machine a campaign ran on: 'conv6 not timed' would
+    hide hours; their speed there is a guess worth giving, named as one."""
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)  # conv2 here: 0.05 s per image-epoch
+    record(store, config(model="conv6", k=0.9), wall_s=400.0, device=OTHER)  # 0.2 there
+    record(store, config(model="conv6", k=0.7), wall_s=4000.0, device="cpu: Old CPU",
+           finished_at="2026-11-01T10:00:00+0000")  # the machine that timed it last counts
+    runs = [config(k=0.1), config(model="conv6", k=0.1), config(model="conv6", k=0.3)]
+    lines = []
+    progress = SweepProgress("fig3", runs, store, DEVICE, write=lines.append, bar=False)
+    assert progress.plan().endswith(  # 100 s + 2 x 400 s
+        f"time: 15 min (the conv6 runs guessed from their speed on {OTHER}), at the speed "
+        f"measured on {DEVICE}")
+    # The first conv6 run timed here replaces the guess for the rest, and does not skew the
+    # correction of the estimates made from this machine's speeds.
+    progress.run_done(runs[1], {"status": "finished", "test_acc": 0.5, "wall_s": 200.0})
+    assert lines[-1].endswith("2 left, ETA 5 min"), lines  # 100 s + 200 s, no guess named
 
 
 def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path):

@@ -1,9 +1,10 @@
 """What a figure's sweep will cost before it trains, and where it stands while it does.
 
 Before training: one line (runs in the store, runs to train, estimated time at the speed this
-machine measured on earlier runs of the same models). While training: one bar for the whole
-sweep, advanced once per epoch (a widget in a notebook, so an executed notebook keeps one bar,
-not one line per update), and one printed line per finished run with the time left.
+machine measured on earlier runs of the same models; for a model it never timed, at another
+machine's speed, named as a guess). While training: one bar for the whole sweep, advanced once
+per epoch (a widget in a notebook, so an executed notebook keeps one bar, not one line per
+update), and one printed line per finished run with the time left.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from ..config import RunConfig
 from ..runs.records import typical_seconds_per_epoch
 from ..runs.store import RunStore
 
-__all__ = ["SweepProgress", "format_duration", "measured_speeds", "print_over"]
+__all__ = ["SweepProgress", "format_duration", "measured_speeds", "print_over",
+           "speeds_elsewhere"]
 
 CIFAR10_TRAIN_IMAGES = 50_000
 RECENT_RUNS = 5  # the speed of a model is the median of its latest runs on this device
@@ -29,26 +31,61 @@ def _image_epochs(config: RunConfig) -> int:
     return config.epochs * (config.train_subset or CIFAR10_TRAIN_IMAGES)
 
 
-def measured_speeds(store: RunStore, device: str) -> dict[tuple[str, str | None, str], float]:
-    """Seconds per training image and epoch (evaluation included) on ``device``, from the
-    latest finished runs in ``store``: keyed (model, method, precision) and (model, None,
-    precision) for any method; bf16 and fp32 differ by up to 2x, and far more where bf16 is
-    emulated."""
-    samples: dict[tuple[str, str | None, str], list[tuple[str, float]]] = {}
+Speeds = dict[tuple[str, str | None, str], float]
+
+
+def _speed_samples(store: RunStore) -> dict[str, dict[tuple, list[tuple[str, float]]]]:
+    """Per device, per (model, method, precision) and (model, None, precision): (when finished,
+    seconds per training image and epoch) of each finished run, from the epochs it trained on
+    that device (a run resumed on another machine is timed on each)."""
+    samples: dict[str, dict[tuple, list[tuple[str, float]]]] = {}
     for result in store.finished():
         config = result.get("config") or {}
-        per_epoch = typical_seconds_per_epoch(result)  # a worker stopped for a while: not slow
-        if (result.get("device") != device or config.get("dataset") not in (None, "cifar10")
-                or per_epoch is None):
+        if config.get("dataset") not in (None, "cifar10"):
             continue
         images = config.get("train_subset") or CIFAR10_TRAIN_IMAGES
         when = str(result.get("finished_at", ""))
         # Records made before precision was a field trained in fp32.
         model, precision = config.get("model"), config.get("precision") or "fp32"
-        for key in ((model, config.get("method"), precision), (model, None, precision)):
-            samples.setdefault(key, []).append((when, per_epoch / images))
-    return {key: statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])
-            for key, values in samples.items()}
+        devices = {s["device"] for s in result.get("sittings") or []} or {result.get("device")}
+        for device in devices - {None}:
+            # The typical epoch: a worker stopped for a while does not make its run slow.
+            per_epoch = typical_seconds_per_epoch(result, device)
+            if per_epoch is None:
+                continue
+            for key in ((model, config.get("method"), precision), (model, None, precision)):
+                samples.setdefault(device, {}).setdefault(key, []).append(
+                    (when, per_epoch / images))
+    return samples
+
+
+def _latest_median(values: list[tuple[str, float]]) -> float:
+    return statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])
+
+
+def measured_speeds(store: RunStore, device: str) -> Speeds:
+    """Seconds per training image and epoch (evaluation included) on ``device``, from the
+    latest finished runs in ``store``: keyed (model, method, precision) and (model, None,
+    precision) for any method; bf16 and fp32 differ by up to 2x, and far more where bf16 is
+    emulated."""
+    return {key: _latest_median(values)
+            for key, values in _speed_samples(store).get(device, {}).items()}
+
+
+def speeds_elsewhere(store: RunStore, device: str) -> dict[tuple, tuple[float, str]]:
+    """For each model, method and precision timed on other machines than ``device``: its speed
+    on the one that timed it last, and that machine's name. A stashed store carries runs from
+    every machine a campaign ran on; their speed is only a guess here (machines differ, and not
+    by one factor for every model), but a better one than none."""
+    best: dict[tuple, tuple[str, float, str]] = {}
+    for other, keys in _speed_samples(store).items():
+        if other == device:
+            continue
+        for key, values in keys.items():
+            latest = max(when for when, _ in values)
+            if key not in best or latest > best[key][0]:
+                best[key] = (latest, _latest_median(values), other)
+    return {key: (speed, other) for key, (_, speed, other) in best.items()}
 
 
 def format_duration(seconds: float) -> str:
@@ -85,6 +122,18 @@ def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
     return {**speeds, **{key: statistics.median(s) for key, s in samples.items()}}
 
 
+def _speed(config: RunConfig, speeds: dict):
+    """What ``speeds`` holds for the config's model, method and precision, else for its model
+    and precision, else None."""
+    return speeds.get((config.model, config.method, config.precision),
+                      speeds.get((config.model, None, config.precision)))
+
+
+def _estimate(config: RunConfig, speed: float | None) -> float | None:
+    """A whole run's seconds at ``speed`` (seconds per training image and epoch)."""
+    return None if speed is None else speed * _image_epochs(config)
+
+
 def _kind(config: RunConfig) -> str:
     """What a speed measurement is good for: the model, and its precision where not fp32."""
     return config.model if config.precision == "fp32" else f"{config.model} {config.precision}"
@@ -104,20 +153,20 @@ class SweepProgress:
         self.left = {h: c.epochs - resumed[h][0] for h, c in self.todo.items()}
         speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
         self.device = device
-        self.estimates = {h: self._estimate(c, speeds) if resumed[h][1] is None
+        self.estimates = {h: _estimate(c, _speed(c, speeds)) if resumed[h][1] is None
                           else resumed[h][1] * c.epochs for h, c in self.todo.items()}
+        # Runs of models never timed here: estimated at their speed on another machine, named.
+        self.borrowed: dict[str, str] = {}  # run hash: the machine whose speed its estimate is
+        elsewhere = speeds_elsewhere(store, device) if None in self.estimates.values() else {}
+        for h, config in self.todo.items():
+            if self.estimates[h] is None and (found := _speed(config, elsewhere)):
+                self.estimates[h], self.borrowed[h] = _estimate(config, found[0]), found[1]
         self.done = 0
         self.spent_s = 0.0  # wall time of the runs finished so far in this sweep
         self.spent_estimate_s = 0.0  # what the estimate said they would take
         self.started = time.monotonic()
         self.bar = tqdm(total=sum(self.left.values()), unit="epoch",
                         desc=title, disable=not (bar and self.todo), leave=True)
-
-    @staticmethod
-    def _estimate(config: RunConfig, speeds) -> float | None:
-        speed = speeds.get((config.model, config.method, config.precision),
-                           speeds.get((config.model, None, config.precision)))
-        return None if speed is None else speed * _image_epochs(config)
 
     def _remaining(self) -> tuple[float, list[str]]:
         """Estimated seconds for the epochs not trained yet of the runs that have an estimate,
@@ -131,11 +180,17 @@ class SweepProgress:
 
     def _cost(self) -> str:
         seconds, unmeasured = self._remaining()
+        guessed = ""
+        if self.borrowed:
+            names = ", ".join(sorted({_kind(self.todo[h]) for h in self.borrowed}))
+            machines = " and ".join(sorted(set(self.borrowed.values())))
+            guessed = f" (the {names} runs guessed from their speed on {machines})"
         if not unmeasured:
-            return format_duration(seconds)
+            return format_duration(seconds) + guessed
         names = ", ".join(unmeasured)
         return (f"unknown (no {names} run timed on this machine yet)" if not seconds else
-                f"{format_duration(seconds)} + the {names} runs (not timed on this machine yet)")
+                f"{format_duration(seconds)}{guessed} + the {names} runs (not timed on this "
+                "machine yet)")
 
     def plan(self) -> str:
         """One line: what is stored, what will be trained, what that costs here."""
@@ -164,14 +219,16 @@ class SweepProgress:
         self.done += 1
         wall_s = result.get("wall_s") or 0.0
         estimate = self.estimates.pop(config.hash)
-        if estimate is not None and wall_s:
+        if estimate is not None and wall_s and not self.borrowed.pop(config.hash, None):
             self.spent_s += wall_s
             self.spent_estimate_s += estimate
         elif wall_s and result.get("status") == "finished":  # the first measurement of a model
             speed = wall_s / _image_epochs(config)
             for other, pending in self.todo.items():
-                if _kind(pending) == _kind(config) and self.estimates[other] is None:
+                if _kind(pending) == _kind(config) and (self.estimates[other] is None
+                                                        or other in self.borrowed):
                     self.estimates[other] = speed * _image_epochs(pending)
+                    self.borrowed.pop(other, None)
         accuracy = result.get("test_acc")
         outcome = (f"{100 * accuracy:.1f}%" if result.get("status") == "finished"
                    and accuracy is not None else result.get("status", "?"))

@@ -144,14 +144,31 @@ def median_epoch_seconds(record: dict) -> float | None:
 RECENT_EPOCHS = 5
 
 
-def typical_seconds_per_epoch(record: dict) -> float | None:
+def _epochs_timed_on(record: dict, device: str) -> tuple[list[float], bool]:
+    """The timed epochs of ``record`` that ran on ``device``, and whether all of its epochs
+    did (a run resumed on another machine trained some epochs on each)."""
+    sittings = record.get("sittings") or [{"from_epoch": 0, "device": record.get("device")}]
+    epoch_s = record.get("epoch_s") or []
+    ends = [s["from_epoch"] for s in sittings[1:]] + [len(epoch_s)]
+    timed = [s for sitting, end in zip(sittings, ends) if sitting["device"] == device
+             for s in epoch_s[sitting["from_epoch"]:end] if isinstance(s, (int, float))]
+    return timed, all(sitting["device"] == device for sitting in sittings)
+
+
+def typical_seconds_per_epoch(record: dict, device: str | None = None) -> float | None:
     """What an epoch of this run takes now: the lower median of its latest timed epochs (a
     worker stopped for a while inflates one epoch, not the estimate; of two epochs, the
     shorter), else its mean (records from before epochs were timed); None without a time.
+    With ``device`` (a device name), only the epochs trained on it count; None if none did.
     ``record``: a result or a checkpoint."""
-    timed = _timed_epochs(record)
+    if device is None:
+        timed, everywhere = _timed_epochs(record), True
+    else:
+        timed, everywhere = _epochs_timed_on(record, device)
     if timed:
         return statistics.median_low(timed[-RECENT_EPOCHS:])
+    if not everywhere:
+        return None
     wall_s = record.get("wall_s")
     epochs = record.get("epochs_run", record.get("epoch"))
     if isinstance(wall_s, (int, float)) and isinstance(epochs, int) and epochs > 0:
