@@ -102,3 +102,12 @@ def test_a_record_names_one_device_when_every_sitting_ran_there():
     empty_sitting = [{"from_epoch": 0, "device": "cpu: A"}, {"from_epoch": 5, "device": "cpu: B"},
                      {"from_epoch": 5, "device": "cpu: A"}]  # B was stopped before an epoch
     assert records.sittings_device(empty_sitting, 9) == "cpu: A"
+
+
+def test_a_record_s_device_gives_back_the_devices_of_its_sittings():
+    sittings = [{"from_epoch": 0, "device": None}, {"from_epoch": 3, "device": "cpu: A (x; y)"},
+                {"from_epoch": 9, "device": "cuda: B"}]
+    assert records.recorded_devices(records.sittings_device(sittings, 20)) == [
+        None, "cpu: A (x; y)", "cuda: B"]
+    assert records.recorded_devices("cpu: A (epochs of 2; 1 thread)") == [
+        "cpu: A (epochs of 2; 1 thread)"]  # one device, whatever its name holds

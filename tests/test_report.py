@@ -97,3 +97,16 @@ def test_short_verdicts_inside_the_measured_seed_noise_need_more_seeds(tmp_path)
                if line.startswith("| [fig3]") and "| short |" in line)
     assert int(row.rstrip(" |").split("/")[2]) > 0
     assert before != report.summary_table(tmp_path)
+
+
+def test_the_summary_names_each_machine_once_however_runs_moved_between_them():
+    """Catches a summary that lists a resumed run's whole device string as one more machine."""
+    a, b = "cpu: A (1 threads)", "cpu: B (1 thread)"
+    runs = pd.DataFrame({"status": ["finished"] * 4, "wall_s": [3600.0] * 4, "device": [
+        a, b, f"{a} (epochs 1-12); {b} (epochs 13-20)",
+        f"device not recorded (epochs 1-3); {b} (epochs 4-20)"]})
+    assert report._summary(runs) == (
+        "4 of 4 runs finished; 4.0 h of training (sum of the runs' wall time) on cpu: A (1 thread), "
+        "cpu: B (1 thread) (1 run resumed on another machine; 1 run with epochs whose machine was "
+        "not recorded)")
+    assert report._summary(runs[:2]).endswith("on cpu: A (1 thread), cpu: B (1 thread)")

@@ -21,6 +21,7 @@ from ..config import PROFILES, get_profile
 from ..provenance import device_label
 from ..runs.campaign import campaign_table, read_campaign
 from ..runs.campaign import to_markdown as table_markdown
+from ..runs.records import recorded_devices
 from . import budget, claims
 from .style import math_names
 
@@ -79,12 +80,23 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.0f} min"
 
 
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}"
+
+
 def _summary(runs: pd.DataFrame) -> str:
     counts = runs["status"].value_counts()
     finished = int(counts.get("finished", 0))
     others = ", ".join(f"{n} {s}" for s, n in counts.items() if s != "finished")
-    devices = ", ".join(sorted(set(runs["device"].dropna().astype(str).map(device_label)))) \
-        or "none yet"
+    recorded = [recorded_devices(device_label(d)) for d in runs["device"].dropna().astype(str)]
+    devices = ", ".join(sorted({d for ds in recorded for d in ds if d is not None})) or "none yet"
+    # A campaign carried between sessions resumes runs on whatever machine a session gets.
+    moved = sum(len(set(ds) - {None}) > 1 for ds in recorded)
+    unknown = sum(None in ds for ds in recorded)
+    notes = ([f"{_runs(moved)} resumed on another machine"] if moved else []) + (
+        [f"{_runs(unknown)} with epochs whose machine was not recorded"] if unknown else [])
+    if notes:
+        devices += f" ({'; '.join(notes)})"
     wall = runs["wall_s"].fillna(0).sum()
     return (f"{finished} of {len(runs)} runs finished" + (f" ({others})" if others else "")
             + f"; {_hours(wall)} of training (sum of the runs' wall time) on {devices}")

@@ -9,6 +9,7 @@ archive all go through these functions, so each format is defined here and nowhe
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "checkpoint_sittings",
            "median_epoch_seconds", "parse_config", "parse_result", "read_checkpoint",
-           "read_config", "read_model", "read_result", "restore_checkpoint", "seconds_per_epoch",
+           "read_config", "read_model", "read_result", "recorded_devices", "restore_checkpoint",
+           "seconds_per_epoch",
            "sittings_device", "typical_seconds_per_epoch", "write_checkpoint", "write_config",
            "write_model", "write_result"]
 
@@ -252,3 +254,14 @@ def sittings_device(sittings: list[dict], epochs: int) -> str | None:
         return spans[0][0]
     return "; ".join(f"{device or 'device not recorded'} (epochs {first}-{last})"
                      for device, first, last in spans) or None
+
+
+_SPAN = r"(.+?) \(epochs \d+-\d+\)(?:; |$)"
+
+
+def recorded_devices(device: str) -> list[str | None]:
+    """The devices a record's ``device`` (see :func:`sittings_device`) names, in order; None
+    for epochs whose device was not recorded."""
+    if not re.fullmatch(f"(?:{_SPAN})+", device):  # one device, whose name may hold anything
+        return [device]
+    return [None if name == "device not recorded" else name for name in re.findall(_SPAN, device)]
