@@ -26,9 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "Clock", "check_record", "checkpoint_sittings",
            "median_epoch_seconds", "parse_config", "parse_result", "read_checkpoint",
            "read_config", "read_model", "read_result", "recorded_devices", "restore_checkpoint",
-           "seconds_per_epoch",
-           "sittings_device", "typical_seconds_per_epoch", "write_checkpoint", "write_config",
-           "write_model", "write_result"]
+           "seconds_per_epoch", "sittings_device", "typical_seconds_per_epoch", "write_checkpoint",
+           "write_config", "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
 
