@@ -4,6 +4,7 @@ learning curves, the budget plot, cost scatter, grouped bars; every look comes f
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from .style import (DISTRIBUTION_NAMES, METHOD_NAMES, math_names, run_name, run_
                     series_name, series_style)
 
 __all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "accuracy_curves", "budget_curves",
-           "cost_scatter", "figure_problems", "grouped_bars", "learning_curves", "math_names",
+           "cost_scatter", "figure_problems", "grouped_bars", "learning_curves", "loss_and_accuracy_curves",
+           "math_names",
            "reference_lines", "run_name", "save_figure"]
 
 STRICT = "SUPERMASK_STRICT_FIGURES"  # set: save_figure refuses a figure with problems
@@ -151,6 +153,44 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
         if name is not None:
             ax.set_title(str(name))
     return _finish(fig, axes[0], title, columns=3)
+
+
+def loss_and_accuracy_curves(curves: pd.DataFrame | None, title: str, label=series_name,
+                             vary: str | list[str] = "init") -> plt.Figure | None:
+    """Training loss (log axis: a scaled initialisation starts far above chance) and test
+    accuracy (%) after every epoch, side by side, one line per run named by ``label`` and its
+    epochs, with chance marked in both (ln 10 and 10 %): where a run sits at chance and when it
+    leaves. None when no run recorded a curve."""
+    if curves is None or curves.dropna(subset=["loss"]).empty:
+        return None
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12.0, 4.4))
+    runs = curves.drop_duplicates("hash").to_dict("records")
+    looks = dict(zip((row["hash"] for row in runs), run_styles(runs, vary=vary)))
+    for run_hash, run in curves.groupby("hash", sort=False):
+        run = run.sort_values("epoch")
+        look = {**looks[run_hash].line(), "markevery": max(1, len(run) // 8), "markersize": 4}
+        name = f"{label(run.iloc[0].to_dict())}, {int(run['epoch'].max())} epochs"
+        loss_ax.plot(run["epoch"], run["loss"], label=name, **look)
+        acc_ax.plot(run["epoch"], run["test_acc"] * 100, **look)
+    loss_ax.axhline(math.log(10), color="grey", linestyle=":", linewidth=1)
+    loss_ax.annotate("ln 10 (chance)", (0.01, math.log(10)), xycoords=("axes fraction", "data"),
+                     textcoords="offset points", xytext=(0, 4), fontsize=9, color="grey")
+    acc_ax.axhline(10.0, color="grey", linestyle=":", linewidth=1)
+    loss_ax.set_yscale("log")
+    loss_ax.yaxis.set_major_formatter(ticker.FuncFormatter(_plain_number))
+    loss_ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_plain_number))
+    loss_ax.set_ylabel("training loss")
+    acc_ax.set_ylabel("test accuracy (%)")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    handles, labels = loss_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 1) // 2 + 1), 1, 1))
+    return fig
 
 
 def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",

@@ -12,7 +12,8 @@ from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
 from ..runs.records import median_epoch_seconds, seconds_per_epoch
 
-__all__ = ["COLUMNS", "CURVE_COLUMNS", "MILESTONES", "curves_frame", "epoch_seconds",
+__all__ = ["COLUMNS", "CURVE_COLUMNS", "ESCAPE_MARGIN", "MILESTONES", "curves_frame",
+           "epoch_seconds", "escape_epochs",
            "milestone_epochs", "milestones", "read_csv", "results_frame", "row_config",
            "write_csv"]
 
@@ -135,6 +136,19 @@ def milestones(curves: pd.DataFrame, epochs=MILESTONES,
     table = table.reindex(columns=list(epochs))
     table.columns = [f"epoch {epoch}" for epoch in epochs]
     return (100 * table).round(1)
+
+
+# A run has left chance once its epoch's mean training loss is this far below ln 10 (the loss of
+# a uniform guess over CIFAR-10's ten classes); fixed before the deep low-k runs were trained.
+ESCAPE_MARGIN = 0.05
+
+
+def escape_epochs(curves: pd.DataFrame) -> pd.Series:
+    """Per run (``hash``), the first epoch whose training loss is ESCAPE_MARGIN below ln 10, or
+    <NA> for a run that never got there."""
+    below = curves[curves["loss"] < math.log(10) - ESCAPE_MARGIN]
+    first = below.groupby("hash")["epoch"].min()
+    return first.reindex(list(dict.fromkeys(curves["hash"]))).astype("Int64")
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
