@@ -31,13 +31,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[notebooks,test,dask]'
 	touch $@
 
-# Notebooks stay as stored (lib/supermask/figures/notebook_format.py): git sees them without outputs
+# Notebooks stay as stored (lib/supermask/notebooks/storage.py): git sees them without outputs
 # however they were saved, and JupyterLab saves them without the kernel's version.
 JUPYTER_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 notebook-hooks: $(VENV)/.installed
-	@git config filter.notebook.clean 'python3 lib/supermask/figures/notebook_format.py' 2>/dev/null || true
+	@git config filter.notebook.clean 'python3 lib/supermask/notebooks/storage.py' 2>/dev/null || true
 	@mkdir -p $(dir $(JUPYTER_HOOK))
-	@echo '{"FileContentsManager": {"pre_save_hook": "supermask.figures.notebook_format.pre_save"}}' > $(JUPYTER_HOOK)
+	@echo '{"FileContentsManager": {"pre_save_hook": "supermask.notebooks.storage.pre_save"}}' > $(JUPYTER_HOOK)
 
 test: setup
 	$(PY) -m pytest
@@ -56,7 +56,7 @@ figures: $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out bu
 # (running it again resumes).
 $(FIGURE_TARGETS): setup
 	@mkdir -p notebooks/executed
-	@$(PY) -m supermask.figures.run_notebook $@ notebooks/$(call notebook_of,$@).ipynb \
+	@$(PY) -m supermask.notebooks.run $@ notebooks/$(call notebook_of,$@).ipynb \
 	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE)$(EXECUTED_SUFFIX).ipynb \
 	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
 	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
@@ -67,7 +67,7 @@ plots:
 
 # REPORT.md: every claim with its verdict at each profile, from the committed CSVs.
 report: setup
-	$(PY) -m supermask.figures.report
+	$(PY) -m supermask.report
 
 # A detached campaign worker that survives the terminal: trains the lines of CAMPAIGN (a file of
 # "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,

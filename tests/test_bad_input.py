@@ -16,7 +16,7 @@ import torch
 from supermask.cli import main
 from supermask.config import RunConfig
 from supermask.data import cifar10
-from supermask.figures.parameters import check_figure_parameters, check_imagenet_parameters
+from supermask.runs.parameters import check_figure_parameters, check_imagenet_parameters
 from supermask.runs.sweep import run, store_for, sweep
 
 from conftest import make_image_folder
@@ -385,7 +385,7 @@ def test_failing_config_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_pat
     assert results[1]["status"] == "finished"
     store = store_for(tmp_path, tiny_data_dir)
     assert store.result(broken) is None  # not stored: the next sweep tries again
-    from supermask.figures import tables
+    from supermask.runs import tables
 
     frame = tables.results_frame(results, "t", "smoke")
     assert list(frame["status"]) == ["failed", "finished"]

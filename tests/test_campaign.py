@@ -12,8 +12,8 @@ import torch
 
 from supermask.cli import main
 from supermask.config import RunConfig, get_profile
-from supermask.figures import tables
-from supermask.figures.grid import parse_only
+from supermask.runs import tables
+from supermask.runs.grid import parse_only
 from supermask.runs.campaign import campaign_table, read_campaign
 from supermask.runs.sweep import store_for
 

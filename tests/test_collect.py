@@ -2,7 +2,7 @@ import math
 
 import pandas as pd
 
-from supermask.figures.tables import milestones
+from supermask.runs.tables import milestones
 
 
 def test_milestones_read_each_run_at_the_given_epochs():

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import REPO
 from supermask.config import PROFILES, RunConfig, get_profile
-from supermask.methods import METHODS
+from supermask.training.methods import METHODS
 
 
 def test_defaults_follow_the_reference_protocol():

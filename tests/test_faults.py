@@ -23,7 +23,7 @@ GRID = [RunConfig(model="conv4", k=k, epochs=6, batch_size=32) for k in (0.3, 0.
 _SWEEP = """
 import json, sys
 from supermask.config import RunConfig
-from supermask.figures import tables
+from supermask.runs import tables
 from supermask.runs.sweep import sweep
 configs = [RunConfig.from_dict(c) for c in json.loads(sys.argv[1])]
 results = sweep(configs, results_dir=sys.argv[2], data_dir=sys.argv[3], device="cpu",
@@ -169,7 +169,8 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
 
 
 def test_diverged_run_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path):
-    from supermask.figures import tables, plots
+    from supermask.figures import plots
+    from supermask.runs import tables
 
     grid = [RunConfig(model="conv2", width=0.25, method="dense", lr=1e6, epochs=3, batch_size=32),
             RunConfig(model="conv2", width=0.25, method="dense", epochs=1, batch_size=32)]

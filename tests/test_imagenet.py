@@ -14,7 +14,7 @@ from supermask.data.imagenet import find_imagenet, make_synthetic_imagenet
 from supermask.masks import apply_edge_popup, masked_layers
 from supermask.models import build_model
 from supermask.models.sizes import kept_weights
-from supermask.training.imagenet import imagenet_command
+from supermask.runs.imagenet import imagenet_command
 
 
 @pytest.fixture(scope="module")

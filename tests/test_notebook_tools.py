@@ -1,5 +1,5 @@
 """Notebooks stay as stored however JupyterLab saves them, and `make figN` talks to a person
-(supermask.figures.notebook_format, supermask.figures.run_notebook)."""
+(supermask.notebooks.storage, supermask.notebooks.run)."""
 
 import json
 import os
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from supermask.figures import notebook_format
+from supermask.notebooks import storage as notebook_format
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-FORMAT = REPO / "lib" / "supermask" / "figures" / "notebook_format.py"
+FORMAT = REPO / "lib" / "supermask" / "notebooks" / "storage.py"
 
 
 def as_jupyterlab_saves_it(text: str) -> str:
@@ -89,15 +89,15 @@ def test_git_diff_is_empty_after_a_save_that_only_added_outputs(tmp_path):
 
 def test_make_setup_installs_both_hooks():
     makefile = (REPO / "Makefile").read_text()
-    assert "git config filter.notebook.clean 'python3 lib/supermask/figures/notebook_format.py'" in makefile
-    assert '"pre_save_hook": "supermask.figures.notebook_format.pre_save"' in makefile
+    assert "git config filter.notebook.clean 'python3 lib/supermask/notebooks/storage.py'" in makefile
+    assert '"pre_save_hook": "supermask.notebooks.storage.pre_save"' in makefile
     from traitlets.utils.importstring import import_item
-    assert import_item("supermask.figures.notebook_format.pre_save") is notebook_format.pre_save
+    assert import_item("supermask.notebooks.storage.pre_save") is notebook_format.pre_save
 
 
 def run_figure(tmp_path: Path, data_dir: Path, *parameters: str, **popen):
     return subprocess.Popen(
-        [sys.executable, "-m", "supermask.figures.run_notebook", "fig3",
+        [sys.executable, "-m", "supermask.notebooks.run", "fig3",
          str(REPO / "notebooks" / "fig3_vary_k.ipynb"), str(tmp_path / "executed.ipynb"),
          "-p", "profile", "smoke", "-p", "device", "cpu", "-p", "data_dir", str(data_dir),
          "-p", "results_dir", str(tmp_path / "results"),
@@ -146,7 +146,7 @@ def test_each_run_written_over_the_last_gets_a_terminal_line_of_its_own():
     `make figN` must still show every one, without blank lines."""
     import io
 
-    from supermask.figures.run_notebook import LineBreaks
+    from supermask.notebooks.run import LineBreaks
 
     terminal = io.StringIO()
     out = LineBreaks(terminal)
@@ -161,7 +161,7 @@ def test_each_run_written_over_the_last_gets_a_terminal_line_of_its_own():
 
 
 def test_a_sweeps_run_lines_overwrite_each_other(capsys):
-    from supermask.figures.progress import print_over
+    from supermask.runs.progress import print_over
 
     print_over("fig3 [1/2] a")
     print_over("fig3 [2/2] b")

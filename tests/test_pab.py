@@ -10,7 +10,7 @@ from supermask.bop import Bop
 from supermask.config import RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.masks import FixedMask, apply_edge_popup, kept_count, masked_layers
-from supermask.methods import get_method
+from supermask.training.methods import get_method
 from supermask.models import build_model
 from supermask.pruning import prunable_layers, random_masks, snip_masks, synflow_masks
 from supermask.training.cifar10 import train

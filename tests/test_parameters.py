@@ -3,7 +3,7 @@ import torch
 
 from supermask.config import PROFILES
 from supermask.data.cifar10 import DataNotFoundError
-from supermask.figures.parameters import check_figure_parameters
+from supermask.runs.parameters import check_figure_parameters
 
 
 def test_defaults_come_from_the_profile(tiny_data_dir):

@@ -114,7 +114,7 @@ def test_the_cpu_instruction_sets_are_read_from_the_machine():
 
 
 def test_records_made_before_the_field_existed_read_as_fp32():
-    from supermask.figures import tables
+    from supermask.runs import tables
     records = [json.loads(path.read_text())
                for path in sorted((REPO / "results" / "runs").glob("*/result.json"))]
     record = next(r for r in records if "precision" not in r["config"])  # committed before it

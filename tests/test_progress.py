@@ -1,12 +1,12 @@
 """What a sweep says it will cost, and what it says while it trains
-(supermask.figures.progress)."""
+(supermask.runs.progress)."""
 
 import json
 
 import torch
 
 from supermask.config import RunConfig
-from supermask.figures.progress import SweepProgress, format_duration, measured_speeds
+from supermask.runs.progress import SweepProgress, format_duration, measured_speeds
 from supermask.runs.store import RunStore
 
 DEVICE = "cpu: Test CPU (1 threads)"

@@ -8,6 +8,7 @@ import torch
 from conftest import REPO
 from supermask.config import RunConfig
 from supermask.runs import records
+from supermask.training import checkpoint
 
 
 def test_every_committed_record_still_hashes_to_its_folder():
@@ -47,9 +48,9 @@ def test_a_record_that_is_not_its_folder_s_is_refused(tmp_path):
 
 def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
     torch.save([1, 2], tmp_path / "checkpoint.pt")
-    state = records.read_checkpoint(tmp_path / "checkpoint.pt")
+    state = checkpoint.read_checkpoint(tmp_path / "checkpoint.pt")
     with pytest.raises(TypeError, match="a checkpoint is a dict, not list"):
-        records.restore_checkpoint(state, None, [], RunConfig(), torch.device("cpu"))
+        checkpoint.restore_checkpoint(state, None, [], RunConfig(), torch.device("cpu"))
 
 
 def test_the_package_knows_the_checkout_it_lies_in():
@@ -74,7 +75,7 @@ def test_old_records_devices_are_shown_in_today_s_words():
 def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
     """The median, not the mean: an epoch during which the worker was stopped for the suite
     (SIGSTOP) must not read as the run's speed; records from before epochs were timed: None."""
-    from supermask.figures.tables import results_frame
+    from supermask.runs.tables import results_frame
     stopped = {"epoch_s": [None, 60.0, 1020.0, 62.0, 61.0]}
     assert records.median_epoch_seconds(stopped) == 61.5
     assert records.median_epoch_seconds({"wall_s": 600.0, "epochs_run": 10}) is None
@@ -85,7 +86,7 @@ def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
 
 def test_a_csv_s_epoch_seconds_prefer_the_median_and_fall_back_to_the_mean():
     import pandas as pd
-    from supermask.figures.tables import epoch_seconds
+    from supermask.runs.tables import epoch_seconds
     frame = pd.DataFrame({"wall_s": [7200.0, 7200.0], "epochs_run": [100, 100],
                           "median_epoch_s": [61.5, None]})
     assert epoch_seconds(frame).tolist() == [61.5, 72.0]
@@ -96,7 +97,7 @@ def test_a_record_names_one_device_when_every_sitting_ran_there():
     """A resumed run names each device with its epochs; sittings on one device read as one."""
     same = [{"from_epoch": 0, "device": "cpu: A"}, {"from_epoch": 4, "device": "cpu: A"}]
     assert records.sittings_device(same, 10) == "cpu: A"
-    older = records.checkpoint_sittings({"epoch": 12, "history": []})  # from before sittings
+    older = checkpoint.checkpoint_sittings({"epoch": 12, "history": []})  # from before sittings
     assert records.sittings_device(older + [{"from_epoch": 12, "device": "cpu: B"}], 20) == (
         "device not recorded (epochs 1-12); cpu: B (epochs 13-20)")
     empty_sitting = [{"from_epoch": 0, "device": "cpu: A"}, {"from_epoch": 5, "device": "cpu: B"},

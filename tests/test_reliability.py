@@ -216,7 +216,7 @@ def test_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path, option)
 
 
 def test_figure_parameters_refuse_an_over_long_directory_name(tmp_path):
-    from supermask.figures.parameters import check_figure_parameters
+    from supermask.runs.parameters import check_figure_parameters
 
     with pytest.raises(ValueError, match="figures_dir .* has 300 bytes"):
         check_figure_parameters("smoke", None, None, "cpu", train=False,

@@ -1,4 +1,4 @@
-"""REPORT.md is what the committed CSVs give (supermask.figures.report)."""
+"""REPORT.md is what the committed CSVs give (supermask.report)."""
 
 import re
 import shutil
@@ -7,7 +7,7 @@ import pandas as pd
 
 from conftest import REPO
 from supermask.config import get_profile
-from supermask.figures import report
+from supermask import report
 from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
 
 

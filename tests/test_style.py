@@ -1,6 +1,7 @@
-"""One visual language (supermask.figures.style): every series has its own look, the same
-everywhere."""
+"""One visual language (supermask.figures.style, supermask.names): every series has its own look
+and name, the same everywhere."""
 
+from supermask import names
 from supermask.figures import style
 
 METHODS = ["edge-popup", "edge-popup-extras", "zhou", "pab", "iterand"]
@@ -17,9 +18,9 @@ def every_series():
 def test_no_two_series_share_a_look_or_a_name():
     rows = every_series()
     looks = [style.series_style(row).look for row in rows]
-    names = [style.series_name(row) for row in rows]
+    labels = [names.series_name(row) for row in rows]
     assert len(set(looks)) == len(rows)
-    assert len(set(names)) == len(rows)
+    assert len(set(labels)) == len(rows)
 
 
 def test_colour_says_the_distribution_and_line_says_the_method():
@@ -32,12 +33,12 @@ def test_colour_says_the_distribution_and_line_says_the_method():
 
 def test_one_name_for_one_thing():
     """Catches "dense learned (Adam)" beside "dense (adam)" (issue 23)."""
-    assert style.series_name({"method": "dense", "optimizer": "adam"}) == "dense (Adam)"
-    assert style.run_name({"method": "dense", "optimizer": "adam", "width": 1.0}) == \
+    assert names.series_name({"method": "dense", "optimizer": "adam"}) == "dense (Adam)"
+    assert names.run_name({"method": "dense", "optimizer": "adam", "width": 1.0}) == \
         "dense (Adam)"
-    assert style.series_name({"method": "iterand", "init": "signed_constant"}) == \
+    assert names.series_name({"method": "iterand", "init": "signed_constant"}) == \
         "IteRand, signed Kaiming constant $U_k$"
-    assert style.run_name({"method": "edge-popup", "init": "signed_constant", "k": 0.5,
+    assert names.run_name({"method": "edge-popup", "init": "signed_constant", "k": 0.5,
                            "width": 2.0}) == "edge-popup $U_k$ k=0.5, width 2"
 
 
@@ -53,8 +54,8 @@ def test_runs_of_one_series_get_shades_that_keep_their_look_across_figures():
 
 
 def test_math_names_typesets_symbols_once():
-    assert style.math_names("edge-popup U_k k=0.5") == "edge-popup $U_k$ k=0.5"
-    assert style.math_names("edge-popup $U_k$") == "edge-popup $U_k$"
+    assert names.math_names("edge-popup U_k k=0.5") == "edge-popup $U_k$ k=0.5"
+    assert names.math_names("edge-popup $U_k$") == "edge-popup $U_k$"
 
 
 

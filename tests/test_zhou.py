@@ -6,7 +6,7 @@ from supermask.config import PROFILES, RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.init import initialize
 from supermask.masks import ZhouMask, apply_zhou, masked_layers, sampled_masks
-from supermask.methods import Zhou
+from supermask.training.methods import Zhou
 from supermask.models import conv4
 from supermask.runs.sweep import run
 from supermask.training.cifar10 import train

@@ -14,13 +14,13 @@ from pathlib import Path
 from .config import FLOAT_FIELDS, INT_FIELDS, PROFILES, RunConfig, get_profile
 from .data.cifar10 import DataNotFoundError, load_cifar10
 from .files import WriteError, check_writable_dir
-from .methods import METHODS
 from .models import DATASET_OF
 from .protocol import PROTOCOL
 from .runs.store import StoreError
 from .runs.sweep import default_data_dir, default_results_dir, run, store_for
 from .training.cifar10 import check_data_fits
 from .training.device import resolve_device
+from .training.methods import METHODS
 
 __all__ = ["main"]
 
@@ -186,7 +186,7 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
 
 def _imagenet(parser: argparse.ArgumentParser, args) -> int:
     from .data.imagenet import find_imagenet
-    from .training.imagenet import train_imagenet
+    from .runs.imagenet import train_imagenet
 
     try:
         if args.config is not None:
@@ -271,9 +271,9 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
 def _campaign_cost(name: str, runs, root, profile, store, threads: int) -> str:
     """One line: the campaign's runs in the store, those left and what they cost one worker of
     ``threads`` threads at the speed this machine measured."""
-    from .figures.progress import SweepProgress
     from .provenance import device_name
     from .runs.campaign import campaign_configs
+    from .runs.progress import SweepProgress
 
     title = f"{name} ({profile.name})"
     try:

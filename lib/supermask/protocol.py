@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 
 from .init import DISTRIBUTIONS
 from .pruning import PRUNERS
-from .training.device import PRECISIONS
 
-__all__ = ["METHOD_NAMES", "OPTIMIZERS", "PAPER_EPOCHS", "PROTOCOL", "Hyperparameter", "Interval",
-           "Rule", "check", "markdown_table", "resolve"]
+__all__ = ["METHOD_NAMES", "OPTIMIZERS", "PAPER_EPOCHS", "PRECISIONS", "PROTOCOL", "Hyperparameter",
+           "Interval", "Rule", "check", "markdown_table", "resolve"]
 
-# The methods (supermask.methods registers one class under each name).
+# The methods (supermask.training.methods registers one class under each name).
 METHOD_NAMES = ("edge-popup", "edge-popup-extras", "iterand", "dense", "zhou", "pab")
 OPTIMIZERS = ("sgd", "adam")
+# What a run's forward pass computes in (supermask.training.device makes each one).
+PRECISIONS = ("fp32", "bf16")
 # The paper's schedule: a method's default, and what profiles' epochs are a share of.
 PAPER_EPOCHS = 100
 _MASKS_LEARNED = ("edge-popup", "edge-popup-extras", "iterand")  # edge-popup's scores
@@ -179,7 +180,7 @@ PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
     Hyperparameter("precision", "fp32 (everything in float32, no TF32) or bf16 (bfloat16 "
                    "autocast of the forward pass; weights, scores and optimiser state stay fp32)",
                    (Rule("fp32", "bf16 only where a profile names it (PROTOCOL.md)"),),
-                   tuple(PRECISIONS), kind="precision"),
+                   PRECISIONS, kind="precision"),
     Hyperparameter("eval_samples", "sampled masks averaged for the test accuracy", (
         Rule(10, "Zhou et al.: the mean over 10 sampled masks", {"method": "zhou"}),
     ), Interval(1), methods=("zhou",), integer=True),

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..init import SHORT_NAMES
-from .style import percent
-from .tables import epoch_seconds
+from ..names import percent
+from ..runs.tables import epoch_seconds
 
 __all__ = ["VERDICTS", "Claim", "SeedNoise", "best_k_claims", "depth_gap_claim",
            "distribution_claims", "fixed_size_claim", "iterand_width_claims", "pab_claims",

@@ -13,13 +13,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-from .style import (DISTRIBUTION_NAMES, METHOD_NAMES, math_names, run_name, run_styles,
-                    series_name, series_style)
+from ..names import run_name, series_name
+from .style import run_styles, series_style
 
-__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "accuracy_curves", "budget_curves",
-           "cost_scatter", "figure_problems", "grouped_bars", "learning_curves", "loss_and_accuracy_curves",
-           "math_names",
-           "reference_lines", "run_name", "save_figure"]
+__all__ = ["accuracy_curves", "budget_curves", "cost_scatter", "figure_problems", "grouped_bars",
+           "learning_curves", "loss_and_accuracy_curves", "reference_lines", "save_figure"]
 
 STRICT = "SUPERMASK_STRICT_FIGURES"  # set: save_figure refuses a figure with problems
 

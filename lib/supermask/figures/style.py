@@ -1,5 +1,5 @@
-"""The one visual language of every figure: how each method, distribution and run is named, and
-the colour, line and marker of each series.
+"""The one visual language of every figure: the colour, line and marker of each series (how each
+is named is :mod:`supermask.names`).
 
 A series is a method with its weight distribution (or a dense baseline with its optimiser).
 Its colour says the distribution, its line and marker say the method, so a series looks the
@@ -11,40 +11,15 @@ marker of its own.
 from __future__ import annotations
 
 import colorsys
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from matplotlib import colors as mcolors
 
-__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "Style", "math_names", "percent", "run_name",
-           "run_styles", "series_name", "series_style"]
+from ..names import value_of
 
+__all__ = ["Style", "run_styles", "series_style"]
 
-def percent(fraction: float | None, unit: str = "%") -> str:
-    """An accuracy as people read it, 0.7663 -> "76.6%"; "" where there is none (None, NaN)."""
-    if fraction is None or fraction != fraction:
-        return ""
-    return f"{100 * fraction:.1f}{unit}"
-
-# Named as in the papers; the symbol in the paper's notation after the name.
-DISTRIBUTION_NAMES = {
-    "signed_constant": "signed Kaiming constant $U_k$",
-    "kaiming_normal": "Kaiming normal $N_k$",
-    "signed_xavier_constant": "signed Xavier constant $U_x$",
-    "xavier_normal": "Xavier normal $N_x$",
-    "scaled_signed_constant": "scaled signed Kaiming constant",
-    "scaled_kaiming_normal": "scaled Kaiming normal",
-    "released_scaled_signed_constant": "scaled signed Kaiming constant, released code's "
-                                       "$1/\\sqrt{1-k}$",
-    "released_scaled_kaiming_normal": "scaled Kaiming normal, released code's $1/\\sqrt{1-k}$",
-    "kaiming_uniform": "Kaiming uniform",
-}
-SYMBOLS = {"signed_constant": "U_k", "kaiming_normal": "N_k", "signed_xavier_constant": "U_x",
-           "xavier_normal": "N_x"}
-METHOD_NAMES = {"edge-popup": "edge-popup", "edge-popup-extras": "edge-popup + PaB's extras",
-                "zhou": "Zhou et al.", "pab": "PaB", "iterand": "IteRand", "dense": "dense"}
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 # Seaborn's colour-blind palette, one colour per distribution.
 DISTRIBUTION_COLOURS = {
@@ -89,60 +64,20 @@ class Style:
         return (mcolors.to_hex(self.colour), str(self.linestyle), self.marker)
 
 
-def _value(row: Mapping, key: str):
-    value = row.get(key)
-    return None if value is None or value != value else value  # NaN: absent
-
-
-def series_name(row: Mapping) -> str:
-    """E.g. "edge-popup, signed Kaiming constant $U_k$", "Zhou et al., Kaiming normal $N_k$",
-    "dense (Adam)": the method and distribution of ``row`` (a run's config, a CSV row)."""
-    method = _value(row, "method") or "edge-popup"
-    if method == "dense":
-        optimizer = _value(row, "optimizer") or "sgd"
-        return f"dense ({OPTIMIZER_NAMES.get(optimizer, optimizer)})"
-    name = METHOD_NAMES.get(method, method)
-    if method == "pab" and _value(row, "prune") == "random":
-        name = "PaB, random mask"
-    if method == "pab" and _value(row, "psg_bits") is not None:
-        name = f"{name} + PSG ({_value(row, 'psg_bits'):g}-bit)"
-    init = _value(row, "init")
-    return f"{name}, {DISTRIBUTION_NAMES.get(init, init)}" if init else name
-
-
 def series_style(row: Mapping) -> Style:
     """The series' look: colour from the distribution, line and marker from the method."""
-    method = _value(row, "method") or "edge-popup"
+    method = value_of(row, "method") or "edge-popup"
     if method == "dense":
-        colour, line, marker = DENSE_STYLES.get(_value(row, "optimizer") or "sgd",
+        colour, line, marker = DENSE_STYLES.get(value_of(row, "optimizer") or "sgd",
                                                 DENSE_STYLES["sgd"])
         return Style(colour, line, marker)
     line, marker = METHOD_LINES.get(method, METHOD_LINES["edge-popup"])
-    colour = DISTRIBUTION_COLOURS.get(_value(row, "init"), "#333333")
-    if method == "pab" and _value(row, "prune") == "random":
+    colour = DISTRIBUTION_COLOURS.get(value_of(row, "init"), "#333333")
+    if method == "pab" and value_of(row, "prune") == "random":
         colour = PAB_RANDOM_MASK
-    if method == "pab" and _value(row, "psg_bits") is not None:
+    if method == "pab" and value_of(row, "psg_bits") is not None:
         colour, marker = PAB_PSG
     return Style(colour, line, marker)
-
-
-def run_name(row: Mapping) -> str:
-    """A run's name in a legend or table: method, distribution symbol, k (dense: optimiser),
-    width if not 1."""
-    width = _value(row, "width")
-    suffix = f", width {width:g}" if width not in (None, 1.0) else ""
-    method = _value(row, "method") or "edge-popup"
-    if method == "dense":
-        return series_name(row) + suffix
-    init = _value(row, "init")
-    symbol = f"${SYMBOLS[init]}$" if init in SYMBOLS else (init or "")
-    name = METHOD_NAMES.get(method, method)
-    if method == "zhou":
-        return f"{name} {symbol}{suffix}"
-    if method == "pab" and _value(row, "psg_bits") is not None:
-        name += " + PSG"
-    k = _value(row, "k")
-    return f"{name} {symbol}" + (f" k={k:g}" if k is not None else "") + suffix
 
 
 def _shade(colour: str, position: float) -> str:
@@ -182,8 +117,3 @@ def run_styles(rows: Sequence[Mapping], vary: str | Sequence[str]) -> list[Style
             position, marker = i / (len(present) - 1), VARIANT_MARKERS[i % len(VARIANT_MARKERS)]
         styles.append(Style(_shade(style.colour, position), style.linestyle, marker))
     return styles
-
-
-def math_names(text: str) -> str:
-    """Distribution symbols such as U_k and N_x typeset as in the paper ($U_k$, $N_x$)."""
-    return re.sub(r"(?<!\$)\b([NU]_[kx])\b(?!\$)", r"$\1$", text)

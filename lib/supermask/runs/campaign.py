@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Profile, RunConfig
-from ..figures.grid import csv_path, curves_path, parse_only
-from ..figures.style import percent, run_name
-from ..figures.tables import epoch_seconds, milestone_epochs, row_config
+from ..names import percent, run_name
 from ..provenance import REPO_DIR, device_label
+from .grid import csv_path, curves_path, parse_only
+from .tables import epoch_seconds, milestone_epochs, row_config
 
 __all__ = ["CampaignRun", "campaign_configs", "campaign_table", "figure_targets",
            "read_campaign", "to_markdown"]

@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, checkpoint_sittings, read_checkpoint,
-                      read_config, read_result, typical_seconds_per_epoch, write_config,
-                      write_result)
+from ..training.checkpoint import checkpoint_sittings, read_checkpoint
+from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_config, read_result,
+                      typical_seconds_per_epoch, write_config, write_result)
 
 if TYPE_CHECKING:
     from ..config import RunConfig

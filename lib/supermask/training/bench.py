@@ -30,10 +30,10 @@ from ..data.cifar10 import ImageTensors, epoch_batches
 from ..files import atomic_write_json
 from ..init import initialize
 from ..masks import EdgePopupMask, in_memory_order, mask_model
-from ..methods import get_method
 from ..models import DATASET_OF, NUM_CLASSES, build_model
 from ..provenance import cpu_bf16_native, cpu_instruction_sets, cpu_kind
 from .device import autocast, keep_freed_memory, resolve_device
+from .methods import get_method
 
 __all__ = ["format_report", "report_name", "run_benchmark"]
 

@@ -28,14 +28,13 @@ from functools import lru_cache
 
 import torch
 
+from ..protocol import PRECISIONS
 from ..provenance import cpu_bf16_native
 
-__all__ = ["PRECISIONS", "autocast", "check_precision", "keep_freed_memory", "resolve_device",
+__all__ = ["autocast", "check_precision", "keep_freed_memory", "resolve_device",
            "set_matmul_precision"]
 
 log = logging.getLogger(__name__)
-
-PRECISIONS = ("fp32", "bf16")
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

@@ -1,7 +1,7 @@
 """The one training loop (:func:`fit`): build, train, checkpoint every epoch, resume, evaluate.
 
 CIFAR-10 in memory (:mod:`supermask.training.cifar10`) and ImageNet over many processes
-(:mod:`supermask.training.imagenet`) run the same loop, fed by a :class:`Feed`. Everything
+(:mod:`supermask.runs.imagenet`) run the same loop, fed by a :class:`Feed`. Everything
 random is fixed by the config's seed: the model's initial state by the global seed set before
 it is built, each epoch's shuffle and augmentation by a generator seeded from (seed, epoch). So
 an interrupted run resumed from its checkpoint follows exactly the path of an uninterrupted one.
@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig, epoch_seed
 from ..masks import kept_counts
-from ..methods import Method, get_method
 from ..models import build_model
 from ..provenance import device_name
-from ..runs.records import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
+from .checkpoint import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
 from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
+from .methods import Method, get_method
 
 __all__ = ["Feed", "Processes", "TrainOutcome", "build", "fit"]
 

@@ -4,7 +4,7 @@ each figure took, and links to the figures. Nothing in it is typed by hand, so i
 stale: ``make report`` rewrites it and a test fails when it differs from what the CSVs give.
 It also rewrites README.md's summary of the report and the campaign tables the README quotes.
 
-Usage: ``python -m supermask.figures.report [--check]`` from the repository root.
+Usage: ``python -m supermask.report [--check]`` from the repository root.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import PROFILES, get_profile
-from ..provenance import device_label
-from ..runs.campaign import campaign_table, read_campaign
-from ..runs.campaign import to_markdown as table_markdown
-from ..runs.records import recorded_devices
-from . import budget, claims
-from .style import math_names
+from .config import PROFILES, get_profile
+from .figures import budget, claims
+from .names import math_names
+from .provenance import device_label
+from .runs.campaign import campaign_table, read_campaign
+from .runs.campaign import to_markdown as table_markdown
+from .runs.records import recorded_devices
 
 __all__ = ["FIGURES", "build", "main", "readme_campaigns", "readme_with_campaign_tables",
            "readme_with_summary", "summary_table"]
@@ -283,7 +283,7 @@ def _anchor(heading: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m supermask.figures.report",
+    parser = argparse.ArgumentParser(prog="python -m supermask.report",
                                      description=__doc__)
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if REPORT.md, README.md's summary or its campaign tables "

@@ -28,10 +28,10 @@ from torch.nn.parallel import DistributedDataParallel
 from .. import provenance
 from ..config import RunConfig
 from ..data.imagenet import find_imagenet, replica_loaders, start_epoch, val_loader
-from ..runs.store import RunStore
-from ..runs.sweep import save_run
-from .device import resolve_device
-from .loop import Feed, Processes, fit
+from ..training.device import resolve_device
+from ..training.loop import Feed, Processes, fit
+from .store import RunStore
+from .sweep import save_run
 
 __all__ = ["imagenet_command", "train_imagenet"]
 

@@ -13,13 +13,14 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .bop import Bop
-from .config import RunConfig
-from .init import get_distribution, initialize
-from .masks import FixedMask, ZhouMask, apply_edge_popup, apply_zhou, masked_layers, sampled_masks
-from .pruning import PRUNERS
-from .psg import use_psg
-from .training.evaluate import Batches, Reduce, accuracy
+from ..bop import Bop
+from ..config import RunConfig
+from ..init import get_distribution, initialize
+from ..masks import (FixedMask, ZhouMask, apply_edge_popup, apply_zhou, masked_layers,
+                     sampled_masks)
+from ..pruning import PRUNERS
+from ..psg import use_psg
+from .evaluate import Batches, Reduce, accuracy
 
 __all__ = ["METHODS", "Dense", "EdgePopup", "EdgePopupExtras", "IteRand", "Method", "PaB", "Zhou",
            "get_method"]

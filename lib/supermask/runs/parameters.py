@@ -9,8 +9,8 @@ from pathlib import Path
 from ..config import MAX_SEED, Profile, get_profile
 from ..data.cifar10 import cifar10_identity
 from ..files import check_writable_dir
-from ..runs.sweep import default_data_dir
 from ..training.device import resolve_device
+from .sweep import default_data_dir
 
 __all__ = ["FigureParameters", "ImageNetParameters", "check_figure_parameters",
            "check_imagenet_parameters"]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
-from ..runs.records import median_epoch_seconds, seconds_per_epoch
+from .records import median_epoch_seconds, seconds_per_epoch
 
 __all__ = ["COLUMNS", "CURVE_COLUMNS", "ESCAPE_MARGIN", "MILESTONES", "curves_frame",
            "epoch_seconds", "escape_epochs",

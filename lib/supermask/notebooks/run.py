@@ -7,7 +7,7 @@ as they are printed; a notebook that stops on an error prints that error in one 
 (a bad parameter: nothing was trained or written) or 1 (anything else: the executed notebook
 holds the traceback); Ctrl-C stops with one line on how to resume and exits 130.
 
-Usage: ``python -m supermask.figures.run_notebook NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]...``
+Usage: ``python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]...``
 (values typed as papermill's ``-p`` types them: True, False, None, numbers, else text).
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 # Errors a notebook's parameter checks raise before any run or file is written.
 BAD_INPUT = {"ValueError", "FileNotFoundError", "NotADirectoryError", "DataNotFoundError",
              "StoreError"}
-USAGE = ("usage: python -m supermask.figures.run_notebook NAME NOTEBOOK EXECUTED "
+USAGE = ("usage: python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED "
          "[-p PARAMETER VALUE]...")
 
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _compact(executed: Path) -> None:
     """Leave the executed notebook as short as JupyterLab shows it (runs' lines overwritten)."""
-    from .notebook_format import compact_streams
+    from .storage import compact_streams
 
     try:
         notebook = json.loads(executed.read_text())

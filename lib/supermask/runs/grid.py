@@ -17,10 +17,10 @@ import pandas as pd
 
 from ..config import FIELDS, Profile, RunConfig
 from ..provenance import device_name
-from ..runs.sweep import lookup, store_for, sweep
 from ..training.device import resolve_device
 from . import tables
 from .progress import SweepProgress, print_over
+from .sweep import lookup, store_for, sweep
 
 __all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from tqdm.auto import tqdm
 
 from ..config import RunConfig
-from ..runs.records import typical_seconds_per_epoch
-from ..runs.store import RunStore
+from .records import typical_seconds_per_epoch
+from .store import RunStore
 
 __all__ = ["SweepProgress", "format_duration", "measured_speeds", "print_over",
            "speeds_elsewhere"]
@@ -100,7 +100,7 @@ def format_duration(seconds: float) -> str:
 def print_over(line: str) -> None:
     """Print ``line`` over the previous one (a carriage return, no newline): a notebook shows
     only the latest, so a figure of 240 runs stays one line long; ``make figN``
-    (:mod:`supermask.figures.run_notebook`) and campaign logs turn each back into a line of its
+    (:mod:`supermask.notebooks.run`) and campaign logs turn each back into a line of its
     own."""
     print("\r" + line, end="", flush=True)
 
