@@ -57,7 +57,7 @@ figures: $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out bu
 $(FIGURE_TARGETS): setup
 	@mkdir -p notebooks/executed
 	@$(PY) -m supermask.notebooks.run $@ notebooks/$(call notebook_of,$@).ipynb \
-	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE)$(EXECUTED_SUFFIX).ipynb \
+	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE).ipynb \
 	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
 	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
 

@@ -1,7 +1,7 @@
 """Pruning at initialisation: PaB's first stage picks which conv weights survive, once.
 
 Every pruner returns ``{layer name: bool mask}`` over the prunable layers (every Conv2d and Linear
-but the classifier; in a ResNet, the convs) keeping ``k`` of their weights: SynFlow and SNIP rank
+but the classifier; in a ResNet, the convs) keeping ``k`` of their weights: SynFlow ranks
 all of them together (global scope) and keep exactly ``round(k * n)``; random keeps
 ``round(k * n_layer)`` in each layer.
 """
@@ -12,12 +12,11 @@ import copy
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .masks import kth_largest, classifier_name, kept_count
 
-__all__ = ["PRUNERS", "global_top", "prunable_layers", "random_masks", "snip_masks",
+__all__ = ["PRUNERS", "global_top", "prunable_layers", "random_masks",
            "synflow_masks"]
 
 
@@ -82,20 +81,6 @@ def synflow_masks(model: nn.Module, k: float, iterations: int = 100,
                   for name, layer in layers.items()}
         masks = global_top(scores, k ** (i / iterations))
     return masks
-
-
-def snip_masks(model: nn.Module, k: float, images: torch.Tensor, labels: torch.Tensor
-               ) -> dict[str, torch.Tensor]:
-    """SNIP (Lee et al., 2019): one shot, global, |w * dL/dw| on a batch of training data."""
-    net = copy.deepcopy(model).train()
-    layers = prunable_layers(net)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    for layer in layers.values():
-        layer.weight.requires_grad_(True)
-    F.cross_entropy(net(images), labels).backward()
-    return global_top({name: (layer.weight.grad * layer.weight).detach().abs()
-                       for name, layer in layers.items()}, k)
 
 
 PRUNERS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {

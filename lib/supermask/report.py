@@ -25,7 +25,7 @@ from .runs.campaign import campaign_table, read_campaign
 from .runs.campaign import to_markdown as table_markdown
 from .runs.records import recorded_devices
 
-__all__ = ["FIGURES", "build", "main", "readme_campaigns", "readme_with_campaign_tables",
+__all__ = ["FIGURES", "build", "main", "readme_with_campaign_tables",
            "readme_with_summary", "summary_table"]
 
 DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
@@ -255,11 +255,6 @@ def readme_with_summary(readme: str, root: str | Path = ".") -> str:
 CAMPAIGN_TABLE = re.compile(r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
                             r"make report writes this table -->\n)(?P<table>.*?)(?=<!-- end -->)",
                             re.S)
-
-
-def readme_campaigns(readme: str) -> list[tuple[str, str]]:
-    """(campaign file, profile) of every campaign table ``readme`` quotes, in its order."""
-    return [(match["file"], match["profile"]) for match in CAMPAIGN_TABLE.finditer(readme)]
 
 
 def readme_with_campaign_tables(readme: str, root: str | Path = ".") -> str:

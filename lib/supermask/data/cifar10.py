@@ -40,7 +40,6 @@ CIFAR10_CLASSES = (
 )
 CIFAR10_MEAN = (0.491, 0.482, 0.447)
 CIFAR10_STD = (0.247, 0.243, 0.262)
-_SPLIT_SIZES = {"train": 50_000, "test": 10_000}
 
 
 class DataNotFoundError(FileNotFoundError):

@@ -13,7 +13,6 @@ Usage: ``python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED [-p PARAMETER 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -24,34 +23,6 @@ BAD_INPUT = {"ValueError", "FileNotFoundError", "NotADirectoryError", "DataNotFo
              "StoreError"}
 USAGE = ("usage: python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED "
          "[-p PARAMETER VALUE]...")
-
-
-class LineBreaks:
-    """The notebook's stream as a terminal or log wants it: a sweep writes each finished run
-    over the previous one (a carriage return, so the notebook stays short); here each one is a
-    line of its own, ended at once so that a reader sees it when it is written."""
-
-    def __init__(self, stream):
-        self.stream, self.last, self.ended = stream, "\n", False
-
-    def write(self, text: str) -> int:
-        out = []
-        for i, piece in enumerate(text.split("\r")):
-            if i:  # a line written over the last one
-                out.append(("" if self.last == "\n" else "\n") + piece + "\n")
-                self.last, self.ended = "\n", True
-                continue
-            if self.ended and piece.startswith("\n"):
-                piece = piece[1:]  # the newline that closes the overwritten lines: given already
-            if piece:
-                out.append(piece)
-                self.last, self.ended = piece[-1], False
-        self.stream.write("".join(out))
-        self.stream.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
 
 
 def _typed(value: str):
@@ -87,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its "Executing" chatter
     executed.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.reconfigure(line_buffering=True)  # each run's line reaches a log as it is printed
     # The kernel inherits this process's stderr: its start-up warning and the tracebacks of its
     # shutdown after Ctrl-C go to a log beside the executed notebook, not to the terminal.
     kernel_log = executed.with_name(executed.stem + ".kernel.log")
@@ -97,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(log_file.fileno(), 2)
             papermill.execute_notebook(str(notebook), str(executed), parameters=parameters,
                                        cwd=str(notebook.parent), progress_bar=False,
-                                       stdout_file=LineBreaks(sys.stdout), stderr_file=None)
+                                       stdout_file=sys.stdout, stderr_file=None)
     except KeyboardInterrupt:
         error = "KeyboardInterrupt"
     except papermill.PapermillExecutionError as failed:
@@ -105,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.dup2(terminal, 2)
         os.close(terminal)
-        _compact(executed)
     if error is None:
         return 0
     if error == "KeyboardInterrupt" or error.ename == "KeyboardInterrupt":  # kernel got it too
@@ -114,17 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     where = "" if bad_input else f" (traceback in {executed})"
     print(f"{name}: {error.ename}: {error.evalue}{where}", file=sys.stderr)
     return 2 if bad_input else 1
-
-
-def _compact(executed: Path) -> None:
-    """Leave the executed notebook as short as JupyterLab shows it (runs' lines overwritten)."""
-    from .storage import compact_streams
-
-    try:
-        notebook = json.loads(executed.read_text())
-    except (OSError, ValueError):
-        return  # not written (stopped before the first cell), or not a notebook: leave it
-    executed.write_text(json.dumps(compact_streams(notebook), indent=1, ensure_ascii=False) + "\n")
 
 
 def _stopped(name: str, parameters: dict) -> int:

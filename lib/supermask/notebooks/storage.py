@@ -38,33 +38,6 @@ def stored_form(notebook: dict) -> dict:
     return notebook
 
 
-def _overwritten(text: str) -> str:
-    """``text`` as a terminal shows it: on each line, only what follows its last carriage
-    return."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
-
-
-def compact_streams(notebook: dict) -> dict:
-    """An executed notebook as a reader wants it (changed in place and returned): consecutive
-    stream outputs of one name merged, and lines written over each other (a sweep's finished
-    runs, each over the last) reduced to the last; what JupyterLab shows live, in every viewer."""
-    for cell in notebook.get("cells", []):
-        merged: list[dict] = []
-        for output in cell.get("outputs", []):
-            if (output.get("output_type") == "stream" and merged
-                    and merged[-1].get("output_type") == "stream"
-                    and merged[-1].get("name") == output.get("name")):
-                merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(output["text"])
-            else:
-                merged.append(output)
-        for output in merged:
-            if output.get("output_type") == "stream":
-                output["text"] = _overwritten("".join(output["text"]))
-        if "outputs" in cell:
-            cell["outputs"] = merged
-    return notebook
-
-
 def stored_text(text: str) -> str:
     """The stored form of a notebook's text, written as nbformat writes it."""
     try:

@@ -8,8 +8,6 @@ its checkpoint (Dask re-submits a task whose worker was lost).
 - A running cluster: ``dask_client("tcp://scheduler:8786")``.
 - Slurm: start the cluster with dask-jobqueue (``SLURMCluster(...).scale(jobs=n)``) and pass
   ``Client(cluster)``; workers need the results directory and the data on a shared file system.
-- GPU workers are started with ``--resources GPU=1`` (``resources={"GPU": 1}`` for a
-  LocalCluster) and ``dask_executor(client, gpus_per_run=1)`` gives each run one of them.
 """
 
 from __future__ import annotations
@@ -34,13 +32,6 @@ def dask_client(address: str | None = None, **local_cluster_options):
     return Client(LocalCluster(**options))
 
 
-def dask_executor(client, gpus_per_run: int = 0) -> Executor:
-    """A ``concurrent.futures.Executor`` running each submitted run as one Dask task.
-
-    ``gpus_per_run`` reserves that many units of the workers' ``GPU`` resource per run, so a
-    GPU worker trains one run at a time on its own device.
-    """
-    options = {"pure": False}
-    if gpus_per_run:
-        options["resources"] = {"GPU": gpus_per_run}
-    return client.get_executor(**options)
+def dask_executor(client) -> Executor:
+    """A ``concurrent.futures.Executor`` running each submitted run as one Dask task."""
+    return client.get_executor(pure=False)

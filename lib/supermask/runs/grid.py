@@ -19,7 +19,7 @@ from ..config import FIELDS, Profile, RunConfig
 from ..provenance import device_name
 from ..training.device import resolve_device
 from . import tables
-from .progress import SweepProgress, print_over
+from .progress import SweepProgress
 from .sweep import lookup, store_for, sweep
 
 __all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
@@ -96,9 +96,9 @@ def figure_runs(
 
     With ``train``, the runs ``only`` selects are trained first (finished ones are read), and the
     CSV and learning-curve CSV are written from every run the store holds; without, the CSV is
-    read back as it is (no CSV: every run ``missing``). ``wait=False`` leaves runs that another worker holds to that worker.
-    Training prints what it will cost first, then a line per finished run, each over
-    the last (:func:`.progress.print_over`).
+    read back as it is (no CSV: every run ``missing``). ``wait=False`` leaves runs that another
+    worker holds to that worker. Training prints what it will cost first, then a line per
+    finished run.
     """
     labels = [dict(label) for label, _ in grid]
     configs = [config for _, config in grid]
@@ -108,7 +108,7 @@ def figure_runs(
         chosen = select(configs, only)
         progress = SweepProgress(f"{figure} ({profile.name})", chosen,
                                  store_for(results_dir, data_dir, progress=False),
-                                 device_name(resolve_device(device)), write=print_over)
+                                 device_name(resolve_device(device)), write=print)
         print(progress.plan())
         try:
             trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,

@@ -47,9 +47,9 @@ SHARED_ENV = "SUPERMASK_DEVICE_SHARED_BY"
 _MANIFEST = "manifest.json"
 _DATA_INDEX, _DATA_BLOB = "cifar10-index.json", "cifar10.bin"
 _ARCHIVE = "runs.tar.gz"
-# Seconds per epoch relative to Conv2's, for a model not yet timed on the lent device: edge-popup
-# steps on an H200 (results/bench/vm-cuda.json: Conv2 3.4 ms, Conv4 5.6, Conv8 8.4; Conv6
-# between), where the masks, not the multiply-adds, set the pace.
+# Seconds per epoch relative to Conv2's, for a model not yet timed on the lent device: the ratios
+# of edge-popup step times measured on an H200 (results/bench/vm-cuda.json; Conv6 between Conv4
+# and Conv8), where the masks, not the multiply-adds, set the pace.
 _RELATIVE_COST = {"conv2": 1.0, "conv4": 1.65, "conv6": 2.1, "conv8": 2.5}
 
 

@@ -19,8 +19,7 @@ from ..config import RunConfig
 from .records import typical_seconds_per_epoch
 from .store import RunStore
 
-__all__ = ["SweepProgress", "format_duration", "measured_speeds", "print_over",
-           "speeds_elsewhere"]
+__all__ = ["SweepProgress", "format_duration", "measured_speeds", "speeds_elsewhere"]
 
 CIFAR10_TRAIN_IMAGES = 50_000
 RECENT_RUNS = 5  # the speed of a model is the median of its latest runs on this device
@@ -95,14 +94,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def print_over(line: str) -> None:
-    """Print ``line`` over the previous one (a carriage return, no newline): a notebook shows
-    only the latest, so a figure of 240 runs stays one line long; ``make figN``
-    (:mod:`supermask.notebooks.run`) and campaign logs turn each back into a line of its
-    own."""
-    print("\r" + line, end="", flush=True)
 
 
 def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],

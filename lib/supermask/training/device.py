@@ -14,8 +14,8 @@ What the CPU has is read in :mod:`supermask.provenance`, which every record name
 Memory (:func:`keep_freed_memory`). glibc hands blocks above its mmap threshold straight back to
 the OS when they are freed, so the multi-megabyte tensors a training step allocates (masks,
 masked weights, their gradients) are mapped and page-faulted afresh on every step. Keeping
-freed memory in the heap removed most of edge-popup's overhead over dense training on CPU
-(`make bench`: Conv4 step 1.18x dense -> 1.06x).
+freed memory in the heap removes most of edge-popup's overhead over dense training on CPU
+(`make bench` times both steps).
 """
 
 from __future__ import annotations
