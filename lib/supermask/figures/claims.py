@@ -20,10 +20,9 @@ from .tables import epoch_seconds
 
 __all__ = ["DENSE_ADAM", "DENSE_SGD", "ENDS", "FAMILIES", "MIDDLE", "PLAUSIBLE_SEEDS",
            "SAME_WITHIN", "VAST", "VERDICTS", "ZHOU", "Claim", "FamilyNoise", "SeedNoise",
-           "best_k_claims", "chi2_quantile", "depth_gap_claim", "depth_claims",
-           "distribution_claims", "family", "fixed_size_claim", "iterand_width_claims",
-           "pab_claims", "to_markdown", "verdict_kind", "verdict_text", "width_claims",
-           "width_gap_claim", "zhou_claims"]
+           "best_k_claims", "chi2_quantile", "depth_claims", "distribution_claims", "family",
+           "fixed_size_claim", "iterand_width_claims", "pab_claims", "to_markdown",
+           "verdict_kind", "verdict_text", "width_claims", "zhou_claims"]
 
 # The families of configurations whose seed noise is measured apart: a k = 0.1 run on a deep
 # network is not as steady as k = 0.5, nor a dense network as a subnetwork.
@@ -388,11 +387,6 @@ def depth_claims(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[str
     return [trend, match]
 
 
-def depth_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[str]) -> Claim:
-    """The trend half of :func:`depth_claims`."""
-    return depth_claims(popup, dense, depth_order)[0]
-
-
 def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
     """Signed constant >= Kaiming normal; both vastly (by more than VAST) above Xavier normal /
     Kaiming uniform; scaling, as the paper writes it and as the released code computes it, no
@@ -608,11 +602,6 @@ def width_claims(popup: pd.DataFrame, dense: pd.DataFrame) -> list[Claim]:
     else:
         match = Claim(WIDTH_MATCH, None, "no Conv6 width has both")
     return [trend, match]
-
-
-def width_gap_claim(popup: pd.DataFrame, dense: pd.DataFrame) -> Claim:
-    """The trend half of :func:`width_claims`."""
-    return width_claims(popup, dense)[0]
 
 
 def fixed_size_claim(runs: pd.DataFrame) -> Claim:
