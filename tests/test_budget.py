@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from supermask.config import get_profile
-from supermask.figures import budget
+from supermask.figures import budget, claims
 
 # At the reference: k=0.5 76.6, dense 76.4 (within 3 points of it: not a pair), Zhou 67.1,
 # k=0.1 61.8 and k=0.9 61.7 (within 3 points: not a pair). So the judged pairs are the two
@@ -171,13 +171,36 @@ def test_the_seed_spread_pools_both_depths_and_leaves_the_shortfall_on_one_seed(
     spread = budget.seed_spread(table, paper)
     assert spread.loc["conv2", "std (points)"] == pytest.approx(1.0)
     assert spread.loc["conv4", "std (points)"] == pytest.approx(0.0)  # two of three seeds
-    noise = budget.seed_noise(table, paper)
-    assert noise.std == pytest.approx(0.01) and noise.measured_on == "conv2"
+    noise = budget.seed_noise(table)  # conv2: 70, 71, 72 (2 dof); conv4: 77, 77 (1 dof)
+    middle = noise.families[claims.MIDDLE]
+    assert middle.std == pytest.approx((2e-4 / 3) ** 0.5) and middle.dof == 3
+    assert list(noise.families) == [claims.MIDDLE]
     table.loc[table["status"] == "missing", "status"] = "finished"  # conv4: 77, 77, 74
-    noise = budget.seed_noise(table, paper, seeds=1)
-    assert noise.std == pytest.approx(((1.0 + 3.0) / 2) ** 0.5 / 100)
-    assert noise.measured_on == "conv2, conv4" and noise.sigmas == budget.NOISE_SIGMAS
-    assert budget.seed_noise(_table(rows[:2]), paper) is None
+    middle = budget.seed_noise(table).families[claims.MIDDLE]
+    assert middle.std == pytest.approx(((2 * 1e-4 + 2 * 3e-4) / 4) ** 0.5) and middle.dof == 4
+    assert budget.seed_noise(_table(rows[:2])) is None
+
+
+def test_seed_noise_is_measured_per_family_and_counts_a_run_quoted_twice_once():
+    """Catches one std for every family (dense Adam's seeds here are ten times noisier than
+    edge-popup's), and a run that two figures' CSVs quote counted as two seeds."""
+    def seeded(fields, accs):
+        return [dict(fields, model="conv2", epochs=20, precision="bf16", seed=seed,
+                     status="finished", test_acc=acc, hash=f"{fields['method']}{fields.get('k')}"
+                     f"{fields.get('optimizer')}{seed}") for seed, acc in enumerate(accs)]
+
+    rows = (seeded({"method": "edge-popup", "init": "signed_constant", "k": 0.5,
+                    "optimizer": "sgd"}, [0.700, 0.701, 0.702])
+            + seeded({"method": "dense", "init": "kaiming_normal", "k": 1.0, "optimizer": "adam"},
+                     [0.70, 0.71, 0.72])
+            + seeded({"method": "edge-popup", "init": "signed_constant", "k": 0.1,
+                      "optimizer": "sgd"}, [0.5]))
+    table = pd.DataFrame(rows + rows[:1])
+    noise = budget.seed_noise(table)
+    assert noise.families[claims.MIDDLE].std == pytest.approx(0.001)
+    assert noise.families[claims.DENSE_ADAM].std == pytest.approx(0.01)
+    assert noise.families[claims.MIDDLE].dof == 2
+    assert claims.ENDS not in noise.families  # one seed: no spread to measure
 
 
 def test_the_study_runs_only_against_the_paper_schedule():
@@ -218,7 +241,7 @@ def test_claim_notes_say_which_claims_the_budget_decides():
     best_k = "The best k (fraction kept) lies between 0.3 and 0.7"
     notes = budget.claim_notes(study, 20)
     assert notes[best_k] == "decidable at 20 epochs: on Conv2 it holds at 20 and at 100"
-    assert notes["Deeper networks close the gap to the dense learned network"] == (
+    assert notes[claims.DEPTH_TREND] == notes[claims.DEPTH_MATCH] == (
         "budget-limited: on Conv2 dense Adam minus the best subnetwork is +2.0 points at 20 "
         "epochs, -0.2 points at 100")
     changed = study.copy()

@@ -143,3 +143,31 @@ def test_a_single_x_value_gets_its_own_tick():
                                 xlabel="width")
     assert list(fig.axes[0].get_xticks()) == [1.0]
     assert fig.axes[0].get_xlim() == (0.5, 1.5)
+
+
+def test_a_point_whose_run_did_not_leave_chance_has_an_open_marker():
+    """Catches a chance-level run drawn like any other point, and the CSV column computed from
+    anything but the run's per-epoch loss (within 0.01 of ln 10 for more than half its
+    epochs)."""
+    import math
+
+    import matplotlib.pyplot as plt
+
+    from supermask.runs import tables
+
+    stuck = [math.log(10) + 0.005] * 3 + [2.0] * 2
+    assert tables.did_not_leave_chance(stuck) is True
+    assert tables.did_not_leave_chance(stuck[1:] + [2.0]) is False  # half the epochs: it left
+    assert tables.did_not_leave_chance([]) is None
+    result = {"config": {"model": "conv8", "k": 0.1}, "status": "finished",
+              "history": [{"epoch": e + 1, "loss": loss} for e, loss in enumerate(stuck)]}
+    row = tables.results_frame([result], "fig3", "short").iloc[0]
+    assert row["did_not_leave_chance"]
+    runs = _runs().assign(did_not_leave_chance=lambda r: (r["k"] == 0.1) & (r["model"] == "conv4"))
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    open_points = [line for ax in fig.axes for line in ax.get_lines()
+                   if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
+    assert sorted(float(x) for line in open_points for x in line.get_xdata()) == [0.1, 0.1]
+    assert "did not leave chance" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert plots.figure_problems(fig) == []
+    plt.close(fig)

@@ -21,6 +21,7 @@ from .config import PROFILES, get_profile
 from .figures import budget, claims
 from .names import math_names
 from .provenance import device_label
+from .runs import tables
 from .runs.campaign import campaign_table, read_campaign
 from .runs.campaign import to_markdown as table_markdown
 from .runs.records import recorded_devices
@@ -39,13 +40,13 @@ def _split(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _fig3(runs):
     popup, dense = _split(runs)
     depths = [m for m in DEPTHS if m in set(runs["model"])]
-    return (claims.best_k_claims(popup) + [claims.depth_gap_claim(popup, dense, depths)]
+    return (claims.best_k_claims(popup) + claims.depth_claims(popup, dense, depths)
             + claims.distribution_claims(popup))
 
 
 def _fig4(runs):
     popup, dense = _split(runs)
-    return [claims.width_gap_claim(popup, dense)] + claims.distribution_claims(popup)
+    return claims.width_claims(popup, dense) + claims.distribution_claims(popup)
 
 
 def _fig6(runs):
@@ -146,15 +147,33 @@ def _shortfall(runs: pd.DataFrame, profile) -> list[str]:
 
 
 def _seed_spread(runs: pd.DataFrame, profile) -> list[str]:
-    """How far one seed moves a short result, and the noise short's verdicts are judged
-    against (not measured until a depth has all its seeds)."""
+    """How far one seed moves a short result at k=0.5, per depth (the middle-k family's seeds;
+    the noise every family gives is in the report's seed-noise section)."""
     table = budget.seed_spread(runs, profile)
-    noise = budget.seed_noise(runs, profile)
     shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    verdict = ("not measured yet: a depth needs all its seeds finished" if noise is None else
-               noise.describe())
-    return ["", f"How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule: {verdict}.",
-            "", table_markdown(shown.reset_index())]
+    return ["", "How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule (with every "
+            "other seeded configuration, this is what the seed-noise section pools):", "",
+            table_markdown(shown.reset_index())]
+
+
+def _noise_section(root: Path) -> list[str]:
+    """The seed noise every verdict is weighed against, per family of configurations."""
+    noise = budget.seed_noise_for(PROFILES["paper"], root / "results")
+    head = ["## Seed noise per family of configurations", ""]
+    if noise is None:
+        return head + ["Not measured yet: no configuration has two finished seeds, so every "
+                       "verdict is decided on its margin alone.", ""]
+    table = noise.table()
+    table["std (points)"] = [f"{v:.2f}" if pd.notna(v) else "" for v in table["std (points)"]]
+    return head + [
+        "One run's final test accuracy std, pooled over every committed configuration that "
+        "finished more than one seed, with its 95 % interval from the chi-square distribution. "
+        f"A verdict is within noise where its margin is under {noise.sigmas:g} std of its own "
+        "comparison (the families and seed counts of the accuracies it compares); a family "
+        f"without seeds takes the std pooled over those with seeds "
+        f"({100 * noise.pooled():.2f} points), and a verdict leaning on it says so. The noise "
+        "is applied at every profile, though measured at the schedules named.", "",
+        table_markdown(table), ""]
 
 
 def _fidelity(runs: pd.DataFrame) -> list[str]:
@@ -187,18 +206,20 @@ def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame,
             if not path.exists():
                 continue
             found = True
-            runs = pd.read_csv(path)
+            curves = path.with_name(f"{name}_curves.csv")
+            runs = tables.with_chance(pd.read_csv(path),
+                                      pd.read_csv(curves) if curves.exists() else None)
             sections += [f"### At {PROFILES[profile].describe()}", "",
                          _summary(runs) + ".", "", _links(figures, root, profile, figure_files),
                          ""]
             verdicts = judge(runs) if judge is not None else []
             noise = budget.seed_noise_for(PROFILES[profile], results)
+            notes = budget.claim_notes_for(PROFILES[profile], results)
             if verdicts:
-                notes = budget.claim_notes_for(PROFILES[profile], results)
                 sections += [claims.to_markdown(verdicts, notes, noise), ""]
             if name == "budget":
                 sections += [*_budget_section(runs, profile), ""]
-            judged.append((name, heading, profile, runs, verdicts, noise))
+            judged.append((name, heading, profile, runs, verdicts, noise, notes))
         if not found:
             sections += ["Not run at any profile yet.", ""]
     imagenet = [p for p in _profiles(results) if (results / p / "imagenet.csv").exists()]
@@ -211,16 +232,15 @@ def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame,
 
 
 def summary_table(root: str | Path = ".", link_to: str = "") -> str:
-    """One row per figure and profile: runs finished, training time, claims that hold, do not
-    hold, need more seeds (one seed's margin within the measured seed noise), are not judged
-    yet; each figure links to its section of ``link_to`` (the report)."""
-    lines = ["| figure | profile | runs finished | training time | claims: holds / does not "
-             "hold / needs more seeds / not judged yet |", "|---|---|---|---|---|"]
-    for name, heading, profile, runs, verdicts, noise in _sections(Path(root))[1]:
-        undecided = [noise is not None and noise.undecided(claim) for claim in verdicts]
-        tally = [sum(claim.holds is value and not u for claim, u in zip(verdicts, undecided))
-                 for value in (True, False)]
-        tally += [sum(undecided), sum(claim.holds is None for claim in verdicts)]
+    """One row per figure and profile: runs finished, training time, and how many claims have
+    each kind of verdict (:data:`claims.KINDS`); each figure links to its section of
+    ``link_to`` (the report)."""
+    lines = ["| figure | profile | runs finished | training time | claims: "
+             + " / ".join(claims.KINDS) + " |", "|---|---|---|---|---|"]
+    for name, heading, profile, runs, verdicts, noise, notes in _sections(Path(root))[1]:
+        kinds = [claims.verdict_kind(claim, noise, (notes or {}).get(claim.statement))
+                 for claim in verdicts]
+        tally = [kinds.count(kind) for kind in claims.KINDS]
         lines.append(f"| [{name}]({link_to}#{_anchor(heading)}) | {profile} | "
                      f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
                      f"{_hours(runs['wall_s'].fillna(0).sum())} | "
@@ -238,7 +258,8 @@ def build(root: str | Path = ".") -> str:
              "so off the paper's numbers is expected; profiles other than `paper` train far "
              "less than the paper, and their verdicts say what that budget shows, not what the "
              "paper's protocol would.", ""]
-    return "\n".join(lines + [summary_table(root), ""] + _sections(root)[0]).rstrip("\n") + "\n"
+    return "\n".join(lines + [summary_table(root), ""] + _noise_section(root)
+                     + _sections(root)[0]).rstrip("\n") + "\n"
 
 
 README_START, README_END = "<!-- report summary: make report writes this table -->", "<!-- end -->"

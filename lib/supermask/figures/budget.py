@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import PROFILES, Profile, RunConfig
+from ..config import FIELDS, IMPLICIT_VALUES, PROFILES, Profile, RunConfig
+from ..init import SHORT_NAMES
 from . import claims
 
 __all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
@@ -55,10 +56,9 @@ _FIDELITY_REFERENCE = "edge-popup U_k k=0.5"
 SHORTFALL_MODELS = ("conv2", "conv4")
 _SHORTFALL_CONFIGURATION = "edge-popup U_k k=0.5"
 # The seed spread at profile short, on the same depths and configuration: two more seeds beside
-# the study's (one more under smoke). Its rule, fixed before those runs (issue #22, "claims that
-# need more seeds say so"): a verdict is decided by one seed only where every comparison it
-# rests on is further from flipping than NOISE_SIGMAS standard deviations of that comparison,
-# one run's std being the spread pooled over both depths.
+# the study's (one more under smoke). A verdict is decided only where the comparison it rests on
+# is further from flipping than NOISE_SIGMAS standard deviations of that comparison, each
+# accuracy's std that of its family (seed_noise), over the seeds its mean averages.
 SPREAD_SEEDS = 2
 NOISE_SIGMAS = 2.0
 _STUDY_MODEL = "conv2"
@@ -301,20 +301,42 @@ def seed_spread(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     return table
 
 
-def seed_noise(runs: pd.DataFrame, profile: Profile, seeds: int = 1) -> claims.SeedNoise | None:
-    """The rule's noise for verdicts on ``seeds``-seed means at profile short: one run's std
-    pooled over the depths whose seeds have all finished (None until one has)."""
-    table = seed_spread(runs, profile)
-    complete = table[table.drop(columns="std (points)").notna().sum(axis=1)
-                     == _spread_seeds(profile) + 1]
-    if complete.empty:
+def seed_noise(runs: pd.DataFrame, sigmas: float = NOISE_SIGMAS) -> claims.SeedNoise | None:
+    """Per family of configurations (:data:`claims.FAMILIES`), one run's std pooled over every
+    configuration of ``runs`` that finished more than one seed (variances weighted by their
+    degrees of freedom); None where no configuration has."""
+    done = runs[runs["status"] == "finished"]
+    if "hash" in done:
+        done = done.drop_duplicates("hash")  # one run quoted by several figures counts once
+    done = done.assign(**{key: done[key].fillna(value) if key in done else value
+                          for key, value in IMPLICIT_VALUES.items()})
+    keys = [key for key in FIELDS if key != "seed" and key in done]
+    pooled: dict[str, list[tuple[int, float, str]]] = {}
+    for _, group in done.groupby(keys, dropna=False):
+        if len(group) < 2:
+            continue
+        row = group.iloc[0]
+        name = claims.family(row["method"], row.get("k"), row.get("optimizer"))
+        pooled.setdefault(name, []).append((len(group) - 1, float(group["test_acc"].var(ddof=1)),
+                                            _configuration_label(row)))
+    if not pooled:
         return None
-    pooled = float((complete["std (points)"] ** 2).mean() ** 0.5) / 100
-    return claims.SeedNoise(pooled, seeds, NOISE_SIGMAS, ", ".join(complete.index))
+    return claims.SeedNoise({name: claims.FamilyNoise(
+        name, (sum(d * v for d, v, _ in parts) / sum(d for d, _, _ in parts)) ** 0.5,
+        sum(d for d, _, _ in parts), "; ".join(dict.fromkeys(label for _, _, label in parts)))
+        for name, parts in pooled.items()}, sigmas)
 
 
-# The Figure 3 claim that the study's gap to dense Adam measures on Conv2 alone.
-_DEPTH_GAP = "Deeper networks close the gap to the dense learned network"
+def _configuration_label(row: pd.Series) -> str:
+    """A configuration in a few words: model, method, weights and k or optimiser, schedule."""
+    what = (row["optimizer"] if row["method"] == "dense" else
+            f"{SHORT_NAMES.get(row['init'], row['init'])}"
+            + (f" k={row['k']:g}" if pd.notna(row.get("k")) else ""))
+    return f"{row['model']} {row['method']} {what}, {int(row['epochs'])} epochs {row['precision']}"
+
+
+# The Figure 3 claims that the study's gap to dense Adam measures on Conv2 alone.
+_DEPTH_GAP = (claims.DEPTH_TREND, claims.DEPTH_MATCH)
 
 
 def claim_notes(study: pd.DataFrame, epochs: int, reference: int = 100,
@@ -333,8 +355,10 @@ def claim_notes(study: pd.DataFrame, epochs: int, reference: int = 100,
             if "not measured" in short + full:
                 continue
             gap, gap_ref = (text.split(" best subnetwork ")[-1] for text in (short, full))
-            notes[_DEPTH_GAP] = (f"budget-limited: on Conv2 dense Adam minus the best subnetwork "
-                                 f"is {gap} at {epochs} epochs, {gap_ref} at {reference}")
+            for statement in _DEPTH_GAP:
+                notes[statement] = (f"budget-limited: on Conv2 dense Adam minus the best "
+                                    f"subnetwork is {gap} at {epochs} epochs, {gap_ref} at "
+                                    f"{reference}")
             continue
         word, word_ref = short.split(":")[0], full.split(":")[0]
         if claims.VERDICTS[None] in (word, word_ref):
@@ -356,9 +380,12 @@ def claim_notes_for(profile: Profile, results_dir: str | os.PathLike) -> dict[st
 
 
 def seed_noise_for(profile: Profile, results_dir: str | os.PathLike) -> claims.SeedNoise | None:
-    """The seed noise the committed study measured for a profile's verdicts, for profile short
-    (whose schedule and precision it measured); None for the others, or before it is measured."""
-    path = Path(results_dir) / "paper" / "budget.csv"
-    if profile.name != "short" or not path.exists():
-        return None
-    return seed_noise(pd.read_csv(path), PROFILES["paper"], len(profile.seeds))
+    """The seed noise of every family, from every committed CSV of seeded runs (all profiles but
+    smoke, whose runs say nothing of the protocol's noise; smoke uses its own), for the
+    verdicts of any profile; None before any configuration has two seeds."""
+    names = [name for name in PROFILES if (name == "smoke") == (profile.name == "smoke")]
+    paths = [path for name in names for path in sorted((Path(results_dir) / name).glob("*.csv"))
+             if not path.stem.endswith("_curves")]
+    tables = [pd.read_csv(path) for path in paths]
+    tables = [t for t in tables if {"status", "test_acc", "method"} <= set(t.columns)]
+    return seed_noise(pd.concat(tables, ignore_index=True)) if tables else None

@@ -37,8 +37,9 @@ def accuracy_curves(
     value, named ``label(row)`` and styled by :mod:`.style` (a series' own look; shades of it
     where several ``hue`` values share a series, e.g. subnetwork sizes).
 
-    Lines are the mean over seeds with a +-1 std band; diverged or failed runs are drawn as red
-    crosses on the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
+    Lines are the mean over seeds with a +-1 std band; a point with a run that did not leave
+    chance (the CSV's did_not_leave_chance) has an open marker; diverged or failed runs are drawn
+    as red crosses on the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
     Runs of status ``missing`` are not drawn; a panel with no finished run says it was not run.
     """
     sns.set_theme(style="whitegrid", context="notebook")
@@ -50,6 +51,7 @@ def accuracy_curves(
     names = {row[hue]: label(row) for row in first.to_dict("records")}
     scale = 100 if x_percent else 1
     noted = False  # a "runs not run yet" note sits at the bottom of some panel
+    at_chance = False  # some point's runs did not leave chance (drawn open)
     span = runs[x].dropna() * scale  # the grid's whole x range, however few runs are finished
     margin = 0.05 * (span.max() - span.min())
     for ax, name in zip(axes[0], panels):
@@ -59,6 +61,15 @@ def accuracy_curves(
             stats = group.groupby(x)["test_acc"].agg(["mean", "std", "count"]).reset_index()
             xs = stats[x] * scale
             ax.plot(xs, stats["mean"] * 100, **looks[value].line(), label=names[value])
+            if "did_not_leave_chance" in group:
+                chance = (group.assign(_chance=group["did_not_leave_chance"].astype("boolean")
+                                       .fillna(False).astype(bool))
+                          .groupby(x)["_chance"].any().reindex(stats[x]).to_numpy())
+                if chance.any():
+                    ax.plot(xs[chance], stats["mean"][chance] * 100, linestyle="none",
+                            marker=looks[value].marker, markerfacecolor="white",
+                            markeredgecolor=looks[value].colour, zorder=4)
+                    at_chance = True
             if (stats["count"] > 1).any():
                 std = stats["std"].fillna(0) * 100
                 ax.fill_between(xs, (stats["mean"] * 100) - std, (stats["mean"] * 100) + std,
@@ -94,6 +105,9 @@ def accuracy_curves(
                 noted = True
         ax.set_title(str(name))
         ax.set_xlabel(xlabel)
+    if at_chance:  # one legend entry says what an open marker means
+        axes[0][0].plot([], [], linestyle="none", marker="o", markerfacecolor="white",
+                        markeredgecolor="grey", label="did not leave chance")
     if noted:  # room below the lowest point, so the note never covers a run (the y axis is shared)
         low, high = axes[0][0].get_ylim()
         axes[0][0].set_ylim(low - 0.1 * (high - low), high)

@@ -12,8 +12,9 @@ from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
 from .records import median_epoch_seconds, seconds_per_epoch
 
-__all__ = ["COLUMNS", "CURVE_COLUMNS", "ESCAPE_MARGIN", "MILESTONES", "curves_frame",
-           "epoch_seconds", "escape_epochs",
+__all__ = ["CHANCE_TOLERANCE", "COLUMNS", "CURVE_COLUMNS", "ESCAPE_MARGIN", "MILESTONES",
+           "chance_from_curves", "curves_frame", "did_not_leave_chance", "epoch_seconds",
+           "escape_epochs", "with_chance",
            "milestone_epochs", "milestones", "read_csv", "results_frame", "row_config",
            "write_csv"]
 
@@ -25,7 +26,35 @@ _RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fra
 # Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
 COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,
-           "flips_per_epoch", "median_epoch_s"]
+           "flips_per_epoch", "median_epoch_s", "did_not_leave_chance"]
+
+# A run "did not leave chance" when its epoch's mean training loss stayed within this of ln 10
+# (a uniform guess over CIFAR-10's ten classes) for more than half its epochs: its accuracy
+# says the search never started, not how good a subnetwork it found.
+CHANCE_TOLERANCE = 0.01
+
+
+def did_not_leave_chance(losses) -> bool | None:
+    """Whether a run's per-epoch training losses sat within CHANCE_TOLERANCE of ln 10 for more
+    than half its epochs; None without a recorded loss."""
+    losses = [loss for loss in losses if loss is not None and not pd.isna(loss)]
+    if not losses:
+        return None
+    near = sum(abs(loss - math.log(10)) <= CHANCE_TOLERANCE for loss in losses)
+    return near > len(losses) / 2
+
+
+def chance_from_curves(curves: pd.DataFrame) -> pd.Series:
+    """Per run (``hash``), :func:`did_not_leave_chance` of its learning curve."""
+    return curves.groupby("hash", sort=False)["loss"].agg(lambda v: did_not_leave_chance(v))
+
+
+def with_chance(runs: pd.DataFrame, curves: pd.DataFrame | None) -> pd.DataFrame:
+    """``runs`` with the did_not_leave_chance column, from ``curves`` where a CSV written before
+    the column existed lacks it."""
+    if "did_not_leave_chance" in runs or curves is None or curves.empty:
+        return runs
+    return runs.assign(did_not_leave_chance=runs["hash"].map(chance_from_curves(curves)))
 
 
 def epoch_seconds(frame: pd.DataFrame) -> pd.Series:
@@ -90,6 +119,8 @@ def results_frame(results: list[dict | None], figure: str, profile: str,
         flips = [epoch["flips"] for epoch in result.get("history", []) if "flips" in epoch]
         row["flips_per_epoch"] = sum(flips) / len(flips) if flips else None
         row["median_epoch_s"] = median_epoch_seconds(result)
+        row["did_not_leave_chance"] = did_not_leave_chance(
+            epoch.get("loss") for epoch in result.get("history", []))
         rows.append(row)
     columns = ["figure", "profile", *label_columns, *COLUMNS[2:]]
     return pd.DataFrame(rows, columns=columns)
