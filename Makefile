@@ -20,7 +20,7 @@ FIGURES := $(shell cat notebooks/figures.txt)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup notebook-hooks test bench lab clean figures plots report campaign offload land $(FIGURE_TARGETS)
+.PHONY: setup notebook-hooks test bench lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed notebook-hooks
 
@@ -60,6 +60,15 @@ $(FIGURE_TARGETS): setup
 	    notebooks/executed/$(call notebook_of,$@)-$(PROFILE).ipynb \
 	    -p profile $(PROFILE) -p device $(DEVICE) -p data_dir "$(abspath $(DATA_DIR))" \
 	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
+
+# Look inside found subnetworks from their committed masks, training nothing (not a paper
+# figure): PAPERMILL_ARGS="-p select '{\"model\": [\"conv2\"]}'" picks the runs.
+explore: setup
+	@mkdir -p notebooks/executed
+	@$(VENV)/bin/papermill --cwd notebooks --no-progress-bar notebooks/explore.ipynb \
+	    notebooks/executed/explore-$(PROFILE).ipynb -p profile $(PROFILE) \
+	    -p data_dir "$(abspath $(DATA_DIR))" -p results_dir "$(RESULTS)" \
+	    -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
 
 # Re-draw every figure from its CSV, without training.
 plots:

@@ -360,8 +360,10 @@ def test_export_force_replaces_an_existing_file(tiny_data_dir, tmp_path):
 
 def test_export_of_a_committed_record_says_how_to_recreate_the_model(tiny_data_dir, tmp_path,
                                                                     capsys):
+    """A record committed before runs wrote their masks: neither model.pt nor mask.npz."""
     run_dir = _finished_run(tiny_data_dir, tmp_path)
     (run_dir / "model.pt").unlink()
+    (run_dir / "mask.npz").unlink()
     with pytest.raises(SystemExit):
         main(["export", str(run_dir), str(tmp_path / "out.pt")])
     err = capsys.readouterr().err
@@ -407,7 +409,7 @@ def test_store_files_follow_the_umask(tiny_data_dir, tmp_path):
         run_dir = _finished_run(tiny_data_dir, tmp_path)
     finally:
         os.umask(old)
-    for name in ("config.json", "result.json", "model.pt"):
+    for name in ("config.json", "result.json", "model.pt", "mask.npz"):
         mode = stat.S_IMODE((run_dir / name).stat().st_mode)
         assert mode == 0o644, (name, oct(mode))
 

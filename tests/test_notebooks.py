@@ -143,12 +143,12 @@ def test_committed_run_is_not_retrained_on_a_fresh_clone(smoke_data_dir, real_da
     subprocess.run([*git, "-C", str(origin), "commit", "-qm", "one run"], check=True)
     committed = subprocess.run(["git", "-C", str(origin), "ls-files", "results/runs"],
                                capture_output=True, text=True, check=True).stdout.split()
-    assert sorted(Path(p).name for p in committed) == ["config.json", "result.json"]
+    assert sorted(Path(p).name for p in committed) == ["config.json", "mask.npz", "result.json"]
 
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
     again = _fig3(tmp_path, clone / "results", smoke_data_dir, only=ONE_RUN)
     run_dir = clone / Path(committed[0]).parent
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "result.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "mask.npz", "result.json"]
     keep = ["hash", "status", "test_acc", "wall_s", "git_commit"]
     assert again[keep].equals(first[keep])

@@ -1,5 +1,6 @@
-"""``python -m supermask train|imagenet|bench|export|status``: a CIFAR-10 run, an ImageNet run,
-the benchmark, a found subnetwork, or how far the runs of a results directory got."""
+"""``python -m supermask train|imagenet|bench|export|verify|masks|status``: a CIFAR-10 run, an
+ImageNet run, the benchmark, a found subnetwork, a committed mask checked or written, or how far
+the runs of a results directory got."""
 
 from __future__ import annotations
 
@@ -168,7 +169,113 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir", help="the run's directory, results/runs/<model>-<method>-<hash>-<data>")
     e.add_argument("out", help="file to write, e.g. subnetwork.pt (outside results/runs/)")
     e.add_argument("--force", action="store_true", help="replace OUT if it exists")
+
+    v = commands.add_parser(
+        "verify", help="recompute a run's test accuracy from its committed mask, no training",
+        description="Rebuild each run's network from its config and seed, apply its committed "
+                    "mask.npz, evaluate the test set in the run's precision, and print the "
+                    "recorded and recomputed accuracy with the number of test images that "
+                    "differ (the change in the correct count). Exit 1 when a run differs by more "
+                    "than --tolerance images or its mask keeps another count than its record; "
+                    "exit 2, before evaluating anything, when a mask does not fit its run.")
+    v.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories, results/runs/<model>-<method>-<hash>-<data>")
+    v.add_argument("--data-dir", default=None,
+                   help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
+    v.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    v.add_argument("--tolerance", type=int, default=0,
+                   help="test images a run may differ by (default: 0, the machine kind that "
+                        "trained it)")
+
+    m = commands.add_parser(
+        "masks", help="write mask.npz for finished runs that have their model.pt",
+        description="For every finished masked run with a model.pt (trained before runs wrote "
+                    "their masks), write its mask.npz beside result.json. Runs whose mask is "
+                    "already there are left as they are.")
+    m.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                   help="run directories (default: every run under RESULTS/runs)")
+    _add_results_option(m)
     return parser
+
+
+def _verify(parser: argparse.ArgumentParser, args) -> int:
+    from .data.cifar10 import cifar10_identity
+    from .runs.subnetwork import MASK, MaskError, mask_shapes, read_mask
+    from .runs.verify import read_run, verify_run
+    from .training.loop import build
+
+    if args.tolerance < 0:
+        parser.error(f"--tolerance must be >= 0 images, got {args.tolerance}")
+    try:
+        device = resolve_device(args.device)
+        for run_dir in args.run_dirs:  # every mask checked before anything is evaluated
+            config, _ = read_run(run_dir)
+            read_mask(Path(run_dir) / MASK, config, mask_shapes(build(config)))
+        data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+        _, test_data = load_cifar10(data_dir, progress=False)
+        fingerprint = cifar10_identity(data_dir, progress=False).fingerprint
+    except (MaskError, ValueError, DataNotFoundError) as error:
+        parser.error(str(error))
+    print(f"{'run':62} {'recorded':>9} {'recomputed':>10} {'differ':>6} {'kept':>9}  trained on "
+          "-> verified on")
+    failed = 0
+    for run_dir in args.run_dirs:
+        try:
+            check = verify_run(run_dir, test_data, device, fingerprint)
+        except MaskError as error:
+            parser.error(str(error))
+        kept = "ok" if check.kept_mask == check.kept_recorded else (
+            f"{check.kept_mask - check.kept_recorded:+d}")
+        print(f"{check.run:62} {100 * check.recorded:8.2f}% {100 * check.recomputed:9.2f}% "
+              f"{check.differ:6d} {kept:>9}  {check.trained_on} -> {check.device}")
+        failed += not check.passes(args.tolerance)
+    if failed:
+        print(f"{parser.prog} verify: {failed} of {len(args.run_dirs)} runs differ from their "
+              f"record by more than {args.tolerance} images or in their kept count",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _masks(parser: argparse.ArgumentParser, args) -> int:
+    from .runs.records import MODEL, read_model
+    from .runs.subnetwork import MASK, MaskError, mask_shapes, read_mask, write_run_mask
+    from .runs.verify import read_run
+    from .training.loop import build
+
+    runs = args.run_dirs or sorted(p.parent for p in (Path(_results_dir(args)) / "runs").glob(
+        "*/result.json"))
+    written = present = 0
+    absent = []
+    for run_dir in map(Path, runs):
+        try:
+            config, _ = read_run(run_dir)
+        except MaskError as error:
+            if args.run_dirs:
+                parser.error(str(error))
+            continue  # a diverged run, or a damaged record: no subnetwork to write
+        model = build(config)
+        if not mask_shapes(model):
+            continue  # dense: no mask
+        try:
+            read_mask(run_dir / MASK, config, mask_shapes(model))
+            present += 1
+            continue
+        except MaskError:
+            pass  # none yet, or not this run's: written anew from model.pt
+        if not (run_dir / MODEL).is_file():
+            absent.append(run_dir.name)
+            continue
+        try:
+            model.load_state_dict(read_model(run_dir / MODEL))
+        except Exception as error:  # truncated, or not this run's
+            parser.error(f"{run_dir}/{MODEL} does not load into its run ({error})")
+        if write_run_mask(run_dir, model, config) is not None:
+            written += 1
+            print(f"{run_dir / MASK}: {(run_dir / MASK).stat().st_size / 1024:.0f} KiB")
+    print(f"{written} masks written, {present} already there, {len(absent)} masked runs "
+          f"without model.pt (retrain them to get their mask)", file=sys.stderr)
+    return 0
 
 
 def _export(parser: argparse.ArgumentParser, args) -> int:
@@ -316,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(parser, args)
     if args.command == "export":
         return _export(parser, args)
+    if args.command == "verify":
+        return _verify(parser, args)
+    if args.command == "masks":
+        return _masks(parser, args)
     if args.command == "imagenet":
         return _imagenet(parser, args)
     if args.command == "status":

@@ -5,7 +5,8 @@ width)``, or the same network written anywhere else) with every mask multiplied 
 a removed bias becomes zeros and a non-affine batch norm gets scale 1 and shift 0, which is what
 it computed. Only tensors and plain Python values are stored, so the file loads with
 ``torch.load(path, weights_only=True)`` without this package. Zhou et al.'s sampled mask is
-exported as its deterministic mask (keep-probability > 0.5).
+exported as its deterministic mask (keep-probability > 0.5). Without ``model.pt`` the network
+is rebuilt from the run's seed and its committed ``mask.npz``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..files import atomic_torch_save
 from ..masks import kept_counts, masked_layers, sampled_masks
 from ..models import DATASET_OF, NUM_CLASSES, build_model
 from .records import CONFIG, MODEL, RESULT, check_record, read_config, read_model, read_result
+from .subnetwork import MASK, MaskError, rebuild
 
 __all__ = ["EXPORT_FORMAT", "ExportError", "export_run", "plain_state_dict"]
 
@@ -66,7 +68,9 @@ def _is_batchnorm(model: nn.Module, key: str) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
-def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
+def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict | None]:
+    """(config, result, model.pt's state); None for the state when model.pt is absent but the
+    run's committed mask is there."""
     if not run_dir.is_dir() or not (run_dir / CONFIG).is_file():
         raise ExportError(f"{run_dir} is not a run directory (one with a config.json, "
                           "results/runs/<model>-<method>-<hash>-<data>)")
@@ -84,12 +88,14 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict]:
     try:
         weights = read_model(run_dir / MODEL)
     except FileNotFoundError:
+        if (run_dir / MASK).is_file():
+            return config, result, None
         raise ExportError(
-            f"{run_dir} has no model.pt: its record (result.json) came without the trained model, "
-            "as committed run records do. To re-create the model, move result.json out of the run "
-            "directory and run the same config again (the figure notebook, or `python -m "
-            "supermask train` with the fields of config.json): it trains from scratch with the "
-            "same seed and writes model.pt") from None
+            f"{run_dir} has no model.pt and no mask.npz: its record (result.json) came without "
+            "the trained model or its mask, as run records committed before masks were do. To "
+            "re-create them, move result.json out of the run directory and run the same config "
+            "again (the figure notebook, or `python -m supermask train` with the fields of "
+            "config.json): it trains from scratch with the same seed and writes both") from None
     except Exception as error:  # truncated or corrupted
         raise ExportError(f"{run_dir}/model.pt is unreadable ({error})") from None
     return config, result, weights
@@ -123,11 +129,17 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
 
     config, result, weights = _read_run(Path(run_dir))  # first: is there anything to export?
     _check_target(Path(run_dir), Path(out), force)
-    masked = build(config)
-    try:
-        masked.load_state_dict(weights)
-    except RuntimeError as error:
-        raise ExportError(f"{run_dir}/model.pt does not fit its config ({error})") from None
+    if weights is None:
+        try:
+            masked = rebuild(run_dir, config)
+        except MaskError as error:
+            raise ExportError(str(error)) from None
+    else:
+        masked = build(config)
+        try:
+            masked.load_state_dict(weights)
+        except RuntimeError as error:
+            raise ExportError(f"{run_dir}/model.pt does not fit its config ({error})") from None
     counts = kept_counts(masked)  # Zhou et al.: of the deterministic mask
     plain = build_model(config.model, width=config.width)
     exported = {

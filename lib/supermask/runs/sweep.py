@@ -20,6 +20,7 @@ from ..training.device import resolve_device
 from ..training.loop import TrainOutcome
 from .records import sittings_device, write_model
 from .store import RunStore
+from .subnetwork import write_run_mask
 
 __all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "save_run", "store_for",
            "sweep"]
@@ -108,9 +109,12 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
 
 def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, commit: str,
              **extra) -> dict:
-    """Write a trained run's model and its ``result.json`` record (the one place that record is
-    built, for every data set), remove its checkpoint; the record, with ``run_dir``."""
+    """Write a trained run's model, its mask (the subnetwork, committed with the record) and its
+    ``result.json`` record (the one place that record is built, for every data set), remove its
+    checkpoint; the record, with ``run_dir``."""
     write_model(store.model_path(config), outcome.model)
+    if outcome.status == "finished":  # a diverged run's scores are not a subnetwork
+        write_run_mask(store.run_dir(config), outcome.model, config)
     result = {
         "hash": config.hash,
         "config": config.to_dict(),
