@@ -19,8 +19,8 @@ from ..masks import masked_layers
 from ..runs.records import CONFIG, RESULT, read_config, read_result
 from ..runs.subnetwork import MASK, MaskError, Subnetwork, mask_shapes, read_mask
 from ..training.loop import build
-from .grid import parse_only
-from .style import run_name
+from ..runs.grid import parse_only
+from ..names import run_name
 
 __all__ = ["chosen_runs", "config_of", "first_layer_filters", "frozen_weights_equal", "in_degrees",
            "kept_fractions", "load_masks", "overlaps", "plot_degrees", "plot_filters",
