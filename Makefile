@@ -78,33 +78,20 @@ plots:
 report: setup
 	$(PY) -m supermask.report
 
-# A detached campaign worker that survives the terminal: trains the lines of CAMPAIGN (a file of
-# "<figure> <only JSON>" lines, e.g. campaigns/conv2-paper.txt), or one FIG with ONLY, in order,
-# at PROFILE, with THREADS threads, from a frozen worktree of HEAD (.campaign/<commit>); follow it
-# in logs/. Start it again to resume (runs continue from their last epoch checkpoint); a second
-# worker started beside it takes the next free run. A file with an unknown figure or field, or
-# an unknown PROFILE, is refused (exit 2) before anything starts. Two started at once take turns
-# installing and creating the worktree (a lock in .git).
+# A detached campaign worker that survives the terminal (python -m supermask worker --detach,
+# docs/WORKERS.md): trains the lines of CAMPAIGN (a file of "<figure> <only JSON>" lines, e.g.
+# campaigns/fig6-short.txt), or one FIG with ONLY, in order, at PROFILE, with THREADS threads,
+# from a frozen worktree of HEAD (.campaign/<commit>); follow it in logs/. Start it again to resume
+# (runs continue from their last epoch checkpoint); a second worker started beside it takes the
+# next free run. A bad file is refused (exit 2) before anything starts.
 THREADS ?= 1
-campaign:
-	@flock "$$(git rev-parse --git-common-dir)/campaign.lock" $(MAKE) --no-print-directory setup
+campaign: setup
 	@mkdir -p logs
 	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
-	@file="$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))"; \
-	 test -f "$$file" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure> [ONLY=<json>]" >&2; exit 2; }; \
-	 for figure in $$(grep -v '^[[:space:]]*\(#\|$$\)' "$$file" | awk '{print $$1}'); do \
-	     case " $(FIGURE_TARGETS) " in *" $$figure "*) ;; \
-	     *) echo "campaign: unknown figure '$$figure' in $$file; valid: $(FIGURE_TARGETS)" >&2; exit 2;; esac; \
-	 done; \
-	 $(PY) -m supermask campaign "$$file" --profile "$(PROFILE)" --results "$(RESULTS)" > /dev/null || exit 2; \
-	 campaigns/stash restore "$(RESULTS)"; \
-	 commit=$$(git rev-parse --short HEAD); code=.campaign/$$commit; \
-	 flock "$$(git rev-parse --git-common-dir)/campaign.lock" sh -c "test -d $$code || git worktree add --quiet --detach $$code HEAD" || exit 2; \
-	 log="logs/$$(basename $$file .txt)-$(PROFILE)-$$(date +%Y%m%dT%H%M%S)-$$commit.log"; \
-	 PAPERMILL=$(CURDIR)/$(VENV)/bin/papermill RESULTS="$(RESULTS)" FIGURES_DIR="$(FIGURES_DIR)" \
-	 OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) \
-	     setsid nohup $$code/campaigns/run "$$file" $(PROFILE) > "$$log" 2>&1 < /dev/null & \
-	 echo "campaign worker started on code $$commit; follow it with: tail -f $$log"
+	@test -n "$(FIG)$(CAMPAIGN)" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure>" >&2; exit 2; }
+	@$(PY) -m supermask worker "$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))" \
+	    --detach --profile "$(PROFILE)" --threads $(THREADS) --results "$(RESULTS)" \
+	    --figures "$(FIGURES_DIR)" --data-dir "$(DATA_DIR)"
 
 # A GPU lent for minutes (lib/supermask/runs/offload.py): `make offload` packs the unfinished runs of
 # RUNS, the commit and CIFAR-10 into .offload/ (about 60 MB); copy the checkout and .offload/ there

@@ -3,17 +3,21 @@ README quoting exactly that table for the committed results."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 
 import pandas as pd
 import pytest
 import torch
 
+from supermask import worker
 from supermask.cli import main
 from supermask.config import RunConfig, get_profile
 from supermask.runs import tables
 from supermask.runs.grid import parse_only
+from supermask.runs import stash
 from supermask.runs.campaign import campaign_table, read_campaign
 from supermask.runs.sweep import store_for
 
@@ -148,8 +152,10 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
 
 
 @pytest.mark.parametrize("line, message", [
-    ('fig33 {"k": [0.5]}', "campaign: unknown figure 'fig33'"),
+    ('fig33 {"k": [0.5]}', "unknown figure 'fig33'"),
     ('fig3 {"kk": [0.5]}', "unknown field 'kk'"),
+    ('fig3 {"k": [0.2]}', "k=0.2 is not in this figure's grid"),
+    ('fig8 {"k": [0.3]}', "declares no grid of CIFAR-10 runs"),
 ])
 def test_make_campaign_refuses_a_bad_file_before_starting_a_worker(line, message, tmp_path):
     campaign = tmp_path / "bad.txt"
@@ -163,33 +169,46 @@ def test_make_campaign_refuses_a_bad_file_before_starting_a_worker(line, message
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("fast, trained", [("0", ["fp32"]), ("1", ["fp32", "bf16"])])
-def test_a_worker_skips_bf16_lines_where_bf16_is_emulated(tmp_path, fast, trained):
-    """A bf16 run on a CPU without bf16 instructions is 13-15x slower than fp32: a worker on
-    such a machine leaves bf16 lines for one that has them (here the venv's python is a stand-in
-    that answers the worker's question, and papermill one that logs what it was asked to run)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(f"#!/bin/sh\necho {fast}\n")
-    log = tmp_path / "papermill.log"
-    (bin_dir / "papermill").write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
-    for tool in ("python", "papermill"):
-        (bin_dir / tool).chmod(0o755)
+@pytest.mark.parametrize("native, trained", [(False, ["fp32"]), (True, ["fp32", "bf16"])])
+def test_a_worker_skips_bf16_runs_where_bf16_is_emulated(tmp_path, monkeypatch, capsys, native,
+                                                         trained):
+    """A bf16 run on a CPU without bf16 instructions is many times slower than fp32: a worker on
+    such a machine leaves lines whose runs train in bf16 (read from the runs' configs, not the
+    line's text: the second line never names its precision) for a machine that has them."""
+    import papermill
+
+    calls = []
+    monkeypatch.setattr(worker, "bf16_native", lambda: native)
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda notebook, out, parameters, **_: calls.append(parameters["only"]))
+    monkeypatch.setenv("SUPERMASK_STASH", str(tmp_path / "stash"))
     campaign = tmp_path / "c.txt"
-    campaign.write_text('budget {"epochs": [10], "precision": ["fp32"]}\n'
-                        'budget {"epochs": [10], "precision": ["bf16"]}\n')
-    env = {"PATH": "/usr/bin:/bin", "PAPERMILL": str(bin_dir / "papermill"),
-           "DATA_DIR": str(tmp_path), "RESULTS": str(tmp_path / "results"),
-           "FIGURES_DIR": str(tmp_path / "figures"), "SUPERMASK_STASH": str(tmp_path / "stash"),
-           "HOME": str(tmp_path)}
-    output = tmp_path / "worker.log"  # a file, not a pipe: the stash saver's sleep keeps a pipe
-    with output.open("w") as out:
-        done = subprocess.run([str(REPO / "campaigns" / "run"), str(campaign), "paper"],
-                              env=env, stdout=out, stderr=subprocess.STDOUT, timeout=60)
-    assert done.returncode == 0, output.read_text()
-    calls = log.read_text().splitlines()
-    assert [("bf16" if '"bf16"' in call else "fp32") for call in calls] == trained
-    assert ("skipped budget" in output.read_text()) == (fast == "0")
+    campaign.write_text('budget {"epochs": [10], "precision": ["fp32"], "k": [0.5]}\n'
+                        'budget {"epochs": [10], "method": ["dense"]}\n')
+    assert worker.work(campaign, "paper", tmp_path / "results", tmp_path / "figures",
+                       tmp_path) == 0
+    assert [("fp32" if "fp32" in only else "bf16") for only in calls] == trained
+    assert ("skipped budget" in capsys.readouterr().out) == (not native)
+
+
+def test_two_workers_share_one_campaign_each_run_trained_once(tmp_path, smoke_data_dir):
+    """Two workers started at once on one campaign: every run is trained by exactly one of them,
+    and the figure's CSV holds every run."""
+    campaign = tmp_path / "c.txt"
+    campaign.write_text("lowk\n")
+    env = {**os.environ, "SUPERMASK_STASH": str(tmp_path / "stash"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "supermask", "worker", str(campaign), "--profile", "smoke",
+               "--results", str(tmp_path / "results"), "--figures", str(tmp_path / "figures"),
+               "--data-dir", str(smoke_data_dir)]
+    workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    logs = [process.communicate(timeout=600)[0] for process in workers]
+    assert [process.returncode for process in workers] == [0, 0], logs
+    trainers = [(run / "trainers.log").read_text().splitlines()
+                for run in (tmp_path / "results" / "runs").iterdir()]
+    assert len(trainers) == 4 and all(len(lines) == 1 for lines in trainers), trainers
+    table = tables.read_csv(tmp_path / "results" / "smoke" / "lowk.csv")
+    assert list(table["status"]) == ["finished"] * 4
 
 
 def test_a_campaign_line_and_a_notebook_s_only_go_through_one_parser(tmp_path):
@@ -223,25 +242,25 @@ def test_a_csv_row_reads_back_as_its_run_even_from_an_older_csv(tmp_path):
 
 
 def test_campaign_cli_says_what_the_runs_left_cost_one_worker(tmp_path, tiny_data_dir, capsys):
+    """The runs come from the figures' notebooks (a figure with no CSV yet counts too), the time
+    from the speed measured here: a resumed run at its own latest epochs."""
     profile = get_profile("short")
-    resumed, fresh = (RunConfig(model="conv2", k=k, epochs=4, train_subset=500,
-                                precision="bf16") for k in (0.1, 0.3))
-    _missing_runs_csv(tmp_path, profile, "fig3", [resumed, fresh])
+    resumed = profile.apply(model="conv2", method="edge-popup", init="signed_constant", k=0.1,
+                            seed=0)
     store = store_for(tmp_path, tiny_data_dir, progress=False)
     store.run_dir(resumed).mkdir(parents=True)
     torch.save({"epoch": 2, "history": [{}] * 2, "epoch_s": [30.0, 30.0], "wall_s": 60.0},
                store.checkpoint_path(resumed))
     campaign = tmp_path / "c.txt"
-    campaign.write_text('fig3 {"model": ["conv2"]}\nfig4 {"model": ["conv2"]}\n')
+    campaign.write_text('fig3 {"model": ["conv2"], "init": ["signed_constant"], "k": [0.1]}\n'
+                        'fig6 {"model": ["conv2"], "init": ["xavier_normal"], "k": [0.1]}\n')
     assert main(["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path),
                  "--data-dir", str(tiny_data_dir)]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith("| run | test acc.") and "not finished yet" in out
-    # 2 epochs left at the resumed run's 30 s, and 4 for the fresh one at the same speed: 3 min.
-    assert err.startswith("c (short): 0 of 2 runs in the store, 2 to train (6 epochs, 1 resumed "
-                          "from a checkpoint); time: 3 min, at the speed measured on "), err
-    assert err.rstrip().endswith("; 1 more line of a figure with no CSV at short yet, not "
-                                 "counted"), err
+    assert out.startswith("| run | test acc.") and "not run yet" in out
+    # 18 epochs left at the resumed run's 30 s, and 20 for the fresh one at the same speed.
+    assert err.startswith("c (short): 0 of 2 runs in the store, 2 to train (38 epochs, 1 resumed "
+                          "from a checkpoint); time: 19 min, at the speed measured on "), err
     threads = torch.get_num_threads()  # an estimate for 3 threads leaves this process's alone:
     main(["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path),
           "--data-dir", str(tiny_data_dir), "--threads", "3"])  # tests train in-process after
@@ -264,11 +283,12 @@ def test_the_stash_carries_who_trained_an_unfinished_run_into_the_next_session(t
     for name, text in (("config.json", "{}"), ("checkpoint.pt", "state"),
                        ("trainers.log", "2026-12-04T10:00:00+0000 vm:1\n")):
         (run_dir / name).write_text(text)
-    env = {"PATH": "/usr/bin:/bin", "SUPERMASK_STASH": str(tmp_path / "stash")}
-    stash = [str(REPO / "campaigns" / "stash")]
-    subprocess.run([*stash, "save", str(tmp_path / "results")], env=env, check=True)
+    assert stash.save(tmp_path / "results", tmp_path / "stash") == [run_dir.name]
+    assert stash.save(tmp_path / "results", tmp_path / "stash") == []  # the copy is current
     shutil.rmtree(run_dir)  # a new session lays the checkout anew
-    subprocess.run([*stash, "restore", str(tmp_path / "results")], env=env, check=True,
-                   capture_output=True)
+    assert stash.restore(tmp_path / "results", tmp_path / "stash") == [run_dir.name]
     assert (run_dir / "checkpoint.pt").read_text() == "state"
     assert (run_dir / "trainers.log").read_text() == "2026-12-04T10:00:00+0000 vm:1\n"
+    (run_dir / "result.json").write_text("{}")  # it finished: its copy goes at the next save
+    stash.save(tmp_path / "results", tmp_path / "stash")
+    assert not (tmp_path / "stash" / run_dir.name).exists()

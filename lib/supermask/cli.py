@@ -161,6 +161,26 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--threads", type=int, default=1,
                    help="threads of the worker the estimate is for (default: 1, as make campaign)")
 
+    w = commands.add_parser(
+        "worker", help="train a campaign's lines in order (make campaign starts one detached)",
+        description="Train each line '<figure> <only JSON>' of a campaign file through its "
+                    "figure's notebook, leaving runs another worker holds to that worker, so "
+                    "that any number of workers (here, a Slurm array, Dask) share one campaign. "
+                    "A line whose runs train in bf16 is skipped where bf16 is not native. With "
+                    "--detach: check the campaign, restore the stash and start the worker in "
+                    "the background from a frozen copy of HEAD (.campaign/<commit>), logging to "
+                    "logs/. See docs/WORKERS.md.")
+    w.add_argument("file", help="campaign file, e.g. campaigns/fig6-short.txt")
+    w.add_argument("--profile", default="short", choices=list(PROFILES))
+    _add_results_option(w)
+    w.add_argument("--figures", default="figures", help="where plots go (default: ./figures)")
+    w.add_argument("--data-dir", default=None,
+                   help=f"CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
+    w.add_argument("--detach", action="store_true",
+                   help="start it in the background from a frozen copy of the code")
+    w.add_argument("--threads", type=int, default=1,
+                   help="threads of a detached worker (default: 1)")
+
     e = commands.add_parser(
         "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
         description="Fold every mask into its weight and write the state dict of the unmasked "
@@ -353,6 +373,7 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _campaign(parser: argparse.ArgumentParser, args) -> int:
+    from . import worker
     from .runs.campaign import campaign_table, read_campaign, to_markdown
 
     root = _results_dir(args)
@@ -369,32 +390,59 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
         if args.data_dir is not None:
             parser.error(f"--data-dir {args.data_dir}: {str(error).splitlines()[0]}")
         store = None  # the table needs no data; only the estimate does
+    try:
+        lines = worker.campaign_lines(args.file, profile.name, root, args.data_dir)
+    except ValueError as error:
+        parser.error(str(error))
     print(to_markdown(campaign_table(runs, root, profile)))
-    print(_campaign_cost(Path(args.file).stem, runs, root, profile, store, args.threads),
-          file=sys.stderr)
+    print(_campaign_cost(Path(args.file).stem, [c for _, configs in lines for c in configs],
+                         profile, store, args.threads), file=sys.stderr)
     return 0
 
 
-def _campaign_cost(name: str, runs, root, profile, store, threads: int) -> str:
+def _worker(parser: argparse.ArgumentParser, args) -> int:
+    from . import worker
+
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    root = _results_dir(args)
+    data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+    if not args.detach:
+        try:
+            return worker.work(args.file, args.profile, root, args.figures, data_dir)
+        except ValueError as error:
+            parser.error(str(error))
+    try:
+        lines = worker.campaign_lines(args.file, args.profile, root, data_dir)
+        check_writable_dir(root, "--results")
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        store = store_for(root, data_dir, progress=False)
+    except (DataNotFoundError, ValueError) as error:
+        parser.error(f"--data-dir {data_dir}: {str(error).splitlines()[0]}")
+    commit, log, restored = worker.start(args.file, args.profile, root, args.figures, data_dir,
+                                         args.threads)
+    for name in restored:
+        print(f"restored the checkpoint of {name} from the stash")
+    print(_campaign_cost(Path(args.file).stem, [c for _, configs in lines for c in configs],
+                         get_profile(args.profile), store, args.threads))
+    print(f"campaign worker started on code {commit}; follow it with: tail -f {log}")
+    return 0
+
+
+def _campaign_cost(name: str, configs, profile, store, threads: int) -> str:
     """One line: the campaign's runs in the store, those left and what they cost one worker of
     ``threads`` threads at the speed this machine measured."""
     from .provenance import device_name
-    from .runs.campaign import campaign_configs
     from .runs.progress import SweepProgress
 
     title = f"{name} ({profile.name})"
-    try:
-        configs, unknown = campaign_configs(runs, root, profile)
-    except ValueError as error:  # a CSV whose rows do not read back as their runs
-        return f"{title}: no time estimate ({error})"
-    unlisted = (f"; {len(unknown)} more line{'s' if len(unknown) > 1 else ''} of a figure with "
-                f"no CSV at {profile.name} yet, not counted" if unknown else "")
     if store is None:
-        return (f"{title}: {len(configs)} runs listed; no time estimate without the data "
-                f"(give --data-dir){unlisted}")
-    progress = SweepProgress(title, configs, store, device_name(resolve_device("auto"), threads),
-                             write=None, bar=False)
-    return progress.plan() + unlisted
+        return f"{title}: {len(configs)} runs; no time estimate without the data (give --data-dir)"
+    progress = SweepProgress(title, list(dict.fromkeys(configs)), store,
+                             device_name(resolve_device("auto"), threads), write=None, bar=False)
+    return progress.plan()
 
 
 def _bench(parser: argparse.ArgumentParser, args) -> int:
@@ -433,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         return _status(parser, args)
     if args.command == "campaign":
         return _campaign(parser, args)
+    if args.command == "worker":
+        return _worker(parser, args)
     logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -10,23 +10,30 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Profile, RunConfig
+from ..config import Profile
 from ..names import percent, run_name
 from ..provenance import REPO_DIR, device_label
 from .grid import csv_path, curves_path, parse_only
-from .tables import epoch_seconds, milestone_epochs, row_config
+from .tables import epoch_seconds, milestone_epochs
 
-__all__ = ["CampaignRun", "campaign_configs", "campaign_table", "figure_targets",
+__all__ = ["CampaignRun", "campaign_table", "figure_notebooks", "figure_targets",
            "read_campaign", "to_markdown"]
 
 # The make targets of the figure notebooks, the names a campaign line may start with.
 _FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
 
 
+def figure_notebooks(path: Path = _FIGURES_FILE) -> dict[str, Path]:
+    """Each figure's make target and its notebook, from ``notebooks/figures.txt``
+    (``<target>=<notebook>`` lines)."""
+    pairs = [line.split("=", 1) for line in path.read_text().splitlines()
+             if "=" in line and not line.lstrip().startswith("#")]
+    return {target.strip(): path.parent / f"{name.strip()}.ipynb" for target, name in pairs}
+
+
 def figure_targets(path: Path = _FIGURES_FILE) -> list[str]:
-    """The figures of ``notebooks/figures.txt`` (``<target>=<notebook>`` lines)."""
-    return [line.split("=", 1)[0].strip() for line in path.read_text().splitlines()
-            if "=" in line and not line.lstrip().startswith("#")]
+    """The figures' make targets, the names a campaign line may start with."""
+    return list(figure_notebooks(path))
 
 
 @dataclass(frozen=True)
@@ -74,19 +81,6 @@ def _selected(frame: pd.DataFrame, only: dict[str, list]) -> pd.DataFrame:
     for name, values in only.items():
         chosen &= frame[name].isin(values) if name in frame else False
     return frame[chosen]
-
-
-def campaign_configs(runs: list[CampaignRun], results_dir: str | os.PathLike,
-                     profile: Profile) -> tuple[list[RunConfig], list[CampaignRun]]:
-    """The configs of the campaign's runs in training order, read from the figures' CSVs (which
-    list runs not trained yet too), and the lines whose figure has no CSV yet (runs unknown)."""
-    configs, unknown = [], []
-    for run in runs:
-        frame = _selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
-        if frame.empty:
-            unknown.append(run)
-        configs += [row_config(row) for _, row in frame.iterrows()]
-    return configs, unknown
 
 
 def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
