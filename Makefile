@@ -20,15 +20,15 @@ FIGURES := $(shell cat notebooks/figures.txt)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup notebook-hooks test bench lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
+.PHONY: setup notebook-hooks test lint bench lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed notebook-hooks
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml requirements.lock Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[notebooks,test,dask]'
+	$(PY) -m pip install --quiet -c requirements.lock $(TORCH)
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[notebooks,test,dask]'
 	touch $@
 
 # Notebooks stay as stored (lib/supermask/notebooks/storage.py): git sees them without outputs
@@ -41,6 +41,12 @@ notebook-hooks: $(VENV)/.installed
 
 test: setup
 	$(PY) -m pytest
+
+# Lint, format check and type check, as CI runs them (pre-commit runs the same on each commit).
+lint: setup
+	$(VENV)/bin/ruff check lib tests
+	$(VENV)/bin/ruff format --check lib tests
+	$(VENV)/bin/mypy
 
 # Conv4 (the targets), Conv6, CIFAR ResNet-18 and ImageNet ResNet-50 (batch 16).
 bench: setup

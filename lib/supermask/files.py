@@ -26,7 +26,8 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 def _write_failure(path: Path, error: BaseException) -> WriteError | None:
     """The one-line error for a write that failed for want of space (torch.save reports it as a
     RuntimeError from its zip writer), or None for any other failure."""
-    chain, seen = [], error
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
     while seen is not None and len(chain) < 10:  # torch.save's RuntimeError hides the OSError
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__

@@ -73,7 +73,7 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(_cpuinfo().get("flags", "").split())
 
 
-def cpu_instruction_sets() -> dict[str, bool]:
+def cpu_instruction_sets() -> dict[str, bool | str]:
     """Which of the vector instruction sets that matter for fp32 and bf16 training this CPU
     has, read from the machine, with what PyTorch itself dispatches to."""
     flags = cpu_flags()

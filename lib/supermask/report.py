@@ -194,8 +194,9 @@ def _fidelity(runs: pd.DataFrame) -> list[str]:
             f"reference): {verdict}.", "", table_markdown(shown)]
 
 
-def _sections(root: Path) -> tuple[list[str], list[tuple[str, str, pd.DataFrame, list]]]:
-    """The report's sections, and per figure and profile: (heading, profile, runs, claims)."""
+def _sections(root: Path) -> tuple[list[str], list[tuple]]:
+    """The report's sections, and per figure and profile: (name, heading, profile, runs,
+    claims, seed noise, budget notes)."""
     results, figures = root / "results", root / "figures"
     sections, judged = [], []
     for name, heading, figure_files, judge in FIGURES:

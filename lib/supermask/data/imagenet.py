@@ -81,7 +81,8 @@ def replica_loaders(root: str | os.PathLike, replicas: range, num_replicas: int,
     generator, seeded from (seed, rank, epoch).
     """
     dataset = _train_set(Path(root))
-    loaders, samplers = [], []
+    loaders: list[DataLoader] = []
+    samplers: list[DistributedSampler] = []
     for replica in replicas:
         sampler = DistributedSampler(dataset, num_replicas=num_replicas, rank=replica,
                                      shuffle=True, seed=seed, drop_last=True)

@@ -110,7 +110,7 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
         return name + (f", {precision}" if isinstance(precision, str)
                        and precision != profile.precision else "")
 
-    rows = []
+    rows: list[dict[str, str]] = []
     for run, frame in zip(runs, frames, strict=True):
         curves = _read(curves_path(results_dir, profile, run.figure))
         if frame.empty:
