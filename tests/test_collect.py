@@ -17,3 +17,22 @@ def test_milestones_read_each_run_at_the_given_epochs():
     assert (half["epoch 2"], half["epoch 50"]) == (7.0, 55.0) and math.isnan(half["epoch 100"])
     nine = table.loc[("conv2", "edge-popup", "signed_constant", 0.9, "sgd")]
     assert nine["epoch 2"] == 11.0 and math.isnan(nine["epoch 50"])
+
+
+def test_a_redraw_collects_every_run_the_store_holds_without_the_data(tmp_path, tiny_data_dir):
+    """`make plots` (train=False) draws what `make figN` would: runs trained since the CSV was
+    written are collected from the store, and no data set is needed to find them."""
+    from supermask.config import get_profile
+    from supermask.runs.grid import figure_runs
+    from supermask.runs.sweep import sweep
+
+    profile = get_profile("smoke")
+    configs = [profile.apply(model="conv2", width=0.125, k=k, train_subset=40, test_subset=20)
+               for k in (0.3, 0.5)]
+    grid = [({}, config) for config in configs]
+    figure_runs("fig", profile, grid[:1], tmp_path, tiny_data_dir)  # the CSV: one run
+    sweep(configs[1:], results_dir=tmp_path, data_dir=tiny_data_dir, progress=False)
+    redrawn = figure_runs("fig", profile, grid, tmp_path, tmp_path / "no-data", train=False)
+    assert list(redrawn["status"]) == ["finished", "finished"]
+    curves = pd.read_csv(tmp_path / "smoke" / "fig_curves.csv")
+    assert set(curves["hash"]) == {config.hash for config in configs}

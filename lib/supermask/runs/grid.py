@@ -9,7 +9,9 @@ marks the others ``missing``, and writes the figure's CSV and its learning curve
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,9 +22,13 @@ from ..provenance import device_name
 from ..training.device import resolve_device
 from . import tables
 from .progress import SweepProgress
+from .records import RESULT, read_result
 from .sweep import lookup, store_for, sweep
 
-__all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select"]
+__all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select",
+           "stored_results"]
+
+log = logging.getLogger(__name__)
 
 def parse_only(only: str | dict | None, grid: Sequence[RunConfig] | None = None,
                where: str = "only") -> dict[str, list] | None:
@@ -94,16 +100,18 @@ def figure_runs(
 ) -> pd.DataFrame:
     """The figure's table, one row per grid point (status ``missing`` where no run exists).
 
-    With ``train``, the runs ``only`` selects are trained first (finished ones are read), and the
-    CSV and learning-curve CSV are written from every run the store holds; without, the CSV is
-    read back as it is (no CSV: every run ``missing``). ``wait=False`` leaves runs that another
+    With ``train``, the runs ``only`` selects are trained first (finished ones are read).
+    Either way every run of the grid that the store holds (trained here, earlier, or committed)
+    is collected, and the CSV and learning-curve CSV are written from them (derived files: the
+    same store writes the same bytes). Redrawing (``train=False``) needs no data set: a run's
+    data is told by the fingerprint in its record. ``wait=False`` leaves runs that another
     worker holds to that worker. Training prints what it will cost first, then a line per
     finished run.
     """
     labels = [dict(label) for label, _ in grid]
     configs = [config for _, config in grid]
-    table = csv_path(results_dir, profile, figure)
     parse_only(only, configs)  # a bad `only` is refused even when nothing is trained
+    failed: dict[str, dict] = {}
     if train:
         chosen = select(configs, only)
         progress = SweepProgress(f"{figure} ({profile.name})", chosen,
@@ -120,13 +128,39 @@ def figure_runs(
                 print()  # after the last run's line
         failed = {c.hash: r for c, r in zip(chosen, trained)
                   if r is not None and r["status"] == "failed"}
-        results = [result or failed.get(config.hash) for config, result in
-                   zip(configs, lookup(configs, results_dir=results_dir, data_dir=data_dir))]
-        tables.write_csv(tables.results_frame(results, figure, profile.name, labels, configs),
-                          table)
+        stored = lookup(configs, results_dir=results_dir, data_dir=data_dir)
+    else:
+        stored = stored_results(configs, results_dir)
+    results = [result or failed.get(config.hash) for config, result in zip(configs, stored)]
+    frame = tables.results_frame(results, figure, profile.name, labels, configs)
+    if any(result is not None for result in results) or csv_path(results_dir, profile,
+                                                                  figure).exists():
+        tables.write_csv(frame, csv_path(results_dir, profile, figure))
         tables.write_csv(tables.curves_frame(results, figure, profile.name, labels),
-                          curves_path(results_dir, profile, figure))
-    if not table.exists():  # never trained at this profile: every run "missing", not run yet
-        return tables.results_frame([None] * len(configs), figure, profile.name, labels,
-                                     configs)
-    return tables.read_csv(table)
+                         curves_path(results_dir, profile, figure))
+    return tables.read_csv(csv_path(results_dir, profile, figure)) \
+        if csv_path(results_dir, profile, figure).exists() else frame
+
+
+def stored_results(configs: Sequence[RunConfig], results_dir: str | os.PathLike
+                   ) -> list[dict | None]:
+    """Each config's finished result in the store, found without the data set: among a run's
+    records on several data sets (a run directory is named by config and data), the data that
+    most of the grid's runs were trained on (CIFAR-10 as committed) is taken."""
+    runs = Path(results_dir) / "runs"
+    found: dict[str, dict[str | None, dict]] = {}
+    for config in configs:
+        for path in sorted(runs.glob(f"{config.name}-*/{RESULT}")):
+            try:
+                result = read_result(path)
+            except (ValueError, OSError) as error:
+                log.warning("ignoring unreadable result %s (%s)", path, error)
+                continue
+            if result.get("hash") == config.hash:
+                result["run_dir"] = str(path.parent)
+                found.setdefault(config.hash, {})[result.get("data_fingerprint")] = result
+    counts = Counter(data for by_data in found.values() for data in by_data)
+    if not counts:
+        return [None] * len(configs)
+    data = counts.most_common(1)[0][0]
+    return [found.get(config.hash, {}).get(data) for config in configs]
