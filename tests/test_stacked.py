@@ -100,3 +100,23 @@ def test_a_stacked_run_records_what_a_single_run_records():
         assert 0 <= outcome.test_acc <= 1 and outcome.kept / outcome.total == pytest.approx(
             0.5, abs=0.01)
         assert len(outcome.epoch_s) == 2
+
+
+def test_stacked_runs_land_in_the_store_as_single_runs_do(tiny_data_dir, tmp_path):
+    from supermask.runs.stacks import sweep_stacked
+    from supermask.runs.sweep import run, store_for
+
+    configs = [RunConfig(model="conv2", method="edge-popup", width=0.125, seed=s, epochs=1,
+                         batch_size=32) for s in (0, 1, 2)]
+    results = sweep_stacked(configs[:2], tmp_path, tiny_data_dir, "cpu", stack=4)
+    single = run(configs[2], tmp_path, tiny_data_dir, "cpu", progress=False)
+    assert [r["status"] for r in results] == ["finished"] * 2
+    assert all(r["engine"] == "stacked" and r["stack_size"] == 2 for r in results)
+    assert set(results[0]) - set(single) == {"engine", "stack_size"}
+    assert set(single) <= set(results[0])
+    store = store_for(tmp_path, tiny_data_dir, progress=False)
+    for config, result in zip(configs, results):
+        assert store.result(config)["hash"] == config.hash == result["hash"]
+        assert store.model_path(config).exists()
+    assert sweep_stacked(configs[:2], tmp_path, tiny_data_dir, "cpu")[0]["test_acc"] == \
+        results[0]["test_acc"]
