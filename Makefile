@@ -20,7 +20,7 @@ FIGURES := $(shell cat notebooks/figures.txt)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup notebook-hooks test lint bench lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
+.PHONY: setup notebook-hooks test lint bench gpu-check lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed notebook-hooks
 
@@ -51,6 +51,12 @@ lint: setup
 # Conv4 (the targets), Conv6, CIFAR ResNet-18 and ImageNet ResNet-50 (batch 16).
 bench: setup
 	$(PY) -m supermask bench --models conv4 conv6 resnet18 resnet50
+
+# The first thing to run on a lent GPU (a few minutes): single and stacked step times for Conv2
+# and Conv4, an epoch without host waits, a stack against its single twins;
+# results/bench/<host>-gpu-check.json. Without CUDA it says so and checks the stack on the CPU.
+gpu-check: setup
+	$(PY) -m supermask.training.gpu_check --out results/bench
 
 # The budget study is defined against the paper's 100 epochs: `make budget` runs it at profile
 # paper (PROFILE=smoke runs its pipeline), and `make figures` includes it at those two only.

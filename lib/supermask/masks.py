@@ -214,15 +214,30 @@ def topk_mask(scores: torch.Tensor, k: float, memo: dict | None = None) -> torch
 
 
 class _StraightThroughTopK(torch.autograd.Function):
-    """Forward: the top-k mask. Backward: the identity, so pruned weights' scores still learn."""
+    """Forward: the top-k mask. Backward: the identity, so pruned weights' scores still learn.
+
+    Written in the ``torch.func`` style (``setup_context``, a generated vmap rule) so a stack of
+    runs (:mod:`supermask.training.stacked`) can map it over its run dimension; there
+    ``by_threshold`` is False, since the CPU's threshold search counts on the host and has no
+    batching rule, while ``topk`` has one."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, scores: torch.Tensor, k: float, memo: dict) -> torch.Tensor:
+    def forward(scores: torch.Tensor, k: float, memo: dict | None,
+                by_threshold: bool | None) -> torch.Tensor:
+        if by_threshold is False:
+            flat = scores.reshape(-1)
+            return _topk_flat(flat, k, by_threshold=False).view(scores.shape)
         return topk_mask(scores, k, memo)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        return grad, None, None
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        return grad, None, None, None
 
 
 class WeightMask(nn.Module):
@@ -248,9 +263,11 @@ class EdgePopupMask(WeightMask):
         self.scores = nn.Parameter(torch.empty_like(weight))
         nn.init.kaiming_uniform_(self.scores, a=math.sqrt(5))
         self.search = {}  # the last threshold, where the next step's search starts (not state)
+        self.by_threshold = None  # None: as the device prefers; False: topk (vmap-able)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight * _StraightThroughTopK.apply(self.scores.abs(), self.k, self.search)
+        return weight * _StraightThroughTopK.apply(self.scores.abs(), self.k, self.search,
+                                                  self.by_threshold)
 
     def mask(self) -> torch.Tensor:
         return topk_mask(self.scores.detach().abs(), self.k)

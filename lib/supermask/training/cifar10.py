@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 
 from ..config import RunConfig, epoch_seed
-from ..data.cifar10 import ImageTensors, balanced_subset, epoch_batches
+from ..data.cifar10 import ImageTensors, balanced_subset
 from .device import keep_freed_memory, resolve_device
+from .feed import augmented_batches, channel_stats, draw_epoch
 from .loop import Feed, TrainOutcome, fit
 
 __all__ = ["check_data_fits", "in_memory_feed", "train"]
@@ -44,15 +45,18 @@ def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageT
     return train_data.to(device), test_data.to(device)
 
 
-def in_memory_feed(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors
-                   ) -> Feed:
+def in_memory_feed(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
+                   memory_format: torch.memory_format = torch.channels_last) -> Feed:
     """CIFAR-10 held in memory: each epoch shuffled and augmented by its own generator, seeded
-    from (seed, epoch), one micro-batch a step."""
+    from (seed, epoch), one micro-batch a step; the draws go to the device once an epoch
+    (:mod:`.feed`), so no step waits on the host."""
+    stats = channel_stats(train_data.images.device)
 
     def epoch(index: int):
-        generator = _epoch_generator(config.seed, index)
-        return ([batch] for batch in epoch_batches(train_data, config.batch_size, generator,
-                                                    augment=True))
+        draws = draw_epoch(len(train_data), config.batch_size,
+                           _epoch_generator(config.seed, index)).to(train_data.images.device)
+        return ([batch] for batch in augmented_batches(train_data, config.batch_size, draws,
+                                                        stats, memory_format))
 
     return Feed(math.ceil(len(train_data) / config.batch_size), epoch, test_data)
 

@@ -179,15 +179,15 @@ def _resume(run: _Run, restart: Callable[[], _Run], checkpoint: Path | None, con
     return run, epoch, clock, history
 
 
-def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: torch.device,
-                 processes: Processes, bar: tqdm) -> dict:
-    """One epoch of optimiser steps; its history entry (loss, train accuracy, sign flips)."""
+def _epoch_steps(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: torch.device,
+                 processes: Processes, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One epoch of optimiser steps; (loss sum, correct count, images seen), the sums left on
+    the device so that no step waits for them."""
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
     run.net.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
-    flips_before = _flips(run.optimizers)
     first_step = epoch * feed.steps_per_epoch + 1
     for step, micro_batches in enumerate(feed.epoch(epoch), start=first_step):
         for optimizer, _ in run.optimizers:
@@ -210,6 +210,14 @@ def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: t
                 scheduler.step()
         run.method.after_step(run.model, config, step)
         bar.update()
+    return loss_sum, correct, seen
+
+
+def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: torch.device,
+                 processes: Processes, bar: tqdm) -> dict:
+    """One epoch of optimiser steps; its history entry (loss, train accuracy, sign flips)."""
+    flips_before = _flips(run.optimizers)
+    loss_sum, correct, seen = _epoch_steps(run, config, feed, epoch, device, processes, bar)
     loss_total, correct_total, seen_total = processes.all_sum(
         [loss_sum.item(), correct.item(), seen], device)
     entry = {"epoch": epoch + 1, "loss": loss_total / seen_total,

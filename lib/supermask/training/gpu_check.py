@@ -1,0 +1,227 @@
+"""The check to run first on a lent GPU (``make gpu-check``): a few minutes that say whether the
+GPU engine is right and how fast it is, written to ``results/bench/<host>-gpu-check.json``.
+
+On CUDA it measures, for Conv2 and Conv4 edge-popup in fp32 and bf16: a single run's step time
+through the training loop's own step and feed; a stack's (:mod:`.stacked`) run-steps per
+second and epochs per second per run at several stack sizes; whether a single run's epoch
+runs without one host wait (``torch.cuda.set_sync_debug_mode("error")``); and how far a
+stacked run strays from its single twin over 50 fp32 steps (mask bits differing, largest
+relative score error). Without CUDA it says so in one line, checks the stack against its twins
+in float64 at a tiny width on the CPU, and writes what it measured; the test suite runs it so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import provenance
+from ..config import RunConfig
+from ..data.cifar10 import ImageTensors
+from ..files import atomic_write_json
+from ..masks import masked_layers
+from .cifar10 import in_memory_feed
+from .device import set_matmul_precision
+from .loop import Feed, Processes, _epoch_steps, _Run, _start, build
+from .methods import get_method
+from .stacked import Stack, _epoch
+
+__all__ = ["agreement", "run_check", "time_single", "time_stack"]
+
+log = logging.getLogger(__name__)
+
+CIFAR10_TRAIN = 50_000
+STACK_SIZES = (1, 4, 8, 16)
+
+
+def _images(n: int, device: torch.device) -> ImageTensors:
+    generator = torch.Generator().manual_seed(0)
+    return ImageTensors(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8,
+                                      generator=generator),
+                        torch.randint(0, 10, (n,), generator=generator)).to(device)
+
+
+def _config(model: str, precision: str, seed: int = 0, width: float = 1.0,
+            epochs: int = 2, method: str = "edge-popup") -> RunConfig:
+    return RunConfig(model=model, method=method, precision=precision, seed=seed, width=width,
+                     epochs=epochs)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_single(model: str, precision: str, device: torch.device, steps: int = 30) -> dict:
+    """A single run's seconds per step over an epoch of ``steps`` steps (after one warm-up
+    epoch), through the loop's own step and feed."""
+    config = _config(model, precision)
+    data = _images(steps * config.batch_size, device)
+    feed = in_memory_feed(config, data, data)
+    run = _start(config, feed, device, None)
+    bar = tqdm(disable=True)
+    _epoch_steps(run, config, feed, 0, device, Processes(), bar)
+    _sync(device)
+    started = time.perf_counter()
+    _epoch_steps(run, config, feed, 1, device, Processes(), bar)
+    _sync(device)
+    step_s = (time.perf_counter() - started) / steps
+    return {"step_s": step_s, "images_per_s": config.batch_size / step_s,
+            "epoch_s": step_s * CIFAR10_TRAIN / config.batch_size}
+
+
+def time_stack(model: str, precision: str, size: int, device: torch.device, steps: int = 30
+               ) -> dict:
+    """A stack of ``size`` runs: seconds per stacked step and per run-step, and the epochs per
+    second that the stack trains in all."""
+    configs = [_config(model, precision, seed=seed) for seed in range(size)]
+    data = _images(steps * configs[0].batch_size, device)
+    feeds = [in_memory_feed(c, data, data, torch.contiguous_format) for c in configs]
+    stack = Stack(configs, device, 2 * steps)
+    _epoch(stack, feeds, 0)
+    _sync(device)
+    started = time.perf_counter()
+    _epoch(stack, feeds, 1)
+    _sync(device)
+    step_s = (time.perf_counter() - started) / steps
+    per_run = step_s / size
+    return {"stack_size": size, "step_s": step_s, "run_step_s": per_run,
+            "images_per_s": configs[0].batch_size / per_run,
+            "epoch_s_per_run": per_run * CIFAR10_TRAIN / configs[0].batch_size,
+            "epochs_per_s": 1 / (per_run * CIFAR10_TRAIN / configs[0].batch_size)}
+
+
+def sync_free(device: torch.device) -> dict:
+    """Whether a single edge-popup run's epoch of steps runs without making the host wait."""
+    config = _config("conv2", "fp32", width=0.25)
+    data = _images(4 * config.batch_size, device)
+    feed = in_memory_feed(config, data, data)
+    run = _start(config, feed, device, None)
+    _sync(device)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        _epoch_steps(run, config, feed, 0, device, Processes(), tqdm(disable=True))
+        return {"sync_free": True}
+    except RuntimeError as error:
+        return {"sync_free": False, "error": str(error).splitlines()[0]}
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def agreement(model: str, device: torch.device, size: int = 4, steps: int = 50,
+              dtype: torch.dtype = torch.float32, width: float = 1.0,
+              batch_size: int = 128) -> dict:
+    """A stack of ``size`` edge-popup runs against each run trained alone, over ``steps``
+    steps: mask bits differing at the last step and in all, the first step where one did,
+    and the largest relative score error."""
+    configs = [RunConfig(model=model, method="edge-popup", seed=seed, width=width, epochs=1,
+                         batch_size=batch_size) for seed in range(size)]
+    data = _images(steps * batch_size, device)
+    batches = [list(in_memory_feed(c, data, data, torch.contiguous_format).epoch(0))
+               for c in configs]
+    stack = Stack(configs, device, steps, dtype=dtype)
+    twins = []
+    for config in configs:
+        net = build(config).to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        method = get_method(config.method)
+        twins.append((config, _Run(method, net, net, method.optimizers(net, config, steps))))
+    flipped = total = last = 0
+    first = None
+    worst = 0.0
+    for step in range(steps):
+        stack.step(torch.stack([b[step][0][0] for b in batches]).to(dtype),
+                   torch.stack([b[step][0][1] for b in batches]))
+        last = 0
+        for i, (config, twin) in enumerate(twins):
+            x, y = batches[i][step][0]
+            x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+            feed = Feed(steps, lambda _, x=x, y=y: [[(x, y)]], data)
+            _epoch_steps(twin, config, feed, step, device, Processes(), tqdm(disable=True))
+            member = stack.member(i)
+            for (_, _, mask), (_, _, alone) in zip(masked_layers(member),
+                                                   masked_layers(twin.model)):
+                differ = int((mask.mask() != alone.mask()).sum())
+                last += differ
+                total += mask.scores.numel() if step == steps - 1 else 0
+                error = ((mask.scores - alone.scores).abs().max()
+                         / alone.scores.abs().max()).item()
+                worst = max(worst, error)
+        flipped += last
+        if last and first is None:
+            first = step + 1
+    return {"model": model, "stack_size": size, "steps": steps, "dtype": str(dtype),
+            "width": width, "mask_bits": total, "bits_differing_last_step": last,
+            "bits_differing_all_steps": flipped, "first_step_differing": first,
+            "max_relative_score_error": worst}
+
+
+def run_check(out_dir: str | Path, device: torch.device | None = None,
+              models: tuple[str, ...] = ("conv2", "conv4"),
+              stack_sizes: tuple[int, ...] = STACK_SIZES) -> dict:
+    """Everything above on ``device`` (CUDA when there is one), written to
+    ``<out_dir>/<host>-gpu-check.json``; the report."""
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    set_matmul_precision(device)
+    started = time.perf_counter()
+    report = {"host": socket.gethostname().split(".")[0], "device": provenance.device_name(device),
+              "git_commit": provenance.git_commit(), "versions": provenance.versions(),
+              "cuda": device.type == "cuda", "cuda_graphs": "not implemented yet"}
+    if device.type != "cuda":
+        report["skipped"] = "no CUDA device: step times, stacks and the host-wait check skipped"
+        report["agreement"] = [agreement("conv2", device, size=3, steps=3,
+                                         dtype=torch.float64, width=0.125, batch_size=16)]
+    else:
+        report["sync_free_epoch"] = sync_free(device)
+        report["timings"] = {}
+        for model in models:
+            for precision in ("fp32", "bf16"):
+                entry = {"single": time_single(model, precision, device)}
+                entry["stacks"] = [time_stack(model, precision, size, device)
+                                   for size in stack_sizes]
+                report["timings"][f"{model}-{precision}"] = entry
+                log.info("%s %s: %s", model, precision, entry)
+        report["agreement"] = [agreement(model, device) for model in models]
+    report["check_s"] = time.perf_counter() - started
+    path = Path(out_dir) / f"{report['host']}-gpu-check.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(report, path)
+    report["path"] = str(path)
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as a few lines for a terminal."""
+    lines = [f"gpu-check on {report['device']} ({report['check_s']:.0f} s): {report['path']}"]
+    if "skipped" in report:
+        lines.append(f"skipped: {report['skipped']}")
+    if "sync_free_epoch" in report:
+        lines.append(f"epoch without a host wait: {report['sync_free_epoch']}")
+    for name, entry in report.get("timings", {}).items():
+        single = entry["single"]
+        stacks = ", ".join(f"N={s['stack_size']}: {s['run_step_s'] * 1e3:.2f} ms/run-step "
+                           f"({s['epochs_per_s']:.2f} epochs/s)" for s in entry["stacks"])
+        lines.append(f"{name}: single {single['step_s'] * 1e3:.2f} ms/step "
+                     f"({single['epoch_s']:.2f} s/epoch); stacked {stacks}")
+    for a in report["agreement"]:
+        lines.append(f"stack of {a['stack_size']} {a['model']} vs single twins, {a['steps']} "
+                     f"{a['dtype']} steps: {a['bits_differing_last_step']} of {a['mask_bits']} "
+                     f"mask bits differ at the end (first at step {a['first_step_differing']}), "
+                     f"max relative score error {a['max_relative_score_error']:.1e}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/bench", help="folder of the JSON report")
+    args = parser.parse_args(argv)
+    print(format_report(run_check(args.out)))
+
+
+if __name__ == "__main__":
+    main()
