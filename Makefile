@@ -61,7 +61,18 @@ gpu-check: setup
 # The budget study is defined against the paper's 100 epochs: `make budget` runs it at profile
 # paper (PROFILE=smoke runs its pipeline), and `make figures` includes it at those two only.
 budget: PROFILE = paper
-figures: $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out budget,$(FIGURE_TARGETS)))
+PROFILE_FIGURES := $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out budget,$(FIGURE_TARGETS)))
+
+# `make figures` trains only when asked (TRAIN=1): at short and paper the figures left are
+# hundreds of CPU-hours. Without it, it redraws every figure from the store and says what
+# training the rest would cost.
+ifeq ($(TRAIN),1)
+figures: $(PROFILE_FIGURES)
+else
+figures: plots
+	@$(PY) -m supermask.status --profile $(if $(filter smoke,$(PROFILE)),short,$(PROFILE)) --results "$(RESULTS)"
+	@echo "figures: redrawn from the store, nothing trained. To train what is left: make figures TRAIN=1 PROFILE=$(PROFILE)"
+endif
 
 # Executed copies (with outputs) go to notebooks/executed/, which git ignores. The terminal
 # shows what a figure will cost before it trains and a line per finished run; Ctrl-C stops it
@@ -82,9 +93,9 @@ explore: setup
 	    -p data_dir "$(abspath $(DATA_DIR))" -p results_dir "$(RESULTS)" \
 	    -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
 
-# Re-draw every figure from its CSV, without training.
+# Redraw every figure from the store (committed and local runs), without training or the data.
 plots:
-	$(MAKE) figures PAPERMILL_ARGS="-p train False"
+	$(MAKE) $(PROFILE_FIGURES) PAPERMILL_ARGS="-p train False"
 
 # REPORT.md: every claim with its verdict at each profile, from the committed CSVs.
 report: setup
@@ -118,8 +129,10 @@ land: setup
 	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }
 	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)"
 
+# JupyterLab on the notebooks, with the data found as above ($$DATA_DIR); as root (a container)
+# it needs --allow-root. Saving a figure notebook keeps its stored form (no outputs).
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -56,12 +56,19 @@ def test_text_that_is_not_a_notebook_passes_the_filter_unchanged():
         assert notebook_format.stored_text(text) == text
 
 
-def test_jupyterlab_saves_the_stored_metadata_and_keeps_the_users_outputs():
-    saved = json.loads(as_jupyterlab_saves_it(NOTEBOOKS[0].read_text()))
-    model = {"type": "notebook", "content": saved}
-    notebook_format.pre_save(model=model, path="x.ipynb", contents_manager=None)
-    assert saved["metadata"] == json.loads(NOTEBOOKS[0].read_text())["metadata"]
-    assert any(cell.get("outputs") for cell in saved["cells"])
+def test_jupyterlab_saves_a_figure_notebook_as_stored_after_run_all():
+    """Run All then Ctrl+S must leave the file as committed (git status and the tests clean);
+    an executed copy under notebooks/executed/ keeps its outputs."""
+    stored = NOTEBOOKS[0].read_text()
+    saved = json.loads(as_jupyterlab_saves_it(stored))
+    notebook_format.pre_save(model={"type": "notebook", "content": saved},
+                             path="notebooks/fig3_vary_k.ipynb", contents_manager=None)
+    assert json.dumps(saved, indent=1, sort_keys=True, ensure_ascii=False) + "\n" == stored
+    executed = json.loads(as_jupyterlab_saves_it(stored))
+    notebook_format.pre_save(model={"type": "notebook", "content": executed},
+                             path="notebooks/executed/fig3_vary_k-short.ipynb")
+    assert executed["metadata"] == json.loads(stored)["metadata"]
+    assert any(cell.get("outputs") for cell in executed["cells"])
     other = {"type": "file", "content": "text"}
     notebook_format.pre_save(model=other)
     assert other == {"type": "file", "content": "text"}

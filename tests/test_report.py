@@ -23,9 +23,19 @@ def test_readme_quotes_the_reports_summary():
     assert report.readme_with_summary(readme, REPO) == readme
 
 
-def test_readme_quotes_every_campaign_it_names_as_the_committed_results_give():
-    """A run that lands changes a campaign's table; `make report` must have rewritten it."""
+def test_the_readme_is_short_and_generated_where_it_quotes_numbers():
+    """A newcomer reads it in two minutes; its status and summary tables are what the store and
+    the CSVs give (catches a README that grew back, or a table typed by hand)."""
     readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) <= 12_000
+    assert report.readme_with_status(readme, REPO) == readme
+    assert report.STATUS_START in readme and "| fig3 | 48 / 48 |" in readme
+
+
+def test_the_docs_quote_every_campaign_they_name_as_the_committed_results_give():
+    """A run that lands changes a campaign's table; `make report` must have rewritten it."""
+    readme = "".join(page.read_text() for page in [REPO / "README.md",
+                                                   *sorted((REPO / "docs").glob("*.md"))])
     quoted = [(m["file"], m["profile"]) for m in report.CAMPAIGN_TABLE.finditer(readme)]
     named = set(re.findall(r"make campaign CAMPAIGN=(campaigns/\S+\.txt)", readme))
     assert named <= {file for file, _ in quoted}, named  # a table without its marker is unchecked
@@ -33,7 +43,8 @@ def test_readme_quotes_every_campaign_it_names_as_the_committed_results_give():
     for file, profile in quoted:
         table = campaign_table(read_campaign(REPO / file), REPO / "results", get_profile(profile))
         assert to_markdown(table) in readme, file
-    assert report.readme_with_campaign_tables(readme, REPO) == readme
+    for page in sorted((REPO / "docs").glob("*.md")):
+        assert report.readme_with_campaign_tables(page.read_text(), REPO) == page.read_text()
 
 
 def test_make_report_rewrites_a_stale_campaign_table(tmp_path):
@@ -43,12 +54,13 @@ def test_make_report_rewrites_a_stale_campaign_table(tmp_path):
     shutil.copy(REPO / "campaigns" / "conv2-paper.txt", tmp_path / "campaigns")
     marker = ("<!-- campaign campaigns/conv2-paper.txt at profile paper: make report writes this "
               "table -->")
-    (tmp_path / "README.md").write_text(
-        f"{report.README_START}\n{report.README_END}\n\nIntro.\n\n{marker}\n| stale |\n"
-        f"{report.README_END}\n\nAfter.\n")
+    (tmp_path / "README.md").write_text(f"{report.README_START}\n{report.README_END}\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "RESULTS.md").write_text(
+        f"Intro.\n\n{marker}\n| stale |\n{report.README_END}\n\nAfter.\n")
     assert report.main(["--check", "--root", str(tmp_path)]) == 1
     assert report.main(["--root", str(tmp_path)]) == 0
-    readme = (tmp_path / "README.md").read_text()
+    readme = (tmp_path / "docs" / "RESULTS.md").read_text()
     table = to_markdown(campaign_table(read_campaign(tmp_path / "campaigns" / "conv2-paper.txt"),
                                        tmp_path / "results", get_profile("paper")))
     assert f"{marker}\n{table}\n{report.README_END}\n\nAfter.\n" in readme

@@ -2,7 +2,8 @@
 IteRand) with its verdict at each profile and the numbers behind it, the runs and training time
 each figure took, and links to the figures. Nothing in it is typed by hand, so it cannot go
 stale: ``make report`` rewrites it and a test fails when it differs from what the CSVs give.
-It also rewrites README.md's summary of the report and the campaign tables the README quotes.
+It also rewrites README.md's summary of the report, its status table (every figure's runs finished
+and CPU-hours left) and the campaign tables the README quotes.
 
 Usage: ``python -m supermask.report [--check]`` from the repository root.
 """
@@ -26,7 +27,7 @@ from .runs.campaign import campaign_table, read_campaign
 from .runs.campaign import to_markdown as table_markdown
 from .runs.records import recorded_devices
 
-__all__ = ["FIGURES", "build", "main", "readme_with_campaign_tables",
+__all__ = ["FIGURES", "build", "main", "readme_with_campaign_tables", "readme_with_status",
            "readme_with_summary", "summary_table"]
 
 DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
@@ -268,8 +269,25 @@ README_START, README_END = "<!-- report summary: make report writes this table -
 
 def readme_with_summary(readme: str, root: str | Path = ".") -> str:
     """``readme`` with the block between the summary markers replaced by the summary table."""
-    start, end = readme.index(README_START), readme.index(README_END)
+    start = readme.index(README_START)
+    end = readme.index(README_END, start)
     return (readme[:start + len(README_START)] + "\n" + summary_table(root, "REPORT.md") + "\n"
+            + readme[end:])
+
+
+STATUS_START = "<!-- status: make report writes this table -->"
+
+
+def readme_with_status(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with the block between the status marker and the next end marker replaced by
+    the status of every figure (:mod:`supermask.status`)."""
+    from .status import status_markdown
+
+    if STATUS_START not in readme:
+        return readme
+    start = readme.index(STATUS_START) + len(STATUS_START)
+    end = readme.index(README_END, start)
+    return (readme[:start] + "\n" + status_markdown(Path(root) / "results") + "\n"
             + readme[end:])
 
 
@@ -311,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     files = {root / "REPORT.md": build(root)}
     readme = root / "README.md"
     if readme.exists() and README_START in readme.read_text():
-        files[readme] = readme_with_campaign_tables(readme_with_summary(readme.read_text(), root),
-                                                    root)
+        files[readme] = readme_with_status(readme_with_summary(readme.read_text(), root), root)
+    for page in sorted((root / "docs").glob("*.md")):  # the pages that quote campaign tables
+        if CAMPAIGN_TABLE.search(page.read_text()):
+            files[page] = readme_with_campaign_tables(page.read_text(), root)
     if args.check:
         stale = [path for path, text in files.items()
                  if not path.exists() or path.read_text() != text]

@@ -3,9 +3,12 @@
 JupyterLab writes the kernel's language_info (Python version, lexer, ...) into a notebook the
 moment it autosaves it, and outputs once cells run. Two hooks keep ``git status`` clean:
 
-- JupyterLab's pre-save hook (``make setup`` installs it into the venv's Jupyter config) puts the
-  notebook's metadata back to the stored form, so opening and saving writes the same bytes on
-  any Python or JupyterLab version; outputs the user made stay in the file for them to read.
+- JupyterLab's pre-save hook (``make setup`` installs it into the venv's Jupyter config) saves a
+  figure notebook in its stored form: the metadata as stored and no outputs (they stay on the
+  screen until the tab is closed), so Run All then Ctrl+S leaves the file, ``git status`` and the
+  tests as they were, on any Python or JupyterLab version. Executed copies with their outputs
+  live in ``notebooks/executed/`` (``make figN``), which the hook saves as they are, metadata
+  aside.
 - git's clean filter (``make setup`` names it in .git/config, ``.gitattributes`` applies it) gives
   git the stored form: no outputs, no execution counts, no viewer metadata, nbformat's layout.
 
@@ -49,10 +52,18 @@ def stored_text(text: str) -> str:
     return json.dumps(stored_form(notebook), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def pre_save(model: dict, **_) -> None:
-    """Jupyter's pre_save_hook: the notebook metadata as stored; cells and outputs as they are."""
-    if model.get("type") == "notebook" and isinstance(model.get("content"), dict):
+EXECUTED = "executed"  # notebooks/executed/: run copies, kept with their outputs
+
+
+def pre_save(model: dict, path: str = "", **_) -> None:
+    """Jupyter's pre_save_hook: a notebook in its stored form, outputs included, except an
+    executed copy (under ``executed/``), which keeps its outputs."""
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return
+    if EXECUTED in str(path).replace("\\", "/").split("/")[:-1]:
         model["content"]["metadata"] = json.loads(json.dumps(METADATA))
+    else:
+        stored_form(model["content"])
 
 
 if __name__ == "__main__":

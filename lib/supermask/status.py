@@ -1,0 +1,144 @@
+"""Where each figure stands: runs finished of its grid, and what training the rest costs.
+
+The grids are the notebooks' own (:mod:`supermask.notebooks.grid`); a run counts as finished
+when the store holds its record (:func:`supermask.runs.grid.stored_results`, no data set needed).
+The cost is in CPU-hours of one thread, from the speed of the committed CPU runs: per model and
+precision, seconds per training image and GFLOP of a training step (a run at width w costs about
+w^2 the GFLOP of width 1), the median over the finished one-thread CPU runs, so that every
+machine computes the same table from the same store. A model never timed takes its precision's
+median over every model (marked ``~``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+from .notebooks.grid import notebook_grid
+from .runs.campaign import figure_notebooks
+from .runs.grid import stored_results
+from .runs.records import median_epoch_seconds, read_result
+
+__all__ = ["PROFILE_ORDER", "figure_status", "status_markdown", "train_images"]
+
+PROFILE_ORDER = ("short", "paper")  # smoke exercises the pipeline: nothing to report
+_CIFAR10_TRAIN = 50_000
+
+
+@cache
+def _gflop(model: str) -> float:
+    from .training.bench import training_gflop_per_image
+
+    return training_gflop_per_image(model)
+
+
+def train_images(config: RunConfig) -> int:
+    return config.train_subset or _CIFAR10_TRAIN
+
+
+def _cost(config: RunConfig) -> float:
+    """GFLOP of one epoch of ``config``, up to the constant that the speed carries."""
+    return _gflop(config.model) * config.width ** 2 * train_images(config)
+
+
+def _speeds(results_dir: Path) -> dict[tuple[str, str], float]:
+    """Seconds per unit of :func:`_cost`, per (model, precision), from the finished one-thread
+    CPU runs of the store (GPU runs and runs timed with more threads say nothing of one)."""
+    samples: dict[tuple[str, str], list[float]] = {}
+    for path in sorted((results_dir / "runs").glob("*/result.json")):
+        try:
+            result = read_result(path)
+            config = RunConfig.from_dict(result["config"])
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+        device = str(result.get("device") or "")
+        seconds = median_epoch_seconds(result)
+        if (result.get("status") != "finished" or config.dataset != "cifar10" or not seconds
+                or not device.startswith("cpu") or "1 thread)" not in device):
+            continue
+        samples.setdefault((config.model, config.precision), []).append(seconds / _cost(config))
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def figure_status(results_dir: str | Path, profiles=PROFILE_ORDER) -> pd.DataFrame:
+    """One row per figure and profile: runs finished, runs in the grid, CPU-hours left (one
+    thread) and whether that rests on a model never timed."""
+    results_dir = Path(results_dir)
+    speeds = _speeds(results_dir)
+    fallback = {precision: statistics.median(v for (_, p), v in speeds.items() if p == precision)
+                for precision in {p for _, p in speeds}}
+    rows = []
+    for figure in figure_notebooks():
+        for profile in profiles:
+            try:
+                grid = [config for _, config in notebook_grid(figure, profile, results_dir)]
+            except ValueError:  # no CIFAR-10 grid (ImageNet), or not at this profile (budget)
+                continue
+            grid = list(dict.fromkeys(grid))
+            stored = stored_results(grid, results_dir)
+            left = [config for config, result in zip(grid, stored) if result is None]
+            seconds, guessed = 0.0, False
+            for config in left:
+                speed = speeds.get((config.model, config.precision))
+                if speed is None:
+                    speed, guessed = fallback.get(config.precision, float("nan")), True
+                seconds += speed * _cost(config) * config.epochs
+            rows.append({"figure": figure, "profile": profile, "finished": len(grid) - len(left),
+                         "runs": len(grid), "cpu_hours_left": seconds / 3600,
+                         "guessed": guessed})
+    return pd.DataFrame(rows)
+
+
+def status_markdown(results_dir: str | Path, figures_dir: str = "figures") -> str:
+    """The status as a markdown table, one row per figure, a column pair per profile."""
+    table = figure_status(results_dir)
+    lines = ["| figure | " + " | ".join(f"{p}: runs finished | {p}: CPU-hours left"
+                                          for p in PROFILE_ORDER) + " | plot (short) |",
+             "|---|" + "---|---|" * len(PROFILE_ORDER) + "---|"]
+    for figure, rows in table.groupby("figure", sort=False):
+        cells = []
+        for profile in PROFILE_ORDER:
+            row = rows[rows["profile"] == profile]
+            if row.empty:
+                cells += ["", ""]
+                continue
+            row = row.iloc[0]
+            hours = row["cpu_hours_left"]
+            cells += [f"{row['finished']} / {row['runs']}",
+                      "0" if row["finished"] == row["runs"]
+                      else f"{'~' if row['guessed'] else ''}{hours:,.0f}"]
+        plot = Path(figures_dir) / "short" / f"{figure}.png"
+        link = f"[{figure}.png]({plot.as_posix()})" if (Path(results_dir).parent / plot).exists() \
+            else ""
+        lines.append(f"| {figure} | " + " | ".join(cells) + f" | {link} |")
+    return "\n".join(lines)
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m supermask.status", description=__doc__)
+    parser.add_argument("--profile", default="short", choices=PROFILE_ORDER)
+    parser.add_argument("--results", default="results", help="results directory (default: results)")
+    args = parser.parse_args(argv)
+    table = figure_status(args.results, profiles=(args.profile,))
+    for row in table.itertuples():
+        left = row.runs - row.finished
+        cost = f", about {'~' if row.guessed else ''}{row.cpu_hours_left:,.1f} CPU-hours of one " \
+               f"thread" if left else ""
+        print(f"{row.figure} ({args.profile}): {row.finished} of {row.runs} runs in the store, "
+              f"{left} to train{cost}")
+    total = table["cpu_hours_left"].sum()
+    print(f"all figures ({args.profile}): {int((table['runs'] - table['finished']).sum())} runs to "
+          f"train, about {'~' if table['guessed'].any() else ''}{total:,.0f} CPU-hours of one "
+          f"thread (~: a model never timed, guessed from the others)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
