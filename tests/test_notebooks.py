@@ -152,3 +152,15 @@ def test_committed_run_is_not_retrained_on_a_fresh_clone(smoke_data_dir, real_da
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "mask.npz", "result.json"]
     keep = ["hash", "status", "test_acc", "wall_s", "git_commit"]
     assert again[keep].equals(first[keep])
+
+
+def test_make_figures_without_train_redraws_and_trains_nothing(tmp_path):
+    """On a fresh clone `make figures` must not start hundreds of CPU-hours of training: it
+    redraws every figure and says what training would cost (catches a gate that trains)."""
+    done = subprocess.run(["make", "-s", "figures", "PROFILE=smoke",
+                           f"RESULTS={tmp_path / 'results'}", f"FIGURES_DIR={tmp_path / 'figures'}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "results" / "runs").exists()
+    assert "nothing trained. To train what is left: make figures TRAIN=1" in done.stdout
+    assert "all figures (short): " in done.stdout
