@@ -371,7 +371,7 @@ def test_export_of_a_committed_record_says_how_to_recreate_the_model(tiny_data_d
 
 
 def test_failing_config_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path, monkeypatch):
-    from supermask import methods
+    from supermask.training import methods
 
     broken = RunConfig(model="conv2", width=0.25, method="iterand", k=0.5, epochs=1,
                        batch_size=32)
