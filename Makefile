@@ -117,7 +117,7 @@ offload: setup
 
 land: setup
 	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }
-	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)"
+	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)" --data-dir "$(DATA_DIR)"
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
