@@ -65,6 +65,9 @@ class RunStore:
     """
 
     def __init__(self, root: str | os.PathLike, data: DataIdentity | None = None):
+        if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
+            raise StoreError(f"the results directory must be a path, got {root!r} (an empty "
+                             "path would put runs in the current directory)")
         self.root = Path(root)
         self.runs = self.root / "runs"
         self.data = data
@@ -128,9 +131,6 @@ class RunStore:
         """Raise :class:`StoreError` naming the path when the run's files could not be written
         there: ``runs`` or the run directory a file, one of its file names a directory, or a
         place this user may not write into. Called before training, so no epoch is lost to it."""
-        if not str(self.root).strip():
-            raise StoreError("the results directory is an empty path: give the directory runs "
-                             "go into")
         run_dir = self.real_run_dir(config)
         for path in (self.root, self.runs, run_dir):
             if path.exists() and not path.is_dir():
