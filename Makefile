@@ -127,7 +127,7 @@ offload: setup
 
 land: setup
 	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }
-	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)"
+	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)" --data-dir "$(DATA_DIR)"
 
 # JupyterLab on the notebooks, with the data found as above ($$DATA_DIR); as root (a container)
 # it needs --allow-root. Saving a figure notebook keeps its stored form (no outputs).

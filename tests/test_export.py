@@ -94,7 +94,7 @@ def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, c
     ("missing", "is not a run directory"),
     ("not a run", "is not a run directory (one with a config.json"),
     ("unfinished", "holds no finished run"),
-    ("corrupted", "model.pt is unreadable"),
+    ("corrupted", "is not the file its record names"),
 ])
 def test_export_refuses_what_is_not_a_finished_run(damage, message, tiny_data_dir, tmp_path,
                                                    capsys):

@@ -77,7 +77,8 @@ def test_pack_leaves_out_runs_finished_here(bundle, runs_file, tiny_data_dir, tm
     store = RunStore(tmp_path / "home", cifar10_identity(tiny_data_dir))
     first = offload.read_runs(runs_file)[0]
     store.start(first)
-    store.save_result(first, {"hash": first.hash, "status": "finished", "test_acc": 0.5,
+    store.save_result(first, {"hash": first.hash, "config": first.to_dict(),
+                              "status": "finished", "test_acc": 0.5,
                               "data_fingerprint": store.data.fingerprint})
     again = offload.pack(runs_file, tmp_path / "again", tmp_path / "home", tiny_data_dir)
     assert [RunConfig(**fields) for fields in again["runs"]] == offload.read_runs(runs_file)[1:]
@@ -146,7 +147,7 @@ def test_land_refuses_records_that_are_not_whole(tmp_path):
     config = RunConfig(model="conv2")
     good = {"hash": config.hash, "config": config.to_dict()}
     wrong_folder = _archive_with(tmp_path / "a", f"conv4-edge-popup-{config.hash}-x", good,
-                                 {"hash": config.hash, "status": "finished"})
+                                 {**good, "status": "finished"})
     with pytest.raises(offload.OffloadError, match="does not hash to its folder .*; nothing "
                                                    "landed"):
         offload.land(wrong_folder, tmp_path / "home")

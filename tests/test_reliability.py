@@ -51,7 +51,7 @@ def test_temporaries_of_a_live_holder_are_left_alone(tmp_path):
 
 @pytest.mark.parametrize("field, value, note", [
     ("test_acc", "abc", "result.json: test_acc not a number"),
-    ("epochs_run", [3], "result.json: epoch not a number"),
+    ("epochs_run", [3], "result.json: epochs_run not a number"),
     ("test_acc", True, "result.json: test_acc not a number"),
 ])
 def test_status_names_a_damaged_result_instead_of_crashing(tmp_path, capsys, field, value, note):

@@ -167,6 +167,7 @@ def test_a_run_resumed_on_another_machine_records_each_machine_with_its_epochs(
     result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
                  progress=False)
     assert result["device"] == "cpu: machine A (epochs 1-1); cpu: machine B (epochs 2-3)"
-    assert result["sittings"] == [{"from_epoch": 0, "device": "cpu: machine A"},
-                                  {"from_epoch": 1, "device": "cpu: machine B"}]
+    assert [{k: v for k, v in s.items() if k != "commit"} for s in result["sittings"]] == [
+        {"from_epoch": 0, "device": "cpu: machine A"}, {"from_epoch": 1, "device": "cpu: machine B"}]
+    assert result["sittings"][1]["commit"] == result["git_commit"]
 

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from .boundary import entry_point
 from .config import FLOAT_FIELDS, INT_FIELDS, PROFILES, RunConfig, get_profile
 from .data.cifar10 import DataNotFoundError, load_cifar10
 from .files import WriteError, check_writable_dir
@@ -229,8 +230,9 @@ def _verify(parser: argparse.ArgumentParser, args) -> int:
     try:
         device = resolve_device(args.device)
         for run_dir in args.run_dirs:  # every mask checked before anything is evaluated
-            config, _ = read_run(run_dir)
-            read_mask(Path(run_dir) / MASK, config, mask_shapes(build(config)))
+            config, result = read_run(run_dir)
+            read_mask(Path(run_dir) / MASK, config, mask_shapes(build(config)),
+                      result.get("mask_sha256"))
         data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
         _, test_data = load_cifar10(data_dir, progress=False)
         fingerprint = cifar10_identity(data_dir, progress=False).fingerprint
@@ -269,7 +271,7 @@ def _masks(parser: argparse.ArgumentParser, args) -> int:
     absent = []
     for run_dir in map(Path, runs):
         try:
-            config, _ = read_run(run_dir)
+            config, result = read_run(run_dir)
         except MaskError as error:
             if args.run_dirs:
                 parser.error(str(error))
@@ -278,7 +280,7 @@ def _masks(parser: argparse.ArgumentParser, args) -> int:
         if not mask_shapes(model):
             continue  # dense: no mask
         try:
-            read_mask(run_dir / MASK, config, mask_shapes(model))
+            read_mask(run_dir / MASK, config, mask_shapes(model), result.get("mask_sha256"))
             present += 1
             continue
         except MaskError:
@@ -287,7 +289,7 @@ def _masks(parser: argparse.ArgumentParser, args) -> int:
             absent.append(run_dir.name)
             continue
         try:
-            model.load_state_dict(read_model(run_dir / MODEL))
+            model.load_state_dict(read_model(run_dir / MODEL, result))
         except Exception as error:  # truncated, or not this run's
             parser.error(f"{run_dir}/{MODEL} does not load into its run ({error})")
         if write_run_mask(run_dir, model, config) is not None:
@@ -305,9 +307,10 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
         summary = export_run(args.run_dir, args.out, force=args.force)
     except ExportError as error:
         parser.error(str(error))
+    acc = summary["test_acc"]
     print(f"{args.out}: {summary['architecture']['model']} width {summary['architecture']['width']}"
           f", {summary['kept']}/{summary['total']} weights kept, test accuracy "
-          f"{summary['test_acc']:.4f}")
+          f"{'not recorded' if acc is None else f'{acc:.4f}'}")
     return 0
 
 
@@ -464,6 +467,7 @@ def _bench(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+@entry_point("python -m supermask")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)

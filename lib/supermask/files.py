@@ -1,18 +1,27 @@
-"""Files written whole or not at all, and directories checked before anything is written."""
+"""Files written whole or not at all, directories checked before anything is written, and
+files checked to be what they claim (a regular file, not a link; a recorded digest) before they
+are read."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
+import logging
 import os
+import socket
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["WriteError", "atomic_torch_save", "atomic_write_bytes", "atomic_write_json",
-           "check_name_lengths", "check_writable_dir"]
+__all__ = ["DigestError", "WriteError", "atomic_torch_save", "atomic_write_bytes",
+           "atomic_write_json", "check_digest", "check_name_lengths", "check_real_dir",
+           "check_regular_file", "check_writable_dir", "file_digest", "remove_stale_temporaries"]
+
+log = logging.getLogger(__name__)
 
 
 class WriteError(OSError):
@@ -52,9 +61,54 @@ def _umask() -> int:
     return mask
 
 
+def _writer_tag() -> str:
+    """Who writes a temporary file: host and pid, so that the next writer can tell a dead
+    writer's leftover from a live writer's file in flight."""
+    return f"{socket.gethostname().replace('.', '_')}-{os.getpid()}"
+
+
+def _writer_alive(tag: str) -> bool:
+    """Whether the writer named by a temporary's tag may still be writing it: one on another
+    host, or any tag this process cannot read, counts as alive."""
+    host, _, pid = tag.rpartition("-")
+    if host != socket.gethostname().replace(".", "_") or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of ``path`` (``.<name>.<host>-<pid>.*.tmp``) whose writer on this
+    host has died (a kill -9, a full disk that killed the process); the removed paths."""
+    path = Path(path)
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        tag = candidate.name[len(path.name) + 2:].split(".", 1)[0]
+        if _writer_alive(tag) or not candidate.is_file() or candidate.is_symlink():
+            continue
+        try:
+            candidate.unlink()
+        except OSError:
+            continue
+        log.warning("removed %s, left by a writer that died while writing it", candidate)
+        removed.append(candidate)
+    return removed
+
+
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.",
+                               suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
@@ -104,6 +158,8 @@ def check_name_lengths(path: str | os.PathLike, what: str) -> None:
 def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
     """``path`` as a directory this process may write into (existing, or creatable), else a
     ``ValueError`` naming it; creates nothing."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"{what} must be a directory path, got {path!r}")
     check_name_lengths(path, what)
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -113,3 +169,58 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
         raise ValueError(f"{what} {path} is not writable ({existing} does not let this user "
                          "write into it)")
     return path
+
+
+class DigestError(ValueError):
+    """A file is not the one its record names: another file, a link, or not a regular file."""
+
+
+def check_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` as an existing regular file that is not a symbolic link (checked with
+    ``lstat``); ``FileNotFoundError`` when absent, :class:`DigestError` when it is anything
+    else (a link may point into another run, a FIFO would block the reader)."""
+    path = Path(path)
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise DigestError(f"{what} {path} is a symbolic link (to {os.readlink(path)}), not a "
+                          "file of its own")
+    if not stat.S_ISREG(mode):
+        raise DigestError(f"{what} {path} is not a regular file")
+    return path
+
+
+def check_real_dir(path: str | os.PathLike, what: str = "directory") -> Path:
+    """``path`` as a directory that is not a symbolic link, or absent; :class:`DigestError`
+    otherwise (a linked run folder would let one run's writes land in another's)."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if stat.S_ISLNK(mode):
+        raise DigestError(f"{what} {path} is a symbolic link (to {os.readlink(path)}); it must "
+                          "be a real directory of its own")
+    if not stat.S_ISDIR(mode):
+        raise DigestError(f"{what} {path} is not a directory")
+    return path
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a regular file's bytes (read in blocks)."""
+    digest = hashlib.sha256()
+    with open(check_regular_file(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_digest(path: str | os.PathLike, recorded: str | None, what: str = "file") -> None:
+    """:class:`DigestError` unless ``path`` is a regular file whose SHA-256 is ``recorded``;
+    a ``recorded`` of None (records from before digests were kept) checks the file type only."""
+    if recorded is None:
+        check_regular_file(path, what)
+        return
+    found = file_digest(path)
+    if found != recorded:
+        raise DigestError(f"{what} {path} is not the file its record names (SHA-256 "
+                          f"{found[:12]}, recorded {str(recorded)[:12]}): replaced or damaged")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["LIB_DIR", "REPO_DIR", "cpu_bf16_native", "cpu_flags", "cpu_instruction_sets",
+__all__ = ["LIB_DIR", "REPO_DIR", "cpu_bf16_native", "library_digest", "cpu_flags", "cpu_instruction_sets",
            "cpu_kind", "device_label", "device_name", "git_commit", "versions"]
 
 # Where this package lies in its checkout: REPO_DIR/lib/supermask/provenance.py.
@@ -21,6 +22,19 @@ REPO_DIR = LIB_DIR.parent
 # The /proc/cpuinfo flags that say what a CPU's vector units can do, in the bench's order.
 _INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
                      "amx_tile", "amx_bf16")
+
+
+def library_digest(lib: Path | None = None) -> str:
+    """SHA-256 over this package's Python sources (their paths and bytes): what trains, for a
+    copy that has no git history to say which commit it is."""
+    package = (lib or LIB_DIR) / "supermask"
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(f"{path.relative_to(package)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)

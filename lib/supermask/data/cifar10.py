@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,15 +140,77 @@ def _rgb(image, np):
     return np.asarray(image.convert("RGB"))
 
 
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _inside(path: str, tree: str) -> bool:
+    """Whether the real path ``path`` is ``tree``, inside it, or one of its ancestors (a link
+    there would walk the tree again)."""
+    return path == tree or path.startswith(tree + os.sep) or tree.startswith(path + os.sep)
+
+
+def _image_files(split_root: Path) -> list[tuple[str, int]]:
+    """(path, class index) of every image under ``split_root/<class>/``, in ImageFolder's order
+    (classes sorted, ``os.walk`` sorted, names sorted, image extensions only), except that the
+    walk follows no link back into the tree (a loop would repeat the class's images) and takes
+    regular files only (a FIFO would block the decoder, a device would never end). A skipped
+    entry is logged by name. ``FileNotFoundError`` when a class has no image."""
+    tree = os.path.realpath(split_root)
+    classes = sorted(entry.name for entry in os.scandir(split_root) if entry.is_dir())
+    samples = []
+    for index, name in enumerate(classes):
+        class_dir = os.path.join(split_root, name)
+        if os.path.islink(class_dir) and _inside(os.path.realpath(class_dir), tree):
+            log.warning("skipping %s: a link back into %s", class_dir, split_root)
+            continue
+        seen: set[str] = set()
+        walked = []
+        for directory, subdirs, files in os.walk(class_dir, followlinks=True):
+            real = os.path.realpath(directory)
+            if real in seen:
+                subdirs[:] = []
+                continue
+            seen.add(real)
+            for subdir in list(subdirs):
+                full = os.path.join(directory, subdir)
+                if os.path.islink(full) and _inside(os.path.realpath(full), tree):
+                    log.warning("skipping %s: a link back into %s", full, split_root)
+                    subdirs.remove(subdir)
+            walked.append((directory, files))
+        found = 0
+        for directory, files in sorted(walked):
+            for file in sorted(files):
+                path = os.path.join(directory, file)
+                if not file.lower().endswith(_IMAGE_EXTENSIONS):
+                    continue
+                if os.path.islink(path) and _inside(os.path.realpath(path), tree):
+                    log.warning("skipping %s: a link back into %s", path, split_root)
+                    continue
+                try:
+                    regular = stat.S_ISREG(os.stat(path).st_mode)
+                except OSError:
+                    regular = False
+                if not regular:
+                    log.warning("skipping %s: not a regular file", path)
+                    continue
+                samples.append((path, index))
+                found += 1
+        if not found:
+            raise FileNotFoundError(f"Found no valid file for the class {name}")
+    return samples
+
+
 def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors:
     import numpy as np
     from PIL import Image
-    from torchvision.datasets import ImageFolder
     from tqdm.auto import tqdm
 
     def decode(path: str) -> np.ndarray:
         try:
             with Image.open(path) as image:
+                if image.size != (32, 32):  # from the header, before a huge image is decoded
+                    raise DataNotFoundError(f"{path}: image is {image.size[0]}x{image.size[1]}; "
+                                            "CIFAR-10 images are 32x32")
                 pixels = _rgb(image, np)
         except DataNotFoundError:
             raise
@@ -159,16 +222,23 @@ def _decode_image_folder(root: Path, split: str, progress: bool) -> ImageTensors
         return pixels
 
     try:
-        folder = ImageFolder(str(root / split))
-    except (FileNotFoundError, RuntimeError) as error:  # e.g. no file with an image extension
+        samples = _image_files(root / split)
+    except (FileNotFoundError, OSError) as error:
         raise DataNotFoundError(f"{root / split}: {error}") from None
     images = np.stack([
         decode(path)
-        for path, _ in tqdm(folder.samples, desc=f"decoding CIFAR-10 {split}", leave=False,
+        for path, _ in tqdm(samples, desc=f"decoding CIFAR-10 {split}", leave=False,
                             disable=not progress)
     ])
     return ImageTensors(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
-                        torch.tensor(folder.targets, dtype=torch.int64))
+                        torch.tensor([label for _, label in samples], dtype=torch.int64))
+
+
+def duplicates_across(train: ImageTensors, test: ImageTensors) -> int:
+    """How many test images are byte for byte a training image (a test set that leaked into
+    training would inflate every accuracy measured on it)."""
+    seen = {hashlib.sha1(image.numpy().tobytes()).digest() for image in train.images}
+    return sum(hashlib.sha1(image.numpy().tobytes()).digest() in seen for image in test.images)
 
 
 def _read_torchvision(root: Path, split: str, download: bool) -> ImageTensors:
@@ -207,10 +277,25 @@ def fingerprint(train: ImageTensors, test: ImageTensors) -> str:
 
 
 def _tree_key(kind: str, root: Path) -> str:
-    """A digest of the source files' names, sizes and mtimes: a changed tree is decoded again.
-    Symlinked folders are followed (a class folder may be one), each real folder once."""
+    """A digest of the source files' names, sizes, mtimes, ctimes and inodes: a changed tree is
+    decoded again, also when files were swapped or rewritten with their mtimes kept (a rename
+    or a write sets the ctime, which no one can set back). An ImageFolder is keyed over the
+    files its decoder reads; torchvision's folder over its files, symlinked folders followed,
+    each real folder once."""
     digest = hashlib.sha1(kind.encode())
-    top = root if kind == "imagefolder" else root / "cifar-10-batches-py"
+    if kind == "imagefolder":
+        for split in ("train", "test"):
+            try:
+                samples = _image_files(root / split)
+            except OSError:  # decoding names it
+                samples = []
+            for path, label in samples:
+                stat_ = os.stat(path)
+                relative = os.path.relpath(path, root)
+                digest.update(f"{relative}\0{label}\0{stat_.st_size}\0{stat_.st_mtime_ns}\0"
+                              f"{stat_.st_ctime_ns}\0{stat_.st_ino}\n".encode())
+        return digest.hexdigest()[:16]
+    top = root / "cifar-10-batches-py"
     seen: set[str] = set()
     folders = []
     for directory, subdirs, files in os.walk(top, followlinks=True):
@@ -222,9 +307,10 @@ def _tree_key(kind: str, root: Path) -> str:
         folders.append((directory, files))
     for directory, files in sorted(folders):
         for name in sorted(files):
-            stat = os.stat(os.path.join(directory, name))
+            stat_ = os.stat(os.path.join(directory, name))
             relative = os.path.relpath(os.path.join(directory, name), top)
-            digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{relative}\0{stat_.st_size}\0{stat_.st_mtime_ns}\0"
+                          f"{stat_.st_ctime_ns}\0{stat_.st_ino}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -260,6 +346,10 @@ def _cached(kind: str, path: Path, decode) -> tuple[ImageTensors, ImageTensors, 
             log.warning("rebuilding damaged cache %s (%s)", path, error)
     train, test = decode("train"), decode("test")
     identity = DataIdentity(kind, fingerprint(train, test))
+    shared = duplicates_across(train, test)
+    if shared:
+        log.warning("%d test images of %s are byte for byte training images: accuracy on "
+                    "them is not a test of generalisation", shared, path.name)
     try:
         atomic_torch_save({"train_images": train.images, "train_labels": train.labels,
                            "test_images": test.images, "test_labels": test.labels,

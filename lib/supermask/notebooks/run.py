@@ -8,15 +8,22 @@ as they are printed; a notebook that stops on an error prints that error in one 
 holds the traceback); Ctrl-C stops with one line on how to resume and exits 130.
 
 Usage: ``python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]...``
-(values typed as papermill's ``-p`` types them: True, False, None, numbers, else text).
+Every parameter must be one of the notebook's parameters cell (papermill would only warn, and
+hide the warning, about a misspelt one, and the notebook would run its default). Values are
+typed by what the parameter holds: a parameter whose default is text, or a ``*_dir`` path,
+takes the value as text (``-p data_dir 5`` is the folder ``5``); any other takes True, False,
+None, a number, a JSON list (``-p seeds '[0, 1]'``), else text.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from pathlib import Path
+
+from ..boundary import entry_point
 
 # Errors a notebook's parameter checks raise before any run or file is written.
 BAD_INPUT = {"ValueError", "FileNotFoundError", "NotADirectoryError", "DataNotFoundError",
@@ -25,8 +32,17 @@ USAGE = ("usage: python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED "
          "[-p PARAMETER VALUE]...")
 
 
-def _typed(value: str):
-    """A ``-p`` value as papermill's command line types it."""
+def _typed(value: str, default: str | None = None, name: str = ""):
+    """A ``-p`` value typed by what its parameter holds (``default``: the source text of the
+    parameter's default in the notebook): text for a text or path parameter, else True, False,
+    None, a number or a JSON list, else text."""
+    if name.endswith("_dir") or (default is not None and default[:1] in ("'", '"')):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
     if value in ("True", "False", "None"):
         return {"True": True, "False": False, "None": None}[value]
     for kind in (int, float):
@@ -37,7 +53,18 @@ def _typed(value: str):
     return value
 
 
-def parse(argv: list[str]) -> tuple[str, Path, Path, dict]:
+def declared_parameters(notebook: Path) -> dict[str, str]:
+    """The notebook's parameters and the source text of each default (its parameters cell)."""
+    import papermill
+
+    return {name: spec["default"] for name, spec in papermill.inspect_notebook(
+        str(notebook)).items()}
+
+
+def parse(argv: list[str], declared: dict[str, str] | None = None
+          ) -> tuple[str, Path, Path, dict]:
+    """(name, notebook, executed, parameters); given the notebook's ``declared`` parameters, an
+    unknown one is a ``ValueError`` naming the valid ones, and values are typed by them."""
     if len(argv) < 3 or (len(argv) - 3) % 3:
         raise SystemExit(USAGE)
     name, notebook, executed, rest = argv[0], Path(argv[1]), Path(argv[2]), argv[3:]
@@ -45,15 +72,26 @@ def parse(argv: list[str]) -> tuple[str, Path, Path, dict]:
     for flag, key, value in zip(rest[::3], rest[1::3], rest[2::3]):
         if flag != "-p":
             raise SystemExit(f"{name}: expected -p PARAMETER VALUE, got {flag!r}; {USAGE}")
-        parameters[key] = _typed(value)
+        if declared is not None and key not in declared:
+            raise ValueError(f"unknown parameter {key!r} of {notebook.name}; valid: "
+                             f"{', '.join(declared)}")
+        parameters[key] = _typed(value, None if declared is None else declared[key], key)
     return name, notebook, executed, parameters
 
 
 def main(argv: list[str] | None = None) -> int:
-    name, notebook, executed, parameters = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 3:
+        raise SystemExit(USAGE)
+    return entry_point(argv[0])(_main)(argv)
+
+
+def _main(argv: list[str]) -> int:
+    name, notebook = argv[0], Path(argv[1])
     if not notebook.is_file():
         print(f"{name}: notebook {notebook} does not exist", file=sys.stderr)
         return 2
+    name, notebook, executed, parameters = parse(argv, declared_parameters(notebook))
     import papermill
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its "Executing" chatter

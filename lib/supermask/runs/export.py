@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
-from ..files import atomic_torch_save
+from ..files import DigestError, atomic_torch_save, check_real_dir
 from ..masks import kept_counts, masked_layers, sampled_masks
 from ..models import DATASET_OF, NUM_CLASSES, build_model
 from .records import CONFIG, MODEL, RESULT, check_record, read_config, read_model, read_result
@@ -71,6 +71,10 @@ def _is_batchnorm(model: nn.Module, key: str) -> bool:
 def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict | None]:
     """(config, result, model.pt's state); None for the state when model.pt is absent but the
     run's committed mask is there."""
+    try:
+        check_real_dir(run_dir, "run directory")
+    except DigestError as error:
+        raise ExportError(str(error)) from None
     if not run_dir.is_dir() or not (run_dir / CONFIG).is_file():
         raise ExportError(f"{run_dir} is not a run directory (one with a config.json, "
                           "results/runs/<model>-<method>-<hash>-<data>)")
@@ -86,7 +90,9 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict | None]:
     if result.get("status") != "finished":
         raise ExportError(f"{run_dir}: the run {result.get('status')}; there is nothing to export")
     try:
-        weights = read_model(run_dir / MODEL)
+        weights = read_model(run_dir / MODEL, result)
+    except DigestError as error:
+        raise ExportError(f"{error}; it is not exported as this run") from None
     except FileNotFoundError:
         if (run_dir / MASK).is_file():
             return config, result, None
@@ -114,11 +120,27 @@ def _check_target(run_dir: Path, out: Path, force: bool) -> None:
                           "never over a run's own files")
     if target.is_dir():
         raise ExportError(f"{out} is a directory; give a file name, e.g. {out}/subnetwork.pt")
+    if target.exists() and not target.is_file():
+        raise ExportError(f"{out} is not a regular file (a device, a FIFO or a socket); give "
+                          "the name of a file to write")
+    store = next((p for p in target.parents if (p / CONFIG).is_file() or (p / RESULT).is_file()
+                  or (p.name == "runs" and _holds_runs(p))), None)
+    if store is not None:
+        raise ExportError(f"{out} lies inside a run store ({store}): export writes outside "
+                          "every store, never among runs' own files")
     if target.exists() and not force:
         raise ExportError(f"{out} already exists; pass --force to replace it")
     parent = next(p for p in target.parents if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ExportError(f"{out} cannot be written ({parent} is not a writable directory)")
+
+
+def _holds_runs(folder: Path) -> bool:
+    """Whether ``folder`` holds a run directory (one with a config.json)."""
+    try:
+        return any((child / CONFIG).is_file() for child in folder.iterdir())
+    except OSError:
+        return False
 
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> dict:
@@ -131,7 +153,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
     _check_target(Path(run_dir), Path(out), force)
     if weights is None:
         try:
-            masked = rebuild(run_dir, config)
+            masked = rebuild(run_dir, config, result)
         except MaskError as error:
             raise ExportError(str(error)) from None
     else:

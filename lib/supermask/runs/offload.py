@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,12 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..boundary import entry_point
 from ..config import RunConfig, get_profile
 from ..data.cifar10 import cifar10_identity, find_cifar10
-from ..files import atomic_write_json
-from ..provenance import LIB_DIR, REPO_DIR
+from ..files import DigestError, atomic_write_json, check_real_dir, remove_stale_temporaries
+from ..provenance import LIB_DIR, REPO_DIR, library_digest
 from .records import CONFIG, RESULT, check_record, parse_config, parse_result
-from .store import RunStore
+from .store import RunStore, holder_of
 
 __all__ = ["OffloadError", "land", "pack", "read_runs", "train"]
 
@@ -106,26 +109,89 @@ def pack(runs_file: str | os.PathLike, out: str | os.PathLike, results_dir: str 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     index = []
-    with open(out / _DATA_BLOB, "wb") as blob:
-        for split in ("train", "test"):
-            for path in sorted((root / split).rglob("*")):
-                if path.is_file():
-                    data = path.read_bytes()
-                    index.append([str(path.relative_to(root)), len(data)])
-                    blob.write(data)
-    (out / _DATA_INDEX).write_text(json.dumps(index, separators=(",", ":")))
-    manifest = {"commit": commit, "data_fingerprint": identity.fingerprint,
+    remove_stale_temporaries(out / _DATA_BLOB)
+    fd, temporary = tempfile.mkstemp(dir=out, prefix=f".{_DATA_BLOB}.", suffix=".tmp")
+    try:  # the blob whole or not at all: a full disk leaves no partial cifar10.bin
+        with os.fdopen(fd, "wb") as blob:
+            for split in ("train", "test"):
+                for path in sorted((root / split).rglob("*")):
+                    if path.is_file() and not path.is_symlink():
+                        data = path.read_bytes()
+                        index.append([str(path.relative_to(root)), len(data)])
+                        blob.write(data)
+        os.replace(temporary, out / _DATA_BLOB)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    atomic_write_json(index, out / _DATA_INDEX)
+    manifest = {"commit": commit, "library_sha256": library_digest(),
+                "data_fingerprint": identity.fingerprint,
                 "data_source": identity.source, "runs": [c.to_dict() for c in todo],
                 "skipped_here": len(configs) - len(todo)}
     atomic_write_json(manifest, out / _MANIFEST)
     return manifest
 
 
+def check_manifest(manifest: object, where: str = _MANIFEST) -> dict:
+    """The bundle's manifest, checked before anything starts: a commit, the library digest, a
+    data fingerprint, and runs that are run configs (a run the workers could not build would
+    otherwise end the offload with nothing trained and exit 0)."""
+    if not isinstance(manifest, dict):
+        raise OffloadError(f"{where} is not a manifest (a JSON object)")
+    _check_runs(manifest.get("runs"), where)
+    if not isinstance(manifest.get("commit"), str) or not manifest["commit"]:
+        raise OffloadError(f"{where}: no commit")
+    fingerprint = manifest.get("data_fingerprint")
+    if not isinstance(fingerprint, str) or not re.fullmatch("[0-9a-f]{64}", fingerprint):
+        raise OffloadError(f"{where}: data_fingerprint {fingerprint!r} is not a SHA-256")
+    return manifest
+
+
+def _check_runs(runs: object, where: str) -> None:
+    """A manifest's runs: a list of RunConfig fields that build a config each."""
+    if not isinstance(runs, list):
+        raise OffloadError(f"{where}: runs must be a list of run configs, got {runs!r}")
+    for number, fields in enumerate(runs, 1):
+        try:
+            if not isinstance(fields, dict):
+                raise TypeError(f"{fields!r} is not an object of RunConfig fields")
+            RunConfig.from_dict(fields)
+        except (ValueError, TypeError) as error:
+            raise OffloadError(f"{where}: run {number}: {error}; nothing was trained") from None
+
+
+def _data_index(bundle: Path, root: Path) -> list[tuple[Path, int]]:
+    """The index of the packed data: (where each file goes, its size), every path confined
+    under ``root`` and the sizes adding up to the blob's, checked before anything is written."""
+    where = bundle / _DATA_INDEX
+    try:
+        index = json.loads(where.read_text())
+    except ValueError as error:
+        raise OffloadError(f"{where} is not JSON ({error})") from None
+    if not isinstance(index, list):
+        raise OffloadError(f"{where} is not a list of [path, size] entries")
+    entries = []
+    for entry in index:
+        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
+                or not isinstance(entry[1], int) or isinstance(entry[1], bool) or entry[1] < 0):
+            raise OffloadError(f"{where}: entry {entry!r} is not [path, size]")
+        relative = Path(entry[0])
+        if (relative.is_absolute() or not relative.parts or ".." in relative.parts
+                or relative.parts[0] not in ("train", "test")):
+            raise OffloadError(f"{where}: path {entry[0]!r} leaves the data folder; nothing "
+                               "was written")
+        entries.append((root / relative, entry[1]))
+    blob_size = (bundle / _DATA_BLOB).stat().st_size
+    if sum(size for _, size in entries) != blob_size:
+        raise OffloadError(f"{where}: its sizes add up to {sum(s for _, s in entries)} bytes, "
+                           f"{bundle / _DATA_BLOB} holds {blob_size}")
+    return entries
+
+
 def _unpack_data(bundle: Path, root: Path) -> None:
-    index = json.loads((bundle / _DATA_INDEX).read_text())
+    entries = _data_index(bundle, root)
     with open(bundle / _DATA_BLOB, "rb") as blob:
-        for relative, size in index:
-            path = root / relative
+        for path, size in entries:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(blob.read(size))
 
@@ -151,7 +217,21 @@ def train(bundle: str | os.PathLike, out: str | os.PathLike, device: str = "cuda
     seconds after the call; the archive under ``out`` holds every run finished so far."""
     started = time.monotonic()
     bundle, out = Path(bundle), Path(out)
-    manifest = json.loads((bundle / _MANIFEST).read_text())
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise OffloadError(f"--workers {workers!r}: give a whole number >= 1")
+    if not isinstance(deadline_s, (int, float)) or not math.isfinite(deadline_s) \
+            or deadline_s <= 0:
+        raise OffloadError(f"--deadline-s {deadline_s!r}: give a positive number of seconds")
+    try:
+        manifest = check_manifest(json.loads((bundle / _MANIFEST).read_text()),
+                                  str(bundle / _MANIFEST))
+    except ValueError as error:
+        raise OffloadError(f"{bundle / _MANIFEST}: {error}") from None
+    packed, here = manifest.get("library_sha256"), library_digest()
+    if packed is not None and packed != here:
+        raise OffloadError(f"this copy's library (SHA-256 {here[:12]}) is not the one packed at "
+                           f"commit {manifest['commit'][:12]} ({packed[:12]}): its runs would "
+                           "record a commit they were not trained at; nothing was trained")
     work = Path(work_dir or tempfile.mkdtemp(prefix="offload-"))
     data_dir, results_dir = work / "data" / "cifar10", work / "results"
     _unpack_data(bundle, data_dir)
@@ -217,6 +297,7 @@ def _worker(manifest_path: str, data_dir: str, results_dir: str, device: str,
     from .sweep import sweep
 
     manifest = json.loads(Path(manifest_path).read_text())
+    _check_runs(manifest.get("runs") if isinstance(manifest, dict) else None, manifest_path)
     speed_dir = Path(results_dir) / "speed"
     own = speed_dir / f"{os.getpid()}.json"
     times: dict[str, float] = {}
@@ -238,16 +319,36 @@ def _worker(manifest_path: str, data_dir: str, results_dir: str, device: str,
               progress=False, wait=False, on_epoch=on_epoch)
 
 
-def land(archive: str | os.PathLike, results_dir: str | os.PathLike) -> dict[str, list[str]]:
-    """Add the archive's finished runs to the store under ``results_dir``: a run is added only
-    if its record is whole (its config hashes to its folder, its result names that hash); one
-    the store already holds is kept as it is. Returns the run names added and kept."""
+def _run_name(name: str) -> bool:
+    """Whether ``name`` is one plain folder name (no path, no ``..``)."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)) and name not in (".", "..")
+
+
+def land(archive: str | os.PathLike, results_dir: str | os.PathLike,
+         data_fingerprint: str | None = None) -> dict[str, list[str]]:
+    """Add the archive's finished runs to the store under ``results_dir``, all or nothing.
+
+    Every record and every target is checked before anything is written: a member is
+    ``<run>/config.json`` or ``<run>/result.json`` of a plain run folder name; a record is
+    whole (its config hashes to its folder, its result names that hash and the data the folder
+    names) and, given ``data_fingerprint``, trained on this store's data; a target is a real
+    directory (not a link) or absent, and no live worker holds its claim. A run the store
+    already holds is kept as it is. Returns the run names added and kept."""
     runs = Path(results_dir) / "runs"
     added, kept = [], []
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+            members = {}
+            for member in tar.getmembers():
+                name, _, file = member.name.rstrip("/").partition("/")
+                if member.isdir() and _run_name(name) and not file:
+                    continue  # a run folder's own entry
+                if not member.isfile() or not _run_name(name) or file not in (CONFIG, RESULT):
+                    raise OffloadError(f"{archive}: member {member.name!r} is not a run's "
+                                       "config.json or result.json; nothing landed")
+                members[member.name] = member
             names = sorted({name.split("/")[0] for name in members})
+            records = {}
             for name in names:
                 try:
                     config = parse_config(json.load(tar.extractfile(members[f"{name}/{CONFIG}"])))
@@ -260,23 +361,61 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike) -> dict[str
                 except ValueError as error:
                     raise OffloadError(f"{archive}: run {name} does not hash to its folder "
                                        f"({error}); nothing landed") from None
-            for name in names:
-                target = runs / name
-                if (target / RESULT).exists():
-                    kept.append(name)
-                    continue
-                target.mkdir(parents=True, exist_ok=True)
-                for file in (CONFIG, RESULT):
-                    data = tar.extractfile(members[f"{name}/{file}"]).read()
-                    temporary = target / f".{file}.landing"
-                    temporary.write_bytes(data)
-                    os.replace(temporary, target / file)
-                added.append(name)
+                trained_on = result.get("data_fingerprint")
+                if data_fingerprint is not None and trained_on != data_fingerprint:
+                    raise OffloadError(f"{archive}: run {name} was trained on data "
+                                       f"{str(trained_on)[:12]}, not this store's "
+                                       f"{data_fingerprint[:12]}; nothing landed")
+                records[name] = {file: tar.extractfile(members[f"{name}/{file}"]).read()
+                                 for file in (CONFIG, RESULT)}
     except (tarfile.TarError, OSError, EOFError) as error:
         raise OffloadError(f"{archive} is not a readable runs archive ({error})") from None
+    for name in names:  # every target checked before the first is written
+        target = runs / name
+        try:
+            check_real_dir(target, "run directory")
+        except DigestError as error:
+            raise OffloadError(f"{error}; nothing landed") from None
+        if (target / RESULT).exists() or (target / RESULT).is_symlink():
+            kept.append(name)
+            continue
+        for file in (CONFIG, RESULT):
+            if (target / file).is_symlink() or (target / file).is_dir():
+                raise OffloadError(f"{target / file} is a link or a directory where the run's "
+                                   f"{file} goes; nothing landed")
+        holder = holder_of(target) if target.is_dir() else None
+        if holder is not None:
+            raise OffloadError(f"{target} is being trained now by {holder}; land once it is "
+                               "done or stopped; nothing landed")
+        added.append(name)
+    staged = []
+    try:
+        for name in added:
+            (runs / name).mkdir(parents=True, exist_ok=True)
+            for file in (CONFIG, RESULT):
+                temporary = runs / name / f".{file}.landing.tmp"
+                with open(temporary, "wb") as f:
+                    f.write(records[name][file])
+                    f.flush()
+                    os.fsync(f.fileno())
+                staged.append((temporary, runs / name / file))
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        for name in added:
+            (runs / name / f".{CONFIG}.landing.tmp").unlink(missing_ok=True)
+            (runs / name / f".{RESULT}.landing.tmp").unlink(missing_ok=True)
+        raise
+    for temporary, path in staged:  # configs before results: a run is finished last
+        if path.name == CONFIG:
+            os.replace(temporary, path)
+    for temporary, path in staged:
+        if path.name == RESULT:
+            os.replace(temporary, path)
     return {"added": added, "kept": kept}
 
 
+@entry_point("offload")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supermask.runs.offload", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -300,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     la = commands.add_parser("land", help="add an archive's finished runs to this store")
     la.add_argument("archive")
     la.add_argument("--results", default="results")
+    la.add_argument("--data-dir", default=os.environ.get("DATA_DIR"),
+                    help="this store's CIFAR-10: runs trained on other data are refused "
+                         "(default: $DATA_DIR)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
@@ -308,22 +450,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(manifest['runs'])} runs packed at {manifest['commit'][:12]} "
                   f"({manifest['skipped_here']} already finished or held here)")
         elif args.command == "train":
-            if args.workers < 1 or args.deadline_s <= 0:
-                raise OffloadError(f"--workers {args.workers} / --deadline-s {args.deadline_s}: "
-                                   "both must be positive")
             print(json.dumps(train(args.bundle, args.out, args.device, args.workers,
                                    args.deadline_s, args.work_dir)))
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # train's deadline
             _worker(args.manifest, args.data_dir, args.results_dir, args.device, args.deadline)
         else:
-            landed = land(args.archive, args.results)
+            fingerprint = (cifar10_identity(args.data_dir, progress=False).fingerprint
+                           if args.data_dir else None)
+            landed = land(args.archive, args.results, fingerprint)
             print(f"landed {len(landed['added'])} runs; {len(landed['kept'])} already here "
                   f"were kept: " + " ".join(landed["added"]))
     except (OffloadError, FileNotFoundError) as error:
         print(f"offload: {error}", file=sys.stderr)
         return 2
     return 0
+
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | N
                             figures_dir: str | os.PathLike | None = None) -> FigureParameters:
     """The checked parameters, or a ``ValueError`` (``DataNotFoundError`` for the data) that
     says what was wrong and what is accepted, raised before any run or file is written."""
+    _check_text(profile=profile, device=device)
     prof = get_profile(profile)
     seeds = _check_seeds(seeds, prof.seeds)
     if not isinstance(train, bool):
@@ -36,11 +37,26 @@ def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | N
     if not isinstance(wait, bool):
         raise ValueError(f"wait must be True or False, got {wait!r}")
     _check_output_dirs(results_dir, figures_dir)
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    data_dir = _check_path("data_dir", data_dir) if data_dir is not None else default_data_dir()
     if train:
         resolve_device(device)
         cifar10_identity(data_dir)  # decodes (once) and checks every image
     return FigureParameters(prof, seeds, data_dir)
+
+
+def _check_text(**values) -> None:
+    """Parameters that are names (a profile, a device): text, not a number or a bool."""
+    for name, value in values.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a name (text), got {value!r}")
+
+
+def _check_path(name: str, path) -> Path:
+    """A path parameter: text or a path, and not empty (an empty path would be the notebook's
+    own folder)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ValueError(f"{name} must be a directory path, got {path!r}")
+    return Path(path)
 
 
 def _check_output_dirs(results_dir, figures_dir) -> None:
@@ -86,6 +102,7 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
     ImageNet (a laptop CPU cannot); all show published numbers beside any measured ones."""
     from ..data.imagenet import find_imagenet, make_synthetic_imagenet
 
+    _check_text(profile=profile, device=device)
     prof = get_profile(profile)
     seeds = _check_seeds(seeds, (0,))
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
@@ -107,7 +124,7 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
     elif imagenet_dir is None:
         why_not = "no imagenet_dir given"
     else:
-        root = find_imagenet(imagenet_dir)
+        root = find_imagenet(_check_path("imagenet_dir", imagenet_dir))
     if root is not None:
         resolve_device(device)
     return ImageNetParameters(prof, seeds, root, why_not)

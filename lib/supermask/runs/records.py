@@ -18,17 +18,23 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..files import atomic_torch_save, atomic_write_json
+from ..files import atomic_torch_save, atomic_write_json, check_digest, file_digest
 
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-__all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "check_record", "median_epoch_seconds",
+__all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "STATUSES", "check_record",
+           "median_epoch_seconds", "model_digest",
            "parse_config", "parse_result", "read_config", "read_model", "read_result",
            "recorded_devices", "seconds_per_epoch", "sittings_device", "typical_seconds_per_epoch",
            "write_config", "write_model", "write_result"]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
+# The states a stored record may be in; a failed run is reported, never stored.
+STATUSES = ("finished", "diverged")
+_NUMBERS = ("test_acc", "train_acc", "kept", "total", "kept_fraction", "epochs_run", "wall_s",
+            "eval_s", "prepare_s", "resumed_from_epoch")
+_DIGESTS = ("model_sha256", "mask_sha256")
 
 
 def write_config(path: Path, config: RunConfig) -> None:
@@ -56,11 +62,47 @@ def write_result(path: Path, result: dict) -> None:
     atomic_write_json(result, path)
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def parse_result(record: object) -> dict:
-    """A parsed ``result.json``; ``ValueError`` when it is not a run result (``[]``, ``null``,
-    a bare hash, a dict without a status)."""
+    """A parsed ``result.json``, checked as every reader relies on it; ``ValueError`` naming the
+    first field that is not what it claims: not a run result (``[]``, ``null``, a bare hash), a
+    status that is not one of :data:`STATUSES`, a ``config`` that does not hash to its
+    ``hash``, a number that is not one, sittings or epoch times of another shape."""
+    from ..config import RunConfig
+
     if not isinstance(record, dict) or "status" not in record:
         raise ValueError("it is not a run result")
+    if record["status"] not in STATUSES:
+        raise ValueError(f"status {record['status']!r} is not one of {', '.join(STATUSES)}")
+    if not isinstance(record.get("hash"), str) or not isinstance(record.get("config"), dict):
+        raise ValueError("it records no run hash and config")
+    try:
+        config = RunConfig.from_dict(record["config"])
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"its config is not a run config ({error})") from None
+    if config.hash != record["hash"]:
+        raise ValueError(f"its config hashes to {config.hash}, not to its hash {record['hash']}")
+    for name in _NUMBERS:
+        if record.get(name) is not None and not _number(record[name]):
+            raise ValueError(f"{name} not a number")
+    epoch_s = record.get("epoch_s")
+    if epoch_s is not None and (not isinstance(epoch_s, list) or not all(
+            s is None or _number(s) for s in epoch_s)):
+        raise ValueError("epoch_s is not a list of seconds")
+    sittings = record.get("sittings")
+    if sittings is not None and (not isinstance(sittings, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("from_epoch"), int)
+            and not isinstance(s.get("from_epoch"), bool) and s["from_epoch"] >= 0
+            and isinstance(s.get("device", 0), (str, type(None)))
+            and "device" in s for s in sittings)):
+        raise ValueError("sittings are not a list of {from_epoch, device}")
+    for name in _DIGESTS:
+        value = record.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) == 64):
+            raise ValueError(f"{name} is not a SHA-256 digest")
     return record
 
 
@@ -72,21 +114,42 @@ def read_result(path: Path) -> dict:
 
 def check_record(name: str, config: RunConfig, result: dict) -> None:
     """``ValueError`` unless the run directory ``name``, its config and its result belong
-    together: the folder is named by the config's hash and the result records that hash."""
+    together: the folder is named by the config's hash (and the short data fingerprint the
+    result records, where it records one), and the result records that hash."""
     if result.get("hash") != config.hash:
         raise ValueError(f"{name}: result.json belongs to run {result.get('hash')}, "
                          f"config.json to {config.hash}")
     if name != config.name and not name.startswith(f"{config.name}-"):
         raise ValueError(f"{name}: its config hashes to {config.hash}, not to this folder")
+    data = name[len(config.name) + 1:]
+    fingerprint = result.get("data_fingerprint")
+    if data and fingerprint is not None and (not isinstance(fingerprint, str)
+                                             or not fingerprint.startswith(data)):
+        raise ValueError(f"{name}: its result was trained on data {fingerprint!r}, not on the "
+                         f"data {data} its folder names")
 
 
-def write_model(path: Path, model: nn.Module) -> None:
+def write_model(path: Path, model: nn.Module) -> str:
+    """Save the model's state dict; its SHA-256, which the run's ``result.json`` records."""
     atomic_torch_save(model.state_dict(), path)
+    return file_digest(path)
 
 
-def read_model(path: Path) -> dict:
-    """The state dict a finished run saved (``OSError``, or another error when damaged)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+def model_digest(result: dict | None) -> str | None:
+    """The SHA-256 of ``model.pt`` that a result records; None for records from before."""
+    return None if result is None else result.get("model_sha256")
+
+
+def read_model(path: Path, result: dict | None = None) -> dict:
+    """The state dict a finished run saved, checked against the digest its ``result`` records
+    (``DigestError``, a ``ValueError``, when it is another file; ``OSError`` when missing;
+    ``ValueError`` when it is not a state dict; another error when damaged)."""
+    check_digest(path, model_digest(result), "model.pt")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise ValueError(f"{path} is not a state dict (a dict of tensors)")
+    return state
 
 
 def seconds_per_epoch(wall_s, epochs):

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import DigestError, check_real_dir
 from ..training.checkpoint import checkpoint_sittings, read_checkpoint
 from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_config, read_result,
                       typical_seconds_per_epoch, write_config, write_result)
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ..config import RunConfig
     from ..data.cifar10 import DataIdentity
 
-__all__ = ["RunStore", "StoreError", "worker_id"]
+__all__ = ["RunStore", "StoreError", "holder_of", "worker_id"]
 
 
 class StoreError(ValueError):
@@ -64,6 +65,9 @@ class RunStore:
     """
 
     def __init__(self, root: str | os.PathLike, data: DataIdentity | None = None):
+        if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
+            raise StoreError(f"the results directory must be a path, got {root!r} (an empty "
+                             "path would put runs in the current directory)")
         self.root = Path(root)
         self.runs = self.root / "runs"
         self.data = data
@@ -82,9 +86,9 @@ class RunStore:
         With ``wait`` the call blocks until the current holder finishes or dies (then it always
         yields True); without, it yields False at once if another worker holds the run.
         """
-        run_dir = self.run_dir(config)
+        run_dir = self.real_run_dir(config)
         run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / "claim", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(run_dir / "claim", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -97,6 +101,15 @@ class RunStore:
             yield True
         finally:
             os.close(fd)  # releases the lock
+
+    def real_run_dir(self, config: RunConfig) -> Path:
+        """The run's directory, refused (:class:`StoreError`) when it is a symbolic link or not
+        a directory: through a link, this run's writes would replace another run's files."""
+        run_dir = self.run_dir(config)
+        try:
+            return check_real_dir(run_dir, "run directory")
+        except DigestError as error:
+            raise StoreError(f"{error}; move it aside") from None
 
     def note_trainer(self, config: RunConfig) -> None:
         """Record that this worker (holding the claim) starts or resumes training the run."""
@@ -112,13 +125,13 @@ class RunStore:
 
     def holder(self, config: RunConfig) -> str | None:
         """``host:pid`` of the worker training this run now, or None."""
-        return _holder(self.run_dir(config))
+        return holder_of(self.run_dir(config))
 
     def check_writable(self, config: RunConfig) -> None:
         """Raise :class:`StoreError` naming the path when the run's files could not be written
         there: ``runs`` or the run directory a file, one of its file names a directory, or a
         place this user may not write into. Called before training, so no epoch is lost to it."""
-        run_dir = self.run_dir(config)
+        run_dir = self.real_run_dir(config)
         for path in (self.root, self.runs, run_dir):
             if path.exists() and not path.is_dir():
                 raise StoreError(f"{path} is a file where the run store needs a directory; "
@@ -142,7 +155,7 @@ class RunStore:
     def start(self, config: RunConfig) -> Path:
         """Create the run directory and record the config it belongs to. A ``config.json`` that
         is not this run's (hand-edited, copied, damaged) is moved aside and written anew."""
-        run_dir = self.run_dir(config)
+        run_dir = self.real_run_dir(config)
         config_path = run_dir / CONFIG
         if config_path.exists():
             wrong = _foreign_config(config_path, config)
@@ -161,6 +174,7 @@ class RunStore:
         if not path.exists():
             return None
         try:
+            check_real_dir(path.parent, "run directory")
             result = read_result(path)
             if result.get("hash") != config.hash:
                 raise ValueError(f"it belongs to run {result.get('hash')}")
@@ -173,12 +187,23 @@ class RunStore:
         return result
 
     def save_result(self, config: RunConfig, result: dict) -> None:
-        path = self.run_dir(config) / RESULT
+        path = self.real_run_dir(config) / RESULT
         if path.exists():  # not this run's (else it would not have been trained): kept aside
             aside = path.with_name(f"result.json.unreadable-{time.strftime('%Y%m%dT%H%M%S')}")
             log.warning("moving %s, which is not this run's result, aside to %s", path, aside)
             path.rename(aside)
         write_result(path, result)
+
+    def remove_leftover_checkpoint(self, config: RunConfig) -> None:
+        """Remove a finished run's checkpoint, left by a worker killed between writing the
+        result and removing it (a finished run never resumes, so it is dead weight)."""
+        path = self.checkpoint_path(config)
+        if path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+                log.warning("removed %s, left beside its finished result", path)
+            except OSError:
+                pass
 
     def checkpoint_progress(self, config: RunConfig,
                             device: str | None = None) -> tuple[int, float | None]:
@@ -205,12 +230,16 @@ class RunStore:
         test accuracy measured, the training time so far (``wall_s``), what an epoch takes now
         (``seconds_per_epoch``) and the worker training them now."""
         rows = []
-        for run_dir in sorted(p for p in self.runs.glob("*") if p.is_dir()):
+        for run_dir in self._run_dirs():
             row = {"run": run_dir.name, "holder": None, "wall_s": None, "seconds_per_epoch": None}
             try:
                 record = read_result(run_dir / RESULT)
-            except (ValueError, OSError):
+            except FileNotFoundError:
                 record = None
+            except (ValueError, OSError) as error:
+                rows.append({**row, "state": "damaged", "epoch": None, "epochs": None,
+                             "test_acc": None, "note": f"result.json: {error}"})
+                continue
             if record is not None:
                 config = record["config"] if isinstance(record.get("config"), dict) else {}
                 fields = {"epoch": record.get("epochs_run"), "test_acc": record.get("test_acc"),
@@ -223,7 +252,7 @@ class RunStore:
                     row["note"] = f"result.json: {', '.join(wrong)} not a number"
             else:
                 row.update(state="unfinished", epoch=0, epochs=None, test_acc=None,
-                           holder=_holder(run_dir))
+                           holder=holder_of(run_dir))
                 try:
                     config = json.loads((run_dir / CONFIG).read_text())["config"]
                     if _mistyped({"epochs": config["epochs"]}):
@@ -242,7 +271,9 @@ class RunStore:
     def finished(self) -> list[dict]:
         """Every readable result under this store."""
         results = []
-        for path in sorted(self.runs.glob(f"*/{RESULT}")):
+        for path in (run_dir / RESULT for run_dir in self._run_dirs()):
+            if not path.exists():
+                continue
             try:
                 result = read_result(path)
             except (ValueError, OSError) as error:
@@ -251,6 +282,21 @@ class RunStore:
             result["run_dir"] = str(path.parent)
             results.append(result)
         return results
+
+    def _run_dirs(self) -> list[Path]:
+        """The run directories of the store, sorted; a symbolic link among them is skipped
+        with a warning naming it (its files belong to the run it points at)."""
+        try:
+            entries = sorted(self.runs.iterdir())
+        except OSError:
+            return []
+        dirs = []
+        for path in entries:
+            if path.is_symlink():
+                log.warning("skipping %s: a symbolic link, not a run directory", path)
+            elif path.is_dir():
+                dirs.append(path)
+        return dirs
 
 
 def _foreign_config(path: Path, config: RunConfig) -> str | None:
@@ -279,7 +325,7 @@ def _remove_stale_temporaries(run_dir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _holder(run_dir: Path) -> str | None:
+def holder_of(run_dir: Path) -> str | None:
     """``host:pid`` of the worker holding the run's claim now, or None (the lock dies with it)."""
     path = run_dir / "claim"
     if not path.exists():

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
-from ..files import atomic_write_bytes
+from ..files import DigestError, atomic_write_bytes, check_digest
 from ..masks import FixedMask, WeightMask, masked_layers
 from .records import MODEL, read_model
 
@@ -107,12 +107,20 @@ def write_run_mask(run_dir: str | Path, model: nn.Module, config: RunConfig) -> 
     return write_mask(Path(run_dir) / MASK, subnetwork_of(model, config))
 
 
-def read_mask(path: str | Path, config: RunConfig, shapes: dict[str, list[int]]) -> Subnetwork:
-    """The subnetwork in ``path``, checked against its run: its ``config`` (the hash) and the
+def read_mask(path: str | Path, config: RunConfig, shapes: dict[str, list[int]],
+              recorded_digest: str | None = None) -> Subnetwork:
+    """The subnetwork in ``path``, checked against its run: the digest its result records
+    (``mask_sha256``, None for records from before), its ``config`` (the hash) and the
     ``shapes`` of the run's masked layers (:func:`mask_shapes` of the rebuilt model). Raises
-    :class:`MaskError` with one line when the file is another run's, another width's, or
-    damaged."""
+    :class:`MaskError` with one line when the file is another run's, another width's, a link,
+    or damaged."""
     path = Path(path)
+    try:
+        check_digest(path, recorded_digest, "mask")
+    except DigestError as error:
+        raise MaskError(str(error)) from None
+    except FileNotFoundError:
+        pass  # named below
     try:
         with np.load(path, allow_pickle=False) as archive:
             entries = {name: archive[name] for name in archive.files}
@@ -210,19 +218,24 @@ def apply_subnetwork(model: nn.Module, subnetwork: Subnetwork) -> nn.Module:
     return model
 
 
-def rebuild(run_dir: str | Path, config: RunConfig) -> nn.Module:
+def rebuild(run_dir: str | Path, config: RunConfig, result: dict | None = None) -> nn.Module:
     """The run's subnetwork as a model: built from its seed with the committed mask applied, or
     from ``model.pt`` with the committed mask applied where the seed alone does not give the
-    trained state. :class:`MaskError` when the mask does not fit, or when neither is enough."""
+    trained state, each checked against the digest ``result`` records. :class:`MaskError` when
+    the mask does not fit or is not its record's, or when neither is enough."""
     from ..training.loop import build
 
     run_dir = Path(run_dir)
     model = build(config)
-    subnetwork = read_mask(run_dir / MASK, config, mask_shapes(model))
+    subnetwork = read_mask(run_dir / MASK, config, mask_shapes(model),
+                           None if result is None else result.get("mask_sha256"))
     why = not_rebuildable(config, model)
     if why is not None:
         if not (run_dir / MODEL).is_file():
             raise MaskError(f"{run_dir.name}: the mask alone does not give this run's network "
                             f"({why}) and model.pt is absent")
-        model.load_state_dict(read_model(run_dir / MODEL))
+        try:
+            model.load_state_dict(read_model(run_dir / MODEL, result))
+        except DigestError as error:
+            raise MaskError(str(error)) from None
     return apply_subnetwork(model, subnetwork)

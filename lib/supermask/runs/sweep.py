@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import provenance
+from ..files import file_digest
 from ..config import RunConfig
 from ..data.cifar10 import DataNotFoundError, cifar10_identity, load_cifar10
 from ..training.cifar10 import check_data_fits, train
@@ -76,6 +77,7 @@ def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
          wait: bool, on_epoch: Callable[[RunConfig, dict], None] | None = None) -> dict | None:
     result = store.result(config)
     if result is not None:
+        store.remove_leftover_checkpoint(config)
         return result
     resolve_device(device)  # refuse a bad device before anything is written
     train_data, test_data = data()
@@ -103,18 +105,23 @@ def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, d
     torch_device = resolve_device(device)
     outcome = train(config, train_data, test_data, torch_device,
                     checkpoint=store.checkpoint_path(config), progress=progress,
-                    on_epoch=None if on_epoch is None else lambda entry: on_epoch(config, entry))
+                    on_epoch=None if on_epoch is None else lambda entry: on_epoch(config, entry),
+                    data_fingerprint=None if store.data is None else store.data.fingerprint,
+                    commit=commit)
     return save_run(store, config, outcome, torch_device, commit)
 
 
 def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, commit: str,
              **extra) -> dict:
     """Write a trained run's model, its mask (the subnetwork, committed with the record) and its
-    ``result.json`` record (the one place that record is built, for every data set), remove its
-    checkpoint; the record, with ``run_dir``."""
-    write_model(store.model_path(config), outcome.model)
+    ``result.json`` record (the one place that record is built, for every data set, with the
+    digests of model.pt and mask.npz that their readers check), remove its checkpoint; the
+    record, with ``run_dir``."""
+    digests = {"model_sha256": write_model(store.model_path(config), outcome.model)}
     if outcome.status == "finished":  # a diverged run's scores are not a subnetwork
-        write_run_mask(store.run_dir(config), outcome.model, config)
+        mask = write_run_mask(store.run_dir(config), outcome.model, config)
+        if mask is not None:
+            digests["mask_sha256"] = file_digest(mask)
     result = {
         "hash": config.hash,
         "config": config.to_dict(),
@@ -143,6 +150,7 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
         "versions": provenance.versions(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "history": outcome.history,
+        **digests,
         **outcome.extra,
     }
     store.save_result(config, result)

@@ -91,7 +91,7 @@ def verify_run(run_dir: str | Path, test_data: ImageTensors, device: torch.devic
     if data_fingerprint is not None and trained_on not in (None, data_fingerprint):
         raise MaskError(f"{run_dir.name} was trained on data {trained_on[:12]}, not on the data "
                         f"given ({data_fingerprint[:12]})")
-    model = rebuild(run_dir, config)
+    model = rebuild(run_dir, config, result)
     check_precision(config.precision, device)
     set_matmul_precision(device)
     model = model.to(device=device, memory_format=torch.channels_last)  # as it trained

@@ -15,8 +15,8 @@ from ..files import atomic_torch_save
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-__all__ = ["Clock", "Optimizers", "checkpoint_sittings", "read_checkpoint", "restore_checkpoint",
-           "write_checkpoint"]
+__all__ = ["Clock", "Optimizers", "checkpoint_identity", "checkpoint_sittings",
+           "read_checkpoint", "restore_checkpoint", "write_checkpoint"]
 
 Optimizers = list[tuple[torch.optim.Optimizer, object]]  # (optimizer, scheduler or None)
 
@@ -35,10 +35,15 @@ class Clock:
         self.sittings = list(sittings or [])
         self.lap = self.started
 
-    def start(self, from_epoch: int = 0, device: str | None = None) -> None:
-        """A sitting begins after ``from_epoch`` epochs, on ``device`` (its :func:`device_name`)."""
+    def start(self, from_epoch: int = 0, device: str | None = None,
+              commit: str | None = None) -> None:
+        """A sitting begins after ``from_epoch`` epochs, on ``device`` (its :func:`device_name`),
+        running the code of ``commit`` (recorded when known: a resumed run may change code)."""
         self.started = self.lap = time.perf_counter()
-        self.sittings.append({"from_epoch": from_epoch, "device": device})
+        sitting = {"from_epoch": from_epoch, "device": device}
+        if commit is not None:
+            sitting["commit"] = commit
+        self.sittings.append(sitting)
 
     def epoch_done(self) -> None:
         """An epoch (its evaluation included) ends: its time since the last one ended."""
@@ -51,10 +56,18 @@ class Clock:
         return self.before + time.perf_counter() - self.started
 
 
+def checkpoint_identity(config: RunConfig, data_fingerprint: str | None) -> dict:
+    """What a checkpoint is of: the run's config hash and the data it trains on."""
+    return {"hash": config.hash, "data_fingerprint": data_fingerprint}
+
+
 def write_checkpoint(path: Path, epoch: int, model: nn.Module, optimizers: Optimizers,
-                     clock: Clock, history: list[dict], device: torch.device) -> None:
-    """Everything a resumed run needs to continue exactly as an uninterrupted one would."""
+                     clock: Clock, history: list[dict], device: torch.device,
+                     identity: dict | None = None) -> None:
+    """Everything a resumed run needs to continue exactly as an uninterrupted one would, and
+    the run it belongs to (:func:`checkpoint_identity`), which a resume checks."""
     atomic_torch_save({
+        "identity": identity,
         "epoch": epoch,
         "model": model.state_dict(),
         "optimizers": [optimizer.state_dict() for optimizer, _ in optimizers],
@@ -77,11 +90,24 @@ def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> object:
 
 
 def restore_checkpoint(state: dict, model: nn.Module, optimizers: Optimizers,
-                       config: RunConfig, device: torch.device) -> tuple[int, Clock, list[dict]]:
+                       config: RunConfig, device: torch.device,
+                       data_fingerprint: str | None = None) -> tuple[int, Clock, list[dict]]:
     """Load a checkpoint into the model and optimisers; (epoch, clock, history). Raises if the
-    checkpoint does not belong to this run (then the caller starts over)."""
+    checkpoint does not belong to this run: another config's hash, other data (then the caller
+    starts over). Checkpoints from before identities were recorded are checked by shape."""
     if not isinstance(state, dict):
         raise TypeError(f"a checkpoint is a dict, not {type(state).__name__}")
+    identity = state.get("identity")
+    if identity is not None:
+        if not isinstance(identity, dict):
+            raise ValueError("its identity is not a record of run and data")
+        if identity.get("hash") != config.hash:
+            raise ValueError(f"it is a checkpoint of run {identity.get('hash')}, not of "
+                             f"{config.hash}")
+        if data_fingerprint is not None and identity.get("data_fingerprint") not in (
+                None, data_fingerprint):
+            raise ValueError(f"it was trained on data {str(identity['data_fingerprint'])[:12]}, "
+                             f"not {data_fingerprint[:12]}")
     epoch, history = state["epoch"], state["history"]
     if not isinstance(epoch, int) or not 1 <= epoch <= config.epochs or len(history) != epoch:
         raise ValueError(f"checkpoint after epoch {epoch!r} with {len(history)} epochs of "

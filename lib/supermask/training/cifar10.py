@@ -71,6 +71,8 @@ def train(
     stop_after_epoch: int | None = None,
     eval_every_epoch: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
+    data_fingerprint: str | None = None,
+    commit: str | None = None,
 ) -> TrainOutcome | None:
     """Train ``config`` on CIFAR-10 in memory, from scratch or from ``checkpoint``, saving it
     after every epoch.
@@ -78,7 +80,8 @@ def train(
     ``stop_after_epoch`` ends the call early (returning None) once that many epochs are done, to
     split a long run over several sittings; calling again with the same checkpoint resumes.
     ``eval_every_epoch`` adds the test accuracy after every epoch to the history (the learning
-    curve); it never changes what training does.
+    curve); it never changes what training does. ``data_fingerprint`` and ``commit`` go into
+    the checkpoints and sittings (what the run trains on, the code of each sitting).
     """
     device = resolve_device(device)
     if device.type == "cpu":
@@ -86,4 +89,5 @@ def train(
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
     return fit(config, in_memory_feed(config, train_data, test_data), device,
                Path(checkpoint) if checkpoint is not None else None, progress, stop_after_epoch,
-               eval_every_epoch, on_epoch=on_epoch)
+               eval_every_epoch, on_epoch=on_epoch, data_fingerprint=data_fingerprint,
+               commit=commit)

@@ -27,7 +27,8 @@ from ..config import RunConfig, epoch_seed
 from ..masks import kept_counts
 from ..models import build_model
 from ..provenance import device_name
-from .checkpoint import Clock, read_checkpoint, restore_checkpoint, write_checkpoint
+from .checkpoint import (Clock, checkpoint_identity, read_checkpoint, restore_checkpoint,
+                         write_checkpoint)
 from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
 from .methods import Method, get_method
@@ -157,7 +158,8 @@ def _start(config: RunConfig, feed: Feed, device: torch.device,
 
 
 def _resume(run: _Run, restart: Callable[[], _Run], checkpoint: Path | None, config: RunConfig,
-            device: torch.device) -> tuple[_Run, int, Clock, list[dict]]:
+            device: torch.device, data_fingerprint: str | None = None
+            ) -> tuple[_Run, int, Clock, list[dict]]:
     """(run, epochs done, clock, history) after loading ``checkpoint``; a checkpoint that is
     unreadable or not this run's is set aside with a warning and the run starts over."""
     if checkpoint is None or not checkpoint.exists():
@@ -170,7 +172,7 @@ def _resume(run: _Run, restart: Callable[[], _Run], checkpoint: Path | None, con
         return run, 0, Clock(), []
     try:
         epoch, clock, history = restore_checkpoint(state, run.model, run.optimizers, config,
-                                                   device)
+                                                   device, data_fingerprint)
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
         log.warning("%s: checkpoint %s does not fit this run (%s); starting the run over",
                     config.name, checkpoint, error)
@@ -271,6 +273,8 @@ def fit(
     processes: Processes = Processes(),
     wrap: Callable[[nn.Module], nn.Module] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    data_fingerprint: str | None = None,
+    commit: str | None = None,
 ) -> TrainOutcome | None:
     """The one training loop, for CIFAR-10 in memory and ImageNet over many processes alike.
 
@@ -278,7 +282,9 @@ def fit(
     epoch), trains with the method's optimisers, and evaluates. ``wrap`` turns the model into
     what the forward pass runs (DistributedDataParallel); gradients of a step's micro-batches
     add up (the last one synchronises the processes); counts are summed over processes.
-    ``on_epoch`` gets each epoch's history entry once its checkpoint is written.
+    ``on_epoch`` gets each epoch's history entry once its checkpoint is written. Checkpoints
+    carry the run's hash and ``data_fingerprint``, and a resume refuses another run's; each
+    sitting records the ``commit`` it ran.
     """
     check_precision(config.precision, device)
     set_matmul_precision(device)
@@ -287,13 +293,13 @@ def fit(
     run = _start(config, feed, device, wrap)
     prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
     run, done, clock, history = _resume(run, lambda: _start(config, feed, device, wrap),
-                                        checkpoint, config, device)
+                                        checkpoint, config, device, data_fingerprint)
     trainable = [p for p in run.model.parameters() if p.requires_grad]
     status = "finished"
     bar = tqdm(total=config.epochs * feed.steps_per_epoch, initial=done * feed.steps_per_epoch,
                desc=config.name, disable=not (progress and processes.main), leave=False,
                unit="step")
-    clock.start(done, device_name(device))
+    clock.start(done, device_name(device), commit)
     for epoch in range(done, config.epochs):
         entry = _train_epoch(run, config, feed, epoch, device, processes, bar)
         history.append(entry)
@@ -319,7 +325,7 @@ def fit(
         if processes.main:
             if checkpoint is not None:
                 write_checkpoint(checkpoint, epoch + 1, run.model, run.optimizers, clock,
-                                 history, device)
+                                 history, device, checkpoint_identity(config, data_fingerprint))
             if on_epoch is not None:
                 on_epoch(entry)
         if processes.distributed:
