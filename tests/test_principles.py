@@ -15,11 +15,9 @@ import pytest
 import torch
 
 from supermask.boundary import describe, exit_status
-from supermask.cli import main as cli_main
 from supermask.config import RunConfig
 from supermask.data.cifar10 import _image_files, _tree_key, duplicates_across, ImageTensors
-from supermask.files import (DigestError, atomic_write_json, check_digest, file_digest,
-                             remove_stale_temporaries)
+from supermask.files import (DigestError, atomic_write_json, check_digest, file_digest)
 from supermask.notebooks.run import parse
 from supermask.runs import offload
 from supermask.runs.export import ExportError, export_run

@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 def _errno(error: BaseException) -> int | None:
     """The errno of an OSError, or of an error that carries one (ZMQError), or of the first
     error in its chain that does (torch.save reports an OSError as a RuntimeError)."""
-    seen, depth = error, 0
+    seen: BaseException | None = error
+    depth = 0
     while seen is not None and depth < 10:
         number = getattr(seen, "errno", None)
         if isinstance(number, int):

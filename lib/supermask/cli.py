@@ -79,7 +79,7 @@ def _config_from(args: argparse.Namespace, names: tuple[str, ...], **fixed) -> R
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m supermask",
                                      description="Supermasks in randomly weighted networks.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser(
         "train", help="run (or find in the run store) one training run",
         description="Run one config, or print its stored result if it already finished. "

@@ -86,7 +86,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries of ``path`` (``.<name>.<host>-<pid>.*.tmp``) whose writer on this
     host has died (a kill -9, a full disk that killed the process); the removed paths."""
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(path.parent.glob(f".{path.name}.*.tmp"))
     except OSError:

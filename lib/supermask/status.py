@@ -60,7 +60,7 @@ def _speeds(results_dir: Path) -> dict[tuple[str, str], float]:
         if (result.get("status") != "finished" or config.dataset != "cifar10" or not seconds
                 or not device.startswith("cpu") or "1 thread)" not in device):
             continue
-        samples.setdefault((config.model, config.precision), []).append(seconds / _cost(config))
+        samples.setdefault((config.model, str(config.precision)), []).append(seconds / _cost(config))
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
@@ -83,10 +83,10 @@ def figure_status(results_dir: str | Path, profiles=PROFILE_ORDER) -> pd.DataFra
             left = [config for config, result in zip(grid, stored) if result is None]
             seconds, guessed = 0.0, False
             for config in left:
-                speed = speeds.get((config.model, config.precision))
+                speed = speeds.get((config.model, str(config.precision)))
                 if speed is None:
-                    speed, guessed = fallback.get(config.precision, float("nan")), True
-                seconds += speed * _cost(config) * config.epochs
+                    speed, guessed = fallback.get(str(config.precision), float("nan")), True
+                seconds += speed * _cost(config) * (config.epochs or 0)
             rows.append({"figure": figure, "profile": profile, "finished": len(grid) - len(left),
                          "runs": len(grid), "cpu_hours_left": seconds / 3600,
                          "guessed": guessed})
