@@ -110,6 +110,12 @@ def test_the_fidelity_gate_is_1_5_points_at_10_epochs_and_1_0_at_the_reference()
 
 def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
     grid = budget.budget_grid(get_profile("paper"))
+    def noise(label, c) -> bool:  # the seed-noise families' runs, tested below
+        name = label["configuration"]
+        return (name in budget.NOISE_CONFIGURATIONS and c.epochs == 20
+                and (c.precision == "bf16" or name == "dense SGD"))
+
+    grid = [(label, c) for label, c in grid if not noise(label, c)]
     configs = [config for _, config in grid]
     fp32 = sorted((c.epochs for c in configs if c.precision == "fp32"))
     assert fp32 == sorted([e for e in (5, 10, 20, 40, 100) for _ in budget.CONFIGURATIONS])
@@ -128,6 +134,20 @@ def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
     assert len({c.hash for c in configs}) == len(configs)
     assert {c.train_subset for c in configs} == {None}
     assert {c.seed for c in configs if c.epochs != 20 or c.precision != "bf16"} == {0}
+
+
+def test_the_seed_noise_families_have_three_seeds_on_both_depths_at_short():
+    """Every family a claim weighs (claims.FAMILIES) gets its noise measured like the middle k's:
+    each configuration on Conv2 and Conv4 at short's schedule and precision, seeds 0-2 (seed 0
+    is Figure 3's or Figure 6's run), and dense SGD an fp32 twin on the CPU."""
+    short = get_profile("short")
+    grid = [config for _, config in budget.budget_grid(get_profile("paper"))]
+    for fields in budget.NOISE_CONFIGURATIONS.values():
+        for model in ("conv2", "conv4"):
+            for seed in (0, 1, 2):
+                assert short.apply(model=model, seed=seed, **fields) in grid, (fields, model)
+    twin = short.apply(model="conv2", seed=1, precision="fp32", method="dense", optimizer="sgd")
+    assert twin in grid and len(set(grid)) == len(grid)
 
 
 def test_the_shortfall_is_measured_per_depth_and_kept_out_of_the_study():
@@ -222,8 +242,9 @@ def test_the_short_profile_trains_the_budget_the_committed_study_picked():
     gate = budget.fidelity(study)
     assert len(gate) == 5 and gate["within gate"].eq(True).all()
     at_budget = {dataclasses.replace(config, precision="bf16")
-                 for _, config in budget.budget_grid(get_profile("paper"))
-                 if config.epochs == short.epochs and config.precision == "fp32"}
+                 for label, config in budget.budget_grid(get_profile("paper"))
+                 if config.epochs == short.epochs and config.precision == "fp32"
+                 and label["configuration"] in budget.CONFIGURATIONS}
     assert len(at_budget) == len(budget.CONFIGURATIONS)
     assert at_budget == {short.apply(model="conv2", seed=0, **fields)
                          for fields in budget.CONFIGURATIONS.values()}

@@ -24,7 +24,7 @@ from ..init import SHORT_NAMES
 from . import claims
 
 __all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
-           "NOISE_SIGMAS", "PAIR_GAP", "SHORTFALL_MODELS", "SPREAD_SEEDS", "BudgetChoice",
+           "NOISE_CONFIGURATIONS", "NOISE_SIGMAS", "PAIR_GAP", "SHORTFALL_MODELS", "SPREAD_SEEDS", "BudgetChoice",
            "budget_grid", "claim_notes", "claim_notes_for", "claims_by_budget", "fidelity",
            "pick_budget", "seed_noise", "seed_noise_for", "seed_spread", "shortfall",
            "study_epochs"]
@@ -61,6 +61,19 @@ _SHORTFALL_CONFIGURATION = "edge-popup U_k k=0.5"
 # accuracy's std that of its family (seed_noise), over the seeds its mean averages.
 SPREAD_SEEDS = 2
 NOISE_SIGMAS = 2.0
+# The seed noise of the other families a claim compares (claims.FAMILIES: the ends of k, dense
+# SGD and Adam, Zhou et al.), measured the same way: these configurations on both depths at
+# short's schedule and precision, at the study's seed and the spread's. Dense SGD also gets an
+# fp32 twin of its Conv2 run at the spread's first seed (the study's seed has its fp32 run from a
+# GPU, so that pair mixes device and precision): the bf16 gate's pair for the one configuration
+# it lacked.
+NOISE_CONFIGURATIONS = {
+    "edge-popup U_k k=0.1": CONFIGURATIONS["edge-popup U_k k=0.1"],
+    "edge-popup U_k k=0.9": CONFIGURATIONS["edge-popup U_k k=0.9"],
+    "dense SGD": {"method": "dense", "optimizer": "sgd"},
+    "dense Adam": CONFIGURATIONS["dense Adam"],
+    "Zhou et al. N_k": CONFIGURATIONS["Zhou et al. N_k"],
+}
 _STUDY_MODEL = "conv2"
 
 
@@ -109,6 +122,19 @@ def budget_grid(profile: Profile, seed: int = 0) -> list[tuple[dict, RunConfig]]
                          profile.apply(model=model, seed=other_seed, epochs=short_epochs,
                                        precision=short_precision,
                                        **CONFIGURATIONS[_SHORTFALL_CONFIGURATION])))
+    present = {config for _, config in grid}
+    noise_seeds = range(seed, seed + 1 + _spread_seeds(profile))
+    for model in SHORTFALL_MODELS:
+        for name, fields in NOISE_CONFIGURATIONS.items():
+            for noise_seed in noise_seeds:
+                config = profile.apply(model=model, seed=noise_seed, epochs=short_epochs,
+                                       precision=short_precision, **fields)
+                if config not in present:
+                    grid.append(({"configuration": name}, config))
+    other = "fp32" if short_precision == "bf16" else "bf16"
+    grid.append(({"configuration": "dense SGD"},  # the study's seed has its fp32 run from a GPU
+                 profile.apply(model=_STUDY_MODEL, seed=seed + 1, epochs=short_epochs,
+                               precision=other, **NOISE_CONFIGURATIONS["dense SGD"])))
     return grid
 
 
