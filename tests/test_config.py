@@ -62,6 +62,16 @@ def test_profiles():
         get_profile("fast")
 
 
+def test_a_title_says_how_many_seeds_have_run():
+    """Catches "seed none of 1 so far" in the title of a figure none of whose runs finished."""
+    short, paper = get_profile("short"), get_profile("paper")
+    assert "1 seed, no run finished yet," in short.describe([])
+    assert "5 seeds, no run finished yet," in paper.describe([])
+    assert "seed 0 of 5 so far," in paper.describe([0, 0])
+    assert ", 1 seed," in short.describe([0]) and "so far" not in short.describe([0])
+    assert "none" not in short.describe([])
+
+
 
 # Hashes name run directories, committed run records included: none may change, except where a
 # default is corrected to the authors' value and no committed record has the hash (ResNet-18

@@ -131,8 +131,9 @@ def test_published_levels_go_on_their_panels_only():
     plots.reference_lines(fig, {"conv4": 72.5}, "published")
     levels = {ax.get_title(): [line.get_ydata()[0] for line in ax.get_lines()
                                if line.get_label() == "published"] for ax in fig.axes}
-    assert levels == {"conv2": [], "conv4": [72.5], "conv6": []}
+    assert levels == {"Conv2": [], "Conv4": [72.5], "Conv6": []}  # panels named as in the paper
     assert "published" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "published 72.5" in [t.get_text() for t in fig.axes[1].texts]  # and on the line
 
 
 def test_a_single_x_value_gets_its_own_tick():
@@ -171,3 +172,108 @@ def test_a_point_whose_run_did_not_leave_chance_has_an_open_marker():
     assert "did not leave chance" in [t.get_text() for t in fig.legends[0].get_texts()]
     assert plots.figure_problems(fig) == []
     plt.close(fig)
+
+
+def _problems_of(fig, kind: str) -> list[str]:
+    return [p for p in plots.figure_problems(fig) if kind in p]
+
+
+def test_figure_problems_finds_a_scale_with_nothing_drawn_on_it():
+    """Catches an empty panel whose axis read 0-1 under "test accuracy (%)"; accuracy_curves
+    now gives an empty figure the accuracy's 0-100 scale."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_ylabel("test accuracy (%)")
+    ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes)
+    assert _problems_of(fig, "a scale nothing drawn on it has"), plots.figure_problems(fig)
+    runs = _runs().assign(status="missing", test_acc=None)
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    assert fig.axes[0].get_ylim() == (0, 100)
+    assert plots.figure_problems(fig) == []
+    plt.close("all")
+
+
+def test_figure_problems_finds_a_series_drawn_in_two_looks():
+    """Catches the budget study's curves, where Zhou et al. (k empty) had a colour per panel
+    under one legend entry; learning_curves now gives it one look in every panel."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    left.plot([1, 2], [40, 50], color="#de8f05", label="Zhou et al. $N_k$")
+    right.plot([1, 2], [40, 50], color="#8a5a00", label="Zhou et al. $N_k$")
+    assert _problems_of(fig, "drawn in 2 looks"), plots.figure_problems(fig)
+    curves = pd.DataFrame([{"method": m, "init": i, "k": k, "optimizer": "sgd", "width": 1.0,
+                            "model": "conv2", "epochs": n, "schedule": f"{n} epochs",
+                            "hash": f"{m}{k}{n}", "epoch": e, "test_acc": 0.1 * e}
+                           for n in (5, 10) for m, i, k in (("zhou", "kaiming_normal", None),
+                                                            ("edge-popup", "signed_constant", 0.1),
+                                                            ("edge-popup", "signed_constant", 0.5))
+                           for e in (1, 2, 3)])
+    fig = plots.learning_curves(curves, "curves", panel="schedule")
+    assert plots.figure_problems(fig) == []
+    plt.close("all")
+
+
+def test_figure_problems_finds_a_level_on_the_panel_frame():
+    """Catches Figure 6's published Conv6 level (76.5 %) drawn on the top of its frame;
+    reference_lines now widens the axis to hold it inside, with its label."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([10, 50, 90], [61.7, 76.6, 61.7])
+    ax.set_ylim(60, 76.5)
+    ax.axhline(76.5, linestyle="-.", label="published")
+    assert _problems_of(fig, "on or past the panel's frame"), plots.figure_problems(fig)
+    runs = _runs().assign(test_acc=lambda r: 0.6 + r["k"] / 6)  # 61.7 to 75 %
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    plots.reference_lines(fig, {"conv2": 66.0, "conv4": 72.5, "conv6": 76.5}, "published")
+    assert plots.figure_problems(fig) == []
+    plt.close("all")
+
+
+def test_figure_problems_finds_a_canvas_that_shrinks_its_text_or_its_panels():
+    """Catches the budget study's five learning-curve panels in a row (3725 px: its text a
+    third of its size when shown) and pab_accuracy's one small panel on a canvas widened by its
+    title (2441 px); learning_curves now wraps panels, and titles wrap to the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 5, figsize=(25, 4))
+    for ax in axes:
+        ax.plot([1, 2], [40, 50])
+        ax.set_title("20 epochs")
+    fig.tight_layout()  # as learning_curves laid them out: 25 inches of panels
+    assert _problems_of(fig, "px tall"), plots.figure_problems(fig)
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.plot([0.1, 0.5], [40, 50])
+    fig.suptitle("PaB vs edge-popup (profile short: 20 epochs, all train / all test images, "
+                 "1 seed, bf16, ResNet-18 width 1, IteRand every 300 steps, PaB 36 epochs)")
+    assert _problems_of(fig, "of the canvas' width"), plots.figure_problems(fig)
+    curves = pd.DataFrame([{"method": "edge-popup", "init": "signed_constant", "k": 0.5,
+                            "model": "conv2", "schedule": f"{n} epochs", "hash": str(n),
+                            "epoch": e, "test_acc": 0.1 * e}
+                           for n in (5, 10, 20, 40, 100) for e in (1, 2, 3)])
+    fig = plots.learning_curves(curves, "curves", panel="schedule")
+    assert plots.figure_problems(fig) == []
+    runs = _runs()[lambda r: r["model"] == "conv2"]
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", xlabel="k",
+                                title="PaB vs edge-popup (profile short: 20 epochs, all train / "
+                                      "all test images, 1 seed, bf16, ResNet-18 width 1, IteRand "
+                                      "every 300 steps, PaB 36 epochs)")
+    assert plots.figure_problems(fig) == []
+    plt.close("all")
+
+
+def test_points_far_below_the_others_sit_on_the_bottom_edge_with_their_accuracy():
+    """Catches Figure 3's axis running 5-85 % for two Conv8 runs at chance, which squashed the
+    50-80 % band where the series differ; and x ticks between the grid's k values."""
+    runs = _runs().assign(test_acc=lambda r: 0.55 + r["k"] / 4)
+    runs.loc[(runs["model"] == "conv4") & (runs["k"] == 0.1), "test_acc"] = 0.102
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k",
+                                x_percent=True)
+    low, high = fig.axes[0].get_ylim()
+    assert 40 < low < 55 and high < 85, (low, high)
+    printed = [t.get_text() for t in fig.axes[1].texts]
+    assert printed.count("\u219310.2") == 2, printed
+    assert list(fig.axes[0].get_xticks()) == [10, 50, 90]
+    assert plots.figure_problems(fig) == []

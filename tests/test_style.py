@@ -65,3 +65,14 @@ def test_runs_that_differ_in_two_fields_get_a_look_each():
             for size in ("c1", "c2", "c3") for width in (1.0, 2.0)]
     looks = [s.look for s in style.run_styles(rows, vary=["size", "width"])]
     assert len(set(looks)) == 6
+
+
+def test_runs_of_a_series_without_the_varied_field_share_its_look():
+    """Catches Zhou et al.'s runs (k empty, NaN in a CSV) drawn in a shade each, as in the budget
+    study's learning curves, where each schedule's Zhou et al. run had its own colour."""
+    rows = [{"method": "zhou", "init": "kaiming_normal", "k": float("nan"), "epochs": e}
+            for e in (5, 10, 20)]
+    rows += [{"method": "edge-popup", "init": "signed_constant", "k": k} for k in (0.1, 0.5)]
+    looks = style.run_styles(rows, vary="k")
+    assert looks[0] == looks[1] == looks[2] == style.series_style(rows[0])
+    assert looks[3] != looks[4]

@@ -231,8 +231,10 @@ class Profile:
         seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) > 1 else ''}"
         if seeds_run is not None:
             run = sorted({int(seed) for seed in seeds_run})
-            if run != sorted(self.seeds):
-                named = ", ".join(map(str, run)) if run else "none"
+            if not run:  # a title before the first run: what is planned, and that none has run
+                seeds = f"{seeds}, no run finished yet"
+            elif run != sorted(self.seeds):
+                named = ", ".join(map(str, run))
                 seeds = f"seed{'s' if len(run) > 1 else ''} {named} of {len(self.seeds)} so far"
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         return (f"profile {self.name}: {epochs}, {train} train / {test} test images, "

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "OPTIMIZER_NAMES", "SYMBOLS", "math_names",
-           "percent", "run_name", "series_name", "value_of"]
+__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "MODEL_NAMES", "OPTIMIZER_NAMES", "SYMBOLS",
+           "math_names", "model_name", "percent", "run_name", "series_name", "value_name",
+           "value_of"]
 
 
 def percent(fraction: float | None, unit: str = "%") -> str:
@@ -35,6 +36,22 @@ SYMBOLS = {"signed_constant": "U_k", "kaiming_normal": "N_k", "signed_xavier_con
 METHOD_NAMES = {"edge-popup": "edge-popup", "edge-popup-extras": "edge-popup + PaB's extras",
                 "zhou": "Zhou et al.", "pab": "PaB", "iterand": "IteRand", "dense": "dense"}
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
+MODEL_NAMES = {"conv2": "Conv2", "conv4": "Conv4", "conv6": "Conv6", "conv8": "Conv8",
+               "resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
+               "resnet101": "ResNet-101", "wide_resnet50_2": "Wide ResNet-50-2"}
+
+
+def model_name(model: str) -> str:
+    """E.g. "Wide ResNet-50-2" for wide_resnet50_2: the architecture as the papers write it."""
+    return MODEL_NAMES.get(model, model)
+
+
+def value_name(field: str, value) -> str:
+    """A field's value as a reader knows it (a panel title, a table's row): models, methods,
+    distributions and optimisers by their papers' names, anything else as it is."""
+    named = {"model": MODEL_NAMES, "method": METHOD_NAMES, "init": DISTRIBUTION_NAMES,
+             "optimizer": OPTIMIZER_NAMES}.get(field, {})
+    return named.get(value, str(value)) if isinstance(value, str) else str(value)
 
 
 def value_of(row: Mapping, key: str):

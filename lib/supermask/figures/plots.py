@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-from ..names import run_name, series_name
+from ..names import run_name, series_name, value_name
 from .style import run_styles, series_style
 
 __all__ = ["accuracy_curves", "budget_curves", "cost_scatter", "figure_problems", "grouped_bars",
@@ -32,6 +32,7 @@ def accuracy_curves(
     baselines: pd.DataFrame | None = None,
     label=series_name,
     x_percent: bool = False,
+    xticks=None,
 ) -> plt.Figure:
     """One panel per value of ``panel``; test accuracy (%) against ``x``, one line per ``hue``
     value, named ``label(row)`` and styled by :mod:`.style` (a series' own look; shades of it
@@ -39,25 +40,38 @@ def accuracy_curves(
 
     Lines are the mean over seeds with a +-1 std band; a point with a run that did not leave
     chance (the CSV's did_not_leave_chance) has an open marker; diverged or failed runs are drawn
-    as red crosses on the x axis; ``baselines`` (dense runs) become horizontal lines, one per optimiser.
-    Runs of status ``missing`` are not drawn; a panel with no finished run says it was not run.
+    as red crosses on the x axis; ``baselines`` (dense runs) become horizontal lines, one per
+    optimiser. The accuracy axis spans the points and baselines, except points far below all
+    the others (runs stuck near chance), which would squash the band where the series differ:
+    those sit on the axis' bottom edge with their accuracy printed. Ticks mark ``xticks``, by
+    default the grid's x values where it has few. Runs of status ``missing`` are not drawn; a
+    panel with no finished run says it was not run.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     panels = list(dict.fromkeys(runs[panel]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 4.2 * len(panels)), 3.8),
+                             squeeze=False, sharey=True)
     first = runs.drop_duplicates(hue)
     looks = dict(zip(first[hue], run_styles(first.to_dict("records"), vary=hue)))
     names = {row[hue]: label(row) for row in first.to_dict("records")}
     scale = 100 if x_percent else 1
+    finished = runs[runs["status"] == "finished"]
+    dense = (baselines[baselines["status"] == "finished"] if baselines is not None
+             else pd.DataFrame(columns=[panel, "optimizer", "test_acc"]))
+    means = finished.groupby([panel, hue, x], sort=False)["test_acc"].mean() * 100
+    levels = dense.groupby([panel, "optimizer"])["test_acc"].mean() * 100
+    floor = _low_outlier_fence(pd.concat([means, levels]))
     noted = False  # a "runs not run yet" note sits at the bottom of some panel
     at_chance = False  # some point's runs did not leave chance (drawn open)
+    below = False  # some point sits on the bottom edge, below the axis' range
     span = runs[x].dropna() * scale  # the grid's whole x range, however few runs are finished
     margin = 0.05 * (span.max() - span.min())
     for ax, name in zip(axes[0], panels):
+        ax.set_gid(str(name))  # the panel's value, for reference_lines
         here = runs[runs[panel] == name]
-        finished = here[here["status"] == "finished"]
-        for value, group in finished.groupby(hue, sort=False):
+        done = here[here["status"] == "finished"]
+        edge: dict[float, int] = {}  # points on the bottom edge at each x, for stacking
+        for value, group in done.groupby(hue, sort=False):
             stats = group.groupby(x)["test_acc"].agg(["mean", "std", "count"]).reset_index()
             xs = stats[x] * scale
             ax.plot(xs, stats["mean"] * 100, **looks[value].line(), label=names[value])
@@ -74,26 +88,34 @@ def accuracy_curves(
                 std = stats["std"].fillna(0) * 100
                 ax.fill_between(xs, (stats["mean"] * 100) - std, (stats["mean"] * 100) + std,
                                 color=looks[value].colour, alpha=0.2)
+            if floor is not None:
+                for at, accuracy in zip(xs, stats["mean"] * 100):
+                    if accuracy < floor:
+                        _on_bottom_edge(ax, at, accuracy, looks[value], edge.get(at, 0))
+                        edge[at] = edge.get(at, 0) + 1
+                        below = True
         diverged = here[~here["status"].isin(["finished", "missing"])]
         if len(diverged):
             ax.scatter(diverged[x] * scale, [0] * len(diverged), marker="x", color="red",
-                       clip_on=False, zorder=5, label="diverged")
+                       transform=ax.get_xaxis_transform(), clip_on=False, zorder=5,
+                       label="diverged")
         dense_here = (baselines[baselines[panel] == name] if baselines is not None
                       else here.iloc[:0])
-        if len(dense_here):
-            dense = dense_here[dense_here["status"] == "finished"]
-            for _, group in dense.groupby("optimizer"):
-                row = group.iloc[0].to_dict()
-                look = series_style(row)
-                ax.axhline(group["test_acc"].mean() * 100, color=look.colour,
-                           linestyle=look.linestyle, linewidth=1.2, label=series_name(row))
+        for _, group in dense[dense[panel] == name].groupby("optimizer"):
+            row = group.iloc[0].to_dict()
+            look = series_style(row)
+            ax.axhline(group["test_acc"].mean() * 100, color=look.colour,
+                       linestyle=look.linestyle, linewidth=1.2, label=series_name(row))
         if margin > 0:
             ax.set_xlim(span.min() - margin, span.max() + margin)
+            ticks = xticks if xticks is not None else sorted(runs[x].dropna().unique())
+            if len(ticks) <= 9:
+                ax.set_xticks([tick * scale for tick in ticks])
         elif len(span):  # one x value (a smoke grid): centred, its own tick, no odd decimals
             value = float(span.iloc[0])
             ax.set_xlim(value - (0.5 * abs(value) or 0.5), value + (0.5 * abs(value) or 0.5))
             ax.set_xticks([value])
-        if finished.empty and len(diverged) == 0:
+        if done.empty and len(diverged) == 0:
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                     color="grey", fontsize=12)
         else:
@@ -101,70 +123,152 @@ def accuracy_curves(
             missing = sum((part["status"] == "missing").sum() for part in (here, dense_here))
             if missing:
                 ax.text(0.98, 0.02, f"{missing} of {len(here) + len(dense_here)} runs not run yet",
-                        transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=8)
+                        transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=9)
                 noted = True
-        ax.set_title(str(name))
+        ax.set_title(value_name(panel, name))
         ax.set_xlabel(xlabel)
+    _accuracy_range(axes[0][0], [v for v in [*means, *levels] if floor is None or v >= floor],
+                    below)
     if at_chance:  # one legend entry says what an open marker means
         axes[0][0].plot([], [], linestyle="none", marker="o", markerfacecolor="white",
                         markeredgecolor="grey", label="did not leave chance")
+    if below:
+        axes[0][0].plot([], [], linestyle="none", marker=r"$\downarrow$", color="grey",
+                        markersize=10, label="below the axis (accuracy printed)")
     if noted:  # room below the lowest point, so the note never covers a run (the y axis is shared)
         low, high = axes[0][0].get_ylim()
         axes[0][0].set_ylim(low - 0.1 * (high - low), high)
     return _finish(fig, axes[0], title, columns=4)
 
 
+def _low_outlier_fence(accuracies: pd.Series) -> float | None:
+    """The accuracy (%) below which a point is far from all the others: Tukey's lower fence
+    (the lower quartile less 1.5 interquartile ranges), and at least 10 points below that
+    quartile, so a tight cluster never makes its own stragglers outliers. None for fewer than
+    four values."""
+    accuracies = accuracies.dropna()
+    if len(accuracies) < 4:
+        return None
+    low, high = accuracies.quantile([0.25, 0.75])
+    return low - max(1.5 * (high - low), 10.0)
+
+
+def _on_bottom_edge(ax: plt.Axes, x: float, accuracy: float, look, stacked: int) -> None:
+    """A point below the axis' range: its marker on the bottom edge (nudged sideways where
+    another one sits at the same x), its accuracy printed beside it, both in its look."""
+    from matplotlib.transforms import offset_copy
+
+    edge = offset_copy(ax.get_xaxis_transform(), fig=ax.figure, x=5 * stacked, units="points")
+    ax.plot([x], [0], transform=edge, linestyle="none", marker=look.marker, color=look.colour,
+            markersize=7, clip_on=False, zorder=5)
+    ax.annotate(f"\u2193{accuracy:.1f}", (x, 0), xycoords=ax.get_xaxis_transform(),
+                xytext=(9, 3 + 13 * stacked), textcoords="offset points", fontsize=9,
+                color=look.colour, ha="left", va="bottom", zorder=6,
+                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+
+
+def _accuracy_range(ax: plt.Axes, accuracies: list[float], cut: bool) -> None:
+    """The accuracy axis over ``accuracies`` (%), with room around them, and below them where
+    points are ``cut`` to the bottom edge (their printed values); 0-100 where nothing is drawn,
+    the scale an accuracy has, rather than matplotlib's 0-1."""
+    if not accuracies:
+        ax.set_ylim(0, 100)
+        return
+    low, high = min(accuracies), max(accuracies)
+    pad = max(0.08 * (high - low), 1.0)
+    ax.set_ylim(low - pad - (0.2 * (high - low) if cut else 0), high + pad)
+
+
 def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
-    """Accuracy axis label, one legend of every panel's labels below the panels, the title."""
-    axes[0].set_ylabel("test accuracy (%)")
+    """Accuracy axis label on each row's first panel, one legend of every panel's labels below
+    the panels, the title wrapped to the figure's width (a longer one would widen the saved
+    canvas around small panels)."""
+    for ax in axes:
+        if ax.get_subplotspec() is None or ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("test accuracy (%)")
+    fig.suptitle(title, wrap=True)
+    _legend(fig, axes, columns)
+    return fig
+
+
+def _legend(fig: plt.Figure, axes, columns: int) -> None:
+    """One legend of every panel's labels below the panels (each label once), and the panels
+    laid out above it."""
     handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
+    for legend in list(fig.legends):
+        legend.remove()
     # Fewer columns, and rows with room for them, where long labels (Figure 7's released
-    # scalings) would run past the figure's edge; figures whose labels fit are drawn as before.
+    # scalings) would run past the figure's edge.
     widest = max((len(label.replace("$", "")) for label in handles), default=0)
-    fitting = max(1, int(2.0 * fig.get_figwidth() / (0.075 * widest + 0.6)))
-    row = 0.05 if fitting >= columns else 0.08
-    columns = min(columns, fitting)
+    columns = max(1, min(columns, int(2.0 * fig.get_figwidth() / (0.075 * widest + 0.6))))
+    rows = -(-len(handles) // columns)
     if handles:  # none while no run of the figure has finished
         fig.legend(handles.values(), handles.keys(), loc="lower center",
                    ncol=min(columns, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08 + row * ((max(len(handles), 1) - 1) // columns), 1, 1))
-    return fig
+    fig.tight_layout(rect=(0, min(0.5, (0.05 + 0.26 * rows) / fig.get_figheight()), 1, 1))
 
 
 def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
-                    panel: str | None = None, vary: str | list[str] = "k"
-                    ) -> plt.Figure | None:
-    """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``), one
-    panel per ``panel`` value; None when no run measured a learning curve. A run has its
-    series' look from :mod:`.style`; runs of one series that differ in ``vary`` are shades of
-    it with a marker each, the same in every panel."""
+                    panel: str | None = None, vary: str | list[str] = "k",
+                    columns: str | None = None, baselines: bool = True,
+                    wrap: int = 3) -> plt.Figure | None:
+    """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``); None
+    when no run measured a learning curve. A run has its series' look from :mod:`.style`; runs
+    of one series that differ in ``vary`` are shades of it with a marker each, the same in
+    every panel.
+
+    One panel per ``panel`` value, ``wrap`` to a row; with ``columns`` (a subnetwork's field:
+    its distribution, its method), a row of panels per ``panel`` value, one per ``columns``
+    value, so that a panel holds a few series rather than all of them. Dense runs have no
+    such field: with ``baselines`` they are drawn in each panel of their row, else in panels of
+    their own, one per optimiser."""
     if curves is None:
         return None
     curves = curves.dropna(subset=["test_acc"])
     if curves.empty:
         return None
     sns.set_theme(style="whitegrid", context="notebook")
-    panels = list(dict.fromkeys(curves[panel])) if panel else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(9.0, 5.0 * len(panels)), 4.2),
-                             squeeze=False, sharey=True)
+    rows = list(dict.fromkeys(curves[panel])) if panel else [None]
+    if columns:
+        dense = curves["method"] == "dense"
+        own = [series_name(row) for row in curves[dense].to_dict("records")]
+        curves = curves.assign(_column=curves[columns].astype(object).where(~dense))
+        if not baselines:
+            curves.loc[dense, "_column"] = own
+        split = list(dict.fromkeys(curves["_column"].dropna())) or [None]
+        cells = [(row, column) for row in rows for column in split]
+        width = len(split)
+    else:
+        cells = [(row, None) for row in rows]
+        width = min(wrap, len(cells))
+    height = -(-len(cells) // width)
+    fig, grid = plt.subplots(height, width, figsize=(max(9.0, 4.6 * width), 3.0 * height + 1.4),
+                             squeeze=False, sharey=True, sharex=bool(columns))
+    axes = list(grid.flat)
+    for ax in axes[len(cells):]:  # a wrapped last row's empty places
+        ax.remove()
+    axes = axes[:len(cells)]
     runs = curves.drop_duplicates("hash").to_dict("records")
     looks = dict(zip((row["hash"] for row in runs), run_styles(runs, vary=vary)))
-    for ax, name in zip(axes[0], panels):
-        here = curves if name is None else curves[curves[panel] == name]
+    for ax, (row, column) in zip(axes, cells):
+        here = curves if row is None else curves[curves[panel] == row]
+        if column is not None:
+            here = here[here["_column"].isna() | (here["_column"] == column)]
         for run_hash, run in here.groupby("hash", sort=False):
             run = run.sort_values("epoch")
             ax.plot(run["epoch"], run["test_acc"] * 100, **looks[run_hash].line(),
                     markevery=max(1, len(run) // 8), markersize=4,
                     label=label(run.iloc[0].to_dict()))
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        if name is not None:
-            ax.set_title(str(name))
-    return _finish(fig, axes[0], title, columns=3)
+        if not columns or ax.get_subplotspec().is_last_row():
+            ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        names = [value_name(panel, row) if row is not None else None,
+                 value_name(columns, column) if column is not None else None]
+        ax.set_title(", ".join(str(n) for n in names if n is not None))
+    return _finish(fig, axes, title, columns=3)
 
 
 def loss_and_accuracy_curves(curves: pd.DataFrame | None, title: str, label=series_name,
@@ -234,6 +338,7 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
     if done.empty:
         ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
                 color="grey")
+        ax.set_ylim(0, 100)
     return _finish(fig, [ax], title, columns=3)
 
 
@@ -268,10 +373,12 @@ def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str
     handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="",
                            markersize=(sizes[v] ** 0.5), label=f"{size_by}={v:g}")
                 for v in values]
-    if finished.empty:
+    if finished.empty:  # the accuracy's own scale; no cost axis has one before a run
         for ax in axes[0]:
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center",
                     va="center", color="grey", fontsize=12)
+            ax.set_ylim(0, 100)
+            ax.xaxis.set_major_locator(ticker.NullLocator())
     else:
         fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)),
                    frameon=False, bbox_to_anchor=(0.5, -0.02))
@@ -294,8 +401,9 @@ def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str,
     for j, source in enumerate(sources):
         rows = table[table[series] == source].set_index(group)[value]
         values = [rows.get(key, float("nan")) for key in keys]
-        ax.bar([i + j * width for i in range(len(keys))], values, width=width, label=source,
-               color=colours[j])
+        bars = ax.bar([i + j * width for i in range(len(keys))], values, width=width,
+                      label=source, color=colours[j])
+        ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=9)
     ax.set_xticks([i + width * (len(sources) - 1) / 2 for i in range(len(keys))],
                   [group_label(key) for key in keys], fontsize=8)
     ax.set_ylabel(ylabel)
@@ -305,30 +413,37 @@ def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str,
     return fig
 
 
-def reference_lines(fig: plt.Figure, values: dict[str, float], label: str) -> None:
+def reference_lines(fig: plt.Figure, values: dict[str, float], label: str,
+                    tag: str = "published") -> None:
     """A published accuracy (%) as a thin black dash-dot line across each panel of ``fig``
-    whose title is a key of ``values``, named once in the legend. For numbers a paper prints
-    without an x (a kept fraction it does not report): the level, never an invented point."""
-    for ax in fig.axes:
-        if ax.get_title() in values:
-            ax.axhline(values[ax.get_title()], color="black", linestyle="-.", linewidth=0.9,
-                       label=label, zorder=1)
-    handles = {}
-    for ax in fig.axes:
-        for handle, text in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(text, handle)
-    for legend in list(fig.legends):
-        legend.remove()
-    columns = 4 if len(handles) > 4 else len(handles)
-    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=max(columns, 1),
-               frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((max(len(handles), 1) - 1) // 4), 1, 1))
+    made for a key of ``values`` (its panel value, e.g. a model), named once in the legend and
+    on the line (``tag`` and the value). For numbers a paper prints without an x (a kept
+    fraction it does not report): the level, never an invented point. The accuracy axis grows
+    to hold every level inside the panel, never on its frame."""
+    drawn = [ax for ax in fig.axes if ax.get_gid() in values]
+    for ax in drawn:
+        level = values[ax.get_gid()]
+        ax.axhline(level, color="black", linestyle="-.", linewidth=0.9, label=label, zorder=1)
+        ax.annotate(f"{tag} {level:.1f}", (0.02, level), xycoords=ax.get_yaxis_transform(),
+                    xytext=(0, 2), textcoords="offset points", fontsize=9, va="bottom",
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
+                          "edgecolor": "none"})
+    for ax in drawn:  # shared or not, each panel holds every level, and its label above it
+        levels = [values[other.get_gid()] for other in drawn]
+        low, high = ax.get_ylim()
+        span = max(high, *levels) - min(low, *levels)
+        ax.set_ylim(min(low, min(levels) - 0.08 * span), max(high, max(levels) + 0.15 * span))
+    _legend(fig, fig.axes, columns=4)
 
 
 def figure_problems(fig: plt.Figure) -> list[str]:
     """What a reader would trip over: two visible texts that overlap, two legend entries that
-    look the same (colour, line and marker). (Texts past the figure's edge are not a problem:
-    ``save_figure`` writes the tight bounding box.)"""
+    look the same (colour, line and marker), one series drawn in two looks in different panels,
+    an axis with a scale that nothing drawn on it has (matplotlib's 0-1 on an empty panel, an
+    accuracy in % that ends at 1), a level line (a published or dense accuracy) on or past its
+    panel's frame, where it vanishes, and a canvas that shrinks its text or its panels when
+    shown: see :func:`_canvas_problems`. (Text past the figure's bottom is no problem: the
+    legend goes there, and ``save_figure`` writes the tight bounding box.)"""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     hidden = set()  # labels of ticks outside the view, which matplotlib does not draw
@@ -365,6 +480,96 @@ def figure_problems(fig: plt.Figure) -> list[str]:
                 problems.append(f"legend entries {seen[look]!r} and {text.get_text()!r} "
                                 f"look the same")
             seen.setdefault(look, text.get_text())
+    problems += _looks_across_panels(fig)
+    problems += _scales_without_data(fig)
+    problems += _levels_on_the_frame(fig)
+    problems += _canvas_problems(fig, renderer, [text for text, _ in texts])
+    return problems
+
+
+def _looks_across_panels(fig: plt.Figure) -> list[str]:
+    """A label drawn in more than one look: the legend shows one of them, so the others read
+    as a series it does not name."""
+    looks: dict[str, set] = {}
+    for ax in fig.axes:
+        for artist in [*ax.get_lines(), *ax.collections]:
+            label = artist.get_label()
+            look = _look(artist)
+            if label and not label.startswith("_") and look is not None:
+                looks.setdefault(label, set()).add(look)
+    return [f"series {label!r} is drawn in {len(seen)} looks across the panels"
+            for label, seen in looks.items() if len(seen) > 1]
+
+
+def _scales_without_data(fig: plt.Figure) -> list[str]:
+    """Axes whose tick labels show a scale no drawn thing has: matplotlib's 0-1 on an axis that
+    neither its panel nor a panel sharing it draws on, or an accuracy (%) that ends at 1."""
+    problems = []
+    for ax in fig.axes:
+        for name, axis, shared in (("x", ax.xaxis, ax.get_shared_x_axes()),
+                                   ("y", ax.yaxis, ax.get_shared_y_axes())):
+            if not any(t.get_visible() and t.get_text() for t in axis.get_ticklabels()):
+                continue
+            siblings = shared.get_siblings(ax)
+            labels = [(s.xaxis if name == "x" else s.yaxis).get_label_text() for s in siblings]
+            label = next((text for text in labels if text), "")
+            low, high = sorted(axis.get_view_interval())
+            empty = not any(s.has_data() for s in siblings)
+            if ("%" in label and high <= 1) or (empty and (low, high) == (0.0, 1.0)):
+                problems.append(f"panel {ax.get_title()!r}: its {name} axis ({label!r}) reads "
+                                f"{low:g}-{high:g}, a scale nothing drawn on it has")
+    return problems
+
+
+def _levels_on_the_frame(fig: plt.Figure) -> list[str]:
+    """Level lines (``axhline``, ``axvline``: a dense baseline, a published accuracy, a
+    reference schedule) that lie on their panel's frame or outside it, where they cannot be
+    seen. Lines of data points may leave the panel (a point below the axis' range)."""
+    problems = []
+    for ax in fig.axes:
+        box = ax.get_window_extent()
+        for line in ax.get_lines():
+            along_x, along_y = line.get_transform().contains_branch_seperately(ax.transData)
+            if along_x == along_y or len(line.get_xydata()) < 2:
+                continue  # a line of data points, or a marker
+            points = line.get_transform().transform(line.get_xydata())
+            where = points[:, 1] if along_y else points[:, 0]
+            low, high = (box.y0, box.y1) if along_y else (box.x0, box.x1)
+            if (where <= low + 2).any() or (where >= high - 2).any():
+                level = line.get_ydata()[0] if along_y else line.get_xdata()[0]
+                problems.append(f"panel {ax.get_title()!r}: level {line.get_label()!r} at "
+                                f"{level:g} lies on or past the panel's frame")
+    return problems
+
+
+SAVE_DPI = 150  # the resolution save_figure writes PNGs at
+SHOWN_PX = 1280  # the widest a figure is shown: a notebook's or a web page's column
+MIN_TEXT_PX = 9  # the smallest text that reads without zooming
+MIN_PANEL_SHARE = 0.5  # the panels' share of the saved canvas' width
+
+
+def _canvas_problems(fig: plt.Figure, renderer, texts) -> list[str]:
+    """A canvas too wide for its text: shown at most SHOWN_PX wide, a PNG wider than that is
+    scaled down, and its smallest text must stay MIN_TEXT_PX tall (five panels in a row at
+    25 inches did not). And panels that fill less than MIN_PANEL_SHARE of the canvas' width:
+    a title or legend wider than the figure widens the saved canvas (bbox_inches="tight")
+    around small panels."""
+    problems = []
+    box = fig.get_tightbbox(renderer)  # what save_figure writes, in inches, less its padding
+    width = box.width + 0.2
+    shown = min(SAVE_DPI, SHOWN_PX / width)  # pixels an inch of the figure gets when shown
+    if texts:
+        smallest = min(text.get_fontsize() for text in texts)
+        if smallest / 72 * shown < MIN_TEXT_PX:
+            problems.append(f"the canvas is {width * SAVE_DPI:.0f} px wide: shown {SHOWN_PX} px "
+                            f"wide, its {smallest:g}-pt text is {smallest / 72 * shown:.1f} px "
+                            f"tall (at least {MIN_TEXT_PX} px reads)")
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    if panels:
+        span = (max(p.x1 for p in panels) - min(p.x0 for p in panels)) / fig.dpi
+        if span < MIN_PANEL_SHARE * width:
+            problems.append(f"the panels fill {span / width:.0%} of the canvas' width: "
+                            "text past the figure's sides widens the saved canvas")
     return problems
 
 
@@ -382,7 +587,10 @@ def _look(handle) -> tuple | None:
     if isinstance(handle, Patch):
         return (mcolors.to_hex(handle.get_facecolor()), "patch")
     if isinstance(handle, PathCollection):
-        return (mcolors.to_hex(handle.get_facecolor()[0]), "points", id(handle.get_paths()[0]))
+        if not len(handle.get_facecolor()) or not handle.get_paths():
+            return None
+        return (mcolors.to_hex(handle.get_facecolor()[0]), "points",
+                handle.get_paths()[0].vertices.round(3).tobytes())
     return None
 
 
@@ -424,5 +632,5 @@ def save_figure(fig: plt.Figure, path_without_suffix: str | os.PathLike) -> list
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = [base.with_suffix(".png"), base.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata=_REPRODUCIBLE[path.suffix])
+        fig.savefig(path, dpi=SAVE_DPI, bbox_inches="tight", metadata=_REPRODUCIBLE[path.suffix])
     return paths

@@ -94,21 +94,23 @@ def run_styles(rows: Sequence[Mapping], vary: str | Sequence[str]) -> list[Style
     and ``vary`` share a look (seeds of one run)."""
     if not isinstance(vary, str):  # several fields: their values together tell runs apart
         fields = list(vary)
-        rows = [{**row, "_vary": tuple(row.get(f) for f in fields)} for row in rows]
+        rows = [{**row, "_vary": tuple(value_of(row, f) for f in fields)} for row in rows]
         vary = "_vary"
     base = [series_style(row) for row in rows]
+    # A CSV's empty cell is NaN, and NaN differs from every NaN: read as None, so the runs of
+    # a series without the field (Zhou et al.'s k) share its one look.
+    varied = [value_of(row, vary) for row in rows]
     values: dict[Style, list] = {}
-    for style, row in zip(base, rows):
+    for style, value in zip(base, varied):
         values.setdefault(style, [])
-        if row.get(vary) not in values[style]:
-            values[style].append(row.get(vary))
+        if value not in values[style]:
+            values[style].append(value)
     styles = []
-    for style, row in zip(base, rows):
+    for style, value in zip(base, varied):
         present = sorted(values[style], key=lambda v: (v is None, v))
         if len(present) == 1:
             styles.append(style)
             continue
-        value = row.get(vary)
         if vary == "k" and isinstance(value, float) and 0 < value < 1:
             # k keeps its look in every figure: its shade is k itself, its marker k's own.
             position, marker = value, K_MARKERS.get(round(value, 1), "o")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
+from ..names import model_name, run_name
 from .records import median_epoch_seconds, seconds_per_epoch
 
 __all__ = ["CHANCE_TOLERANCE", "COLUMNS", "CURVE_COLUMNS", "ESCAPE_MARGIN", "MILESTONES",
@@ -156,14 +157,17 @@ def milestone_epochs(last_epoch: int) -> list[int]:
     return [epoch for epoch in MILESTONES if epoch <= last_epoch]
 
 
-def milestones(curves: pd.DataFrame, epochs=MILESTONES,
-               keys=("model", "method", "init", "k", "optimizer")) -> pd.DataFrame:
-    """Test accuracy (%) of each run after each of ``epochs``, one row per run, one column per
-    epoch (empty where the run has not got there): what a shorter run of the same protocol shows.
-    """
-    keys = [key for key in keys if key in curves.columns]
-    at = curves[curves["epoch"].isin(epochs)]
-    table = at.groupby([*keys, "epoch"], dropna=False)["test_acc"].mean().unstack("epoch")
+def milestones(curves: pd.DataFrame, epochs=MILESTONES) -> pd.DataFrame:
+    """Test accuracy (%) of each run after each of ``epochs``, one row per run (its seeds
+    averaged), one column per epoch (empty where the run has not got there): what a shorter run
+    of the same protocol shows. Rows are named as in the papers: the model, then the run
+    ("dense (SGD)", "edge-popup U_k k=0.5"), never a dense run's unused distribution and k."""
+    named = curves.assign(
+        model=[model_name(model) for model in curves["model"]],
+        run=[run_name(row).replace("$", "") for row in curves.to_dict("records")])
+    at = named[named["epoch"].isin(epochs)]
+    table = (at.groupby(["model", "run", "epoch"], sort=False)["test_acc"].mean()
+             .unstack("epoch"))
     table = table.reindex(columns=list(epochs))
     table.columns = [f"epoch {epoch}" for epoch in epochs]
     return (100 * table).round(1)
