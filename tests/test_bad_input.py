@@ -21,8 +21,18 @@ from supermask.runs.sweep import run, store_for, sweep
 
 from conftest import make_image_folder
 
-TRAIN = ["train", "--model", "conv2", "--width", "0.25", "--epochs", "1", "--batch-size", "32",
-         "--no-progress"]
+TRAIN = [
+    "train",
+    "--model",
+    "conv2",
+    "--width",
+    "0.25",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--no-progress",
+]
 
 
 def _file(tmp_path: Path) -> Path:
@@ -41,8 +51,10 @@ CLI_CASES = [
     (["--momentum", "1"], "momentum must be in [0, 1), got 1"),
     (["--weight-decay", "nan"], "weight_decay must be a finite number, got nan"),
     (["--weight-decay", "-1"], "weight_decay must be in [0, 1) (the papers use 0 to 5e-4), got -1"),
-    (["--weight-decay", "1e308"], "weight_decay must be in [0, 1) (the papers use 0 to 5e-4), "
-                                  "got 1e+308"),
+    (
+        ["--weight-decay", "1e308"],
+        "weight_decay must be in [0, 1) (the papers use 0 to 5e-4), got 1e+308",
+    ),
     (["--width", "inf"], "width must be a finite number, got inf"),
     (["--width", "0.001"], "width 0.001 leaves a layer of conv2 with no units; the smallest"),
     (["--width", "1e300"], "width must be at most 16 (the papers use up to 2; a wider conv2 "),
@@ -51,10 +63,14 @@ CLI_CASES = [
     (["--k", "nan"], "k must be a finite number, got nan"),
     (["--k", "0"], "k is the fraction of weights kept and must be in (0, 1], got 0"),
     (["--k", "1.5"], "k is the fraction of weights kept and must be in (0, 1], got 1.5"),
-    (["--k", "1", "--init", "released_scaled_signed_constant"],
-     "released_scaled_signed_constant divides by sqrt(1 - k): k must be below 1, got 1"),
-    (["--method", "dense", "--init", "released_scaled_kaiming_normal"],
-     "released_scaled_kaiming_normal divides by sqrt(1 - k): k must be below 1, got 1"),
+    (
+        ["--k", "1", "--init", "released_scaled_signed_constant"],
+        "released_scaled_signed_constant divides by sqrt(1 - k): k must be below 1, got 1",
+    ),
+    (
+        ["--method", "dense", "--init", "released_scaled_kaiming_normal"],
+        "released_scaled_kaiming_normal divides by sqrt(1 - k): k must be below 1, got 1",
+    ),
     (["--k", "half"], "argument --k: invalid float value: 'half'"),
     (["--method", "dense", "--k", "0.5"], "method 'dense' trains every weight: k must be 1"),
     (["--method", "magic"], "argument --method: invalid choice: 'magic'"),
@@ -80,8 +96,7 @@ CLI_CASES = [
 
 
 @pytest.mark.parametrize("extra, message", CLI_CASES, ids=[" ".join(c[0]) for c in CLI_CASES])
-def test_bad_cli_option_exits_2_and_writes_nothing(extra, message, tiny_data_dir, tmp_path,
-                                                   capsys):
+def test_bad_cli_option_exits_2_and_writes_nothing(extra, message, tiny_data_dir, tmp_path, capsys):
     extra = [a.replace("{file}", str(_file(tmp_path))) for a in extra]
     message = message.replace("{file}", str(tmp_path / "a-file"))
     results = tmp_path / "results"
@@ -95,17 +110,26 @@ def test_bad_cli_option_exits_2_and_writes_nothing(extra, message, tiny_data_dir
     assert sorted(p.name for p in tmp_path.iterdir()) in (["a-file"], ["a-file", "cache"])
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--repeats", "0"], "--repeats must be >= 1, got 0"),
-    (["--batch-size", "-4"], "--batch-size must be >= 1, got -4"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--out", "{file}"], "--out {file} is a file, not a directory"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--repeats", "0"], "--repeats must be >= 1, got 0"),
+        (["--batch-size", "-4"], "--batch-size must be >= 1, got -4"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--out", "{file}"], "--out {file} is a file, not a directory"),
+    ],
+)
 def test_bad_bench_option_exits_2(extra, message, tmp_path, capsys):
     file = _file(tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--out", str(tmp_path / "bench"),
-              *[a.replace("{file}", str(file)) for a in extra]])
+        main(
+            [
+                "bench",
+                "--out",
+                str(tmp_path / "bench"),
+                *[a.replace("{file}", str(file)) for a in extra],
+            ]
+        )
     assert exit_info.value.code == 2
     assert message.replace("{file}", str(file)) in capsys.readouterr().err
     assert not (tmp_path / "bench").exists()
@@ -178,10 +202,12 @@ def test_bad_data_tree_exits_2_naming_the_problem(case, tmp_path, capsys):
     assert not results.exists()
     # The notebooks' parameter check refuses the same tree, before anything is written.
     cifar10._IN_MEMORY.clear()
-    with pytest.raises(cifar10.DataNotFoundError, match="|".join(
-            [message.replace("(", r"\(").replace(")", r"\)")])):
-        check_figure_parameters("smoke", None, data_dir, "cpu", True, True, results,
-                                tmp_path / "figures")
+    with pytest.raises(
+        cifar10.DataNotFoundError, match="|".join([message.replace("(", r"\(").replace(")", r"\)")])
+    ):
+        check_figure_parameters(
+            "smoke", None, data_dir, "cpu", True, True, results, tmp_path / "figures"
+        )
     assert not results.exists() and not (tmp_path / "figures").exists()
 
 
@@ -193,8 +219,16 @@ def test_download_without_network_exits_2(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(CIFAR10, "download", offline)
     with pytest.raises(SystemExit) as exit_info:
-        main([*TRAIN, "--data-dir", str(tmp_path / "data"), "--download",
-              "--results", str(tmp_path / "results")])
+        main(
+            [
+                *TRAIN,
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--download",
+                "--results",
+                str(tmp_path / "results"),
+            ]
+        )
     assert exit_info.value.code == 2
     assert "could not download CIFAR-10" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
@@ -220,24 +254,46 @@ NOTEBOOK_CASES = [
 def test_bad_notebook_parameter_is_refused(bad, message, tiny_data_dir, tmp_path):
     file = _file(tmp_path)
     bad = {k: v.replace("{file}", str(file)) if isinstance(v, str) else v for k, v in bad.items()}
-    parameters = {"profile": "smoke", "seeds": None, "data_dir": tiny_data_dir, "device": "cpu",
-                  "train": True, "wait": True, "results_dir": tmp_path / "results",
-                  "figures_dir": tmp_path / "figures", **bad}
+    parameters = {
+        "profile": "smoke",
+        "seeds": None,
+        "data_dir": tiny_data_dir,
+        "device": "cpu",
+        "train": True,
+        "wait": True,
+        "results_dir": tmp_path / "results",
+        "figures_dir": tmp_path / "figures",
+        **bad,
+    }
     with pytest.raises(ValueError) as error:
         check_figure_parameters(**parameters)
     assert message.replace("{file}", str(file)) in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) in (["a-file"], ["a-file", "cache"])
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"workers": -1}, "workers (DataLoader workers per process) must be an integer >= 0, got -1"),
-    ({"nproc": 0}, "nproc (processes for torchrun) must be an integer >= 1, got 0"),
-    ({"seeds": [3, 3]}, "seeds must be distinct"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            {"workers": -1},
+            "workers (DataLoader workers per process) must be an integer >= 0, got -1",
+        ),
+        ({"nproc": 0}, "nproc (processes for torchrun) must be an integer >= 1, got 0"),
+        ({"seeds": [3, 3]}, "seeds must be distinct"),
+    ],
+)
 def test_bad_imagenet_parameter_is_refused(bad, message, tmp_path):
-    parameters = {"profile": "smoke", "seeds": None, "imagenet_dir": None, "nproc": 1,
-                  "device": "cpu", "train": True, "synthetic_dir": tmp_path / "synthetic",
-                  "workers": 0, **bad}
+    parameters = {
+        "profile": "smoke",
+        "seeds": None,
+        "imagenet_dir": None,
+        "nproc": 1,
+        "device": "cpu",
+        "train": True,
+        "synthetic_dir": tmp_path / "synthetic",
+        "workers": 0,
+        **bad,
+    }
     with pytest.raises(ValueError) as error:
         check_imagenet_parameters(**parameters)
     assert message in str(error.value)
@@ -249,15 +305,13 @@ CONFIG = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32)
 
 @pytest.mark.parametrize("content", ["[]", "null", '{"hash": "%s"}', "{}", "7"])
 def test_result_that_is_not_a_result_is_redone(content, tiny_data_dir, tmp_path, caplog):
-    first = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                progress=False)
+    first = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
     store = store_for(tmp_path, tiny_data_dir)
     result_file = Path(first["run_dir"]) / "result.json"
     result_file.write_text(content.replace("%s", CONFIG.hash))
     assert store.result(CONFIG) is None
     assert store.finished() == []  # reported, never raised
-    again = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                progress=False)
+    again = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
     assert "not a run result" in caplog.text
     assert again["test_acc"] == first["test_acc"]
     assert json.loads(result_file.read_text())["status"] == "finished"
@@ -269,8 +323,7 @@ def test_result_that_is_a_directory_is_moved_aside_and_redone(tiny_data_dir, tmp
     (store.run_dir(CONFIG) / "result.json").mkdir()
     (store.run_dir(CONFIG) / "result.json" / "note.txt").write_text("keep me")
     assert store.finished() == [] and store.result(CONFIG) is None
-    result = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                 progress=False)
+    result = run(CONFIG, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
     assert result["status"] == "finished"
     aside = list(store.run_dir(CONFIG).glob("result.json.unreadable-*"))
     assert len(aside) == 1 and (aside[0] / "note.txt").read_text() == "keep me"
@@ -294,8 +347,13 @@ def _checkpoint_damages():
     def not_a_dict(state):
         return [1, 2, 3]
 
-    return {"empty dict": empty, "wrong keys": wrong_keys, "wrong tensor shapes": wrong_shapes,
-            "epoch beyond the config's": beyond, "a list": not_a_dict}
+    return {
+        "empty dict": empty,
+        "wrong keys": wrong_keys,
+        "wrong tensor shapes": wrong_shapes,
+        "epoch beyond the config's": beyond,
+        "a list": not_a_dict,
+    }
 
 
 @pytest.mark.parametrize("damage", _checkpoint_damages())
@@ -303,34 +361,51 @@ def test_checkpoint_that_does_not_fit_restarts_the_run(damage, tiny_data_dir, tm
     """Catches a resume that trusts any loadable checkpoint and then crashes on every retry."""
     from supermask.training.cifar10 import train
 
-    clean = run(CONFIG, results_dir=tmp_path / "clean", data_dir=tiny_data_dir, device="cpu",
-                progress=False)
+    clean = run(
+        CONFIG, results_dir=tmp_path / "clean", data_dir=tiny_data_dir, device="cpu", progress=False
+    )
     store = store_for(tmp_path / "b", tiny_data_dir)
     store.start(CONFIG)
     train_data, test_data = cifar10.load_cifar10(tiny_data_dir)
-    train(CONFIG, train_data, test_data, "cpu", checkpoint=store.checkpoint_path(CONFIG),
-          progress=False, stop_after_epoch=1)
+    train(
+        CONFIG,
+        train_data,
+        test_data,
+        "cpu",
+        checkpoint=store.checkpoint_path(CONFIG),
+        progress=False,
+        stop_after_epoch=1,
+    )
     state = torch.load(store.checkpoint_path(CONFIG), weights_only=True)
     torch.save(_checkpoint_damages()[damage](state), store.checkpoint_path(CONFIG))
-    redone = run(CONFIG, results_dir=tmp_path / "b", data_dir=tiny_data_dir, device="cpu",
-                 progress=False)
+    redone = run(
+        CONFIG, results_dir=tmp_path / "b", data_dir=tiny_data_dir, device="cpu", progress=False
+    )
     assert "does not fit this run" in caplog.text
     assert redone["resumed_from_epoch"] == 0
     assert redone["test_acc"] == clean["test_acc"] and redone["history"] == clean["history"]
 
 
 def _finished_run(tiny_data_dir, tmp_path) -> Path:
-    return Path(run(CONFIG, results_dir=tmp_path / "results", data_dir=tiny_data_dir,
-                    device="cpu", progress=False)["run_dir"])
+    return Path(
+        run(
+            CONFIG,
+            results_dir=tmp_path / "results",
+            data_dir=tiny_data_dir,
+            device="cpu",
+            progress=False,
+        )["run_dir"]
+    )
 
 
 EXPORT_CASES = {
     "existing file": (lambda run_dir, tmp: _file(tmp), "already exists; pass --force"),
     "the run's model.pt": (lambda run_dir, tmp: run_dir / "model.pt", "inside the run store"),
-    "the run's result.json": (lambda run_dir, tmp: run_dir / "result.json",
-                              "inside the run store"),
-    "a new file in the store": (lambda run_dir, tmp: run_dir.parent / "x.pt",
-                                "inside the run store"),
+    "the run's result.json": (lambda run_dir, tmp: run_dir / "result.json", "inside the run store"),
+    "a new file in the store": (
+        lambda run_dir, tmp: run_dir.parent / "x.pt",
+        "inside the run store",
+    ),
     "a directory": (lambda run_dir, tmp: tmp, "is a directory"),
     "under a file": (lambda run_dir, tmp: _file(tmp) / "x.pt", "cannot be written"),
 }
@@ -358,8 +433,9 @@ def test_export_force_replaces_an_existing_file(tiny_data_dir, tmp_path):
     assert torch.load(target, weights_only=True)["format"]
 
 
-def test_export_of_a_committed_record_says_how_to_recreate_the_model(tiny_data_dir, tmp_path,
-                                                                    capsys):
+def test_export_of_a_committed_record_says_how_to_recreate_the_model(
+    tiny_data_dir, tmp_path, capsys
+):
     """A record committed before runs wrote their masks: neither model.pt nor mask.npz."""
     run_dir = _finished_run(tiny_data_dir, tmp_path)
     (run_dir / "model.pt").unlink()
@@ -373,17 +449,19 @@ def test_export_of_a_committed_record_says_how_to_recreate_the_model(tiny_data_d
 def test_failing_config_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path, monkeypatch):
     from supermask.training import methods
 
-    broken = RunConfig(model="conv2", width=0.25, method="iterand", k=0.5, epochs=1,
-                       batch_size=32)
+    broken = RunConfig(model="conv2", width=0.25, method="iterand", k=0.5, epochs=1, batch_size=32)
     fine = RunConfig(model="conv2", width=0.25, k=0.5, epochs=1, batch_size=32)
 
     def explode(self, model, config, step):
         raise RuntimeError("boom at step %d" % step)
 
     monkeypatch.setattr(methods.IteRand, "after_step", explode)
-    results = sweep([broken, fine], results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                    progress=False)
-    assert results[0]["status"] == "failed" and "RuntimeError: boom at step 1" in results[0]["error"]
+    results = sweep(
+        [broken, fine], results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False
+    )
+    assert (
+        results[0]["status"] == "failed" and "RuntimeError: boom at step 1" in results[0]["error"]
+    )
     assert results[1]["status"] == "finished"
     store = store_for(tmp_path, tiny_data_dir)
     assert store.result(broken) is None  # not stored: the next sweep tries again

@@ -5,8 +5,9 @@ from supermask.training.bench import report_name, run_benchmark
 
 def test_benchmark_reports_every_ratio(tmp_path):
     """Runs the real benchmark on a tiny batch; asserts what it reports, not how fast it is."""
-    report = run_benchmark(batch_size=4, repeats=1, warmup=1, device="cpu", out_dir=tmp_path,
-                           precisions=("fp32",))
+    report = run_benchmark(
+        batch_size=4, repeats=1, warmup=1, device="cpu", out_dir=tmp_path, precisions=("fp32",)
+    )
     # Wide but real bounds: a mask step costs about a dense one (not 10x), a full sort more than
     # nothing, no step beats the machine's peak, and feeding data is cheaper than training on it.
     assert 0.3 < report["popup_over_dense"] < 10
@@ -20,12 +21,15 @@ def test_benchmark_reports_every_ratio(tmp_path):
     assert [p.name for p in tmp_path.glob("*.json")] == [f"{report_name(report)}.json"]
 
 
-@pytest.mark.parametrize("sets, kind", [
-    (None, "cuda"),
-    ({"torch_capability": "AVX2", "avx512_bf16": False, "amx_bf16": False}, "avx2"),
-    ({"torch_capability": "AVX512", "avx512_bf16": True, "amx_bf16": False}, "avx512-bf16"),
-    ({"torch_capability": "AVX512", "avx512_bf16": True, "amx_bf16": True}, "amx-bf16"),
-])
+@pytest.mark.parametrize(
+    "sets, kind",
+    [
+        (None, "cuda"),
+        ({"torch_capability": "AVX2", "avx512_bf16": False, "amx_bf16": False}, "avx2"),
+        ({"torch_capability": "AVX512", "avx512_bf16": True, "amx_bf16": False}, "avx512-bf16"),
+        ({"torch_capability": "AVX512", "avx512_bf16": True, "amx_bf16": True}, "amx-bf16"),
+    ],
+)
 def test_each_kind_of_processor_keeps_its_own_report(sets, kind):
     """Every machine of this project is called "vm": a report named by host alone was
     overwritten by the next machine's."""
@@ -34,8 +38,14 @@ def test_each_kind_of_processor_keeps_its_own_report(sets, kind):
 
 
 def test_benchmark_times_bf16_beside_fp32_and_checks_the_targets(tmp_path):
-    report = run_benchmark(variants=("dense", "edge-popup"), batch_size=4, repeats=1, warmup=1,
-                           device="cpu", out_dir=tmp_path)
+    report = run_benchmark(
+        variants=("dense", "edge-popup"),
+        batch_size=4,
+        repeats=1,
+        warmup=1,
+        device="cpu",
+        out_dir=tmp_path,
+    )
     conv4 = report["models"]["conv4"]
     assert set(conv4["variants"]) == set(conv4["variants_bf16"]) == {"dense", "edge-popup"}
     assert set(conv4["bf16_over_fp32"]) == {"dense", "edge-popup"}

@@ -14,13 +14,28 @@ from supermask.figures import budget, claims
 # At the reference: k=0.5 76.6, dense 76.4 (within 3 points of it: not a pair), Zhou 67.1,
 # k=0.1 61.8 and k=0.9 61.7 (within 3 points: not a pair). So the judged pairs are the two
 # top ones against the three others, and Zhou against k=0.1 and k=0.9.
-REFERENCE = {"edge-popup U_k k=0.5": 0.766, "dense Adam": 0.764, "Zhou et al. N_k": 0.671,
-             "edge-popup U_k k=0.1": 0.618, "edge-popup U_k k=0.9": 0.617}
+REFERENCE = {
+    "edge-popup U_k k=0.5": 0.766,
+    "dense Adam": 0.764,
+    "Zhou et al. N_k": 0.671,
+    "edge-popup U_k k=0.1": 0.618,
+    "edge-popup U_k k=0.9": 0.617,
+}
 
 
 def _rows(epochs, accuracies, precision="fp32", status="finished", model="conv2", seed=0):
-    return [{"configuration": name, "model": model, "epochs": epochs, "precision": precision,
-             "status": status, "test_acc": acc, "seed": seed} for name, acc in accuracies.items()]
+    return [
+        {
+            "configuration": name,
+            "model": model,
+            "epochs": epochs,
+            "precision": precision,
+            "status": status,
+            "test_acc": acc,
+            "seed": seed,
+        }
+        for name, acc in accuracies.items()
+    ]
 
 
 def _table(*row_lists):
@@ -32,16 +47,27 @@ def test_the_rule_judges_only_pairs_further_apart_than_the_gap():
     pairs = set(choice.pairs)
     assert len(pairs) == 8
     assert ("edge-popup U_k k=0.5", "Zhou et al. N_k") in pairs  # ordered best first
-    assert not {("edge-popup U_k k=0.5", "dense Adam"), ("dense Adam", "edge-popup U_k k=0.5"),
-                ("edge-popup U_k k=0.1", "edge-popup U_k k=0.9"),
-                ("edge-popup U_k k=0.9", "edge-popup U_k k=0.1")} & pairs
+    assert (
+        not {
+            ("edge-popup U_k k=0.5", "dense Adam"),
+            ("dense Adam", "edge-popup U_k k=0.5"),
+            ("edge-popup U_k k=0.1", "edge-popup U_k k=0.9"),
+            ("edge-popup U_k k=0.9", "edge-popup U_k k=0.1"),
+        }
+        & pairs
+    )
 
 
 def test_the_smallest_budget_that_orders_every_pair_as_at_the_reference_is_chosen():
-    wrong_at_5 = {**REFERENCE, "Zhou et al. N_k": 0.55, "edge-popup U_k k=0.9": 0.58,
-                  "edge-popup U_k k=0.1": 0.54}
-    table = _table(_rows(100, REFERENCE), _rows(5, wrong_at_5), _rows(10, REFERENCE),
-                   _rows(20, REFERENCE))
+    wrong_at_5 = {
+        **REFERENCE,
+        "Zhou et al. N_k": 0.55,
+        "edge-popup U_k k=0.9": 0.58,
+        "edge-popup U_k k=0.1": 0.54,
+    }
+    table = _table(
+        _rows(100, REFERENCE), _rows(5, wrong_at_5), _rows(10, REFERENCE), _rows(20, REFERENCE)
+    )
     choice = budget.pick_budget(table, 100)
     assert choice.epochs == 10 and not choice.fallback
     assert choice.disagreeing[5] == [("Zhou et al. N_k", "edge-popup U_k k=0.9")]
@@ -51,14 +77,25 @@ def test_the_smallest_budget_that_orders_every_pair_as_at_the_reference_is_chose
 def test_the_rule_waits_for_a_budget_below_the_answer_but_not_above_it():
     wrong_at_5 = {**REFERENCE, "Zhou et al. N_k": 0.55}
     without_zhou_at_10 = {k: v for k, v in REFERENCE.items() if k != "Zhou et al. N_k"}
-    waiting = budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, wrong_at_5),
-                                        _rows(10, without_zhou_at_10)), 100)
+    waiting = budget.pick_budget(
+        _table(_rows(100, REFERENCE), _rows(5, wrong_at_5), _rows(10, without_zhou_at_10)), 100
+    )
     assert waiting.epochs is None and waiting.disagreeing[10] is None
     assert waiting.describe() == "not decided yet: runs at 10, 20 epochs are not all finished"
     # A run still in flight does not count as finished.
     in_flight = _rows(10, {"Zhou et al. N_k": 0.6}, status="missing")
-    assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, wrong_at_5),
-                                     _rows(10, without_zhou_at_10), in_flight), 100).epochs is None
+    assert (
+        budget.pick_budget(
+            _table(
+                _rows(100, REFERENCE),
+                _rows(5, wrong_at_5),
+                _rows(10, without_zhou_at_10),
+                in_flight,
+            ),
+            100,
+        ).epochs
+        is None
+    )
     # 5 epochs already suffices: nothing longer is needed.
     assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, REFERENCE)), 100).epochs == 5
 
@@ -66,16 +103,30 @@ def test_the_rule_waits_for_a_budget_below_the_answer_but_not_above_it():
 def test_the_fallback_is_decided_once_every_shorter_budget_failed():
     """As on this machine: 5 and 10 epochs put Zhou et al. below k=0.9, so E* = 20 before any
     20-epoch run finishes; a missing run at 5 still keeps the rule waiting."""
-    zhou_low = {**REFERENCE, "Zhou et al. N_k": 0.544, "edge-popup U_k k=0.9": 0.575,
-                "edge-popup U_k k=0.1": 0.485}
+    zhou_low = {
+        **REFERENCE,
+        "Zhou et al. N_k": 0.544,
+        "edge-popup U_k k=0.9": 0.575,
+        "edge-popup U_k k=0.1": 0.485,
+    }
     only_k05_at_20 = {"edge-popup U_k k=0.5": 0.696}
-    choice = budget.pick_budget(_table(_rows(100, REFERENCE), _rows(5, zhou_low),
-                                       _rows(10, zhou_low), _rows(20, only_k05_at_20)), 100)
+    choice = budget.pick_budget(
+        _table(
+            _rows(100, REFERENCE),
+            _rows(5, zhou_low),
+            _rows(10, zhou_low),
+            _rows(20, only_k05_at_20),
+        ),
+        100,
+    )
     assert choice.epochs == 20 and choice.fallback is None and choice.disagreeing[20] is None
-    assert choice.describe().startswith("E* = 20 epochs, decided: 5 epochs order Zhou et al. "
-                                        "N_k vs edge-popup U_k k=0.9 otherwise; 10 epochs")
-    assert budget.pick_budget(_table(_rows(100, REFERENCE), _rows(10, zhou_low)),
-                              100).epochs is None
+    assert choice.describe().startswith(
+        "E* = 20 epochs, decided: 5 epochs order Zhou et al. "
+        "N_k vs edge-popup U_k k=0.9 otherwise; 10 epochs"
+    )
+    assert (
+        budget.pick_budget(_table(_rows(100, REFERENCE), _rows(10, zhou_low)), 100).epochs is None
+    )
 
 
 def test_the_rule_falls_back_when_no_candidate_orders_every_pair():
@@ -94,9 +145,13 @@ def test_the_rule_reads_only_its_own_precision():
 
 def test_the_fidelity_gate_is_1_5_points_at_10_epochs_and_1_0_at_the_reference():
     fp32_10 = {"edge-popup U_k k=0.5": 0.646, "dense Adam": 0.687}
-    bf16_10 = {"edge-popup U_k k=0.5": 0.660, "dense Adam": 0.670}   # +1.4, -1.7
-    table = _table(_rows(10, fp32_10), _rows(10, bf16_10, "bf16"), _rows(100, REFERENCE),
-                   _rows(100, {"edge-popup U_k k=0.5": 0.754}, "bf16"))  # -1.2
+    bf16_10 = {"edge-popup U_k k=0.5": 0.660, "dense Adam": 0.670}  # +1.4, -1.7
+    table = _table(
+        _rows(10, fp32_10),
+        _rows(10, bf16_10, "bf16"),
+        _rows(100, REFERENCE),
+        _rows(100, {"edge-popup U_k k=0.5": 0.754}, "bf16"),
+    )  # -1.2
     gate = budget.fidelity(table).set_index(["configuration", "epochs"])
     assert gate.loc[("edge-popup U_k k=0.5", 10), "bf16 - fp32 (points)"] == pytest.approx(1.4)
     assert gate.loc[("edge-popup U_k k=0.5", 10), "within gate"] == True  # noqa: E712
@@ -110,27 +165,42 @@ def test_the_fidelity_gate_is_1_5_points_at_10_epochs_and_1_0_at_the_reference()
 
 def test_the_paper_grid_holds_the_study_and_the_fidelity_runs():
     grid = budget.budget_grid(get_profile("paper"))
+
     def noise(label, c) -> bool:  # the seed-noise families' runs, tested below
         name = label["configuration"]
-        return (name in budget.NOISE_CONFIGURATIONS and c.epochs == 20
-                and (c.precision == "bf16" or name == "dense SGD"))
+        return (
+            name in budget.NOISE_CONFIGURATIONS
+            and c.epochs == 20
+            and (c.precision == "bf16" or name == "dense SGD")
+        )
 
     grid = [(label, c) for label, c in grid if not noise(label, c)]
     configs = [config for _, config in grid]
     fp32 = sorted((c.epochs for c in configs if c.precision == "fp32"))
     assert fp32 == sorted([e for e in (5, 10, 20, 40, 100) for _ in budget.CONFIGURATIONS])
-    bf16 = [(label["configuration"], c.model, c.epochs, c.seed) for label, c in grid
-            if c.precision == "bf16"]
+    bf16 = [
+        (label["configuration"], c.model, c.epochs, c.seed)
+        for label, c in grid
+        if c.precision == "bf16"
+    ]
     k05 = "edge-popup U_k k=0.5"
-    assert sorted(bf16) == sorted([("edge-popup U_k k=0.1", "conv2", 10, 0), (k05, "conv2", 10, 0),
-                                   ("edge-popup U_k k=0.9", "conv2", 10, 0),
-                                   ("dense Adam", "conv2", 10, 0), (k05, "conv2", 100, 0),
-                                   (k05, "conv4", 100, 0)]
-                                  + [(k05, m, 20, s) for m in ("conv2", "conv4") for s in (0, 1, 2)])
+    assert sorted(bf16) == sorted(
+        [
+            ("edge-popup U_k k=0.1", "conv2", 10, 0),
+            (k05, "conv2", 10, 0),
+            ("edge-popup U_k k=0.9", "conv2", 10, 0),
+            ("dense Adam", "conv2", 10, 0),
+            (k05, "conv2", 100, 0),
+            (k05, "conv4", 100, 0),
+        ]
+        + [(k05, m, 20, s) for m in ("conv2", "conv4") for s in (0, 1, 2)]
+    )
     short = get_profile("short")  # the 20-epoch runs are profile short's: seed 0 is Figure 3's
     assert {c for _, c in grid if c.epochs == 20 and c.precision == "bf16"} == {
-        short.apply(model=m, seed=s, **budget.CONFIGURATIONS[k05]) for m in ("conv2", "conv4")
-        for s in (0, 1, 2)}
+        short.apply(model=m, seed=s, **budget.CONFIGURATIONS[k05])
+        for m in ("conv2", "conv4")
+        for s in (0, 1, 2)
+    }
     assert len({c.hash for c in configs}) == len(configs)
     assert {c.train_subset for c in configs} == {None}
     assert {c.seed for c in configs if c.epochs != 20 or c.precision != "bf16"} == {0}
@@ -157,11 +227,15 @@ def test_the_shortfall_is_measured_per_depth_and_kept_out_of_the_study():
     rows = []
     for model, short, full in (("conv2", 0.698, 0.760), ("conv4", 0.75, 0.85)):
         for epochs, acc in ((20, short), (100, full)):
-            rows += [dict(row, method="edge-popup", init="signed_constant", k=0.5)
-                     for row in _rows(epochs, dict.fromkeys(k05, acc), "bf16", model=model)]
-    fp32 = [dict(row, method="edge-popup", init="signed_constant", k=0.5) for row in
-            _rows(10, {"edge-popup U_k k=0.5": 0.646}) + _rows(10, {"edge-popup U_k k=0.5": 0.65},
-                                                              "bf16")]
+            rows += [
+                dict(row, method="edge-popup", init="signed_constant", k=0.5)
+                for row in _rows(epochs, dict.fromkeys(k05, acc), "bf16", model=model)
+            ]
+    fp32 = [
+        dict(row, method="edge-popup", init="signed_constant", k=0.5)
+        for row in _rows(10, {"edge-popup U_k k=0.5": 0.646})
+        + _rows(10, {"edge-popup U_k k=0.5": 0.65}, "bf16")
+    ]
     table = _table(rows, fp32)
     short = budget.shortfall(table, get_profile("paper"))
     assert short.loc["conv2", "shortfall (points)"] == pytest.approx(6.2)
@@ -178,13 +252,23 @@ def test_the_seed_spread_pools_both_depths_and_leaves_the_shortfall_on_one_seed(
     """Catches a shortfall that averages seeds 1 and 2 into the 20-epoch side (its 100-epoch
     side has seed 0 only), a std with n instead of n - 1, a pool of stds instead of variances,
     and noise claimed before a depth has all its seeds."""
-    def k05(epochs, acc, model, seed, status="finished"):
-        return [dict(row, method="edge-popup", init="signed_constant", k=0.5) for row in
-                _rows(epochs, {"edge-popup U_k k=0.5": acc}, "bf16", status, model, seed)]
 
-    rows = (k05(20, 0.70, "conv2", 0) + k05(100, 0.76, "conv2", 0) + k05(20, 0.71, "conv2", 1)
-            + k05(20, 0.72, "conv2", 2) + k05(20, 0.77, "conv4", 0) + k05(100, 0.83, "conv4", 0)
-            + k05(20, 0.77, "conv4", 1) + k05(20, 0.74, "conv4", 2, status="missing"))
+    def k05(epochs, acc, model, seed, status="finished"):
+        return [
+            dict(row, method="edge-popup", init="signed_constant", k=0.5)
+            for row in _rows(epochs, {"edge-popup U_k k=0.5": acc}, "bf16", status, model, seed)
+        ]
+
+    rows = (
+        k05(20, 0.70, "conv2", 0)
+        + k05(100, 0.76, "conv2", 0)
+        + k05(20, 0.71, "conv2", 1)
+        + k05(20, 0.72, "conv2", 2)
+        + k05(20, 0.77, "conv4", 0)
+        + k05(100, 0.83, "conv4", 0)
+        + k05(20, 0.77, "conv4", 1)
+        + k05(20, 0.74, "conv4", 2, status="missing")
+    )
     paper = get_profile("paper")
     table = _table(rows)
     assert budget.shortfall(table, paper).loc["conv2", "shortfall (points)"] == pytest.approx(6.0)
@@ -204,17 +288,35 @@ def test_the_seed_spread_pools_both_depths_and_leaves_the_shortfall_on_one_seed(
 def test_seed_noise_is_measured_per_family_and_counts_a_run_quoted_twice_once():
     """Catches one std for every family (dense Adam's seeds here are ten times noisier than
     edge-popup's), and a run that two figures' CSVs quote counted as two seeds."""
-    def seeded(fields, accs):
-        return [dict(fields, model="conv2", epochs=20, precision="bf16", seed=seed,
-                     status="finished", test_acc=acc, hash=f"{fields['method']}{fields.get('k')}"
-                     f"{fields.get('optimizer')}{seed}") for seed, acc in enumerate(accs)]
 
-    rows = (seeded({"method": "edge-popup", "init": "signed_constant", "k": 0.5,
-                    "optimizer": "sgd"}, [0.700, 0.701, 0.702])
-            + seeded({"method": "dense", "init": "kaiming_normal", "k": 1.0, "optimizer": "adam"},
-                     [0.70, 0.71, 0.72])
-            + seeded({"method": "edge-popup", "init": "signed_constant", "k": 0.1,
-                      "optimizer": "sgd"}, [0.5]))
+    def seeded(fields, accs):
+        return [
+            dict(
+                fields,
+                model="conv2",
+                epochs=20,
+                precision="bf16",
+                seed=seed,
+                status="finished",
+                test_acc=acc,
+                hash=f"{fields['method']}{fields.get('k')}{fields.get('optimizer')}{seed}",
+            )
+            for seed, acc in enumerate(accs)
+        ]
+
+    rows = (
+        seeded(
+            {"method": "edge-popup", "init": "signed_constant", "k": 0.5, "optimizer": "sgd"},
+            [0.700, 0.701, 0.702],
+        )
+        + seeded(
+            {"method": "dense", "init": "kaiming_normal", "k": 1.0, "optimizer": "adam"},
+            [0.70, 0.71, 0.72],
+        )
+        + seeded(
+            {"method": "edge-popup", "init": "signed_constant", "k": 0.1, "optimizer": "sgd"}, [0.5]
+        )
+    )
     table = pd.DataFrame(rows + rows[:1])
     noise = budget.seed_noise(table)
     assert noise.families[claims.MIDDLE].std == pytest.approx(0.001)
@@ -241,13 +343,17 @@ def test_the_short_profile_trains_the_budget_the_committed_study_picked():
     assert (short.train_subset, short.test_subset, short.precision) == (None, None, "bf16")
     gate = budget.fidelity(study)
     assert len(gate) == 5 and gate["within gate"].eq(True).all()
-    at_budget = {dataclasses.replace(config, precision="bf16")
-                 for label, config in budget.budget_grid(get_profile("paper"))
-                 if config.epochs == short.epochs and config.precision == "fp32"
-                 and label["configuration"] in budget.CONFIGURATIONS}
+    at_budget = {
+        dataclasses.replace(config, precision="bf16")
+        for label, config in budget.budget_grid(get_profile("paper"))
+        if config.epochs == short.epochs
+        and config.precision == "fp32"
+        and label["configuration"] in budget.CONFIGURATIONS
+    }
     assert len(at_budget) == len(budget.CONFIGURATIONS)
-    assert at_budget == {short.apply(model="conv2", seed=0, **fields)
-                         for fields in budget.CONFIGURATIONS.values()}
+    assert at_budget == {
+        short.apply(model="conv2", seed=0, **fields) for fields in budget.CONFIGURATIONS.values()
+    }
 
 
 def test_claim_notes_say_which_claims_the_budget_decides():
@@ -262,21 +368,27 @@ def test_claim_notes_say_which_claims_the_budget_decides():
     best_k = "The best k (fraction kept) lies between 0.3 and 0.7"
     notes = budget.claim_notes(study, 20)
     assert notes[best_k] == "decidable at 20 epochs: on Conv2 it holds at 20 and at 100"
-    assert notes[claims.DEPTH_TREND] == notes[claims.DEPTH_MATCH] == (
-        "budget-limited: on Conv2 dense Adam minus the best subnetwork is +2.0 points at 20 "
-        "epochs, -0.2 points at 100")
+    assert (
+        notes[claims.DEPTH_TREND]
+        == notes[claims.DEPTH_MATCH]
+        == (
+            "budget-limited: on Conv2 dense Adam minus the best subnetwork is +2.0 points at 20 "
+            "epochs, -0.2 points at 100"
+        )
+    )
     changed = study.copy()
     at_20 = (changed["epochs"] == 20) & (changed["k"] == 0.1) & (changed["precision"] == "fp32")
     changed.loc[at_20, "test_acc"] = 0.9  # now k=0.1 is the best k at 20 epochs
     assert budget.claim_notes(changed, 20)[best_k] == (
-        "budget-limited: on Conv2 it does not hold at 20 epochs, holds at 100")
+        "budget-limited: on Conv2 it does not hold at 20 epochs, holds at 100"
+    )
     assert budget.claim_notes(study, 30) == {}  # no such schedule in the study
-    table = claims.to_markdown([claims.Claim(best_k, True, "k=0.5"),
-                                claims.Claim("Another claim", None, "")], notes)
+    table = claims.to_markdown(
+        [claims.Claim(best_k, True, "k=0.5"), claims.Claim("Another claim", None, "")], notes
+    )
     assert table.splitlines()[0].endswith("| at this budget |")
     assert "| decidable at 20 epochs: on Conv2 it holds at 20 and at 100 |" in table
     assert table.splitlines()[-1].endswith("| not measured by the budget study |")
     assert "at this budget" not in claims.to_markdown([claims.Claim(best_k, True, "k=0.5")])
     assert budget.claim_notes_for(get_profile("paper"), results) is None
     assert budget.claim_notes_for(get_profile("short"), results) == notes
-

@@ -15,10 +15,9 @@ import torch
 from supermask import worker
 from supermask.cli import main
 from supermask.config import RunConfig, get_profile
-from supermask.runs import tables
-from supermask.runs.grid import parse_only
-from supermask.runs import stash
+from supermask.runs import stash, tables
 from supermask.runs.campaign import campaign_table, read_campaign
+from supermask.runs.grid import parse_only
 from supermask.runs.sweep import store_for
 
 from conftest import REPO
@@ -26,36 +25,64 @@ from conftest import REPO
 
 def _write_figure(results, profile, figure, rows, curves):
     base = {column: None for column in tables.COLUMNS}
-    frame = pd.DataFrame([{**base, "figure": figure, "profile": profile.name, "width": 1.0,
-                           **row} for row in rows], columns=tables.COLUMNS)
+    frame = pd.DataFrame(
+        [{**base, "figure": figure, "profile": profile.name, "width": 1.0, **row} for row in rows],
+        columns=tables.COLUMNS,
+    )
     tables.write_csv(frame, results / profile.name / f"{figure}.csv")
     tables.write_csv(pd.DataFrame(curves), results / profile.name / f"{figure}_curves.csv")
 
 
 def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     profile = get_profile("paper")
-    finished = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
-                "seed": 0, "status": "finished", "test_acc": 0.766, "wall_s": 7200.0,
-                "epochs_run": 100, "median_epoch_s": 65.4, "device": "cpu: X (1 threads)",
-                "hash": "aaa"}
-    _write_figure(tmp_path, profile, "fig3", [
-        finished,
-        {**finished, "seed": 1, "test_acc": 0.1, "hash": "other seed"},
-        {**finished, "k": 0.9, "status": "missing", "test_acc": None, "hash": "bbb"},
-    ], [{"hash": "aaa", "epoch": e, "test_acc": e / 200} for e in range(1, 101)]
-       + [{"hash": "other seed", "epoch": 2, "test_acc": 0.9}])
+    finished = {
+        "model": "conv2",
+        "method": "edge-popup",
+        "init": "signed_constant",
+        "k": 0.5,
+        "seed": 0,
+        "status": "finished",
+        "test_acc": 0.766,
+        "wall_s": 7200.0,
+        "epochs_run": 100,
+        "median_epoch_s": 65.4,
+        "device": "cpu: X (1 threads)",
+        "hash": "aaa",
+    }
+    _write_figure(
+        tmp_path,
+        profile,
+        "fig3",
+        [
+            finished,
+            {**finished, "seed": 1, "test_acc": 0.1, "hash": "other seed"},
+            {**finished, "k": 0.9, "status": "missing", "test_acc": None, "hash": "bbb"},
+        ],
+        [{"hash": "aaa", "epoch": e, "test_acc": e / 200} for e in range(1, 101)]
+        + [{"hash": "other seed", "epoch": 2, "test_acc": 0.9}],
+    )
     campaign = tmp_path / "c.txt"
-    campaign.write_text('# comment\n\nfig3 {"k": [0.9], "seed": [0]}\n'
-                        'fig3\t{"k": [0.5], "seed": 0}\n  fig6 {"model": ["conv2"]}\n')
+    campaign.write_text(
+        '# comment\n\nfig3 {"k": [0.9], "seed": [0]}\n'
+        'fig3\t{"k": [0.5], "seed": 0}\n  fig6 {"model": ["conv2"]}\n'
+    )
 
     table = campaign_table(read_campaign(campaign), tmp_path, profile)
 
-    assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.9", "2. edge-popup $U_k$ k=0.5",
-                                  '3. fig6 {"model": ["conv2"]}']
+    assert list(table["run"]) == [
+        "1. edge-popup $U_k$ k=0.9",
+        "2. edge-popup $U_k$ k=0.5",
+        '3. fig6 {"model": ["conv2"]}',
+    ]
     assert list(table["test acc."]) == ["not finished yet", "**76.6**", "not run yet"]
     row = table.iloc[1]
-    assert [row[f"epoch {e}"] for e in (2, 10, 25, 50, 100)] == ["1.0", "5.0", "12.5", "25.0",
-                                                                 "50.0"]
+    assert [row[f"epoch {e}"] for e in (2, 10, 25, 50, 100)] == [
+        "1.0",
+        "5.0",
+        "12.5",
+        "25.0",
+        "50.0",
+    ]
     # the median epoch, not the mean (72 s), which counts the time a stopped worker waited
     assert row["wall time"] == "2.00 h (65 s/epoch)" and row["device"] == "cpu: X (1 thread)"
     assert table.iloc[0]["epoch 2"] == "" and table.iloc[0]["wall time"] == ""
@@ -64,11 +91,22 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
 def test_campaign_table_reads_a_csv_from_before_epochs_were_timed(tmp_path):
     """Such a CSV has no median_epoch_s column: the table falls back to the mean epoch."""
     profile = get_profile("paper")
-    row = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
-           "seed": 0, "status": "finished", "test_acc": 0.766, "wall_s": 7200.0,
-           "epochs_run": 100, "device": "cpu: X", "hash": "aaa"}
-    _write_figure(tmp_path, profile, "fig3", [row], [{"hash": "aaa", "epoch": 100,
-                                                       "test_acc": 0.766}])
+    row = {
+        "model": "conv2",
+        "method": "edge-popup",
+        "init": "signed_constant",
+        "k": 0.5,
+        "seed": 0,
+        "status": "finished",
+        "test_acc": 0.766,
+        "wall_s": 7200.0,
+        "epochs_run": 100,
+        "device": "cpu: X",
+        "hash": "aaa",
+    }
+    _write_figure(
+        tmp_path, profile, "fig3", [row], [{"hash": "aaa", "epoch": 100, "test_acc": 0.766}]
+    )
     csv = tmp_path / profile.name / "fig3.csv"
     pd.read_csv(csv).drop(columns="median_epoch_s").to_csv(csv, index=False)
     campaign = tmp_path / "c.txt"
@@ -81,65 +119,98 @@ def test_milestone_columns_stop_at_the_campaigns_longest_run(tmp_path):
     """The seed spread trains 20 epochs at the 100-epoch profile: no empty epoch 25-100 columns,
     which would read as runs that stopped early."""
     profile = get_profile("paper")
-    run = {"model": "conv2", "method": "edge-popup", "init": "signed_constant", "k": 0.5,
-           "epochs": 20, "status": "finished", "test_acc": 0.7, "wall_s": 1200.0,
-           "epochs_run": 20, "device": "cpu: X (1 threads)"}
-    _write_figure(tmp_path, profile, "budget",
-                  [{**run, "seed": 1, "hash": "a"}, {**run, "seed": 2, "hash": "b"}],
-                  [{"hash": h, "epoch": e, "test_acc": 0.5} for h in "ab" for e in range(1, 21)])
+    run = {
+        "model": "conv2",
+        "method": "edge-popup",
+        "init": "signed_constant",
+        "k": 0.5,
+        "epochs": 20,
+        "status": "finished",
+        "test_acc": 0.7,
+        "wall_s": 1200.0,
+        "epochs_run": 20,
+        "device": "cpu: X (1 threads)",
+    }
+    _write_figure(
+        tmp_path,
+        profile,
+        "budget",
+        [{**run, "seed": 1, "hash": "a"}, {**run, "seed": 2, "hash": "b"}],
+        [{"hash": h, "epoch": e, "test_acc": 0.5} for h in "ab" for e in range(1, 21)],
+    )
     campaign = tmp_path / "c.txt"
     campaign.write_text('budget {"seed": [1]}\nbudget {"seed": [2]}\n')
     table = campaign_table(read_campaign(campaign), tmp_path, profile)
-    assert list(table.columns) == ["run", "test acc.", "epoch 2", "epoch 10", "wall time",
-                                   "device"]
-    assert list(table["run"]) == ["1. edge-popup $U_k$ k=0.5, seed 1",
-                                  "2. edge-popup $U_k$ k=0.5, seed 2"]
+    assert list(table.columns) == ["run", "test acc.", "epoch 2", "epoch 10", "wall time", "device"]
+    assert list(table["run"]) == [
+        "1. edge-popup $U_k$ k=0.5, seed 1",
+        "2. edge-popup $U_k$ k=0.5, seed 2",
+    ]
 
 
-def _run_labels(tmp_path, profile_name: str, figure: str, rows: list[dict],
-                lines: list[str]) -> list[str]:
+def _run_labels(
+    tmp_path, profile_name: str, figure: str, rows: list[dict], lines: list[str]
+) -> list[str]:
     """The campaign table's run labels for two missing runs of ``figure`` and campaign ``lines``."""
     profile = get_profile(profile_name)
-    base = {"method": "edge-popup", "init": "signed_constant", "k": 0.5, "seed": 0,
-            "status": "missing"}
-    _write_figure(tmp_path, profile, figure, [{**base, **row} for row in rows],
-                  [{"hash": rows[0]["hash"], "epoch": 1, "test_acc": 0.1}])
+    base = {
+        "method": "edge-popup",
+        "init": "signed_constant",
+        "k": 0.5,
+        "seed": 0,
+        "status": "missing",
+    }
+    _write_figure(
+        tmp_path,
+        profile,
+        figure,
+        [{**base, **row} for row in rows],
+        [{"hash": rows[0]["hash"], "epoch": 1, "test_acc": 0.1}],
+    )
     campaign = tmp_path / "c.txt"
     campaign.write_text("".join(f"{figure} {line}\n" for line in lines))
     return list(campaign_table(read_campaign(campaign), tmp_path, profile)["run"])
 
 
 def test_a_run_in_another_precision_than_the_profiles_is_named_so(tmp_path):
-    rows = [{"model": "conv2", "epochs": 10, "precision": p, "hash": h}
-            for p, h in (("fp32", "a"), ("bf16", "b"))]
-    assert _run_labels(tmp_path, "paper", "budget", rows,
-                       ['{"precision": ["fp32"]}', '{"precision": ["bf16"]}']) == [
-        "1. edge-popup $U_k$ k=0.5", "2. edge-popup $U_k$ k=0.5, bf16"]
+    rows = [
+        {"model": "conv2", "epochs": 10, "precision": p, "hash": h}
+        for p, h in (("fp32", "a"), ("bf16", "b"))
+    ]
+    assert _run_labels(
+        tmp_path, "paper", "budget", rows, ['{"precision": ["fp32"]}', '{"precision": ["bf16"]}']
+    ) == ["1. edge-popup $U_k$ k=0.5", "2. edge-popup $U_k$ k=0.5, bf16"]
 
 
 def test_a_campaign_over_several_models_names_each_runs_model(tmp_path):
     """Figure 3's campaign has a k=0.5 U_k run per depth: without the model, rows look alike."""
     rows = [{"model": m, "hash": h} for m, h in (("conv2", "a"), ("conv4", "b"))]
-    assert _run_labels(tmp_path, "short", "fig3", rows,
-                       ['{"model": ["conv2"]}', '{"model": ["conv4"]}']) == [
-        "1. Conv2 edge-popup $U_k$ k=0.5", "2. Conv4 edge-popup $U_k$ k=0.5"]
+    assert _run_labels(
+        tmp_path, "short", "fig3", rows, ['{"model": ["conv2"]}', '{"model": ["conv4"]}']
+    ) == ["1. Conv2 edge-popup $U_k$ k=0.5", "2. Conv4 edge-popup $U_k$ k=0.5"]
 
 
 def test_runs_are_numbered_in_training_order_across_lines(tmp_path):
     """A line that expands to a k sweep gives each run its own number, as commits count them."""
     rows = [{"model": "conv2", "k": k, "hash": str(k)} for k in (0.1, 0.5)] + [
-        {"model": "conv2", "method": "dense", "optimizer": "sgd", "hash": "d"}]
-    assert _run_labels(tmp_path, "short", "fig3", rows,
-                       ['{"method": ["edge-popup"]}', '{"method": ["dense"]}']) == [
-        "1. edge-popup $U_k$ k=0.1", "2. edge-popup $U_k$ k=0.5", "3. dense (SGD)"]
+        {"model": "conv2", "method": "dense", "optimizer": "sgd", "hash": "d"}
+    ]
+    assert _run_labels(
+        tmp_path, "short", "fig3", rows, ['{"method": ["edge-popup"]}', '{"method": ["dense"]}']
+    ) == ["1. edge-popup $U_k$ k=0.1", "2. edge-popup $U_k$ k=0.5", "3. dense (SGD)"]
 
 
-@pytest.mark.parametrize("line, message", [
-    ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
-    ('fig3 ["conv2"]', "c.txt:2: the part after 'fig3' must map RunConfig fields to lists"),
-    ('fig3 {"modle": ["conv2"]}', "c.txt:2: the part after 'fig3': unknown field 'modle'; "
-                                  "valid: "),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
+        ('fig3 ["conv2"]', "c.txt:2: the part after 'fig3' must map RunConfig fields to lists"),
+        (
+            'fig3 {"modle": ["conv2"]}',
+            "c.txt:2: the part after 'fig3': unknown field 'modle'; valid: ",
+        ),
+    ],
+)
 def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, capsys):
     campaign = tmp_path / "c.txt"
     campaign.write_text(f'fig3 {{"k": [0.5]}}\n{line}\n')
@@ -151,27 +222,34 @@ def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, c
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("line, message", [
-    ('fig33 {"k": [0.5]}', "unknown figure 'fig33'"),
-    ('fig3 {"kk": [0.5]}', "unknown field 'kk'"),
-    ('fig3 {"k": [0.2]}', "k=0.2 is not in this figure's grid"),
-    ('fig8 {"k": [0.3]}', "declares no grid of CIFAR-10 runs"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('fig33 {"k": [0.5]}', "unknown figure 'fig33'"),
+        ('fig3 {"kk": [0.5]}', "unknown field 'kk'"),
+        ('fig3 {"k": [0.2]}', "k=0.2 is not in this figure's grid"),
+        ('fig8 {"k": [0.3]}', "declares no grid of CIFAR-10 runs"),
+    ],
+)
 def test_make_campaign_refuses_a_bad_file_before_starting_a_worker(line, message, tmp_path):
     campaign = tmp_path / "bad.txt"
     campaign.write_text(f'fig3 {{"k": [0.5]}}\n{line}\n')
     logs = set((REPO / "logs").glob("*")) if (REPO / "logs").exists() else set()
-    done = subprocess.run(["make", "-s", "campaign", f"CAMPAIGN={campaign}",
-                           f"RESULTS={tmp_path / 'results'}"], cwd=REPO, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["make", "-s", "campaign", f"CAMPAIGN={campaign}", f"RESULTS={tmp_path / 'results'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and message in done.stderr
     assert set((REPO / "logs").glob("*")) == logs  # no worker, no log
     assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.parametrize("native, trained", [(False, ["fp32"]), (True, ["fp32", "bf16"])])
-def test_a_worker_skips_bf16_runs_where_bf16_is_emulated(tmp_path, monkeypatch, capsys, native,
-                                                         trained):
+def test_a_worker_skips_bf16_runs_where_bf16_is_emulated(
+    tmp_path, monkeypatch, capsys, native, trained
+):
     """A bf16 run on a CPU without bf16 instructions is many times slower than fp32: a worker on
     such a machine leaves lines whose runs train in bf16 (read from the runs' configs, not the
     line's text: the second line never names its precision) for a machine that has them."""
@@ -179,14 +257,18 @@ def test_a_worker_skips_bf16_runs_where_bf16_is_emulated(tmp_path, monkeypatch, 
 
     calls = []
     monkeypatch.setattr(worker, "bf16_native", lambda: native)
-    monkeypatch.setattr(papermill, "execute_notebook",
-                        lambda notebook, out, parameters, **_: calls.append(parameters["only"]))
+    monkeypatch.setattr(
+        papermill,
+        "execute_notebook",
+        lambda notebook, out, parameters, **_: calls.append(parameters["only"]),
+    )
     monkeypatch.setenv("SUPERMASK_STASH", str(tmp_path / "stash"))
     campaign = tmp_path / "c.txt"
-    campaign.write_text('budget {"epochs": [10], "precision": ["fp32"], "k": [0.5]}\n'
-                        'budget {"epochs": [10], "method": ["dense"]}\n')
-    assert worker.work(campaign, "paper", tmp_path / "results", tmp_path / "figures",
-                       tmp_path) == 0
+    campaign.write_text(
+        'budget {"epochs": [10], "precision": ["fp32"], "k": [0.5]}\n'
+        'budget {"epochs": [10], "method": ["dense"]}\n'
+    )
+    assert worker.work(campaign, "paper", tmp_path / "results", tmp_path / "figures", tmp_path) == 0
     assert [("fp32" if "fp32" in only else "bf16") for only in calls] == trained
     assert ("skipped budget" in capsys.readouterr().out) == (not native)
 
@@ -197,15 +279,33 @@ def test_two_workers_share_one_campaign_each_run_trained_once(tmp_path, smoke_da
     campaign = tmp_path / "c.txt"
     campaign.write_text("lowk\n")
     env = {**os.environ, "SUPERMASK_STASH": str(tmp_path / "stash"), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "supermask", "worker", str(campaign), "--profile", "smoke",
-               "--results", str(tmp_path / "results"), "--figures", str(tmp_path / "figures"),
-               "--data-dir", str(smoke_data_dir)]
-    workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "supermask",
+        "worker",
+        str(campaign),
+        "--profile",
+        "smoke",
+        "--results",
+        str(tmp_path / "results"),
+        "--figures",
+        str(tmp_path / "figures"),
+        "--data-dir",
+        str(smoke_data_dir),
+    ]
+    workers = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     logs = [process.communicate(timeout=600)[0] for process in workers]
     assert [process.returncode for process in workers] == [0, 0], logs
-    trainers = [(run / "trainers.log").read_text().splitlines()
-                for run in (tmp_path / "results" / "runs").iterdir()]
+    trainers = [
+        (run / "trainers.log").read_text().splitlines()
+        for run in (tmp_path / "results" / "runs").iterdir()
+    ]
     assert len(trainers) == 4 and all(len(lines) == 1 for lines in trainers), trainers
     table = tables.read_csv(tmp_path / "results" / "smoke" / "lowk.csv")
     assert list(table["status"]) == ["finished"] * 4
@@ -230,8 +330,10 @@ def _missing_runs_csv(results, profile, figure, configs):
 def test_a_csv_row_reads_back_as_its_run_even_from_an_older_csv(tmp_path):
     """Catches a row whose counts come back as floats or whose empty cells come back as NaN: the
     config would hash to another run, and the estimate would count every run as new."""
-    configs = [RunConfig(model="conv4", k=0.3, epochs=20, precision="bf16"),
-               RunConfig(model="conv2", method="dense", optimizer="adam", train_subset=500)]
+    configs = [
+        RunConfig(model="conv4", k=0.3, epochs=20, precision="bf16"),
+        RunConfig(model="conv2", method="dense", optimizer="adam", train_subset=500),
+    ]
     _missing_runs_csv(tmp_path, get_profile("short"), "fig3", configs)
     frame = tables.read_csv(tmp_path / "short" / "fig3.csv")
     assert [tables.row_config(row) for _, row in frame.iterrows()] == configs
@@ -245,30 +347,70 @@ def test_campaign_cli_says_what_the_runs_left_cost_one_worker(tmp_path, tiny_dat
     """The runs come from the figures' notebooks (a figure with no CSV yet counts too), the time
     from the speed measured here: a resumed run at its own latest epochs."""
     profile = get_profile("short")
-    resumed = profile.apply(model="conv2", method="edge-popup", init="signed_constant", k=0.1,
-                            seed=0)
+    resumed = profile.apply(
+        model="conv2", method="edge-popup", init="signed_constant", k=0.1, seed=0
+    )
     store = store_for(tmp_path, tiny_data_dir, progress=False)
     store.run_dir(resumed).mkdir(parents=True)
-    torch.save({"epoch": 2, "history": [{}] * 2, "epoch_s": [30.0, 30.0], "wall_s": 60.0},
-               store.checkpoint_path(resumed))
+    torch.save(
+        {"epoch": 2, "history": [{}] * 2, "epoch_s": [30.0, 30.0], "wall_s": 60.0},
+        store.checkpoint_path(resumed),
+    )
     campaign = tmp_path / "c.txt"
-    campaign.write_text('fig3 {"model": ["conv2"], "init": ["signed_constant"], "k": [0.1]}\n'
-                        'fig6 {"model": ["conv2"], "init": ["xavier_normal"], "k": [0.1]}\n')
-    assert main(["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path),
-                 "--data-dir", str(tiny_data_dir)]) == 0
+    campaign.write_text(
+        'fig3 {"model": ["conv2"], "init": ["signed_constant"], "k": [0.1]}\n'
+        'fig6 {"model": ["conv2"], "init": ["xavier_normal"], "k": [0.1]}\n'
+    )
+    assert (
+        main(
+            [
+                "campaign",
+                str(campaign),
+                "--profile",
+                "short",
+                "--results",
+                str(tmp_path),
+                "--data-dir",
+                str(tiny_data_dir),
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert out.startswith("| run | test acc.") and "not run yet" in out
     # 18 epochs left at the resumed run's 30 s, and 20 for the fresh one at the same speed.
-    assert err.startswith("c (short): 0 of 2 runs in the store, 2 to train (38 epochs, 1 resumed "
-                          "from a checkpoint); time: 19 min, at the speed measured on "), err
+    assert err.startswith(
+        "c (short): 0 of 2 runs in the store, 2 to train (38 epochs, 1 resumed "
+        "from a checkpoint); time: 19 min, at the speed measured on "
+    ), err
     threads = torch.get_num_threads()  # an estimate for 3 threads leaves this process's alone:
-    main(["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path),
-          "--data-dir", str(tiny_data_dir), "--threads", "3"])  # tests train in-process after
+    main(
+        [
+            "campaign",
+            str(campaign),
+            "--profile",
+            "short",
+            "--results",
+            str(tmp_path),
+            "--data-dir",
+            str(tiny_data_dir),
+            "--threads",
+            "3",
+        ]
+    )  # tests train in-process after
     assert torch.get_num_threads() == threads
     assert "3 threads)" in capsys.readouterr().err or torch.cuda.is_available()
     with pytest.raises(SystemExit) as exit_:
-        main(["campaign", str(campaign), "--results", str(tmp_path), "--data-dir",
-              str(tmp_path / "nowhere")])
+        main(
+            [
+                "campaign",
+                str(campaign),
+                "--results",
+                str(tmp_path),
+                "--data-dir",
+                str(tmp_path / "nowhere"),
+            ]
+        )
     assert exit_.value.code == 2
     assert f"--data-dir {tmp_path / 'nowhere'}: " in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
@@ -280,8 +422,11 @@ def test_the_stash_carries_who_trained_an_unfinished_run_into_the_next_session(t
     """Without its trainers.log a run resumed in a new session records only its last worker."""
     run_dir = tmp_path / "results" / "runs" / "conv2-edge-popup-0123456789abcdef"
     run_dir.mkdir(parents=True)
-    for name, text in (("config.json", "{}"), ("checkpoint.pt", "state"),
-                       ("trainers.log", "2026-12-04T10:00:00+0000 vm:1\n")):
+    for name, text in (
+        ("config.json", "{}"),
+        ("checkpoint.pt", "state"),
+        ("trainers.log", "2026-12-04T10:00:00+0000 vm:1\n"),
+    ):
         (run_dir / name).write_text(text)
     assert stash.save(tmp_path / "results", tmp_path / "stash") == [run_dir.name]
     assert stash.save(tmp_path / "results", tmp_path / "stash") == []  # the copy is current

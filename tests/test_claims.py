@@ -3,11 +3,28 @@ import math
 import pandas as pd
 import pytest
 
-from supermask.figures.claims import (DEPTH_MATCH, DEPTH_TREND, ENDS, MIDDLE, WIDTH_MATCH, Claim,
-                                      FamilyNoise, SeedNoise, best_k_claims, chi2_quantile,
-                                      depth_claims, distribution_claims, fixed_size_claim,
-                                      iterand_width_claims, pab_claims, to_markdown, verdict_kind,
-                                      verdict_text, width_claims, zhou_claims)
+from supermask.figures.claims import (
+    DEPTH_MATCH,
+    DEPTH_TREND,
+    ENDS,
+    MIDDLE,
+    WIDTH_MATCH,
+    Claim,
+    FamilyNoise,
+    SeedNoise,
+    best_k_claims,
+    chi2_quantile,
+    depth_claims,
+    distribution_claims,
+    fixed_size_claim,
+    iterand_width_claims,
+    pab_claims,
+    to_markdown,
+    verdict_kind,
+    verdict_text,
+    width_claims,
+    zhou_claims,
+)
 
 KS = (0.1, 0.3, 0.5, 0.7, 0.9)
 DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
@@ -49,16 +66,21 @@ def test_worst_at_the_ends_needs_both_ends_below_every_middle_k():
 def test_a_curve_is_judged_only_with_both_ends_and_a_k_between():
     runs = curve("conv2", "signed_constant", [0.1, 0.6, 0.77, 0.6, 0.75])
     k05, k09, k01 = runs[2], runs[4], runs[0]
-    for partial, missing in (([k05], "needs k=0.1 and k=0.9"), ([k05, k09], "needs k=0.1"),
-                             ([k01, k09], "needs a k between")):
+    for partial, missing in (
+        ([k05], "needs k=0.1 and k=0.9"),
+        ([k05, k09], "needs k=0.1"),
+        ([k01, k09], "needs a k between"),
+    ):
         best, worst = best_k_claims(frame(partial))
         assert best.holds is None and worst.holds is None
         assert best.evidence.endswith(missing), best.evidence
 
 
 def test_failed_runs_do_not_count():
-    runs = frame(curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
-                 + [("conv4", "signed_constant", 0.9, 0.99, "diverged", "sgd")])
+    runs = frame(
+        curve("conv4", "signed_constant", [0.3, 0.6, 0.7, 0.6, 0.4])
+        + [("conv4", "signed_constant", 0.9, 0.99, "diverged", "sgd")]
+    )
     assert best_k_claims(runs)[0].holds
 
 
@@ -72,8 +94,13 @@ def test_a_claim_names_the_runs_that_did_not_leave_chance():
 
 
 def depth_frames(gaps, adam=0.8):
-    popup = frame([row for m, g in zip(DEPTHS, gaps)
-                   for row in curve(m, "signed_constant", [0.3, 0.6, adam - g, 0.6, 0.4])])
+    popup = frame(
+        [
+            row
+            for m, g in zip(DEPTHS, gaps)
+            for row in curve(m, "signed_constant", [0.3, 0.6, adam - g, 0.6, 0.4])
+        ]
+    )
     return popup, frame(dense_rows({m: adam for m in DEPTHS}))
 
 
@@ -105,17 +132,26 @@ def test_a_depth_waits_until_it_has_every_dense_optimiser():
     """Catches Conv8's gap taken against dense SGD alone while the other depths' gaps were
     against the better of SGD and Adam."""
     popup, _ = depth_frames([0.06, 0.05, 0.03, 0.0])
-    dense = frame(dense_rows({m: 0.8 for m in DEPTHS[:3]}) + dense_rows(
-        {m: 0.7 for m in DEPTHS}, "sgd"))
+    dense = frame(
+        dense_rows({m: 0.8 for m in DEPTHS[:3]}) + dense_rows({m: 0.7 for m in DEPTHS}, "sgd")
+    )
     trend, match = depth_claims(popup, dense, DEPTHS)
     assert "conv8 waits for dense adam" in trend.evidence
     assert match.holds is None
 
 
 def width_frames(gaps, widths=(0.5, 1.0, 2.0), model="conv6"):
-    popup = pd.DataFrame({"model": model, "init": "signed_constant", "k": 0.5, "width": widths,
-                          "status": "finished", "optimizer": "sgd",
-                          "test_acc": [0.8 - g for g in gaps]})
+    popup = pd.DataFrame(
+        {
+            "model": model,
+            "init": "signed_constant",
+            "k": 0.5,
+            "width": widths,
+            "status": "finished",
+            "optimizer": "sgd",
+            "test_acc": [0.8 - g for g in gaps],
+        }
+    )
     dense = popup.assign(k=1.0, optimizer="adam", test_acc=0.8)
     return popup, dense
 
@@ -145,9 +181,11 @@ def test_a_wide_conv6_matching_dense_is_judged_at_its_widest():
 def test_fixed_size_trend_uses_every_width():
     """Catches 'wider is better' read from the two ends (0.6 -> 0.61) while the line through
     every width falls."""
+
     def runs(accs):
-        return pd.DataFrame({"size": "c1", "width": [0.5, 1.0, 1.5, 2.0], "test_acc": accs,
-                             "status": "finished"})
+        return pd.DataFrame(
+            {"size": "c1", "width": [0.5, 1.0, 1.5, 2.0], "test_acc": accs, "status": "finished"}
+        )
 
     assert fixed_size_claim(runs([0.6, 0.65, 0.7, 0.72])).holds
     assert fixed_size_claim(runs([0.6, 0.5, 0.5, 0.61])).holds is False
@@ -155,30 +193,39 @@ def test_fixed_size_trend_uses_every_width():
 
 
 def distribution_frame(uk, nk, xavier, scaled=None):
-    rows = (curve("conv4", "signed_constant", uk) + curve("conv4", "kaiming_normal", nk)
-            + curve("conv4", "xavier_normal", xavier))
+    rows = (
+        curve("conv4", "signed_constant", uk)
+        + curve("conv4", "kaiming_normal", nk)
+        + curve("conv4", "xavier_normal", xavier)
+    )
     if scaled is not None:
         rows += curve("conv4", "scaled_signed_constant", scaled)
     return frame(rows)
 
 
 def test_signed_constant_at_least_kaiming_normal():
-    claims = distribution_claims(distribution_frame([0.3, 0.6, 0.7, 0.6, 0.4],
-                                                    [0.3, 0.6, 0.65, 0.6, 0.4], [0.1] * 5))
+    claims = distribution_claims(
+        distribution_frame([0.3, 0.6, 0.7, 0.6, 0.4], [0.3, 0.6, 0.65, 0.6, 0.4], [0.1] * 5)
+    )
     assert by_statement(claims, "Signed Kaiming").holds
-    claims = distribution_claims(distribution_frame([0.3, 0.6, 0.7, 0.6, 0.4],
-                                                    [0.3, 0.6, 0.72, 0.6, 0.4], [0.1] * 5))
+    claims = distribution_claims(
+        distribution_frame([0.3, 0.6, 0.7, 0.6, 0.4], [0.3, 0.6, 0.72, 0.6, 0.4], [0.1] * 5)
+    )
     assert by_statement(claims, "Signed Kaiming").holds is False
 
 
 def test_kaiming_beats_xavier_only_vastly():
     """Catches 'vastly' passing on any positive margin: 2 points ahead is not vast."""
     uk, nk = [0.3, 0.6, 0.7, 0.6, 0.4], [0.3, 0.6, 0.68, 0.6, 0.4]
-    vast = by_statement(distribution_claims(distribution_frame(uk, nk, [0.3, 0.5, 0.6, 0.5, 0.4])),
-                        "Kaiming normal and signed constant vastly")
+    vast = by_statement(
+        distribution_claims(distribution_frame(uk, nk, [0.3, 0.5, 0.6, 0.5, 0.4])),
+        "Kaiming normal and signed constant vastly",
+    )
     assert vast.holds and vast.margin == pytest.approx(0.03)  # 8 points ahead, 5 needed
-    close = by_statement(distribution_claims(distribution_frame(uk, nk, [0.3, 0.6, 0.66, 0.6, 0.4])),
-                         "Kaiming normal and signed constant vastly")
+    close = by_statement(
+        distribution_claims(distribution_frame(uk, nk, [0.3, 0.6, 0.66, 0.6, 0.4])),
+        "Kaiming normal and signed constant vastly",
+    )
     assert close.holds is False and "(lead +2.0 pts)" in close.evidence
 
 
@@ -186,24 +233,29 @@ def test_scaling_is_compared_at_every_k():
     """Catches a 'no discernible difference' read from the best over k, which hides a 10-point
     difference at k=0.1 (where scaling acts most)."""
     uk, nk = [0.3, 0.6, 0.7, 0.6, 0.4], [0.3, 0.6, 0.65, 0.6, 0.4]
-    same = by_statement(distribution_claims(
-        distribution_frame(uk, nk, [0.1] * 5, [0.31, 0.6, 0.71, 0.6, 0.39])), "Scaling")
+    same = by_statement(
+        distribution_claims(distribution_frame(uk, nk, [0.1] * 5, [0.31, 0.6, 0.71, 0.6, 0.39])),
+        "Scaling",
+    )
     assert same.holds and same.margin == pytest.approx(0.01)
-    small_k = by_statement(distribution_claims(
-        distribution_frame(uk, nk, [0.1] * 5, [0.4, 0.6, 0.7, 0.6, 0.4])), "Scaling")
+    small_k = by_statement(
+        distribution_claims(distribution_frame(uk, nk, [0.1] * 5, [0.4, 0.6, 0.7, 0.6, 0.4])),
+        "Scaling",
+    )
     assert small_k.holds is False and "k=0.1 +10.0 pts" in small_k.evidence
 
 
 def test_distributions_are_compared_only_at_the_same_k():
-    partial = frame(curve("conv2", "signed_constant", [0.53, 0.68, 0.70, 0.69, 0.61])
-                    + curve("conv2", "kaiming_normal", [0.56]))
+    partial = frame(
+        curve("conv2", "signed_constant", [0.53, 0.68, 0.70, 0.69, 0.61])
+        + curve("conv2", "kaiming_normal", [0.56])
+    )
     claim = distribution_claims(partial)[0]
     assert claim.holds is None and claim.margin is None
 
 
 def zhou_frames(popup_acc, zhou_accs):
-    popup = frame([("conv2", init, 0.5, popup_acc, "finished", "sgd")
-                   for init in zhou_accs])
+    popup = frame([("conv2", init, 0.5, popup_acc, "finished", "sgd") for init in zhou_accs])
     zhou = frame([("conv2", init, None, acc, "finished", "sgd") for init, acc in zhou_accs.items()])
     return popup, zhou
 
@@ -217,8 +269,12 @@ def test_edge_popup_beats_zhou():
 
 
 def test_kaiming_helps_zhou():
-    good = {"kaiming_normal": 0.66, "signed_constant": 0.68, "xavier_normal": 0.6,
-            "signed_xavier_constant": 0.62}
+    good = {
+        "kaiming_normal": 0.66,
+        "signed_constant": 0.68,
+        "xavier_normal": 0.6,
+        "signed_xavier_constant": 0.62,
+    }
     popup, zhou = zhou_frames(0.75, good)
     assert by_statement(zhou_claims(popup, zhou), "Kaiming-scaled").holds
     popup, zhou = zhou_frames(0.75, {**good, "signed_xavier_constant": 0.67})
@@ -226,38 +282,69 @@ def test_kaiming_helps_zhou():
 
 
 def series_frame(rows):
-    return pd.DataFrame([{"series": s, "k": 0.3, "width": w, "test_acc": a, "status": "finished",
-                          "epochs": e, "init": i, "wall_s": t * e, "epochs_run": e}
-                         for s, w, a, e, i, t in rows])
+    return pd.DataFrame(
+        [
+            {
+                "series": s,
+                "k": 0.3,
+                "width": w,
+                "test_acc": a,
+                "status": "finished",
+                "epochs": e,
+                "init": i,
+                "wall_s": t * e,
+                "epochs_run": e,
+            }
+            for s, w, a, e, i, t in rows
+        ]
+    )
 
 
 def test_pab_verdicts_say_when_schedules_or_weights_differ():
     """Catches PaB's 36 epochs against edge-popup's 20 reported as a plain 'holds'."""
-    runs = series_frame([("pab", 1.0, 0.8, 36, "kaiming_normal", 10.0),
-                         ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0)])
+    runs = series_frame(
+        [
+            ("pab", 1.0, 0.8, 36, "kaiming_normal", 10.0),
+            ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0),
+        ]
+    )
     beats, _, cheaper = pab_claims(runs)
     assert beats.holds and cheaper.holds
     text = verdict_text(beats)
     assert text.startswith("holds (the two sides differ in epochs: pab 36, edge-popup 20")
     assert "weights: pab N_k, edge-popup U_k" in text
-    runs = series_frame([("pab", 1.0, 0.7, 20, "signed_constant", 30.0),
-                         ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0)])
+    runs = series_frame(
+        [
+            ("pab", 1.0, 0.7, 20, "signed_constant", 30.0),
+            ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0),
+        ]
+    )
     beats, _, cheaper = pab_claims(runs)
-    assert beats.holds is False and cheaper.holds is False and verdict_text(beats) == "does not hold"
+    assert (
+        beats.holds is False and cheaper.holds is False and verdict_text(beats) == "does not hold"
+    )
 
 
 def test_pab_cost_leaves_out_emulated_psg():
-    runs = series_frame([("pab", 1.0, 0.8, 20, "signed_constant", 30.0),
-                         ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0)])
+    runs = series_frame(
+        [
+            ("pab", 1.0, 0.8, 20, "signed_constant", 30.0),
+            ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0),
+        ]
+    )
     runs["psg_bits"] = [8, None]
     cheaper = pab_claims(runs)[2]
     assert cheaper.holds is None and "emulated in floating point" in cheaper.evidence
 
 
 def iterand_runs(popup, iterand, widths=(0.25, 0.5, 1.0)):
-    return pd.DataFrame([{"series": s, "width": w, "test_acc": a, "status": "finished"}
-                         for s, accs in (("edge-popup", popup), ("iterand", iterand))
-                         for w, a in zip(widths, accs)])
+    return pd.DataFrame(
+        [
+            {"series": s, "width": w, "test_acc": a, "status": "finished"}
+            for s, accs in (("edge-popup", popup), ("iterand", iterand))
+            for w, a in zip(widths, accs)
+        ]
+    )
 
 
 def test_iterand_beats_edge_popup_at_every_width():
@@ -276,7 +363,8 @@ def test_edge_popup_needing_a_wider_parent_holds_when_no_width_of_the_grid_reach
     assert "no edge-popup width of the grid reaches it" in wider.evidence
     _, wider = iterand_width_claims(iterand_runs([0.60, 0.70, 0.75], [0.68, 0.74, 0.77]))
     assert wider.holds and "IteRand w=0.25 68.0%: edge-popup first reaches it at w=0.5" in (
-        wider.evidence)
+        wider.evidence
+    )
     # a narrower edge-popup parent (w=0.5) already reaches IteRand at w=1: no wider one needed
     _, wider = iterand_width_claims(iterand_runs([0.60, 0.78, 0.75], [0.68, 0.80, 0.77]))
     assert wider.holds is False and "reached by edge-popup at w=0.5" in wider.evidence
@@ -285,11 +373,29 @@ def test_edge_popup_needing_a_wider_parent_holds_when_no_width_of_the_grid_reach
 
 def test_claims_without_runs_are_not_judged():
     """Catches a vacuous 'holds' (all() of nothing) when a panel has no finished run yet."""
-    empty = pd.DataFrame(columns=["model", "init", "k", "width", "size", "series", "optimizer",
-                                  "status", "test_acc", "wall_s", "epochs_run"])
-    verdicts = [*best_k_claims(empty), *depth_claims(empty, empty, DEPTHS),
-                *width_claims(empty, empty), fixed_size_claim(empty), *pab_claims(empty),
-                *iterand_width_claims(empty)]
+    empty = pd.DataFrame(
+        columns=[
+            "model",
+            "init",
+            "k",
+            "width",
+            "size",
+            "series",
+            "optimizer",
+            "status",
+            "test_acc",
+            "wall_s",
+            "epochs_run",
+        ]
+    )
+    verdicts = [
+        *best_k_claims(empty),
+        *depth_claims(empty, empty, DEPTHS),
+        *width_claims(empty, empty),
+        fixed_size_claim(empty),
+        *pab_claims(empty),
+        *iterand_width_claims(empty),
+    ]
     assert all(claim.holds is None for claim in verdicts)
     assert to_markdown(verdicts).count("not judged yet") == len(verdicts)
 
@@ -309,16 +415,19 @@ def test_a_margin_inside_the_noise_of_its_families_is_within_noise():
     pair = ((1, MIDDLE, 1), (-1, MIDDLE, 1))
     assert noise.threshold(pair) == pytest.approx(2 * 0.005 * math.sqrt(2))
     assert noise.threshold(((1, MIDDLE, 1), (-1, ENDS, 1))) == pytest.approx(
-        2 * math.sqrt(0.005 ** 2 + 0.02 ** 2))
+        2 * math.sqrt(0.005**2 + 0.02**2)
+    )
     assert noise.threshold(((1, MIDDLE, 2), (-1, MIDDLE, 2))) == pytest.approx(0.01)
     close = Claim("A beats B", True, "", margin=0.01, terms=pair)
     assert verdict_kind(close, noise) == "within noise"
     assert verdict_text(close, noise) == (
         "within noise (holds by 1.0 pts on 1 seed, under 2 std of the comparison, 1.4 pts; "
-        "about 3 seeds per configuration would decide it)")
+        "about 3 seeds per configuration would decide it)"
+    )
     hopeless = Claim("C beats D", False, "", margin=0.001, terms=pair)
     assert "more seeds would not plausibly decide it (about 201 needed)" in verdict_text(
-        hopeless, noise)
+        hopeless, noise
+    )
     wide = Claim("E beats F", False, "", margin=0.1, terms=pair)
     assert verdict_text(wide, noise) == "does not hold"
     timing = Claim("G is cheaper", True, "1 s vs 2 s")
@@ -328,11 +437,17 @@ def test_a_margin_inside_the_noise_of_its_families_is_within_noise():
 
 def test_a_family_without_seeds_falls_back_to_the_pooled_noise_and_says_so():
     noise = SeedNoise({MIDDLE: FamilyNoise(MIDDLE, 0.003, 4), ENDS: FamilyNoise(ENDS, 0.006, 4)})
-    assert noise.pooled() == pytest.approx(math.sqrt((0.003 ** 2 + 0.006 ** 2) / 2))
-    claim = Claim("Dense SGD beats Zhou", True, "", margin=0.2,
-                  terms=((1, "dense SGD", 1), (-1, "Zhou et al.", 1)))
-    assert verdict_text(claim, noise) == ("holds (noise of dense SGD, Zhou et al. not measured: "
-                                          "the pooled std stands in)")
+    assert noise.pooled() == pytest.approx(math.sqrt((0.003**2 + 0.006**2) / 2))
+    claim = Claim(
+        "Dense SGD beats Zhou",
+        True,
+        "",
+        margin=0.2,
+        terms=((1, "dense SGD", 1), (-1, "Zhou et al.", 1)),
+    )
+    assert verdict_text(claim, noise) == (
+        "holds (noise of dense SGD, Zhou et al. not measured: the pooled std stands in)"
+    )
     assert noise.table()["degrees of freedom"].tolist() == [4, 4, 0, 0, 0]
 
 
@@ -341,7 +456,8 @@ def test_a_budget_limited_claim_reads_so_before_its_margin():
     note = "budget-limited: on Conv2 ... +2.0 points at 20 epochs, -0.2 points at 100"
     noise = SeedNoise({MIDDLE: FamilyNoise(MIDDLE, 0.0033, 4)})
     assert verdict_text(claim, noise, note) == (
-        "budget-limited (holds at this budget, and within noise there too)")
+        "budget-limited (holds at this budget, and within noise there too)"
+    )
     table = to_markdown([claim], {"gap shrinks": note}, noise)
     assert "| gap shrinks | budget-limited (holds at this budget" in table
     assert verdict_kind(claim, noise, "decidable at 20 epochs: ...") == "within noise"
@@ -350,21 +466,49 @@ def test_a_budget_limited_claim_reads_so_before_its_margin():
 def test_every_claim_that_compares_accuracies_carries_its_margin_and_terms():
     """Catches a claim function that forgets its comparison: then no noise would ever make it
     'within noise'."""
-    runs = distribution_frame([0.3, 0.6, 0.7, 0.6, 0.4], [0.3, 0.6, 0.65, 0.6, 0.4],
-                              [0.3, 0.4, 0.5, 0.4, 0.4], [0.3, 0.6, 0.71, 0.6, 0.4])
-    popup, zhou = zhou_frames(0.75, {"kaiming_normal": 0.6, "signed_constant": 0.62,
-                                     "xavier_normal": 0.5, "signed_xavier_constant": 0.52})
+    runs = distribution_frame(
+        [0.3, 0.6, 0.7, 0.6, 0.4],
+        [0.3, 0.6, 0.65, 0.6, 0.4],
+        [0.3, 0.4, 0.5, 0.4, 0.4],
+        [0.3, 0.6, 0.71, 0.6, 0.4],
+    )
+    popup, zhou = zhou_frames(
+        0.75,
+        {
+            "kaiming_normal": 0.6,
+            "signed_constant": 0.62,
+            "xavier_normal": 0.5,
+            "signed_xavier_constant": 0.52,
+        },
+    )
     w_popup, w_dense = width_frames([0.05, 0.02, 0.0])
     d_popup, d_dense = depth_frames([0.06, 0.05, 0.03, 0.0])
-    series = series_frame([("pab", 1.0, 0.8, 20, "signed_constant", 10.0),
-                           ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0)])
-    verdicts = [*best_k_claims(runs), *distribution_claims(runs), *zhou_claims(popup, zhou),
-                *width_claims(w_popup, w_dense), *depth_claims(d_popup, d_dense, DEPTHS),
-                fixed_size_claim(pd.DataFrame({"size": "c", "width": [0.5, 1.0, 2.0],
-                                               "test_acc": [0.6, 0.62, 0.7],
-                                               "status": "finished"})),
-                pab_claims(series)[0],
-                *iterand_width_claims(iterand_runs([0.60, 0.70, 0.75], [0.68, 0.74, 0.77]))]
+    series = series_frame(
+        [
+            ("pab", 1.0, 0.8, 20, "signed_constant", 10.0),
+            ("edge-popup", 1.0, 0.78, 20, "signed_constant", 20.0),
+        ]
+    )
+    verdicts = [
+        *best_k_claims(runs),
+        *distribution_claims(runs),
+        *zhou_claims(popup, zhou),
+        *width_claims(w_popup, w_dense),
+        *depth_claims(d_popup, d_dense, DEPTHS),
+        fixed_size_claim(
+            pd.DataFrame(
+                {
+                    "size": "c",
+                    "width": [0.5, 1.0, 2.0],
+                    "test_acc": [0.6, 0.62, 0.7],
+                    "status": "finished",
+                }
+            )
+        ),
+        pab_claims(series)[0],
+        *iterand_width_claims(iterand_runs([0.60, 0.70, 0.75], [0.68, 0.74, 0.77])),
+    ]
     assert all(c.holds is not None for c in verdicts)
     assert all(c.margin is not None and c.margin >= 0 and c.terms for c in verdicts), [
-        (c.statement, c.margin) for c in verdicts]
+        (c.statement, c.margin) for c in verdicts
+    ]

@@ -8,8 +8,22 @@ import torch
 from supermask.cli import main
 from supermask.config import RunConfig
 
-ARGS = ["train", "--model", "conv2", "--width", "0.25", "--k", "0.5", "--epochs", "2",
-        "--batch-size", "32", "--seed", "0", "--no-progress"]
+ARGS = [
+    "train",
+    "--model",
+    "conv2",
+    "--width",
+    "0.25",
+    "--k",
+    "0.5",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--seed",
+    "0",
+    "--no-progress",
+]
 
 
 def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
@@ -25,8 +39,7 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
 
     model = build(RunConfig.from_dict(first["config"]))
     model.load_state_dict(torch.load(f"{first['run_dir']}/model.pt", weights_only=True))
-    assert first["test_acc"] == accuracy(model, load_cifar10(tiny_data_dir)[1],
-                                         torch.device("cpu"))
+    assert first["test_acc"] == accuracy(model, load_cifar10(tiny_data_dir)[1], torch.device("cpu"))
     assert first["kept"] / first["total"] == pytest.approx(0.5, abs=0.01)
     result_file = tmp_path / "runs" / first["run_dir"].rsplit("/", 1)[1] / "result.json"
     stored = json.loads(result_file.read_text())
@@ -42,11 +55,14 @@ def test_json_result_then_found_not_rerun(tiny_data_dir, tmp_path, capsys):
     assert result_file.stat().st_mtime_ns == mtime
 
 
-@pytest.mark.parametrize("make_dir, message", [
-    ("missing", "does not exist"),
-    ("empty", "CIFAR-10 was not found"),
-    ("wrong classes", "must hold exactly the 10 CIFAR-10 class folders"),
-])
+@pytest.mark.parametrize(
+    "make_dir, message",
+    [
+        ("missing", "does not exist"),
+        ("empty", "CIFAR-10 was not found"),
+        ("wrong classes", "must hold exactly the 10 CIFAR-10 class folders"),
+    ],
+)
 def test_missing_data_exits_2_with_instructions(make_dir, message, tmp_path, capsys):
     data_dir = tmp_path / "data"
     if make_dir == "empty":
@@ -70,8 +86,12 @@ def test_help_documents_every_option():
 
     from supermask.config import RunConfig
 
-    out = subprocess.run([sys.executable, "-m", "supermask", "train", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "supermask", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     imagenet_only = {"dataset", "warmup_epochs", "label_smoothing"}
     fields = [f for f in dataclasses.fields(RunConfig) if f.name not in imagenet_only]
     assert len(fields) == 22
@@ -84,14 +104,54 @@ def test_help_documents_every_option():
 
 def test_every_config_field_reaches_the_run(tiny_data_dir, tmp_path, capsys):
     """PaB's and IteRand's fields set on the command line land in the stored config."""
-    base = ["train", "--model", "conv2", "--width", "0.25", "--epochs", "1", "--batch-size", "32",
-            "--no-progress", "--json", "--data-dir", str(tiny_data_dir), "--results", str(tmp_path)]
-    assert main(base + ["--method", "iterand", "--rerandomize-every", "2",
-                        "--rerandomize-fraction", "0.2"]) == 0
+    base = [
+        "train",
+        "--model",
+        "conv2",
+        "--width",
+        "0.25",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--no-progress",
+        "--json",
+        "--data-dir",
+        str(tiny_data_dir),
+        "--results",
+        str(tmp_path),
+    ]
+    assert (
+        main(
+            base
+            + ["--method", "iterand", "--rerandomize-every", "2", "--rerandomize-fraction", "0.2"]
+        )
+        == 0
+    )
     config = json.loads(capsys.readouterr().out)["config"]
     assert (config["rerandomize_every"], config["rerandomize_fraction"]) == (2, 0.2)
-    assert main(base + ["--method", "pab", "--prune", "random", "--flip-rate", "0.01",
-                        "--flip-threshold", "0", "--psg-bits", "8"]) == 0
+    assert (
+        main(
+            base
+            + [
+                "--method",
+                "pab",
+                "--prune",
+                "random",
+                "--flip-rate",
+                "0.01",
+                "--flip-threshold",
+                "0",
+                "--psg-bits",
+                "8",
+            ]
+        )
+        == 0
+    )
     config = json.loads(capsys.readouterr().out)["config"]
-    assert (config["prune"], config["flip_rate"], config["flip_threshold"],
-            config["psg_bits"]) == ("random", 0.01, 0, 8)
+    assert (config["prune"], config["flip_rate"], config["flip_threshold"], config["psg_bits"]) == (
+        "random",
+        0.01,
+        0,
+        8,
+    )

@@ -2,15 +2,23 @@ import dataclasses
 
 import pytest
 
-from conftest import REPO
 from supermask.config import PROFILES, RunConfig, get_profile
 from supermask.training.methods import METHODS
+
+from conftest import REPO
 
 
 def test_defaults_follow_the_reference_protocol():
     popup = RunConfig(model="conv4", method="edge-popup")
-    assert (popup.k, popup.init, popup.optimizer, popup.lr, popup.momentum, popup.weight_decay,
-            popup.batch_size) == (0.5, "signed_constant", "sgd", 0.1, 0.9, 1e-4, 128)
+    assert (
+        popup.k,
+        popup.init,
+        popup.optimizer,
+        popup.lr,
+        popup.momentum,
+        popup.weight_decay,
+        popup.batch_size,
+    ) == (0.5, "signed_constant", "sgd", 0.1, 0.9, 1e-4, 128)
     dense = RunConfig(model="conv4", method="dense")
     assert (dense.k, dense.init, dense.lr) == (1.0, "kaiming_normal", 0.01)
     adam = RunConfig(model="conv2", method="dense", optimizer="adam")
@@ -28,18 +36,21 @@ def test_hash_identifies_the_run():
     assert a.name.startswith("conv4-edge-popup-") and a.name.endswith(a.hash)
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"k": 0.0}, "k is the fraction of weights kept"),
-    ({"k": 1.2}, "k is the fraction of weights kept"),
-    ({"width": 0}, "the smallest width it allows is 0.015625"),
-    ({"epochs": 0}, "epochs must be >= 1"),
-    ({"model": "mlp"}, "unknown model 'mlp'; valid: conv2"),
-    ({"method": "magic"}, "unknown method 'magic'; valid: edge-popup"),
-    ({"init": "ones"}, "unknown weight distribution 'ones'; valid:"),
-    ({"optimizer": "lbfgs"}, "unknown optimizer"),
-    ({"method": "dense", "k": 0.5}, "k must be 1"),
-    ({"train_subset": 5}, "train_subset must be >= 10"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"k": 0.0}, "k is the fraction of weights kept"),
+        ({"k": 1.2}, "k is the fraction of weights kept"),
+        ({"width": 0}, "the smallest width it allows is 0.015625"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"model": "mlp"}, "unknown model 'mlp'; valid: conv2"),
+        ({"method": "magic"}, "unknown method 'magic'; valid: edge-popup"),
+        ({"init": "ones"}, "unknown weight distribution 'ones'; valid:"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer"),
+        ({"method": "dense", "k": 0.5}, "k must be 1"),
+        ({"train_subset": 5}, "train_subset must be >= 10"),
+    ],
+)
 def test_bad_configs_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**fields)
@@ -72,25 +83,33 @@ def test_a_title_says_how_many_seeds_have_run():
     assert "none" not in short.describe([])
 
 
-
 # Hashes name run directories, committed run records included: none may change, except where a
 # default is corrected to the authors' value and no committed record has the hash (ResNet-18
 # edge-popup and IteRand: weight decay 1e-4 -> 5e-4; PaB's default schedule 100 -> its authors'
 # 180 epochs, the old meaning pinned with its epochs; issue "Faithful where the paper is silent").
 PINNED_HASHES = [
     ({}, "203ddb8dadc304db"),
-    ({'model': 'conv2', 'k': 0.5, 'epochs': 100}, "56117d4d5006f049"),
-    ({'model': 'conv2', 'method': 'dense', 'optimizer': 'adam'}, "f8acb0d585e9c87f"),
-    ({'model': 'conv2', 'method': 'zhou', 'init': 'kaiming_normal'}, "6fbe481bc4c88b8c"),
-    ({'model': 'conv6', 'method': 'dense'}, "310e29a473ec6389"),
-    ({'model': 'resnet18', 'method': 'pab', 'width': 0.5, 'k': 0.3, 'epochs': 100}, "51c00453c16d10b9"),
-    ({'model': 'resnet18', 'method': 'pab', 'width': 0.5, 'k': 0.3}, "923e59775b0cbf00"),
-    ({'model': 'resnet18', 'method': 'iterand', 'k': 0.5}, "0f1024b9994020b2"),
-    ({'model': 'resnet18', 'method': 'edge-popup-extras', 'k': 0.1}, "b11a4d5dfc5f7bf2"),
-    ({'model': 'resnet50', 'dataset': 'imagenet', 'k': 0.3}, "8db22803eac0f4ce"),
-    ({'model': 'conv4', 'width': 2.0, 'k': 0.7, 'init': 'kaiming_normal', 'seed': 3}, "232e5933de0deb6f"),
-    ({'model': 'conv8', 'method': 'zhou', 'eval_samples': 5, 'epochs': 2, 'train_subset': 5000}, "2cb050c6e07621e4"),
-    ({'model': 'wide_resnet50_2', 'dataset': 'imagenet', 'method': 'dense'}, "5eee1e18d0965b53"),
+    ({"model": "conv2", "k": 0.5, "epochs": 100}, "56117d4d5006f049"),
+    ({"model": "conv2", "method": "dense", "optimizer": "adam"}, "f8acb0d585e9c87f"),
+    ({"model": "conv2", "method": "zhou", "init": "kaiming_normal"}, "6fbe481bc4c88b8c"),
+    ({"model": "conv6", "method": "dense"}, "310e29a473ec6389"),
+    (
+        {"model": "resnet18", "method": "pab", "width": 0.5, "k": 0.3, "epochs": 100},
+        "51c00453c16d10b9",
+    ),
+    ({"model": "resnet18", "method": "pab", "width": 0.5, "k": 0.3}, "923e59775b0cbf00"),
+    ({"model": "resnet18", "method": "iterand", "k": 0.5}, "0f1024b9994020b2"),
+    ({"model": "resnet18", "method": "edge-popup-extras", "k": 0.1}, "b11a4d5dfc5f7bf2"),
+    ({"model": "resnet50", "dataset": "imagenet", "k": 0.3}, "8db22803eac0f4ce"),
+    (
+        {"model": "conv4", "width": 2.0, "k": 0.7, "init": "kaiming_normal", "seed": 3},
+        "232e5933de0deb6f",
+    ),
+    (
+        {"model": "conv8", "method": "zhou", "eval_samples": 5, "epochs": 2, "train_subset": 5000},
+        "2cb050c6e07621e4",
+    ),
+    ({"model": "wide_resnet50_2", "dataset": "imagenet", "method": "dense"}, "5eee1e18d0965b53"),
 ]
 
 
@@ -122,7 +141,6 @@ def test_every_hyperparameter_of_the_table_is_a_runconfig_field_and_unset_until_
             assert method in METHODS
 
 
-
 def test_each_field_has_the_type_the_table_gives_it_and_every_method_a_class():
     """The fields only some methods have are declared from the table: a row with the wrong type
     would let a run take psg_bits=8.5, and a name in the table without a class would be a
@@ -142,11 +160,13 @@ def test_each_field_has_the_type_the_table_gives_it_and_every_method_a_class():
 
 
 def test_fixed_and_refused_fields_are_refused_by_the_table():
-    with pytest.raises(ValueError, match="method 'pab' trains with Bop and SGD: optimizer must be "
-                                         "sgd, got adam"):
+    with pytest.raises(
+        ValueError, match="method 'pab' trains with Bop and SGD: optimizer must be sgd, got adam"
+    ):
         RunConfig(method="pab", optimizer="adam")
-    with pytest.raises(ValueError, match="method 'dense' trains every weight: k must be 1, got "
-                                         "0.5"):
+    with pytest.raises(
+        ValueError, match="method 'dense' trains every weight: k must be 1, got 0.5"
+    ):
         RunConfig(method="dense", k=0.5)
     with pytest.raises(ValueError, match="method 'zhou' learns its kept fraction: leave k unset"):
         RunConfig(method="zhou", k=0.5)

@@ -1,9 +1,17 @@
 import pytest
 import torch
 
-from supermask.data.cifar10 import (DataNotFoundError, ImageTensors, balanced_subset,
-                                    cifar10_identity, epoch_batches, find_cifar10, fingerprint,
-                                    load_cifar10, random_crop_flip)
+from supermask.data.cifar10 import (
+    DataNotFoundError,
+    ImageTensors,
+    balanced_subset,
+    cifar10_identity,
+    epoch_batches,
+    find_cifar10,
+    fingerprint,
+    load_cifar10,
+    random_crop_flip,
+)
 
 from conftest import make_image_folder
 
@@ -24,6 +32,7 @@ def test_cache_is_read_instead_of_decoding(tmp_path, monkeypatch):
     identity = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
     # A second process (fresh memory) must be served by the cache file, not decode again.
     from supermask.data import cifar10
+
     cifar10._IN_MEMORY.clear()
     monkeypatch.setattr(cifar10, "_decode_image_folder", lambda *a: pytest.fail("decoded again"))
     again, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
@@ -37,6 +46,7 @@ def test_changed_tree_is_decoded_again(tmp_path):
     small, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     before = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
     import shutil
+
     shutil.rmtree(data_dir / "cifar10")
     make_image_folder(data_dir / "cifar10", 3, 1)
     grown, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
@@ -60,6 +70,7 @@ def test_fingerprint_is_of_the_decoded_data_not_its_path(tmp_path):
 def test_damaged_cache_is_rebuilt(tmp_path):
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
     from supermask.data import cifar10
+
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     cifar10._IN_MEMORY.clear()
     for path in (tmp_path / "c").glob("*.pt"):
@@ -104,7 +115,7 @@ def test_crop_flip_is_a_crop_of_the_padded_image():
         matches = []
         for dy in range(9):
             for dx in range(9):
-                crop = padded[i, :, dy:dy + 32, dx:dx + 32]
+                crop = padded[i, :, dy : dy + 32, dx : dx + 32]
                 matches += [("plain", dy, dx)] if torch.equal(out[i], crop) else []
                 matches += [("flip", dy, dx)] if torch.equal(out[i], crop.flip(2)) else []
         assert matches, f"image {i} is no crop of its padded input"
@@ -141,6 +152,7 @@ def test_a_cache_whose_fingerprint_was_copied_beside_other_tensors_is_rebuilt(tm
     with the real copy's fingerprint must not pass as that copy."""
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
     from supermask.data import cifar10
+
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     identity = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
     cifar10._IN_MEMORY.clear()
@@ -154,15 +166,20 @@ def test_a_cache_whose_fingerprint_was_copied_beside_other_tensors_is_rebuilt(tm
     assert "its fingerprint is not that of the tensors it holds" in caplog.text
 
 
-@pytest.mark.parametrize("change, reason", [
-    (lambda b: b.update(train_labels=b["train_labels"] + 10), "labels are not 0-9"),
-    (lambda b: b.update(test_images=b["test_images"][:, :, :16]), "not CIFAR-10's shapes"),
-    (lambda b: b.update(source="torchvision"), "decoded from a 'torchvision' copy"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda b: b.update(train_labels=b["train_labels"] + 10), "labels are not 0-9"),
+        (lambda b: b.update(test_images=b["test_images"][:, :, :16]), "not CIFAR-10's shapes"),
+        (lambda b: b.update(source="torchvision"), "decoded from a 'torchvision' copy"),
+    ],
+)
 def test_a_cache_that_is_not_cifar10_decoded_from_this_kind_of_copy_is_rebuilt(
-        tmp_path, caplog, change, reason):
+    tmp_path, caplog, change, reason
+):
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
     from supermask.data import cifar10
+
     first, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     cifar10._IN_MEMORY.clear()
     (path,) = (tmp_path / "c").glob("*.pt")
@@ -178,12 +195,14 @@ def test_a_symlinked_class_folder_is_part_of_the_cache_key(tmp_path):
     images behind the link keeps serving the old ones."""
     import os
     import shutil
+
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
     elsewhere = tmp_path / "elsewhere"
     shutil.move(str(data_dir / "cifar10" / "train" / "cat"), elsewhere)
     os.symlink(elsewhere, data_dir / "cifar10" / "train" / "cat")
     before = cifar10_identity(data_dir, cache_dir=tmp_path / "c")
     from PIL import Image
+
     Image.new("RGB", (32, 32), (1, 2, 3)).save(elsewhere / "extra.png")
     train, _ = load_cifar10(data_dir, cache_dir=tmp_path / "c")
     assert len(train) == 21
@@ -192,8 +211,10 @@ def test_a_symlinked_class_folder_is_part_of_the_cache_key(tmp_path):
 
 def test_a_symlink_loop_inside_the_tree_does_not_hang_the_cache_key(tmp_path):
     import os
+
     data_dir = make_image_folder(tmp_path / "d" / "cifar10", 2, 1).parent
     from supermask.data.cifar10 import _tree_key
+
     key = _tree_key("imagefolder", data_dir / "cifar10")
     os.symlink(data_dir / "cifar10", data_dir / "cifar10" / "test" / "cat" / "loop")
     assert _tree_key("imagefolder", data_dir / "cifar10") == key  # each real folder once

@@ -48,12 +48,15 @@ def _masked_model(result) -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("fields", [
-    {"method": "edge-popup", "k": 0.3},
-    {"method": "zhou"},
-    {"method": "dense", "init": "kaiming_normal"},
-    {"method": "pab", "k": 0.3, "prune": "random"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"method": "edge-popup", "k": 0.3},
+        {"method": "zhou"},
+        {"method": "dense", "init": "kaiming_normal"},
+        {"method": "pab", "k": 0.3, "prune": "random"},
+    ],
+)
 def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, capsys):
     config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32, **fields)
     result = _finished(config, tiny_data_dir, tmp_path)
@@ -67,8 +70,9 @@ def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, c
     _, test_data = load_cifar10(tiny_data_dir)
     expected = result.get("test_acc_deterministic", result["test_acc"])
     assert accuracy(plain, test_data, torch.device("cpu")) == expected == exported["test_acc"]
-    nonzero = sum(int((m.weight != 0).sum()) for m in plain.modules()
-                  if isinstance(m, (nn.Conv2d, nn.Linear)))
+    nonzero = sum(
+        int((m.weight != 0).sum()) for m in plain.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+    )
     assert nonzero == exported["kept"]
     if fields["method"] != "zhou":
         assert exported["kept"] == result["kept"]
@@ -84,20 +88,27 @@ def test_exported_model_equals_the_masked_one(fields, tiny_data_dir, tmp_path, c
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad(), sampled_masks(masked := _masked_model(result), False):
         torch.save((x, masked(x)), tmp_path / "probe.pt")
-    check = subprocess.run([sys.executable, "-c", _PLAIN_CONV2, str(out), str(tmp_path / "probe.pt")],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", _PLAIN_CONV2, str(out), str(tmp_path / "probe.pt")],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr
     assert check.stdout.split() == ["supermask-export/1", str(exported["kept"])]
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("missing", "is not a run directory"),
-    ("not a run", "is not a run directory (one with a config.json"),
-    ("unfinished", "holds no finished run"),
-    ("corrupted", "is not the file its record names"),
-])
-def test_export_refuses_what_is_not_a_finished_run(damage, message, tiny_data_dir, tmp_path,
-                                                   capsys):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("missing", "is not a run directory"),
+        ("not a run", "is not a run directory (one with a config.json"),
+        ("unfinished", "holds no finished run"),
+        ("corrupted", "is not the file its record names"),
+    ],
+)
+def test_export_refuses_what_is_not_a_finished_run(
+    damage, message, tiny_data_dir, tmp_path, capsys
+):
     config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32)
     run_dir = store_for(tmp_path, tiny_data_dir).run_dir(config)
     if damage == "unfinished":

@@ -34,8 +34,10 @@ tables.write_csv(tables.results_frame(results, "test", "smoke"), sys.argv[4])
 
 def _start_sweep(configs, results_dir, data_dir, csv) -> subprocess.Popen:
     grid = json.dumps([c.to_dict() for c in configs])
-    return subprocess.Popen([sys.executable, "-c", _SWEEP, grid, str(results_dir), str(data_dir),
-                             str(csv)], env=os.environ.copy())
+    return subprocess.Popen(
+        [sys.executable, "-c", _SWEEP, grid, str(results_dir), str(data_dir), str(csv)],
+        env=os.environ.copy(),
+    )
 
 
 def _wait_for(condition, timeout=120.0, what="condition"):
@@ -58,8 +60,13 @@ def _same_runs(a: list[dict], b: list[dict]) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_data_dir, tmp_path_factory):
-    return sweep(GRID, results_dir=tmp_path_factory.mktemp("serial"), data_dir=tiny_data_dir,
-                 device="cpu", progress=False)
+    return sweep(
+        GRID,
+        results_dir=tmp_path_factory.mktemp("serial"),
+        data_dir=tiny_data_dir,
+        device="cpu",
+        progress=False,
+    )
 
 
 def test_claim_is_exclusive_and_released(tmp_path):
@@ -75,7 +82,11 @@ def test_claim_is_exclusive_and_released(tmp_path):
 
 def test_dead_workers_claim_expires(tmp_path):
     store, config = RunStore(tmp_path), GRID[0]
-    holder = subprocess.Popen([sys.executable, "-c", f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import time
 from supermask.config import RunConfig
 from supermask.runs.store import RunStore
@@ -83,7 +94,11 @@ with RunStore({str(tmp_path)!r}).claim(RunConfig.from_dict({config.to_dict()!r})
     assert taken
     print("held", flush=True)
     time.sleep(600)
-"""], stdout=subprocess.PIPE, text=True)
+""",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with store.claim(config) as taken:
@@ -96,8 +111,9 @@ with RunStore({str(tmp_path)!r}).claim(RunConfig.from_dict({config.to_dict()!r})
         assert taken
 
 
-def test_sigkilled_sweep_resumes_and_equals_an_uninterrupted_one(tiny_data_dir, tmp_path,
-                                                                 uninterrupted):
+def test_sigkilled_sweep_resumes_and_equals_an_uninterrupted_one(
+    tiny_data_dir, tmp_path, uninterrupted
+):
     store, csv = store_for(tmp_path, tiny_data_dir), tmp_path / "sweep.csv"
     victim = GRID[1]
     process = _start_sweep(GRID, tmp_path, tiny_data_dir, csv)
@@ -140,8 +156,13 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each single-threaded Dask worker: same float summation order
     try:
-        serial = sweep(grid, results_dir=tmp_path / "serial", data_dir=tiny_data_dir,
-                       device="cpu", progress=False)
+        serial = sweep(
+            grid,
+            results_dir=tmp_path / "serial",
+            data_dir=tiny_data_dir,
+            device="cpu",
+            progress=False,
+        )
     finally:
         torch.set_num_threads(threads)
     store = store_for(tmp_path / "dask", tiny_data_dir)
@@ -160,8 +181,14 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
         assert len(client.scheduler_info()["workers"]) == 2
         killer = threading.Thread(target=_wait_for, args=(kill_a_worker_mid_run,))
         killer.start()
-        results = sweep(grid, executor=dask_executor(client), results_dir=tmp_path / "dask",
-                        data_dir=tiny_data_dir, device="cpu", progress=False)
+        results = sweep(
+            grid,
+            executor=dask_executor(client),
+            results_dir=tmp_path / "dask",
+            data_dir=tiny_data_dir,
+            device="cpu",
+            progress=False,
+        )
         killer.join()
     _same_runs(results, serial)
     assert len(store.trainers(killed[0])) == 2
@@ -172,15 +199,19 @@ def test_diverged_run_is_recorded_and_the_sweep_goes_on(tiny_data_dir, tmp_path)
     from supermask.figures import plots
     from supermask.runs import tables
 
-    grid = [RunConfig(model="conv2", width=0.25, method="dense", lr=1e6, epochs=3, batch_size=32),
-            RunConfig(model="conv2", width=0.25, method="dense", epochs=1, batch_size=32)]
-    results = sweep(grid, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                    progress=False)
+    grid = [
+        RunConfig(model="conv2", width=0.25, method="dense", lr=1e6, epochs=3, batch_size=32),
+        RunConfig(model="conv2", width=0.25, method="dense", epochs=1, batch_size=32),
+    ]
+    results = sweep(
+        grid, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False
+    )
     assert [r["status"] for r in results] == ["diverged", "finished"]
     assert results[0]["test_acc"] is None and results[0]["epochs_run"] < 3
     frame = tables.results_frame(results, "test", "smoke")
-    axes = plots.accuracy_curves(frame, x="lr", hue="method", panel="model", title="t",
-                                  xlabel="lr").axes
+    axes = plots.accuracy_curves(
+        frame, x="lr", hue="method", panel="model", title="t", xlabel="lr"
+    ).axes
     assert any(c.get_label() == "diverged" for ax in axes for c in ax.collections)
 
 
@@ -203,8 +234,12 @@ def test_every_torch_load_is_weights_only():
     calls = 0
     for path in Path(supermask.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "load" and getattr(node.func.value, "id", "") == "torch"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and getattr(node.func.value, "id", "") == "torch"
+            ):
                 calls += 1
                 flags = {k.arg: k.value for k in node.keywords}
                 assert isinstance(flags.get("weights_only"), ast.Constant), f"{path}:{node.lineno}"
@@ -218,10 +253,20 @@ def test_any_executor_runs_a_sweep(tiny_data_dir, tmp_path, uninterrupted):
     from concurrent.futures import ProcessPoolExecutor
 
     threads = torch.get_num_threads()
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
-        results = sweep(GRID, executor=pool, results_dir=tmp_path, data_dir=tiny_data_dir,
-                        device="cpu", progress=False)
+    with ProcessPoolExecutor(
+        2,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=torch.set_num_threads,
+        initargs=(threads,),
+    ) as pool:
+        results = sweep(
+            GRID,
+            executor=pool,
+            results_dir=tmp_path,
+            data_dir=tiny_data_dir,
+            device="cpu",
+            progress=False,
+        )
     _same_runs(results, uninterrupted)
 
 
@@ -231,8 +276,9 @@ def tiny_disk(tmp_path):
     skipped where this user may not mount one."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     yield mount
@@ -240,12 +286,32 @@ def tiny_disk(tmp_path):
 
 
 def test_a_full_disk_at_the_checkpoint_gives_one_line_and_leaves_nothing_half_written(
-        tiny_data_dir, tmp_path, tiny_disk):
+    tiny_data_dir, tmp_path, tiny_disk
+):
     done = subprocess.run(
-        [sys.executable, "-m", "supermask", "train", "--model", "conv2", "--epochs", "1",
-         "--train-subset", "40", "--test-subset", "20", "--no-progress",
-         "--data-dir", str(tiny_data_dir), "--results", str(tiny_disk / "results")],
-        capture_output=True, text=True, env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")})
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "train",
+            "--model",
+            "conv2",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "40",
+            "--test-subset",
+            "20",
+            "--no-progress",
+            "--data-dir",
+            str(tiny_data_dir),
+            "--results",
+            str(tiny_disk / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")},
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("python -m supermask: error: could not write ")
@@ -270,7 +336,9 @@ def test_a_write_that_fails_for_space_keeps_the_previous_file(tmp_path, monkeypa
         files.atomic_write_json({"epoch": 2}, path)
     assert json.loads(path.read_text()) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
-    monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O")))
+    monkeypatch.setattr(
+        files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O"))
+    )
     with pytest.raises(OSError) as other:  # other failures are not reported as a full disk
         files.atomic_write_json({"epoch": 3}, path)
     assert not isinstance(other.value, files.WriteError)
@@ -278,24 +346,45 @@ def test_a_write_that_fails_for_space_keeps_the_previous_file(tmp_path, monkeypa
 
 def _read_only(path):
     """Bind ``path`` onto itself read-only: a real EROFS, which even root cannot write."""
-    for command in (["mount", "--bind", str(path), str(path)],
-                    ["mount", "-o", "remount,bind,ro", str(path)]):
+    for command in (
+        ["mount", "--bind", str(path), str(path)],
+        ["mount", "-o", "remount,bind,ro", str(path)],
+    ):
         if subprocess.run(command, capture_output=True).returncode != 0:
             pytest.skip("cannot bind-mount read-only here (needs root)")
 
 
 @pytest.mark.parametrize("read_only", ["results", "results/runs"])
 def test_a_read_only_results_or_runs_directory_is_refused_before_training(
-        tiny_data_dir, tmp_path, read_only):
+    tiny_data_dir, tmp_path, read_only
+):
     (tmp_path / "results" / "runs").mkdir(parents=True)
     _read_only(tmp_path / read_only)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "supermask", "train", "--model", "conv2", "--epochs", "1",
-             "--train-subset", "40", "--test-subset", "20", "--no-progress",
-             "--data-dir", str(tiny_data_dir), "--results", str(tmp_path / "results")],
-            capture_output=True, text=True,
-            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")})
+            [
+                sys.executable,
+                "-m",
+                "supermask",
+                "train",
+                "--model",
+                "conv2",
+                "--epochs",
+                "1",
+                "--train-subset",
+                "40",
+                "--test-subset",
+                "20",
+                "--no-progress",
+                "--data-dir",
+                str(tiny_data_dir),
+                "--results",
+                str(tmp_path / "results"),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")},
+        )
     finally:
         subprocess.run(["umount", str(tmp_path / read_only)], check=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -309,11 +398,32 @@ def test_a_read_only_data_cache_costs_a_decode_not_the_run(tiny_data_dir, tmp_pa
     _read_only(tmp_path / "c")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "supermask", "train", "--model", "conv2", "--width", "0.25",
-             "--epochs", "1", "--train-subset", "40", "--test-subset", "20", "--no-progress",
-             "--data-dir", str(tiny_data_dir), "--results", str(tmp_path / "results"), "--json"],
-            capture_output=True, text=True,
-            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")})
+            [
+                sys.executable,
+                "-m",
+                "supermask",
+                "train",
+                "--model",
+                "conv2",
+                "--width",
+                "0.25",
+                "--epochs",
+                "1",
+                "--train-subset",
+                "40",
+                "--test-subset",
+                "20",
+                "--no-progress",
+                "--data-dir",
+                str(tiny_data_dir),
+                "--results",
+                str(tmp_path / "results"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")},
+        )
     finally:
         subprocess.run(["umount", str(tmp_path / "c")], check=True)
     assert done.returncode == 0, done.stderr

@@ -15,9 +15,10 @@ from supermask.training.loop import Processes, _epoch_steps, _start
 
 def _data(n: int, seed: int = 0) -> ImageTensors:
     generator = torch.Generator().manual_seed(seed)
-    return ImageTensors(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8,
-                                      generator=generator),
-                        torch.randint(0, 10, (n,), generator=generator))
+    return ImageTensors(
+        torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator),
+        torch.randint(0, 10, (n,), generator=generator),
+    )
 
 
 @pytest.mark.parametrize("n,batch_size", [(300, 128), (256, 128), (7, 3)])
@@ -27,8 +28,9 @@ def test_feed_batches_equal_the_batch_at_a_time_path(n, batch_size):
     feed = in_memory_feed(config, data, data)
     assert feed.steps_per_epoch == math.ceil(n / batch_size)
     for epoch in range(2):
-        old = list(epoch_batches(data, batch_size, _epoch_generator(config.seed, epoch),
-                                 augment=True))
+        old = list(
+            epoch_batches(data, batch_size, _epoch_generator(config.seed, epoch), augment=True)
+        )
         new = [batch for (batch,) in feed.epoch(epoch)]
         assert len(old) == len(new) == feed.steps_per_epoch
         for (x_old, y_old), (x_new, y_new) in zip(old, new):
@@ -40,13 +42,16 @@ def test_feed_without_augmentation_is_the_shuffled_images():
     data = _data(50)
     draws = draw_epoch(50, 16, torch.Generator().manual_seed(1), augment=False)
     old = list(epoch_batches(data, 16, torch.Generator().manual_seed(1)))
-    new = list(augmented_batches(data, 16, draws, channel_stats(torch.device("cpu")),
-                                 augment=False))
+    new = list(
+        augmented_batches(data, 16, draws, channel_stats(torch.device("cpu")), augment=False)
+    )
     assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(old, new))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the host-wait check is "
-                    "a CUDA one (set_sync_debug_mode)")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs CUDA: the host-wait check is a CUDA one (set_sync_debug_mode)",
+)
 def test_an_epoch_on_cuda_never_waits_for_the_device():
     device = torch.device("cuda")
     data = _data(512).to(device)
@@ -57,8 +62,9 @@ def test_an_epoch_on_cuda_never_waits_for_the_device():
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:
-            loss_sum, correct, seen = _epoch_steps(run, config, feed, 0, device, Processes(),
-                                                   tqdm(disable=True))
+            loss_sum, correct, seen = _epoch_steps(
+                run, config, feed, 0, device, Processes(), tqdm(disable=True)
+            )
         finally:
             torch.cuda.set_sync_debug_mode("default")
         assert seen == 512 and math.isfinite(loss_sum.item())

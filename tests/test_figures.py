@@ -14,18 +14,24 @@ from supermask import config
 from conftest import REPO
 
 FIGURES = dict(line.split("=") for line in (REPO / "notebooks" / "figures.txt").read_text().split())
-PROFILES = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name in
-            config.PROFILES]  # not runs/, bench/ or offload/
+PROFILES = [
+    p for p in (REPO / "results").iterdir() if p.is_dir() and p.name in config.PROFILES
+]  # not runs/, bench/ or offload/
 # Every figure with a committed CSV, and the ImageNet table (published values) at every profile.
-COMMITTED = sorted((figure, profile.name) for profile in PROFILES for figure in FIGURES
-                   if (profile / f"{figure}.csv").exists() or figure == "fig8")
+COMMITTED = sorted(
+    (figure, profile.name)
+    for profile in PROFILES
+    for figure in FIGURES
+    if (profile / f"{figure}.csv").exists() or figure == "fig8"
+)
 
 
 def _committed_results(tmp_path: Path) -> Path:
     """A copy of the committed records and CSVs: a redraw rewrites the CSVs it derives from the
     store, and must not touch the checkout."""
-    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "results"], capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "results"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in tracked:  # results/...
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, tmp_path / name)
@@ -40,10 +46,18 @@ def test_committed_figure_redraws_without_problems(figure, profile, tmp_path, mo
     results = _committed_results(tmp_path)
     notebook = REPO / "notebooks" / f"{FIGURES[figure]}.ipynb"
     papermill.execute_notebook(
-        str(notebook), str(tmp_path / notebook.name), cwd=str(notebook.parent),
+        str(notebook),
+        str(tmp_path / notebook.name),
+        cwd=str(notebook.parent),
         progress_bar=False,
-        parameters={"profile": profile, "train": False, "results_dir": str(results),
-                    "figures_dir": str(tmp_path / "figures"), "device": "cpu"})
+        parameters={
+            "profile": profile,
+            "train": False,
+            "results_dir": str(results),
+            "figures_dir": str(tmp_path / "figures"),
+            "device": "cpu",
+        },
+    )
     drawn = sorted(p.name for p in (tmp_path / "figures" / profile).glob("*.png"))
     committed = sorted(p.name for p in (REPO / "figures" / profile).glob("*.png"))
     assert drawn and set(drawn) <= set(committed), (drawn, committed)

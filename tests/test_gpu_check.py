@@ -7,8 +7,9 @@ import torch
 from supermask.training.gpu_check import main
 
 
-def test_gpu_check_without_cuda_skips_the_gpu_parts_and_checks_the_stack(tmp_path, capsys,
-                                                                        monkeypatch):
+def test_gpu_check_without_cuda_skips_the_gpu_parts_and_checks_the_stack(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     main(["--out", str(tmp_path)])
     printed = capsys.readouterr().out

@@ -22,8 +22,9 @@ def imagenet_dir(tmp_path_factory) -> Path:
     return make_synthetic_imagenet(tmp_path_factory.mktemp("imagenet"))
 
 
-@pytest.mark.parametrize("model, table2", [("resnet50", 7.6e6), ("resnet101", 13e6),
-                                           ("wide_resnet50_2", 20.6e6)])
+@pytest.mark.parametrize(
+    "model, table2", [("resnet50", 7.6e6), ("resnet101", 13e6), ("wide_resnet50_2", 20.6e6)]
+)
 def test_kept_weights_at_k_0_3_match_table_2(model, table2):
     assert kept_weights(model, 1.0, 0.3) == pytest.approx(table2, rel=0.03)
 
@@ -60,14 +61,30 @@ def test_imagenet_root_is_checked(tmp_path):
 
 
 def _config(**fields) -> RunConfig:
-    return RunConfig(**{"model": "resnet50", "dataset": "imagenet", "k": 0.3, "epochs": 1,
-                        "batch_size": 8, **fields})
+    return RunConfig(
+        **{
+            "model": "resnet50",
+            "dataset": "imagenet",
+            "k": 0.3,
+            "epochs": 1,
+            "batch_size": 8,
+            **fields,
+        }
+    )
 
 
 def _imagenet_cli(imagenet_dir, results, *extra, torchrun=0, **fields):
     """The notebook's own launcher, with the whole RunConfig on its command line."""
-    args = imagenet_command(_config(**fields), imagenet_dir, results, max(1, torchrun), 1, "cpu",
-                            "--no-progress", *extra)
+    args = imagenet_command(
+        _config(**fields),
+        imagenet_dir,
+        results,
+        max(1, torchrun),
+        1,
+        "cpu",
+        "--no-progress",
+        *extra,
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -98,9 +115,11 @@ def test_bad_imagenet_input_exits_2_and_writes_nothing(tmp_path, capsys):
     from supermask.cli import main
 
     (tmp_path / "in" / "train" / "n01").mkdir(parents=True)
-    for bad, message in ((["--imagenet-dir", str(tmp_path / "in")], "has no val/ folder"),
-                         (["--imagenet-dir", str(tmp_path), "--k", "2"], "must be in (0, 1]"),
-                         (["--imagenet-dir", str(tmp_path), "--model", "conv4"], "invalid choice")):
+    for bad, message in (
+        (["--imagenet-dir", str(tmp_path / "in")], "has no val/ folder"),
+        (["--imagenet-dir", str(tmp_path), "--k", "2"], "must be in (0, 1]"),
+        (["--imagenet-dir", str(tmp_path), "--model", "conv4"], "invalid choice"),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(["imagenet", "--results", str(tmp_path / "results"), *bad])
         assert exit_info.value.code == 2
@@ -139,10 +158,15 @@ def test_killed_torchrun_job_resumes_from_the_last_epoch(imagenet_dir, tmp_path)
 
     fields = {"epochs": 3, "batch_size": 4}
     whole = _imagenet_cli(imagenet_dir, tmp_path / "whole", torchrun=2, **fields)
-    launcher = imagenet_command(_config(**fields), imagenet_dir, tmp_path / "cut", 2, 1, "cpu",
-                                "--no-progress")
-    job = subprocess.Popen(launcher, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = imagenet_command(
+        _config(**fields), imagenet_dir, tmp_path / "cut", 2, 1, "cpu", "--no-progress"
+    )
+    job = subprocess.Popen(
+        launcher,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = tmp_path / "cut" / "runs" / whole["run_dir"].rsplit("/", 1)[1] / "checkpoint.pt"
     deadline = time.monotonic() + 600
     while not checkpoint.exists():

@@ -65,8 +65,9 @@ def test_initialize_uses_fan_in_of_each_layer():
     assert first_fc.weight.abs().unique().item() == pytest.approx(math.sqrt(2 / 16384))
 
 
-@pytest.mark.parametrize("name", ["released_scaled_kaiming_normal",
-                                  "released_scaled_signed_constant"])
+@pytest.mark.parametrize(
+    "name", ["released_scaled_kaiming_normal", "released_scaled_signed_constant"]
+)
 def test_the_released_scaling_is_undefined_for_a_dense_layer(name):
     with pytest.raises(ValueError, match=r"sqrt\(1 - k\): k must be in \(0, 1\), got 1"):
         get_distribution(name)(torch.empty(SHAPE), 1.0)

@@ -8,8 +8,17 @@ import shutil
 from conftest import REPO
 
 LIB = REPO / "lib" / "supermask"
-LAYERS = {"training": 1, "runs": 2, "figures": 3, "notebooks": 4, "cli": 4, "__main__": 4,
-          "report": 4, "worker": 4, "status": 4}  # anything else in lib/supermask is core (0)
+LAYERS = {
+    "training": 1,
+    "runs": 2,
+    "figures": 3,
+    "notebooks": 4,
+    "cli": 4,
+    "__main__": 4,
+    "report": 4,
+    "worker": 4,
+    "status": 4,
+}  # anything else in lib/supermask is core (0)
 
 
 def layer(module: str) -> int:
@@ -39,16 +48,20 @@ def imported_modules(path, lib=LIB) -> set[str]:
                 target = node.module or ""
             if target.startswith("supermask"):
                 # `from .. import runs` names a module: its layer is the name's, not the package's
-                found |= {f"{target}.{alias.name}" if target == "supermask" else target
-                          for alias in node.names}
+                found |= {
+                    f"{target}.{alias.name}" if target == "supermask" else target
+                    for alias in node.names
+                }
     return found
 
 
 def upward_imports(lib=LIB) -> list[str]:
-    return [f"{module_name(path, lib)} -> {target}"
-            for path in sorted(lib.rglob("*.py"))
-            for target in sorted(imported_modules(path, lib))
-            if layer(target) > layer(module_name(path, lib))]
+    return [
+        f"{module_name(path, lib)} -> {target}"
+        for path in sorted(lib.rglob("*.py"))
+        for target in sorted(imported_modules(path, lib))
+        if layer(target) > layer(module_name(path, lib))
+    ]
 
 
 def test_no_import_points_up():
@@ -63,5 +76,7 @@ def test_the_check_sees_an_upward_import(tmp_path):
         core.write("\nfrom .figures import plots\n")
     with open(lib / "training" / "loop.py", "a") as training:
         training.write("\n\ndef late():\n    from ..runs.store import RunStore\n")
-    assert upward_imports(lib) == ["supermask.masks -> supermask.figures",
-                                   "supermask.training.loop -> supermask.runs.store"]
+    assert upward_imports(lib) == [
+        "supermask.masks -> supermask.figures",
+        "supermask.training.loop -> supermask.runs.store",
+    ]

@@ -7,8 +7,14 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from supermask.init import initialize
-from supermask.masks import (EdgePopupMask, apply_edge_popup, kept_count, kept_counts,
-                             masked_layers, topk_mask)
+from supermask.masks import (
+    EdgePopupMask,
+    apply_edge_popup,
+    kept_count,
+    kept_counts,
+    masked_layers,
+    topk_mask,
+)
 from supermask.models import conv4
 
 KS = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -61,10 +67,13 @@ def test_counting_finds_the_threshold_of_smooth_scores(shape):
 
     g = torch.Generator().manual_seed(3)
     n = 1 << 20
-    scores = {"uniform": lambda: torch.rand(n, generator=g),
-              "half-normal": lambda: torch.randn(n, generator=g).abs(),
-              "two scales": lambda: torch.cat([torch.randn(n // 2, generator=g).abs() * 0.01,
-                                               torch.randn(n // 2, generator=g).abs()])}[shape]()
+    scores = {
+        "uniform": lambda: torch.rand(n, generator=g),
+        "half-normal": lambda: torch.randn(n, generator=g).abs(),
+        "two scales": lambda: torch.cat(
+            [torch.randn(n // 2, generator=g).abs() * 0.01, torch.randn(n // 2, generator=g).abs()]
+        ),
+    }[shape]()
     for k in KS:
         j = kept_count(k, n)
         threshold = threshold_by_counts(scores, j)
@@ -107,8 +116,9 @@ def test_the_search_started_from_the_last_threshold_keeps_exactly_the_top_k():
     tied = torch.randint(0, 3, (n,), generator=g).float()  # no value has exactly j above it
     j = kept_count(0.5, n)
     assert threshold_by_counts(tied, j, hint=torch.tensor(1.0)) is None
-    assert torch.equal(topk_mask(tied, 0.5, {"threshold": torch.tensor(1.0)}).sum(), torch.tensor(
-        float(j)))
+    assert torch.equal(
+        topk_mask(tied, 0.5, {"threshold": torch.tensor(1.0)}).sum(), torch.tensor(float(j))
+    )
 
 
 def test_each_masked_layer_starts_its_search_where_its_last_step_ended():
@@ -132,6 +142,7 @@ def test_the_gpus_topk_path_keeps_the_same_weights(n):
     """The path a GPU takes (topk's indices, no threshold) keeps the same set, exactly
     round(k n) even among ties; forced here on the CPU."""
     from supermask.masks import _topk_flat
+
     scores = torch.randn(n, generator=torch.Generator().manual_seed(n)).abs()
     tied = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(1)).float()
     for k in KS:
@@ -157,10 +168,14 @@ def test_k_outside_unit_interval_rejected():
 def test_training_step_changes_scores_only():
     torch.manual_seed(0)
     model = apply_edge_popup(initialize(conv4(), "signed_constant"), 0.5)
-    weights = {n: l.parametrizations.weight.original.clone() for n, l, _ in masked_layers(model)}
+    weights = {
+        n: layer.parametrizations.weight.original.clone() for n, layer, _ in masked_layers(model)
+    }
     scores = {n: m.scores.detach().clone() for n, _, m in masked_layers(model)}
     trainable = [p for p in model.parameters() if p.requires_grad]
-    assert len(trainable) == 7 and all(p.shape == s.shape for p, s in zip(trainable, scores.values()))
+    assert len(trainable) == 7 and all(
+        p.shape == s.shape for p, s in zip(trainable, scores.values())
+    )
     optimizer = torch.optim.SGD(trainable, lr=0.1, momentum=0.9, weight_decay=1e-4)
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     nn.functional.cross_entropy(model(x), y).backward()

@@ -14,8 +14,11 @@ def test_reference_architecture(name):
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert len(convs) == CONVS[name]
-    assert [(l.in_features, l.out_features) for l in linears] == [(FLAT[name], 256), (256, 256),
-                                                                   (256, 10)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [
+        (FLAT[name], 256),
+        (256, 256),
+        (256, 10),
+    ]
     assert all(m.bias is None for m in convs + linears)
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
@@ -27,7 +30,11 @@ def test_width_scales_hidden_units_only():
     assert [c.out_channels for c in convs] == [32, 32, 64, 64]
     assert convs[0].in_channels == 3
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(4096, 128), (128, 128), (128, 10)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [
+        (4096, 128),
+        (128, 128),
+        (128, 10),
+    ]
     assert build_model("conv2", width=1.3).features[0].out_channels == int(64 * 1.3)
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from supermask.notebooks import storage as notebook_format
+
+from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 FORMAT = REPO / "lib" / "supermask" / "notebooks" / "storage.py"
@@ -22,7 +23,8 @@ def as_jupyterlab_saves_it(text: str) -> str:
     viewer metadata, and its own JSON layout."""
     notebook = json.loads(text)
     notebook["metadata"]["language_info"].update(
-        version="3.12.1", mimetype="text/x-python", codemirror_mode={"name": "ipython"})
+        version="3.12.1", mimetype="text/x-python", codemirror_mode={"name": "ipython"}
+    )
     notebook["metadata"]["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
     for i, cell in enumerate(notebook["cells"]):
         cell["metadata"]["scrolled"] = True
@@ -43,12 +45,19 @@ def test_the_git_filter_gives_back_the_stored_notebook_whatever_was_saved():
     stored = NOTEBOOKS[0].read_text()
     saved = as_jupyterlab_saves_it(stored)
     assert saved != stored
-    cleaned = subprocess.run([sys.executable, str(FORMAT)], input=saved, capture_output=True,
-                             text=True, check=True, env={"PATH": os.environ["PATH"]}).stdout
+    cleaned = subprocess.run(
+        [sys.executable, str(FORMAT)],
+        input=saved,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout
     assert cleaned == stored
     cell = json.loads(as_jupyterlab_saves_it(stored))["cells"][1]
     assert notebook_format.stored_form({"cells": [cell]})["cells"][0]["metadata"] == {
-        "tags": ["parameters"]}  # papermill's tag survives, the viewer's state does not
+        "tags": ["parameters"]
+    }  # papermill's tag survives, the viewer's state does not
 
 
 def test_text_that_is_not_a_notebook_passes_the_filter_unchanged():
@@ -61,12 +70,17 @@ def test_jupyterlab_saves_a_figure_notebook_as_stored_after_run_all():
     an executed copy under notebooks/executed/ keeps its outputs."""
     stored = NOTEBOOKS[0].read_text()
     saved = json.loads(as_jupyterlab_saves_it(stored))
-    notebook_format.pre_save(model={"type": "notebook", "content": saved},
-                             path="notebooks/fig3_vary_k.ipynb", contents_manager=None)
+    notebook_format.pre_save(
+        model={"type": "notebook", "content": saved},
+        path="notebooks/fig3_vary_k.ipynb",
+        contents_manager=None,
+    )
     assert json.dumps(saved, indent=1, sort_keys=True, ensure_ascii=False) + "\n" == stored
     executed = json.loads(as_jupyterlab_saves_it(stored))
-    notebook_format.pre_save(model={"type": "notebook", "content": executed},
-                             path="notebooks/executed/fig3_vary_k-short.ipynb")
+    notebook_format.pre_save(
+        model={"type": "notebook", "content": executed},
+        path="notebooks/executed/fig3_vary_k-short.ipynb",
+    )
     assert executed["metadata"] == json.loads(stored)["metadata"]
     assert any(cell.get("outputs") for cell in executed["cells"])
     other = {"type": "file", "content": "text"}
@@ -76,9 +90,12 @@ def test_jupyterlab_saves_a_figure_notebook_as_stored_after_run_all():
 
 def test_git_diff_is_empty_after_a_save_that_only_added_outputs(tmp_path):
     """The whole mechanism as `make setup` installs it: .gitattributes plus the filter."""
+
     def git(*args):
-        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True,
-                              text=True, check=True).stdout
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True
+        ).stdout
+
     git("init", "-q")
     git("config", "user.email", "t@t")
     git("config", "user.name", "t")
@@ -96,20 +113,46 @@ def test_git_diff_is_empty_after_a_save_that_only_added_outputs(tmp_path):
 
 def test_make_setup_installs_both_hooks():
     makefile = (REPO / "Makefile").read_text()
-    assert "git config filter.notebook.clean 'python3 lib/supermask/notebooks/storage.py'" in makefile
+    assert (
+        "git config filter.notebook.clean 'python3 lib/supermask/notebooks/storage.py'" in makefile
+    )
     assert '"pre_save_hook": "supermask.notebooks.storage.pre_save"' in makefile
     from traitlets.utils.importstring import import_item
+
     assert import_item("supermask.notebooks.storage.pre_save") is notebook_format.pre_save
 
 
 def run_figure(tmp_path: Path, data_dir: Path, *parameters: str, **popen):
     return subprocess.Popen(
-        [sys.executable, "-m", "supermask.notebooks.run", "fig3",
-         str(REPO / "notebooks" / "fig3_vary_k.ipynb"), str(tmp_path / "executed.ipynb"),
-         "-p", "profile", "smoke", "-p", "device", "cpu", "-p", "data_dir", str(data_dir),
-         "-p", "results_dir", str(tmp_path / "results"),
-         "-p", "figures_dir", str(tmp_path / "figures"), *parameters],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+        [
+            sys.executable,
+            "-m",
+            "supermask.notebooks.run",
+            "fig3",
+            str(REPO / "notebooks" / "fig3_vary_k.ipynb"),
+            str(tmp_path / "executed.ipynb"),
+            "-p",
+            "profile",
+            "smoke",
+            "-p",
+            "device",
+            "cpu",
+            "-p",
+            "data_dir",
+            str(data_dir),
+            "-p",
+            "results_dir",
+            str(tmp_path / "results"),
+            "-p",
+            "figures_dir",
+            str(tmp_path / "figures"),
+            *parameters,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def test_a_bad_parameter_is_one_line_and_exit_2(tiny_data_dir, tmp_path):
@@ -121,15 +164,20 @@ def test_a_bad_parameter_is_one_line_and_exit_2(tiny_data_dir, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_ctrl_c_stops_with_one_line_and_the_next_call_resumes(smoke_data_dir, real_data_cache,
-                                                            tmp_path, monkeypatch):
+def test_ctrl_c_stops_with_one_line_and_the_next_call_resumes(
+    smoke_data_dir, real_data_cache, tmp_path, monkeypatch
+):
     """Catches a ZMQError traceback or papermill's "Aborted!" reaching the terminal, and an
     interrupted figure that cannot be run again."""
     monkeypatch.setenv("SUPERMASK_CACHE", real_data_cache)
     # As from a terminal: a test suite run as a background job (`make test &`) ignores SIGINT,
     # and a child would inherit that and never see the Ctrl-C.
-    process = run_figure(tmp_path, smoke_data_dir, start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = run_figure(
+        tmp_path,
+        smoke_data_dir,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)
@@ -141,7 +189,8 @@ def test_ctrl_c_stops_with_one_line_and_the_next_call_resumes(smoke_data_dir, re
     assert process.returncode == 130, err
     assert err.strip().splitlines() == [
         "fig3: stopped. Finished runs are kept in the store; `make fig3 PROFILE=smoke` resumes, "
-        "the interrupted run from its last finished epoch."]
+        "the interrupted run from its last finished epoch."
+    ]
     again = run_figure(tmp_path, smoke_data_dir, "-p", "only", '{"model": ["conv2"]}')
     out, err = again.communicate(timeout=600)
     assert again.returncode == 0, err

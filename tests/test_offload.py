@@ -13,11 +13,13 @@ from supermask.data.cifar10 import cifar10_identity
 from supermask.runs import offload
 from supermask.runs.store import RunStore
 
-RUNS = ('paper {"model": "conv2", "method": "edge-popup", "k": 0.5, "epochs": 1, '
-        '"batch_size": 40}\n'
-        '# a comment, then a blank line\n\n'
-        'paper {"model": "conv2", "method": "dense", "optimizer": "adam", "epochs": 1, '
-        '"batch_size": 40}\n')
+RUNS = (
+    'paper {"model": "conv2", "method": "edge-popup", "k": 0.5, "epochs": 1, '
+    '"batch_size": 40}\n'
+    "# a comment, then a blank line\n\n"
+    'paper {"model": "conv2", "method": "dense", "optimizer": "adam", "epochs": 1, '
+    '"batch_size": 40}\n'
+)
 
 
 @pytest.fixture
@@ -52,8 +54,12 @@ def test_pack_trains_at_a_commit_whose_library_is_clean(tmp_path):
     (repo / "lib").mkdir(parents=True)
     (repo / "lib" / "a.py").write_text("x = 1\n")
     (repo / "results.csv").write_text("a\n")
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True,  # noqa: E731
-                                       capture_output=True, text=True).stdout.strip()
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
     git("init", "-q")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
@@ -69,17 +75,27 @@ def test_pack_leaves_out_runs_finished_here(bundle, runs_file, tiny_data_dir, tm
     assert manifest["commit"] == "c0ffee" and len(manifest["runs"]) == 2
     assert manifest["data_fingerprint"] == cifar10_identity(tiny_data_dir).fingerprint
     root = tiny_data_dir / "cifar10"
-    files = [p.relative_to(root) for split in ("train", "test")
-             for p in sorted((root / split).rglob("*.png"))]
+    files = [
+        p.relative_to(root)
+        for split in ("train", "test")
+        for p in sorted((root / split).rglob("*.png"))
+    ]
     index = json.loads((bundle / "cifar10-index.json").read_text())
     assert [Path(name) for name, _ in index] == files  # every image, in ImageFolder's order
 
     store = RunStore(tmp_path / "home", cifar10_identity(tiny_data_dir))
     first = offload.read_runs(runs_file)[0]
     store.start(first)
-    store.save_result(first, {"hash": first.hash, "config": first.to_dict(),
-                              "status": "finished", "test_acc": 0.5,
-                              "data_fingerprint": store.data.fingerprint})
+    store.save_result(
+        first,
+        {
+            "hash": first.hash,
+            "config": first.to_dict(),
+            "status": "finished",
+            "test_acc": 0.5,
+            "data_fingerprint": store.data.fingerprint,
+        },
+    )
     again = offload.pack(runs_file, tmp_path / "again", tmp_path / "home", tiny_data_dir)
     assert [RunConfig(**fields) for fields in again["runs"]] == offload.read_runs(runs_file)[1:]
 
@@ -87,8 +103,15 @@ def test_pack_leaves_out_runs_finished_here(bundle, runs_file, tiny_data_dir, tm
 def test_train_then_land_round_trip(bundle, runs_file, tiny_data_dir, tmp_path):
     """Two workers share the runs (each trained once), the archive holds both records with the
     packed commit, and landing makes them finished runs of the home store."""
-    summary = offload.train(bundle, tmp_path / "out", device="cpu", workers=2, deadline_s=300,
-                            work_dir=tmp_path / "work", poll_s=1)
+    summary = offload.train(
+        bundle,
+        tmp_path / "out",
+        device="cpu",
+        workers=2,
+        deadline_s=300,
+        work_dir=tmp_path / "work",
+        poll_s=1,
+    )
     assert summary["finished"] == 2 and summary["commit"] == "c0ffee"
     with tarfile.open(tmp_path / "out" / "runs.tar.gz") as tar:
         assert len(tar.getnames()) == 4  # config.json and result.json of each run
@@ -109,8 +132,7 @@ def test_data_that_decodes_otherwise_trains_nothing(bundle, tmp_path):
     manifest["data_fingerprint"] = "0" * 64
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(offload.OffloadError, match="not 000000000000 as where it was packed"):
-        offload.train(bundle, tmp_path / "out", device="cpu", workers=1,
-                      work_dir=tmp_path / "work")
+        offload.train(bundle, tmp_path / "out", device="cpu", workers=1, work_dir=tmp_path / "work")
     assert not (tmp_path / "out").exists()
 
 
@@ -127,8 +149,13 @@ def test_a_run_that_cannot_end_before_the_deadline_is_not_started(tmp_path):
     (tmp_path / "results" / "speed").mkdir(parents=True)
     (tmp_path / "results" / "speed" / "1.json").write_text(json.dumps({"conv2-edge-popup": 60}))
     # 10 epochs of 60 s cannot end in 100 s: no data is even looked at (there is none here)
-    offload._worker(str(manifest), str(tmp_path / "no-data"), str(tmp_path / "results"), "cpu",
-                    time.time() + 100)
+    offload._worker(
+        str(manifest),
+        str(tmp_path / "no-data"),
+        str(tmp_path / "results"),
+        "cpu",
+        time.time() + 100,
+    )
     assert not (tmp_path / "results" / "runs").exists()
 
 
@@ -146,10 +173,12 @@ def _archive_with(tmp_path, name: str, config_json: dict, result: dict) -> Path:
 def test_land_refuses_records_that_are_not_whole(tmp_path):
     config = RunConfig(model="conv2")
     good = {"hash": config.hash, "config": config.to_dict()}
-    wrong_folder = _archive_with(tmp_path / "a", f"conv4-edge-popup-{config.hash}-x", good,
-                                 {**good, "status": "finished"})
-    with pytest.raises(offload.OffloadError, match="does not hash to its folder .*; nothing "
-                                                   "landed"):
+    wrong_folder = _archive_with(
+        tmp_path / "a", f"conv4-edge-popup-{config.hash}-x", good, {**good, "status": "finished"}
+    )
+    with pytest.raises(
+        offload.OffloadError, match="does not hash to its folder .*; nothing landed"
+    ):
         offload.land(wrong_folder, tmp_path / "home")
     no_result = tmp_path / "b" / "runs.tar.gz"
     (tmp_path / "b" / "r").mkdir(parents=True)
@@ -163,12 +192,15 @@ def test_land_refuses_records_that_are_not_whole(tmp_path):
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "junk.tar.gz").write_text("not an archive")
-    assert offload.main(["land", str(tmp_path / "junk.tar.gz"),
-                         "--results", str(tmp_path / "home")]) == 2
+    assert (
+        offload.main(["land", str(tmp_path / "junk.tar.gz"), "--results", str(tmp_path / "home")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("offload: ") and "is not a readable runs archive" in err
     assert err.count("\n") == 1
-    assert offload.main(["train", str(tmp_path), "--out", str(tmp_path / "o"),
-                         "--workers", "0"]) == 2
+    assert (
+        offload.main(["train", str(tmp_path), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
+    )
     assert "--workers 0" in capsys.readouterr().err
     assert not (tmp_path / "home").exists() and not (tmp_path / "o").exists()

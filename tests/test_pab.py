@@ -10,11 +10,11 @@ from supermask.bop import Bop
 from supermask.config import RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.masks import FixedMask, apply_edge_popup, kept_count, masked_layers
-from supermask.training.methods import get_method
 from supermask.models import build_model
 from supermask.pruning import prunable_layers, random_masks, synflow_masks
 from supermask.training.cifar10 import train
 from supermask.training.loop import build
+from supermask.training.methods import get_method
 
 
 def test_cifar_resnet18_is_torchvisions_with_a_cifar_stem():
@@ -55,7 +55,7 @@ def test_bop_averages_from_the_first_gradient_as_pab_s_authors_do():
     optimizer = Bop([w], gamma=0.5, tau=0.1)
     w.grad = torch.tensor([-1.0])  # m = -1.5: points away from w, no flip
     optimizer.step()
-    w.grad = torch.tensor([1.6])   # m = 0.5 * -1.5 + 0.5 * 1.6 = 0.05 < tau: still no flip
+    w.grad = torch.tensor([1.6])  # m = 0.5 * -1.5 + 0.5 * 1.6 = 0.05 < tau: still no flip
     optimizer.step()
     assert torch.allclose(optimizer.state[w]["momentum"], torch.tensor([0.05]))
     assert torch.equal(w.detach(), torch.tensor([0.5]))  # from a zero start m = 0.55 would flip
@@ -102,14 +102,19 @@ def test_random_keeps_k_per_layer():
 
 
 def test_iterand_redraws_only_pruned_weights_about_r_of_them():
-    config = RunConfig(model="conv4", method="iterand", k=0.5, rerandomize_every=2,
-                       rerandomize_fraction=0.25)
+    config = RunConfig(
+        model="conv4", method="iterand", k=0.5, rerandomize_every=2, rerandomize_fraction=0.25
+    )
     model = build(config)
     method = get_method("iterand")
-    before = {n: l.parametrizations.weight.original.clone() for n, l, _ in masked_layers(model)}
+    before = {
+        n: layer.parametrizations.weight.original.clone() for n, layer, _ in masked_layers(model)
+    }
     method.after_step(model, config, 1)  # not a multiple of 2: nothing happens
-    assert all(torch.equal(before[n], l.parametrizations.weight.original)
-               for n, l, _ in masked_layers(model))
+    assert all(
+        torch.equal(before[n], layer.parametrizations.weight.original)
+        for n, layer, _ in masked_layers(model)
+    )
     method.after_step(model, config, 2)
     changed = pruned = 0
     for name, layer, mask in masked_layers(model):
@@ -123,8 +128,15 @@ def test_iterand_redraws_only_pruned_weights_about_r_of_them():
 
 def test_pab_trains_signs_classifier_and_batchnorm_only(tiny_data_dir):
     train_data, test_data = load_cifar10(tiny_data_dir)
-    config = RunConfig(model="resnet18", width=0.125, method="pab", k=0.3, epochs=2,
-                       batch_size=32, flip_threshold=0.0)
+    config = RunConfig(
+        model="resnet18",
+        width=0.125,
+        method="pab",
+        k=0.3,
+        epochs=2,
+        batch_size=32,
+        flip_threshold=0.0,
+    )
     initial = build(config).state_dict()
     outcome = train(config, train_data, test_data, "cpu", progress=False)
     final = outcome.model.state_dict()
@@ -149,8 +161,9 @@ def test_pab_draws_the_convolutions_only_as_its_authors_do():
     """PaB's authors redraw convolutions from the chosen distribution and leave the classifier
     at PyTorch's default init: a classifier drawn as a signed constant has two values."""
     torch.manual_seed(0)
-    model = build(RunConfig(model="resnet18", width=0.125, method="pab", k=0.3,
-                            init="signed_constant"))
+    model = build(
+        RunConfig(model="resnet18", width=0.125, method="pab", k=0.3, init="signed_constant")
+    )
     state = model.state_dict()
     conv = state["conv1.parametrizations.weight.original"]
     assert conv.abs().unique().numel() == 1  # signed Kaiming constant
@@ -162,8 +175,9 @@ def test_pab_draws_the_convolutions_only_as_its_authors_do():
 
 def test_edge_popup_extras_trains_classifier_and_batchnorm(tiny_data_dir):
     train_data, test_data = load_cifar10(tiny_data_dir)
-    config = RunConfig(model="resnet18", width=0.125, method="edge-popup-extras", epochs=1,
-                       batch_size=32)
+    config = RunConfig(
+        model="resnet18", width=0.125, method="edge-popup-extras", epochs=1, batch_size=32
+    )
     initial = build(config).state_dict()
     final = train(config, train_data, test_data, "cpu", progress=False).model.state_dict()
     assert all(torch.equal(final[k], initial[k]) for k in final if k.endswith(".original"))
@@ -202,7 +216,8 @@ def test_pab_trains_its_authors_180_epochs_and_a_shorter_profile_scales_them():
     model = build(config)
     steps = 391
     (bop, bop_schedule), (sgd, sgd_schedule) = get_method("pab").optimizers(
-        model, config, total_steps=config.epochs * steps)
+        model, config, total_steps=config.epochs * steps
+    )
     assert sgd_schedule.milestones == {80 * steps: 1, 120 * steps: 1}
     assert bop_schedule.step_size == 45 * steps and bop_schedule.gamma == 0.15
 
@@ -215,15 +230,19 @@ def test_psg_quantizes_as_pab_s_authors_round():
     one = torch.tensor(1.0)
     x = torch.tensor([0.5, 1.0, 2.0, -0.3, 0.0, 0.2011])
     assert quantize(x, 8, one, signed=False).tolist() == pytest.approx(
-        [0.5, 255 / 256, 255 / 256, 0.0, 0.0, 51 / 256])
+        [0.5, 255 / 256, 255 / 256, 0.0, 0.0, 51 / 256]
+    )
     assert quantize(torch.tensor([0.1, -0.6, 0.9]), 2, one, signed=True).tolist() == [
-        0.0, -0.5, 0.5]
+        0.0,
+        -0.5,
+        0.5,
+    ]
 
 
 def test_psg_keeps_the_forward_and_input_gradient_exact_and_quantizes_the_weight_gradient():
     """Against a plain convolution with the same weights: the output and the input's gradient
-    are the same; the weight gradient's relative error is ~4e-5 at 16 bits, ~4e-3 at 8, ~0.24 at 2. A PSG that
-    quantized the forward, the input gradient, or nothing, fails here."""
+    are the same; the weight gradient's relative error is ~4e-5 at 16 bits, ~4e-3 at 8, ~0.24
+    at 2. A PSG that quantized the forward, the input gradient, or nothing, fails here."""
     from supermask.psg import use_psg
 
     torch.manual_seed(0)

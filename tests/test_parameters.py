@@ -12,15 +12,18 @@ def test_defaults_come_from_the_profile(tiny_data_dir):
     assert check_figure_parameters("paper", [3, 4], tiny_data_dir, "auto", True).seeds == (3, 4)
 
 
-@pytest.mark.parametrize("args, message", [
-    (("fast", None, "cpu", True), "unknown profile 'fast'"),
-    (("smoke", "0", "cpu", True), "seeds must be a list of integers"),
-    (("smoke", [0, 1.5], "cpu", True), "seeds must be a list of integers"),
-    (("smoke", [], "cpu", True), "seeds must be a list of integers in"),
-    (("smoke", None, "cpu", "yes"), "train must be True or False"),
-    (("smoke", None, "tpu", True), "unknown device 'tpu'"),
-    (("smoke", None, "meta", True), "unsupported device 'meta'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("fast", None, "cpu", True), "unknown profile 'fast'"),
+        (("smoke", "0", "cpu", True), "seeds must be a list of integers"),
+        (("smoke", [0, 1.5], "cpu", True), "seeds must be a list of integers"),
+        (("smoke", [], "cpu", True), "seeds must be a list of integers in"),
+        (("smoke", None, "cpu", "yes"), "train must be True or False"),
+        (("smoke", None, "tpu", True), "unknown device 'tpu'"),
+        (("smoke", None, "meta", True), "unsupported device 'meta'"),
+    ],
+)
 def test_bad_parameters_are_refused(args, message, tiny_data_dir):
     profile, seeds, device, train = args
     with pytest.raises(ValueError, match=message):
@@ -43,5 +46,7 @@ def test_wrong_class_folders_are_named(tmp_path):
     for split in ("train", "test"):
         for name in ("cat", "dog"):
             (tmp_path / "cifar10" / split / name).mkdir(parents=True)
-    with pytest.raises(DataNotFoundError, match="exactly the 10 CIFAR-10 class folders.*found: cat, dog"):
+    with pytest.raises(
+        DataNotFoundError, match="exactly the 10 CIFAR-10 class folders.*found: cat, dog"
+    ):
         check_figure_parameters("smoke", None, tmp_path, "cpu", True)

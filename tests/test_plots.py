@@ -4,11 +4,21 @@ from supermask.figures import plots
 
 
 def _runs() -> pd.DataFrame:
-    rows = [{"model": m, "init": i, "k": k, "status": "finished", "test_acc": 0.1 + k / 2}
-            for m in ("conv2", "conv4") for i in ("signed_constant", "kaiming_normal")
-            for k in (0.1, 0.5, 0.9)]
-    rows.append({"model": "conv6", "init": "signed_constant", "k": 0.5, "status": "missing",
-                 "test_acc": None})
+    rows = [
+        {"model": m, "init": i, "k": k, "status": "finished", "test_acc": 0.1 + k / 2}
+        for m in ("conv2", "conv4")
+        for i in ("signed_constant", "kaiming_normal")
+        for k in (0.1, 0.5, 0.9)
+    ]
+    rows.append(
+        {
+            "model": "conv6",
+            "init": "signed_constant",
+            "k": 0.5,
+            "status": "missing",
+            "test_acc": None,
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -16,18 +26,32 @@ def test_same_data_gives_byte_identical_figures(tmp_path):
     """Catches a timestamp or version in the files, which would make `make plots` dirty git."""
     files = []
     for name in ("a", "b"):
-        fig = plots.accuracy_curves(_runs(), x="k", hue="init", panel="model", title="t",
-                                    xlabel="k")
+        fig = plots.accuracy_curves(
+            _runs(), x="k", hue="init", panel="model", title="t", xlabel="k"
+        )
         files.append(plots.save_figure(fig, tmp_path / name))
     for first, second in zip(*files):
         assert first.read_bytes() == second.read_bytes(), first.suffix
 
 
 def test_learning_curves_one_line_per_run():
-    curves = pd.DataFrame([{"method": "edge-popup", "init": "signed_constant", "k": k,
-                            "optimizer": "sgd", "width": 1.0, "model": "conv2", "hash": f"h{k}",
-                            "epoch": e, "test_acc": 0.1 * e} for k in (0.1, 0.5)
-                           for e in (1, 2, 3)])
+    curves = pd.DataFrame(
+        [
+            {
+                "method": "edge-popup",
+                "init": "signed_constant",
+                "k": k,
+                "optimizer": "sgd",
+                "width": 1.0,
+                "model": "conv2",
+                "hash": f"h{k}",
+                "epoch": e,
+                "test_acc": 0.1 * e,
+            }
+            for k in (0.1, 0.5)
+            for e in (1, 2, 3)
+        ]
+    )
     fig = plots.learning_curves(curves, "curves", panel="model")
     lines = fig.axes[0].get_lines()
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [1, 2, 3]
@@ -38,16 +62,30 @@ def test_learning_curves_one_line_per_run():
 def test_learning_curves_give_every_method_its_own_line():
     """Catches a dense or Zhou et al. curve drawn like an edge-popup one (the colorblind
     palette once gave them near colours in the paper's Conv2 curves)."""
-    curves = pd.DataFrame([{"method": method, "init": "signed_constant", "k": 0.5,
-                            "optimizer": optimizer, "width": 1.0, "model": "conv2",
-                            "hash": method, "epoch": e, "test_acc": 0.1 * e}
-                           for method, optimizer in (("edge-popup", "sgd"), ("dense", "adam"),
-                                                     ("zhou", "sgd"))
-                           for e in (1, 2, 3)])
+    curves = pd.DataFrame(
+        [
+            {
+                "method": method,
+                "init": "signed_constant",
+                "k": 0.5,
+                "optimizer": optimizer,
+                "width": 1.0,
+                "model": "conv2",
+                "hash": method,
+                "epoch": e,
+                "test_acc": 0.1 * e,
+            }
+            for method, optimizer in (("edge-popup", "sgd"), ("dense", "adam"), ("zhou", "sgd"))
+            for e in (1, 2, 3)
+        ]
+    )
     fig = plots.learning_curves(curves, "curves", panel="model")
     styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].get_lines()}
-    assert styles == {"edge-popup $U_k$ k=0.5": "-", "dense (Adam)": ":",
-                      "Zhou et al. $U_k$": "--"}, styles
+    assert styles == {
+        "edge-popup $U_k$ k=0.5": "-",
+        "dense (Adam)": ":",
+        "Zhou et al. $U_k$": "--",
+    }, styles
     assert plots.figure_problems(fig) == []
 
 
@@ -61,15 +99,44 @@ def test_a_figure_with_no_finished_run_says_so():
 
 def test_a_panel_counts_its_missing_dense_baselines_among_the_runs_not_run_yet():
     """Catches Conv8's "5 of 10 runs not run yet" while its two dense lines were also missing."""
-    runs = pd.DataFrame([{"model": "conv8", "init": "signed_constant", "k": k,
-                          "status": "finished", "test_acc": 0.7} for k in (0.1, 0.5, 0.9)]
-                        + [{"model": "conv8", "init": "kaiming_normal", "k": 0.5,
-                            "status": "missing", "test_acc": None}])
-    dense = pd.DataFrame([{"model": "conv8", "method": "dense", "optimizer": o, "k": 1.0,
-                           "init": "kaiming_normal", "status": s, "test_acc": a}
-                          for o, s, a in (("sgd", "finished", 0.8), ("adam", "missing", None))])
-    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k",
-                                baselines=dense)
+    runs = pd.DataFrame(
+        [
+            {
+                "model": "conv8",
+                "init": "signed_constant",
+                "k": k,
+                "status": "finished",
+                "test_acc": 0.7,
+            }
+            for k in (0.1, 0.5, 0.9)
+        ]
+        + [
+            {
+                "model": "conv8",
+                "init": "kaiming_normal",
+                "k": 0.5,
+                "status": "missing",
+                "test_acc": None,
+            }
+        ]
+    )
+    dense = pd.DataFrame(
+        [
+            {
+                "model": "conv8",
+                "method": "dense",
+                "optimizer": o,
+                "k": 1.0,
+                "init": "kaiming_normal",
+                "status": s,
+                "test_acc": a,
+            }
+            for o, s, a in (("sgd", "finished", 0.8), ("adam", "missing", None))
+        ]
+    )
+    fig = plots.accuracy_curves(
+        runs, x="k", hue="init", panel="model", title="t", xlabel="k", baselines=dense
+    )
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "2 of 6 runs not run yet" in texts, texts
 
@@ -80,12 +147,30 @@ def test_note_of_runs_not_run_yet_covers_no_point():
     from matplotlib.transforms import Bbox
 
     runs = pd.DataFrame(
-        [{"model": "conv2", "init": "signed_constant", "k": k, "status": "finished",
-          "test_acc": acc} for k, acc in ((0.1, 0.618), (0.5, 0.766), (0.9, 0.617))]
-        + [{"model": "conv2", "init": "kaiming_normal", "k": k, "status": "missing",
-            "test_acc": None} for k in (0.1, 0.5, 0.9)])
-    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k",
-                                x_percent=True)
+        [
+            {
+                "model": "conv2",
+                "init": "signed_constant",
+                "k": k,
+                "status": "finished",
+                "test_acc": acc,
+            }
+            for k, acc in ((0.1, 0.618), (0.5, 0.766), (0.9, 0.617))
+        ]
+        + [
+            {
+                "model": "conv2",
+                "init": "kaiming_normal",
+                "k": k,
+                "status": "missing",
+                "test_acc": None,
+            }
+            for k in (0.1, 0.5, 0.9)
+        ]
+    )
+    fig = plots.accuracy_curves(
+        runs, x="k", hue="init", panel="model", title="t", xlabel="k", x_percent=True
+    )
     fig.canvas.draw()
     ax = fig.axes[0]
     note = next(t for t in ax.texts if "not run yet" in t.get_text())
@@ -129,8 +214,12 @@ def test_published_levels_go_on_their_panels_only():
     runs = _runs()
     fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
     plots.reference_lines(fig, {"conv4": 72.5}, "published")
-    levels = {ax.get_title(): [line.get_ydata()[0] for line in ax.get_lines()
-                               if line.get_label() == "published"] for ax in fig.axes}
+    levels = {
+        ax.get_title(): [
+            line.get_ydata()[0] for line in ax.get_lines() if line.get_label() == "published"
+        ]
+        for ax in fig.axes
+    }
     assert levels == {"Conv2": [], "Conv4": [72.5], "Conv6": []}  # panels named as in the paper
     assert "published" in [t.get_text() for t in fig.legends[0].get_texts()]
     assert "published 72.5" in [t.get_text() for t in fig.axes[1].texts]  # and on the line
@@ -138,10 +227,20 @@ def test_published_levels_go_on_their_panels_only():
 
 def test_a_single_x_value_gets_its_own_tick():
     """Catches a smoke plot whose x axis read 0.945-1.050 around its one width."""
-    runs = pd.DataFrame([{"model": "conv4", "init": "signed_constant", "width": 1.0,
-                          "status": "finished", "test_acc": 0.3}])
-    fig = plots.accuracy_curves(runs, x="width", hue="init", panel="model", title="t",
-                                xlabel="width")
+    runs = pd.DataFrame(
+        [
+            {
+                "model": "conv4",
+                "init": "signed_constant",
+                "width": 1.0,
+                "status": "finished",
+                "test_acc": 0.3,
+            }
+        ]
+    )
+    fig = plots.accuracy_curves(
+        runs, x="width", hue="init", panel="model", title="t", xlabel="width"
+    )
     assert list(fig.axes[0].get_xticks()) == [1.0]
     assert fig.axes[0].get_xlim() == (0.5, 1.5)
 
@@ -160,14 +259,21 @@ def test_a_point_whose_run_did_not_leave_chance_has_an_open_marker():
     assert tables.did_not_leave_chance(stuck) is True
     assert tables.did_not_leave_chance(stuck[1:] + [2.0]) is False  # half the epochs: it left
     assert tables.did_not_leave_chance([]) is None
-    result = {"config": {"model": "conv8", "k": 0.1}, "status": "finished",
-              "history": [{"epoch": e + 1, "loss": loss} for e, loss in enumerate(stuck)]}
+    result = {
+        "config": {"model": "conv8", "k": 0.1},
+        "status": "finished",
+        "history": [{"epoch": e + 1, "loss": loss} for e, loss in enumerate(stuck)],
+    }
     row = tables.results_frame([result], "fig3", "short").iloc[0]
     assert row["did_not_leave_chance"]
     runs = _runs().assign(did_not_leave_chance=lambda r: (r["k"] == 0.1) & (r["model"] == "conv4"))
     fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
-    open_points = [line for ax in fig.axes for line in ax.get_lines()
-                   if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
+    open_points = [
+        line
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_markerfacecolor() == "white" and len(line.get_xdata())
+    ]
     assert sorted(float(x) for line in open_points for x in line.get_xdata()) == [0.1, 0.1]
     assert "did not leave chance" in [t.get_text() for t in fig.legends[0].get_texts()]
     assert plots.figure_problems(fig) == []
@@ -203,13 +309,30 @@ def test_figure_problems_finds_a_series_drawn_in_two_looks():
     left.plot([1, 2], [40, 50], color="#de8f05", label="Zhou et al. $N_k$")
     right.plot([1, 2], [40, 50], color="#8a5a00", label="Zhou et al. $N_k$")
     assert _problems_of(fig, "drawn in 2 looks"), plots.figure_problems(fig)
-    curves = pd.DataFrame([{"method": m, "init": i, "k": k, "optimizer": "sgd", "width": 1.0,
-                            "model": "conv2", "epochs": n, "schedule": f"{n} epochs",
-                            "hash": f"{m}{k}{n}", "epoch": e, "test_acc": 0.1 * e}
-                           for n in (5, 10) for m, i, k in (("zhou", "kaiming_normal", None),
-                                                            ("edge-popup", "signed_constant", 0.1),
-                                                            ("edge-popup", "signed_constant", 0.5))
-                           for e in (1, 2, 3)])
+    curves = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "init": i,
+                "k": k,
+                "optimizer": "sgd",
+                "width": 1.0,
+                "model": "conv2",
+                "epochs": n,
+                "schedule": f"{n} epochs",
+                "hash": f"{m}{k}{n}",
+                "epoch": e,
+                "test_acc": 0.1 * e,
+            }
+            for n in (5, 10)
+            for m, i, k in (
+                ("zhou", "kaiming_normal", None),
+                ("edge-popup", "signed_constant", 0.1),
+                ("edge-popup", "signed_constant", 0.5),
+            )
+            for e in (1, 2, 3)
+        ]
+    )
     fig = plots.learning_curves(curves, "curves", panel="schedule")
     assert plots.figure_problems(fig) == []
     plt.close("all")
@@ -246,20 +369,40 @@ def test_figure_problems_finds_a_canvas_that_shrinks_its_text_or_its_panels():
     assert _problems_of(fig, "px tall"), plots.figure_problems(fig)
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     ax.plot([0.1, 0.5], [40, 50])
-    fig.suptitle("PaB vs edge-popup (profile short: 20 epochs, all train / all test images, "
-                 "1 seed, bf16, ResNet-18 width 1, IteRand every 300 steps, PaB 36 epochs)")
+    fig.suptitle(
+        "PaB vs edge-popup (profile short: 20 epochs, all train / all test images, "
+        "1 seed, bf16, ResNet-18 width 1, IteRand every 300 steps, PaB 36 epochs)"
+    )
     assert _problems_of(fig, "of the canvas' width"), plots.figure_problems(fig)
-    curves = pd.DataFrame([{"method": "edge-popup", "init": "signed_constant", "k": 0.5,
-                            "model": "conv2", "schedule": f"{n} epochs", "hash": str(n),
-                            "epoch": e, "test_acc": 0.1 * e}
-                           for n in (5, 10, 20, 40, 100) for e in (1, 2, 3)])
+    curves = pd.DataFrame(
+        [
+            {
+                "method": "edge-popup",
+                "init": "signed_constant",
+                "k": 0.5,
+                "model": "conv2",
+                "schedule": f"{n} epochs",
+                "hash": str(n),
+                "epoch": e,
+                "test_acc": 0.1 * e,
+            }
+            for n in (5, 10, 20, 40, 100)
+            for e in (1, 2, 3)
+        ]
+    )
     fig = plots.learning_curves(curves, "curves", panel="schedule")
     assert plots.figure_problems(fig) == []
     runs = _runs()[lambda r: r["model"] == "conv2"]
-    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", xlabel="k",
-                                title="PaB vs edge-popup (profile short: 20 epochs, all train / "
-                                      "all test images, 1 seed, bf16, ResNet-18 width 1, IteRand "
-                                      "every 300 steps, PaB 36 epochs)")
+    fig = plots.accuracy_curves(
+        runs,
+        x="k",
+        hue="init",
+        panel="model",
+        xlabel="k",
+        title="PaB vs edge-popup (profile short: 20 epochs, all train / "
+        "all test images, 1 seed, bf16, ResNet-18 width 1, IteRand "
+        "every 300 steps, PaB 36 epochs)",
+    )
     assert plots.figure_problems(fig) == []
     plt.close("all")
 
@@ -269,8 +412,9 @@ def test_points_far_below_the_others_sit_on_the_bottom_edge_with_their_accuracy(
     50-80 % band where the series differ; and x ticks between the grid's k values."""
     runs = _runs().assign(test_acc=lambda r: 0.55 + r["k"] / 4)
     runs.loc[(runs["model"] == "conv4") & (runs["k"] == 0.1), "test_acc"] = 0.102
-    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k",
-                                x_percent=True)
+    fig = plots.accuracy_curves(
+        runs, x="k", hue="init", panel="model", title="t", xlabel="k", x_percent=True
+    )
     low, high = fig.axes[0].get_ylim()
     assert 40 < low < 55 and high < 85, (low, high)
     printed = [t.get_text() for t in fig.axes[1].texts]

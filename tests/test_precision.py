@@ -7,7 +7,6 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO
 from supermask.config import PROFILES, RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.masks import kept_count, masked_layers
@@ -16,10 +15,13 @@ from supermask.training.cifar10 import train
 from supermask.training.device import autocast
 from supermask.training.loop import build
 
+from conftest import REPO
+
 
 def small(**fields):
-    return RunConfig(**{"model": "conv2", "width": 0.25, "epochs": 2, "batch_size": 32,
-                        "k": 0.5, **fields})
+    return RunConfig(
+        **{"model": "conv2", "width": 0.25, "epochs": 2, "batch_size": 32, "k": 0.5, **fields}
+    )
 
 
 def test_fp32_is_the_implicit_precision_and_bf16_a_run_of_its_own():
@@ -40,15 +42,21 @@ def test_profiles_name_their_precision():
 def test_an_unknown_precision_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown precision 'fp16'; valid: fp32, bf16"):
         RunConfig(precision="fp16")
-    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--precision", "fp16"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "supermask", "train", "--precision", "fp16"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "fp16" in done.stderr and "bf16" in done.stderr
 
 
 def _conv_output_dtypes(model: torch.nn.Module, precision: str) -> set:
     seen = set()
-    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
-             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
     with autocast(torch.device("cpu"), precision):
         model(torch.randn(2, 3, 32, 32))
     for hook in hooks:
@@ -72,8 +80,7 @@ def test_bf16_trains_with_fp32_state_exact_masks_and_frozen_weights(tiny_data_di
     assert all(value.dtype in (torch.float32, torch.int64) for value in final.values())
     originals = [key for key in final if key.endswith(".original")]
     assert originals and all(torch.equal(final[key], initial[key]) for key in originals)
-    assert any(not torch.equal(final[key], initial[key]) for key in final
-               if key.endswith("scores"))
+    assert any(not torch.equal(final[key], initial[key]) for key in final if key.endswith("scores"))
     for _, _, mask in masked_layers(outcome.model):
         assert int(mask.mask().sum()) == kept_count(0.5, mask.scores.numel())
 
@@ -81,22 +88,36 @@ def test_bf16_trains_with_fp32_state_exact_masks_and_frozen_weights(tiny_data_di
 def test_bf16_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = small(precision="bf16")
-    whole = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt",
-                  progress=False)
-    assert train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
-                 progress=False, stop_after_epoch=1) is None
-    resumed = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
-                    progress=False)
+    whole = train(
+        config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False
+    )
+    assert (
+        train(
+            config,
+            train_data,
+            test_data,
+            "cpu",
+            checkpoint=tmp_path / "b.pt",
+            progress=False,
+            stop_after_epoch=1,
+        )
+        is None
+    )
+    resumed = train(
+        config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False
+    )
     assert resumed.history == whole.history and resumed.test_acc == whole.test_acc
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-def test_bf16_and_fp32_runs_differ_and_land_in_their_own_run_directories(tiny_data_dir,
-                                                                         tmp_path):
+def test_bf16_and_fp32_runs_differ_and_land_in_their_own_run_directories(tiny_data_dir, tmp_path):
     from supermask.runs.sweep import run
-    results = {p: run(small(precision=p, epochs=1), tmp_path, tiny_data_dir, device="cpu",
-                      progress=False) for p in ("fp32", "bf16")}
+
+    results = {
+        p: run(small(precision=p, epochs=1), tmp_path, tiny_data_dir, device="cpu", progress=False)
+        for p in ("fp32", "bf16")
+    }
     folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(folders) == 2
     assert {r["config"]["precision"] for r in results.values()} == {"fp32", "bf16"}
@@ -115,8 +136,11 @@ def test_the_cpu_instruction_sets_are_read_from_the_machine():
 
 def test_records_made_before_the_field_existed_read_as_fp32():
     from supermask.runs import tables
-    records = [json.loads(path.read_text())
-               for path in sorted((REPO / "results" / "runs").glob("*/result.json"))]
+
+    records = [
+        json.loads(path.read_text())
+        for path in sorted((REPO / "results" / "runs").glob("*/result.json"))
+    ]
     record = next(r for r in records if "precision" not in r["config"])  # committed before it
     row = tables.results_frame([record], "fig", "paper").iloc[0]
     assert row["precision"] == "fp32"

@@ -16,8 +16,8 @@ import torch
 
 from supermask.boundary import describe, exit_status
 from supermask.config import RunConfig
-from supermask.data.cifar10 import _image_files, _tree_key, duplicates_across, ImageTensors
-from supermask.files import (DigestError, atomic_write_json, check_digest, file_digest)
+from supermask.data.cifar10 import ImageTensors, _image_files, _tree_key, duplicates_across
+from supermask.files import DigestError, atomic_write_json, check_digest, file_digest
 from supermask.notebooks.run import parse
 from supermask.runs import offload
 from supermask.runs.export import ExportError, export_run
@@ -37,9 +37,17 @@ FP = "a" * 64
 
 
 def _record(**overrides) -> dict:
-    record = {"hash": CONFIG.hash, "config": CONFIG.to_dict(), "status": "finished",
-              "test_acc": 0.5, "epochs_run": 2, "wall_s": 4.0, "epoch_s": [2.0, 2.0],
-              "sittings": [{"from_epoch": 0, "device": "cpu: x"}], "data_fingerprint": FP}
+    record = {
+        "hash": CONFIG.hash,
+        "config": CONFIG.to_dict(),
+        "status": "finished",
+        "test_acc": 0.5,
+        "epochs_run": 2,
+        "wall_s": 4.0,
+        "epoch_s": [2.0, 2.0],
+        "sittings": [{"from_epoch": 0, "device": "cpu: x"}],
+        "data_fingerprint": FP,
+    }
     for key, value in overrides.items():
         if value is _DROP:
             record.pop(key)
@@ -86,8 +94,9 @@ def test_a_record_that_is_not_what_it_claims_is_refused(damage):
         parse_result(_record(**damage))
 
 
-@pytest.mark.parametrize("damage", list(DAMAGED_RECORDS.values())[:10],
-                         ids=list(DAMAGED_RECORDS)[:10])
+@pytest.mark.parametrize(
+    "damage", list(DAMAGED_RECORDS.values())[:10], ids=list(DAMAGED_RECORDS)[:10]
+)
 def test_the_store_serves_no_damaged_record(tmp_path, damage):
     store = RunStore(tmp_path)
     run_dir = store.start(CONFIG)
@@ -100,11 +109,14 @@ def test_a_committed_record_without_digests_still_reads():
     assert parse_result(record) is record  # no model_sha256: not recorded, not damage
 
 
-@pytest.mark.parametrize("name, fingerprint", [
-    (f"{CONFIG.name}-bbbbbbbbbbbb", FP),  # trained on other data than its folder names
-    (f"{CONFIG.name}-aaaaaaaaaaaa", "b" * 64),
-    (f"{CONFIG.name}-aaaaaaaaaaaa", 5),
-])
+@pytest.mark.parametrize(
+    "name, fingerprint",
+    [
+        (f"{CONFIG.name}-bbbbbbbbbbbb", FP),  # trained on other data than its folder names
+        (f"{CONFIG.name}-aaaaaaaaaaaa", "b" * 64),
+        (f"{CONFIG.name}-aaaaaaaaaaaa", 5),
+    ],
+)
 def test_a_record_in_a_folder_of_other_data_is_refused(name, fingerprint):
     with pytest.raises(ValueError, match="data"):
         check_record(name, CONFIG, _record(data_fingerprint=fingerprint))
@@ -128,8 +140,9 @@ def test_a_model_file_that_is_not_the_runs_state_dict_is_refused(tmp_path, kind)
         path.symlink_to(real)
         record = _record()
     else:
-        path = _model_file(tmp_path, {"list": [1, 2], "dict of ints": {"a": 1},
-                                      "text": "weights"}[kind])
+        path = _model_file(
+            tmp_path, {"list": [1, 2], "dict of ints": {"a": 1}, "text": "weights"}[kind]
+        )
         record = _record()
     with pytest.raises(ValueError):
         read_model(path, record)
@@ -144,24 +157,35 @@ def _optimizers(model, config):
     return get_method(config.method).optimizers(model, config, 4, 0)
 
 
-@pytest.mark.parametrize("identity, data", [
-    ({"hash": OTHER.hash, "data_fingerprint": FP}, FP),  # another seed's checkpoint planted
-    ({"hash": CONFIG.hash, "data_fingerprint": "b" * 64}, FP),  # trained on other data
-    ("conv2", FP),
-])
+@pytest.mark.parametrize(
+    "identity, data",
+    [
+        ({"hash": OTHER.hash, "data_fingerprint": FP}, FP),  # another seed's checkpoint planted
+        ({"hash": CONFIG.hash, "data_fingerprint": "b" * 64}, FP),  # trained on other data
+        ("conv2", FP),
+    ],
+)
 def test_a_checkpoint_of_another_run_or_data_is_not_resumed(tmp_path, identity, data):
     model = build(CONFIG)
     optimizers = _optimizers(model, CONFIG)
     path = tmp_path / "checkpoint.pt"
-    write_checkpoint(path, 1, model, optimizers, Clock(), [{"epoch": 1}], torch.device("cpu"),
-                     identity=identity)
+    write_checkpoint(
+        path, 1, model, optimizers, Clock(), [{"epoch": 1}], torch.device("cpu"), identity=identity
+    )
     state = torch.load(path, weights_only=True)
     with pytest.raises(ValueError):
-        restore_checkpoint(state, build(CONFIG), _optimizers(build(CONFIG), CONFIG), CONFIG,
-                           torch.device("cpu"), data)
+        restore_checkpoint(
+            state,
+            build(CONFIG),
+            _optimizers(build(CONFIG), CONFIG),
+            CONFIG,
+            torch.device("cpu"),
+            data,
+        )
 
 
 # ---- 2. Confine paths and file types --------------------------------------------------------
+
 
 def _linked_run(tmp_path):
     store = RunStore(tmp_path)
@@ -202,8 +226,9 @@ def _finished_run(tmp_path) -> "os.PathLike":
     store = RunStore(tmp_path / "store")
     run_dir = store.start(CONFIG)
     torch.save(build(CONFIG).state_dict(), run_dir / "model.pt")
-    (run_dir / "result.json").write_text(json.dumps(_record(
-        data_fingerprint=_DROP, model_sha256=file_digest(run_dir / "model.pt"))))
+    (run_dir / "result.json").write_text(
+        json.dumps(_record(data_fingerprint=_DROP, model_sha256=file_digest(run_dir / "model.pt")))
+    )
     return run_dir
 
 
@@ -241,18 +266,21 @@ def _bundle(tmp_path, index, blob=b"0123456789"):
     return bundle
 
 
-@pytest.mark.parametrize("index", [
-    [["/tmp/escaped", 10]],
-    [["../escaped", 10]],
-    [["train/../../escaped", 10]],
-    [["elsewhere/x.png", 10]],
-    [["train/cat/x.png", "10"]],
-    [["train/cat/x.png", True]],
-    [["train/cat/x.png", -1], ["train/cat/y.png", 11]],
-    [["train/cat/x.png", 4]],  # the sizes do not add up to the blob
-    [["train/cat/x.png"]],
-    {"train/cat/x.png": 10},
-])
+@pytest.mark.parametrize(
+    "index",
+    [
+        [["/tmp/escaped", 10]],
+        [["../escaped", 10]],
+        [["train/../../escaped", 10]],
+        [["elsewhere/x.png", 10]],
+        [["train/cat/x.png", "10"]],
+        [["train/cat/x.png", True]],
+        [["train/cat/x.png", -1], ["train/cat/y.png", 11]],
+        [["train/cat/x.png", 4]],  # the sizes do not add up to the blob
+        [["train/cat/x.png"]],
+        {"train/cat/x.png": 10},
+    ],
+)
 def test_an_index_path_outside_the_data_folder_writes_nothing(tmp_path, index):
     bundle = _bundle(tmp_path, index)
     root = tmp_path / "work" / "data"
@@ -277,20 +305,30 @@ def _archive(tmp_path, members: dict[str, bytes], links=()):
 
 def _whole(config=CONFIG, fingerprint=FP):
     name = f"{config.name}-{fingerprint[:12]}"
-    record = {**_record(), "hash": config.hash, "config": config.to_dict(),
-              "data_fingerprint": fingerprint}
-    return name, {f"{name}/config.json": json.dumps({"hash": config.hash,
-                                                      "config": config.to_dict()}).encode(),
-                  f"{name}/result.json": json.dumps(record).encode()}
+    record = {
+        **_record(),
+        "hash": config.hash,
+        "config": config.to_dict(),
+        "data_fingerprint": fingerprint,
+    }
+    return name, {
+        f"{name}/config.json": json.dumps(
+            {"hash": config.hash, "config": config.to_dict()}
+        ).encode(),
+        f"{name}/result.json": json.dumps(record).encode(),
+    }
 
 
-@pytest.mark.parametrize("extra", [
-    {"../evil/config.json": b"{}"},
-    {"/abs/config.json": b"{}"},
-    {"NAME/model.pt": b"weights"},
-    {"NAME/../config.json": b"{}"},
-    {"NAME/sub/result.json": b"{}"},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"../evil/config.json": b"{}"},
+        {"/abs/config.json": b"{}"},
+        {"NAME/model.pt": b"weights"},
+        {"NAME/../config.json": b"{}"},
+        {"NAME/sub/result.json": b"{}"},
+    ],
+)
 def test_land_refuses_members_that_are_no_run_record(tmp_path, extra):
     name, members = _whole()
     members.update({key.replace("NAME", name): value for key, value in extra.items()})
@@ -311,8 +349,16 @@ def _class_tree(tmp_path):
     return root
 
 
-@pytest.mark.parametrize("plant", ["loop to class", "loop to split", "link to other class",
-                                   "fifo", "link to a file of another class"])
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "loop to class",
+        "loop to split",
+        "link to other class",
+        "fifo",
+        "link to a file of another class",
+    ],
+)
 def test_the_data_walk_reads_each_image_once_and_regular_files_only(tmp_path, plant):
     root = _class_tree(tmp_path)
     before = _image_files(root / "train")
@@ -331,6 +377,7 @@ def test_the_data_walk_reads_each_image_once_and_regular_files_only(tmp_path, pl
 
 
 # ---- 3. One error boundary per entry point --------------------------------------------------
+
 
 class _CarriesErrno(Exception):  # as zmq.ZMQError does
     def __init__(self, number):
@@ -361,8 +408,7 @@ BOUNDARY = [
     (OSError(errno.EISDIR, "Is a directory", "/r/x"), 2, "/r/x"),
     (OSError(errno.ELOOP, "Too many levels of symbolic links", "/r/x"), 2, "/r/x"),
     (MemoryError(), 1, "out of memory"),
-    (RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory"), 1,
-     "out of memory"),
+    (RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory"), 1, "out of memory"),
     (_CarriesErrno(errno.EMFILE), 1, "too many open files"),
     (_chained(OSError(errno.EFBIG, "File too large")), 1, "file-size limit"),
     (_chained(OSError(errno.ENOSPC, "No space left on device")), 1, "no space"),
@@ -370,9 +416,11 @@ BOUNDARY = [
 ]
 
 
-@pytest.mark.parametrize("error, status, named", BOUNDARY,
-                         ids=[f"{type(e).__name__}-{getattr(e, 'errno', '')}" for e, _, _ in
-                              BOUNDARY])
+@pytest.mark.parametrize(
+    "error, status, named",
+    BOUNDARY,
+    ids=[f"{type(e).__name__}-{getattr(e, 'errno', '')}" for e, _, _ in BOUNDARY],
+)
 def test_the_boundary_turns_each_failure_into_one_line_and_its_status(error, status, named):
     line = describe(error)
     assert exit_status(error) == status
@@ -380,45 +428,81 @@ def test_the_boundary_turns_each_failure_into_one_line_and_its_status(error, sta
 
 
 def _cli(*argv) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "supermask", *argv], capture_output=True,
-                          text=True, cwd=REPO, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "lib")})
+    return subprocess.run(
+        [sys.executable, "-m", "supermask", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "lib")},
+    )
 
 
-@pytest.mark.parametrize("argv, code, named", [
-    (["status", "--results", "/" + "d" * 5000], 2, None),
-    (["export", "/" + "d" * 5000, "x.pt"], 2, None),
-    (["masks", "--results", "/" + "d" * 5000], 2, None),
-])
+@pytest.mark.parametrize(
+    "argv, code, named",
+    [
+        (["status", "--results", "/" + "d" * 5000], 2, None),
+        (["export", "/" + "d" * 5000, "x.pt"], 2, None),
+        (["masks", "--results", "/" + "d" * 5000], 2, None),
+    ],
+)
 def test_an_over_long_path_is_one_line(argv, code, named):
     done = _cli(*argv)
     assert done.returncode == code and "Traceback" not in done.stderr
 
 
 def test_train_into_an_empty_results_path_is_refused(tmp_path, tiny_data_dir):
-    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
-                           "--width", "0.25", "--epochs", "1", "--data-dir", str(tiny_data_dir),
-                           "--results", "", "--no-progress"], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "lib")})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "train",
+            "--model",
+            "conv2",
+            "--width",
+            "0.25",
+            "--epochs",
+            "1",
+            "--data-dir",
+            str(tiny_data_dir),
+            "--results",
+            "",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO / "lib")},
+    )
     assert done.returncode == 2 and not (tmp_path / "runs").exists()
 
 
 # ---- 4. Validate at the boundary with the consumer's own checks ----------------------------
 
-DECLARED = {"profile": '"short"', "seeds": "None", "data_dir": "None", "train": "True",
-            "only": "None", "results_dir": '"../results"'}
+DECLARED = {
+    "profile": '"short"',
+    "seeds": "None",
+    "data_dir": "None",
+    "train": "True",
+    "only": "None",
+    "results_dir": '"../results"',
+}
 
 
-@pytest.mark.parametrize("key, value, typed", [
-    ("data_dir", "5", "5"),
-    ("data_dir", "", ""),
-    ("seeds", "[0, 1]", [0, 1]),
-    ("seeds", "[0]", [0]),
-    ("profile", "5", "5"),
-    ("results_dir", "True", "True"),
-    ("train", "False", False),
-])
+@pytest.mark.parametrize(
+    "key, value, typed",
+    [
+        ("data_dir", "5", "5"),
+        ("data_dir", "", ""),
+        ("seeds", "[0, 1]", [0, 1]),
+        ("seeds", "[0]", [0]),
+        ("profile", "5", "5"),
+        ("results_dir", "True", "True"),
+        ("train", "False", False),
+    ],
+)
 def test_notebook_parameters_are_typed_by_the_notebook(key, value, typed):
     *_, parameters = parse(["fig3", "nb.ipynb", "out.ipynb", "-p", key, value], DECLARED)
     assert parameters == {key: typed}
@@ -430,67 +514,102 @@ def test_an_unknown_notebook_parameter_is_refused(key):
         parse(["fig3", "nb.ipynb", "out.ipynb", "-p", key, "smoke"], DECLARED)
 
 
-@pytest.mark.parametrize("fields", [
-    {"data_dir": 5}, {"data_dir": ""}, {"data_dir": "  "}, {"data_dir": True},
-    {"profile": 5}, {"device": True}, {"device": ""},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"data_dir": 5},
+        {"data_dir": ""},
+        {"data_dir": "  "},
+        {"data_dir": True},
+        {"profile": 5},
+        {"device": True},
+        {"device": ""},
+    ],
+)
 def test_figure_parameters_of_the_wrong_type_are_refused(tmp_path, fields):
-    given = {"profile": "smoke", "seeds": None, "data_dir": None, "device": "cpu",
-             "train": False, **fields}
+    given = {
+        "profile": "smoke",
+        "seeds": None,
+        "data_dir": None,
+        "device": "cpu",
+        "train": False,
+        **fields,
+    }
     with pytest.raises(ValueError):
         check_figure_parameters(**given)
 
 
-@pytest.mark.parametrize("manifest", [
-    {"runs": [{**CONFIG.to_dict(), "k": 1.5}]},
-    {"runs": [{**CONFIG.to_dict(), "model": "conv99"}]},
-    {"runs": [{**CONFIG.to_dict(), "colour": "red"}]},
-    {"runs": ["conv2"]},
-    {"runs": "conv2"},
-    {"data_fingerprint": "abc"},
-    {"commit": None},
-    [],
-])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"runs": [{**CONFIG.to_dict(), "k": 1.5}]},
+        {"runs": [{**CONFIG.to_dict(), "model": "conv99"}]},
+        {"runs": [{**CONFIG.to_dict(), "colour": "red"}]},
+        {"runs": ["conv2"]},
+        {"runs": "conv2"},
+        {"data_fingerprint": "abc"},
+        {"commit": None},
+        [],
+    ],
+)
 def test_a_manifest_is_checked_before_anything_starts(tmp_path, manifest):
     whole = {"commit": "c0ffee", "data_fingerprint": FP, "runs": [CONFIG.to_dict()]}
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "manifest.json").write_text(json.dumps(
-        {**whole, **manifest} if isinstance(manifest, dict) else manifest))
+    (bundle / "manifest.json").write_text(
+        json.dumps({**whole, **manifest} if isinstance(manifest, dict) else manifest)
+    )
     with pytest.raises(offload.OffloadError):
-        offload.train(bundle, tmp_path / "out", device="cpu", workers=1, deadline_s=5,
-                      work_dir=tmp_path / "work")
+        offload.train(
+            bundle,
+            tmp_path / "out",
+            device="cpu",
+            workers=1,
+            deadline_s=5,
+            work_dir=tmp_path / "work",
+        )
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("workers, deadline", [(1, float("nan")), (1, float("inf")), (1, 0),
-                                               (1, -5), (0, 5), (True, 5)])
+@pytest.mark.parametrize(
+    "workers, deadline", [(1, float("nan")), (1, float("inf")), (1, 0), (1, -5), (0, 5), (True, 5)]
+)
 def test_offload_deadlines_and_workers_are_checked_first(tmp_path, workers, deadline):
     with pytest.raises(offload.OffloadError):
-        offload.train(tmp_path / "none", tmp_path / "out", workers=workers, deadline_s=deadline,
-                      work_dir=tmp_path / "work")
+        offload.train(
+            tmp_path / "none",
+            tmp_path / "out",
+            workers=workers,
+            deadline_s=deadline,
+            work_dir=tmp_path / "work",
+        )
     assert not (tmp_path / "work").exists()
 
 
 def test_offload_refuses_a_library_other_than_the_packed_one(tmp_path):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "manifest.json").write_text(json.dumps(
-        {"commit": "c0ffee", "data_fingerprint": FP, "runs": [], "library_sha256": "0" * 64}))
+    (bundle / "manifest.json").write_text(
+        json.dumps(
+            {"commit": "c0ffee", "data_fingerprint": FP, "runs": [], "library_sha256": "0" * 64}
+        )
+    )
     with pytest.raises(offload.OffloadError, match="library"):
-        offload.train(bundle, tmp_path / "out", workers=1, deadline_s=5,
-                      work_dir=tmp_path / "work")
+        offload.train(bundle, tmp_path / "out", workers=1, deadline_s=5, work_dir=tmp_path / "work")
 
 
 # ---- 5. Whole-store scans tolerate damaged neighbours ---------------------------------------
 
-@pytest.mark.parametrize("damage", list(DAMAGED_RECORDS.values()),
-                         ids=list(DAMAGED_RECORDS))
+
+@pytest.mark.parametrize("damage", list(DAMAGED_RECORDS.values()), ids=list(DAMAGED_RECORDS))
 def test_a_damaged_neighbour_does_not_stop_a_scan(tmp_path, damage, caplog):
     store = RunStore(tmp_path)
     good = store.start(OTHER)
-    (good / "result.json").write_text(json.dumps(
-        {**_record(data_fingerprint=_DROP), "hash": OTHER.hash, "config": OTHER.to_dict()}))
+    (good / "result.json").write_text(
+        json.dumps(
+            {**_record(data_fingerprint=_DROP), "hash": OTHER.hash, "config": OTHER.to_dict()}
+        )
+    )
     bad = store.start(CONFIG)
     (bad / "result.json").write_text(json.dumps(_record(**damage, data_fingerprint=_DROP)))
     assert [r["hash"] for r in store.finished()] == [OTHER.hash]
@@ -501,12 +620,16 @@ def test_a_damaged_neighbour_does_not_stop_a_scan(tmp_path, damage, caplog):
 
 def test_a_linked_run_folder_is_skipped_by_scans(tmp_path):
     store, other = _linked_run(tmp_path)
-    (other / "result.json").write_text(json.dumps(
-        {**_record(data_fingerprint=_DROP), "hash": OTHER.hash, "config": OTHER.to_dict()}))
+    (other / "result.json").write_text(
+        json.dumps(
+            {**_record(data_fingerprint=_DROP), "hash": OTHER.hash, "config": OTHER.to_dict()}
+        )
+    )
     assert len(store.finished()) == 1 and len(store.progress()) == 1
 
 
 # ---- 6. Crash consistency includes cleanup and ordering -------------------------------------
+
 
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -514,11 +637,14 @@ def _dead_pid() -> int:
     return child.pid
 
 
-@pytest.mark.parametrize("writer, removed", [
-    (lambda: f"{socket.gethostname().replace('.', '_')}-{_dead_pid()}", True),
-    (lambda: f"{socket.gethostname().replace('.', '_')}-{os.getpid()}", False),
-    (lambda: "another_host-1", False),
-])
+@pytest.mark.parametrize(
+    "writer, removed",
+    [
+        (lambda: f"{socket.gethostname().replace('.', '_')}-{_dead_pid()}", True),
+        (lambda: f"{socket.gethostname().replace('.', '_')}-{os.getpid()}", False),
+        (lambda: "another_host-1", False),
+    ],
+)
 def test_the_next_writer_removes_a_dead_writers_temporary(tmp_path, writer, removed):
     left = tmp_path / f".cifar10-abc.pt.{writer()}.x1y2.tmp"
     left.write_bytes(b"half a data set")
@@ -551,6 +677,7 @@ def test_land_lands_all_or_nothing(tmp_path, blocker):
         store = RunStore(tmp_path / "home")
         (runs / second).mkdir()
         import fcntl
+
         fd = os.open(runs / second / "claim", os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, b"host:1\n")
@@ -570,9 +697,11 @@ def test_land_refuses_a_record_of_other_data(tmp_path):
 
 # ---- 7. Cheap data hygiene ------------------------------------------------------------------
 
+
 def test_test_images_copied_into_train_are_counted():
-    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     train = ImageTensors(images[:3], torch.zeros(3, dtype=torch.int64))
     test = ImageTensors(torch.cat([images[1:2], images[3:]]), torch.zeros(2, dtype=torch.int64))
     assert duplicates_across(train, test) == 1
@@ -599,8 +728,11 @@ def test_a_huge_image_is_refused_from_its_header(tmp_path, monkeypatch):
     root = make_image_folder(tmp_path / "cifar10", 1, 1)
     Image.new("RGB", (4000, 3000)).save(root / "train" / "cat" / "huge.png")
     decoded = []
-    monkeypatch.setattr(cifar10, "_rgb", lambda image, np: decoded.append(image.size) or
-                        np.zeros((32, 32, 3), dtype="uint8"))
+    monkeypatch.setattr(
+        cifar10,
+        "_rgb",
+        lambda image, np: decoded.append(image.size) or np.zeros((32, 32, 3), dtype="uint8"),
+    )
     with pytest.raises(cifar10.DataNotFoundError, match="4000x3000"):
         cifar10._decode_image_folder(root, "train", progress=False)
     assert (4000, 3000) not in decoded

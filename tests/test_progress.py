@@ -16,14 +16,32 @@ def config(model="conv2", epochs=4, train_subset=500, k=0.5):
     return RunConfig(model=model, k=k, epochs=epochs, train_subset=train_subset)
 
 
-def record(store: RunStore, run: RunConfig, wall_s: float, device=DEVICE,
-           finished_at="2026-12-01T10:00:00+0000", **fields) -> None:
+def record(
+    store: RunStore,
+    run: RunConfig,
+    wall_s: float,
+    device=DEVICE,
+    finished_at="2026-12-01T10:00:00+0000",
+    **fields,
+) -> None:
     """A finished run's result.json, as far as the speed estimate reads it."""
     path = store.run_dir(run) / "result.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"status": "finished", "config": run.to_dict(), "hash": run.hash,
-                                "wall_s": wall_s, "epochs_run": run.epochs, "device": device,
-                                "finished_at": finished_at, "test_acc": 0.5, **fields}))
+    path.write_text(
+        json.dumps(
+            {
+                "status": "finished",
+                "config": run.to_dict(),
+                "hash": run.hash,
+                "wall_s": wall_s,
+                "epochs_run": run.epochs,
+                "device": device,
+                "finished_at": finished_at,
+                "test_acc": 0.5,
+                **fields,
+            }
+        )
+    )
 
 
 def test_speed_is_seconds_per_training_image_epoch_on_this_device(tmp_path):
@@ -49,16 +67,26 @@ def test_a_run_paused_for_an_hour_does_not_make_its_model_look_slow(tmp_path):
 def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
     store = RunStore(tmp_path)
     for i, wall_s in enumerate([1000.0] * 3 + [10.0] * 5):  # an old, slower machine, then this
-        record(store, config(k=0.1 * (i + 1), epochs=1, train_subset=100), wall_s=wall_s,
-               finished_at=f"2026-12-0{i + 1}T10:00:00+0000")
+        record(
+            store,
+            config(k=0.1 * (i + 1), epochs=1, train_subset=100),
+            wall_s=wall_s,
+            finished_at=f"2026-12-0{i + 1}T10:00:00+0000",
+        )
     assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 0.1
 
 
 def test_a_run_resumed_on_another_machine_is_timed_on_each_from_its_own_epochs(tmp_path):
     store = RunStore(tmp_path)
     sittings = [{"from_epoch": 0, "device": OTHER}, {"from_epoch": 2, "device": DEVICE}]
-    record(store, config(), wall_s=220.0, epoch_s=[100.0, 100.0, 10.0, 10.0], sittings=sittings,
-           device=f"{OTHER} (epochs 1-2); {DEVICE} (epochs 3-4)")
+    record(
+        store,
+        config(),
+        wall_s=220.0,
+        epoch_s=[100.0, 100.0, 10.0, 10.0],
+        sittings=sittings,
+        device=f"{OTHER} (epochs 1-2); {DEVICE} (epochs 3-4)",
+    )
     assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 10.0 / 500
     assert measured_speeds(store, OTHER)[("conv2", None, "fp32")] == 100.0 / 500
     record(store, config(k=0.1), wall_s=400.0, sittings=sittings, device="mixed")  # untimed
@@ -70,10 +98,15 @@ def test_a_bf16_run_is_not_estimated_from_fp32_speeds(tmp_path):
     record(store, config(k=0.9), wall_s=100.0)  # fp32: 0.05 s per image-epoch
     bf16 = RunConfig(model="conv2", k=0.5, epochs=4, train_subset=500, precision="bf16")
     progress = SweepProgress("fig3 (paper)", [bf16, config(k=0.3)], store, DEVICE, bar=False)
-    assert progress.plan().endswith("time: 2 min + the conv2 bf16 runs (not timed on this "
-                                    f"machine yet), at the speed measured on {DEVICE}")
-    record(store, RunConfig(model="conv2", k=0.1, epochs=4, train_subset=500, precision="bf16"),
-           wall_s=50.0)
+    assert progress.plan().endswith(
+        "time: 2 min + the conv2 bf16 runs (not timed on this "
+        f"machine yet), at the speed measured on {DEVICE}"
+    )
+    record(
+        store,
+        RunConfig(model="conv2", k=0.1, epochs=4, train_subset=500, precision="bf16"),
+        wall_s=50.0,
+    )
     assert measured_speeds(store, DEVICE)[("conv2", None, "bf16")] == 0.025
 
 
@@ -82,8 +115,7 @@ def test_plan_counts_stored_runs_and_estimates_the_rest(tmp_path):
     done = config(k=0.9)
     record(store, done, wall_s=100.0)  # 4 epochs x 500 images: 0.05 s per image-epoch
     todo = [config(k=0.1, epochs=8), config(k=0.3, epochs=8)]  # 200 s each
-    plan = SweepProgress("fig3 (test)", [done, *todo], store, DEVICE, write=None,
-                         bar=False).plan()
+    plan = SweepProgress("fig3 (test)", [done, *todo], store, DEVICE, write=None, bar=False).plan()
     assert plan.startswith("fig3 (test): 1 of 3 runs in the store, 2 to train (16 epochs)")
     assert plan.endswith("; time: 7 min, at the speed measured on cpu: Test CPU (1 threads)")
 
@@ -97,7 +129,8 @@ def test_a_run_resumed_from_its_checkpoint_counts_only_the_epochs_it_has_left(tm
     progress = SweepProgress("fig3", [resumed, fresh], store, DEVICE, write=None, bar=False)
     assert progress.plan().startswith(
         "fig3: 0 of 2 runs in the store, 2 to train (10 epochs, 1 resumed from a checkpoint); "
-        "time: 4 min,")  # 50 s + 200 s
+        "time: 4 min,"
+    )  # 50 s + 200 s
     store.checkpoint_path(fresh).parent.mkdir(parents=True)
     store.checkpoint_path(fresh).write_bytes(b"damaged")  # counts as no checkpoint at all
     assert store.checkpoint_progress(fresh) == (0, None)
@@ -107,8 +140,15 @@ def test_a_run_resumed_from_its_checkpoint_counts_only_the_epochs_it_has_left(tm
 def checkpoint(store: RunStore, run: RunConfig, epoch_s: list[float]) -> None:
     """An unfinished run's checkpoint, as far as the estimate reads it."""
     store.run_dir(run).mkdir(parents=True)
-    torch.save({"epoch": len(epoch_s), "history": [{}] * len(epoch_s), "epoch_s": epoch_s,
-                "wall_s": sum(epoch_s)}, store.checkpoint_path(run))
+    torch.save(
+        {
+            "epoch": len(epoch_s),
+            "history": [{}] * len(epoch_s),
+            "epoch_s": epoch_s,
+            "wall_s": sum(epoch_s),
+        },
+        store.checkpoint_path(run),
+    )
 
 
 def test_a_resumed_run_is_estimated_from_its_own_latest_epochs(tmp_path):
@@ -131,11 +171,14 @@ def test_a_checkpointed_run_times_a_model_no_finished_run_has(tmp_path):
 def test_plan_says_when_a_model_was_never_measured_anywhere(tmp_path):
     store = RunStore(tmp_path)
     record(store, config(k=0.9), wall_s=100.0, device="cpu: another machine (1 threads)")
-    plan = SweepProgress("fig3", [config(model="conv4"), config(model="conv6")], store, DEVICE,
-                         write=None, bar=False).plan()
+    plan = SweepProgress(
+        "fig3", [config(model="conv4"), config(model="conv6")], store, DEVICE, write=None, bar=False
+    ).plan()
     assert "time: unknown (no conv4, conv6 run timed on this machine yet)" in plan, plan
-    assert SweepProgress("f", [config(k=0.9)], store, DEVICE, write=None, bar=False).plan() \
-        == "f: its run is in the store; nothing to train"  # wherever it was measured
+    assert (
+        SweepProgress("f", [config(k=0.9)], store, DEVICE, write=None, bar=False).plan()
+        == "f: its run is in the store; nothing to train"
+    )  # wherever it was measured
 
 
 OTHER = "cpu: Other CPU (1 thread)"
@@ -147,14 +190,20 @@ def test_a_model_timed_only_on_another_machine_is_estimated_at_that_speed_and_sa
     store = RunStore(tmp_path)
     record(store, config(k=0.9), wall_s=100.0)  # conv2 here: 0.05 s per image-epoch
     record(store, config(model="conv6", k=0.9), wall_s=400.0, device=OTHER)  # 0.2 there
-    record(store, config(model="conv6", k=0.7), wall_s=4000.0, device="cpu: Old CPU",
-           finished_at="2026-11-01T10:00:00+0000")  # the machine that timed it last counts
+    record(
+        store,
+        config(model="conv6", k=0.7),
+        wall_s=4000.0,
+        device="cpu: Old CPU",
+        finished_at="2026-11-01T10:00:00+0000",
+    )  # the machine that timed it last counts
     runs = [config(k=0.1), config(model="conv6", k=0.1), config(model="conv6", k=0.3)]
     lines = []
     progress = SweepProgress("fig3", runs, store, DEVICE, write=lines.append, bar=False)
     assert progress.plan().endswith(  # 100 s + 2 x 400 s
         f"time: 15 min (the conv6 runs guessed from their speed on {OTHER}), at the speed "
-        f"measured on {DEVICE}")
+        f"measured on {DEVICE}"
+    )
     # The first conv6 run timed here replaces the guess for the rest, and does not skew the
     # correction of the estimates made from this machine's speeds.
     progress.run_done(runs[1], {"status": "finished", "test_acc": 0.5, "wall_s": 200.0})
@@ -188,8 +237,9 @@ def test_runs_of_models_never_timed_here_are_named_in_the_eta(tmp_path):
 def test_the_first_run_of_an_unmeasured_model_gives_the_eta(tmp_path):
     runs = [config(model="conv4", k=0.1), config(model="conv4", k=0.3, epochs=8)]
     lines = []
-    progress = SweepProgress("fig3", runs, RunStore(tmp_path), DEVICE, write=lines.append,
-                             bar=False)
+    progress = SweepProgress(
+        "fig3", runs, RunStore(tmp_path), DEVICE, write=lines.append, bar=False
+    )
     assert "time: unknown" in progress.plan()
     progress.run_done(runs[0], {"status": "finished", "test_acc": 0.5, "wall_s": 60.0})
     assert lines[-1].endswith("1 left, ETA 2 min"), lines  # twice the epochs of the first

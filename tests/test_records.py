@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
-from conftest import REPO
 from supermask.config import RunConfig
 from supermask.runs import records
 from supermask.training import checkpoint
+
+from conftest import REPO
 
 
 def test_every_committed_record_still_hashes_to_its_folder():
@@ -66,9 +67,14 @@ def test_the_package_knows_the_checkout_it_lies_in():
 def test_old_records_devices_are_shown_in_today_s_words():
     """Records written before device_name minded its grammar say '(1 threads)'."""
     from supermask.provenance import device_label
+
     assert device_label("cpu: AMD EPYC (1 threads)") == "cpu: AMD EPYC (1 thread)"
-    for unchanged in ("cpu: AMD EPYC (avx512-bf16, 1 thread)", "cpu: AMD EPYC (11 threads)",
-                      "cpu: AMD EPYC (2 threads)", "NVIDIA H200 (shared by 8 workers)"):
+    for unchanged in (
+        "cpu: AMD EPYC (avx512-bf16, 1 thread)",
+        "cpu: AMD EPYC (11 threads)",
+        "cpu: AMD EPYC (2 threads)",
+        "NVIDIA H200 (shared by 8 workers)",
+    ):
         assert device_label(unchanged) == unchanged
 
 
@@ -76,6 +82,7 @@ def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
     """The median, not the mean: an epoch during which the worker was stopped for the suite
     (SIGSTOP) must not read as the run's speed; records from before epochs were timed: None."""
     from supermask.runs.tables import results_frame
+
     stopped = {"epoch_s": [None, 60.0, 1020.0, 62.0, 61.0]}
     assert records.median_epoch_seconds(stopped) == 61.5
     assert records.median_epoch_seconds({"wall_s": 600.0, "epochs_run": 10}) is None
@@ -86,9 +93,12 @@ def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
 
 def test_a_csv_s_epoch_seconds_prefer_the_median_and_fall_back_to_the_mean():
     import pandas as pd
+
     from supermask.runs.tables import epoch_seconds
-    frame = pd.DataFrame({"wall_s": [7200.0, 7200.0], "epochs_run": [100, 100],
-                          "median_epoch_s": [61.5, None]})
+
+    frame = pd.DataFrame(
+        {"wall_s": [7200.0, 7200.0], "epochs_run": [100, 100], "median_epoch_s": [61.5, None]}
+    )
     assert epoch_seconds(frame).tolist() == [61.5, 72.0]
     assert epoch_seconds(frame.drop(columns="median_epoch_s")).tolist() == [72.0, 72.0]
 
@@ -99,16 +109,27 @@ def test_a_record_names_one_device_when_every_sitting_ran_there():
     assert records.sittings_device(same, 10) == "cpu: A"
     older = checkpoint.checkpoint_sittings({"epoch": 12, "history": []})  # from before sittings
     assert records.sittings_device(older + [{"from_epoch": 12, "device": "cpu: B"}], 20) == (
-        "device not recorded (epochs 1-12); cpu: B (epochs 13-20)")
-    empty_sitting = [{"from_epoch": 0, "device": "cpu: A"}, {"from_epoch": 5, "device": "cpu: B"},
-                     {"from_epoch": 5, "device": "cpu: A"}]  # B was stopped before an epoch
+        "device not recorded (epochs 1-12); cpu: B (epochs 13-20)"
+    )
+    empty_sitting = [
+        {"from_epoch": 0, "device": "cpu: A"},
+        {"from_epoch": 5, "device": "cpu: B"},
+        {"from_epoch": 5, "device": "cpu: A"},
+    ]  # B was stopped before an epoch
     assert records.sittings_device(empty_sitting, 9) == "cpu: A"
 
 
 def test_a_record_s_device_gives_back_the_devices_of_its_sittings():
-    sittings = [{"from_epoch": 0, "device": None}, {"from_epoch": 3, "device": "cpu: A (x; y)"},
-                {"from_epoch": 9, "device": "cuda: B"}]
+    sittings = [
+        {"from_epoch": 0, "device": None},
+        {"from_epoch": 3, "device": "cpu: A (x; y)"},
+        {"from_epoch": 9, "device": "cuda: B"},
+    ]
     assert records.recorded_devices(records.sittings_device(sittings, 20)) == [
-        None, "cpu: A (x; y)", "cuda: B"]
+        None,
+        "cpu: A (x; y)",
+        "cuda: B",
+    ]
     assert records.recorded_devices("cpu: A (epochs of 2; 1 thread)") == [
-        "cpu: A (epochs of 2; 1 thread)"]  # one device, whatever its name holds
+        "cpu: A (epochs of 2; 1 thread)"
+    ]  # one device, whatever its name holds

@@ -19,8 +19,14 @@ CONFIG = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32)
 
 def _finished_record(store: RunStore, config: RunConfig, **overrides) -> None:
     run_dir = store.start(config)
-    record = {"hash": config.hash, "config": config.to_dict(), "status": "finished",
-              "test_acc": 0.5, "epochs_run": config.epochs, **overrides}
+    record = {
+        "hash": config.hash,
+        "config": config.to_dict(),
+        "status": "finished",
+        "test_acc": 0.5,
+        "epochs_run": config.epochs,
+        **overrides,
+    }
     (run_dir / "result.json").write_text(json.dumps(record))
 
 
@@ -49,11 +55,14 @@ def test_temporaries_of_a_live_holder_are_left_alone(tmp_path):
         assert in_flight.exists()
 
 
-@pytest.mark.parametrize("field, value, note", [
-    ("test_acc", "abc", "result.json: test_acc not a number"),
-    ("epochs_run", [3], "result.json: epochs_run not a number"),
-    ("test_acc", True, "result.json: test_acc not a number"),
-])
+@pytest.mark.parametrize(
+    "field, value, note",
+    [
+        ("test_acc", "abc", "result.json: test_acc not a number"),
+        ("epochs_run", [3], "result.json: epochs_run not a number"),
+        ("test_acc", True, "result.json: test_acc not a number"),
+    ],
+)
 def test_status_names_a_damaged_result_instead_of_crashing(tmp_path, capsys, field, value, note):
     store = RunStore(tmp_path)
     _finished_record(store, CONFIG, **{field: value})
@@ -78,8 +87,9 @@ def test_a_binary_campaign_file_is_named(tmp_path):
     path.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ValueError, match=f"campaign file {path} is not text"):
         read_campaign(path)
-    done = subprocess.run([sys.executable, "-m", "supermask", "campaign", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "supermask", "campaign", str(path)], capture_output=True, text=True
+    )
     assert done.returncode == 2 and str(path) in done.stderr
     assert done.stderr.count("\n") <= 3 and "Traceback" not in done.stderr
 
@@ -95,10 +105,10 @@ def test_the_campaign_table_refuses_an_unknown_figure_as_make_campaign_does(tmp_
 def test_the_figures_a_campaign_accepts_are_the_make_targets():
     targets = figure_targets()
     assert targets[0] == "fig3" and "budget" in targets and "pab" in targets
-    makefile_view = subprocess.run(["make", "-s", "-p", "-n", "setup"], cwd=REPO,
-                                   capture_output=True, text=True).stdout
-    line = next(line for line in makefile_view.splitlines()
-                if line.startswith("FIGURE_TARGETS :="))
+    makefile_view = subprocess.run(
+        ["make", "-s", "-p", "-n", "setup"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    line = next(line for line in makefile_view.splitlines() if line.startswith("FIGURE_TARGETS :="))
     assert line.split(":=", 1)[1].split() == targets
 
 
@@ -118,19 +128,37 @@ def _bad_data_dir(tmp_path, kind):
     return str(tmp_path / "dangling")
 
 
-@pytest.mark.parametrize("kind, message", [
-    ("empty", "data directory '' is empty"),
-    ("file", "is not a directory (a file or a device)"),
-    ("device", "data directory /dev/null is not a directory"),
-    ("loop", "is a symbolic link to nothing (or a loop of links)"),
-    ("dangling", "is a symbolic link to nothing"),
-])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("empty", "data directory '' is empty"),
+        ("file", "is not a directory (a file or a device)"),
+        ("device", "data directory /dev/null is not a directory"),
+        ("loop", "is a symbolic link to nothing (or a loop of links)"),
+        ("dangling", "is a symbolic link to nothing"),
+    ],
+)
 def test_a_data_dir_that_is_no_directory_gets_one_line_naming_it(tmp_path, kind, message):
     data_dir = _bad_data_dir(tmp_path, kind)
-    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
-                           "--epochs", "1", "--no-progress", "--data-dir", data_dir,
-                           "--results", str(tmp_path / "results")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "train",
+            "--model",
+            "conv2",
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--data-dir",
+            data_dir,
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2 and message in last and "does not exist" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 3  # argparse's usage, then one line
@@ -140,23 +168,53 @@ def test_a_data_dir_that_is_no_directory_gets_one_line_naming_it(tmp_path, kind,
 def test_imagenet_refuses_results_that_are_a_file(tmp_path):
     results = tmp_path / "results"
     results.write_text("a file")
-    done = subprocess.run([sys.executable, "-m", "supermask", "imagenet", "--imagenet-dir",
-                           str(tmp_path), "--results", str(results)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "imagenet",
+            "--imagenet-dir",
+            str(tmp_path),
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert f"--results {results} is a file, not a directory" in done.stderr
 
 
 def _train_cli(tmp_path, data_dir):
-    return subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
-                           "--width", "0.25", "--epochs", "1", "--batch-size", "32",
-                           "--no-progress", "--data-dir", str(data_dir),
-                           "--results", str(tmp_path / "results")],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "train",
+            "--model",
+            "conv2",
+            "--width",
+            "0.25",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--no-progress",
+            "--data-dir",
+            str(data_dir),
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def _store_and_config(tmp_path, data_dir):
     from supermask.runs.sweep import store_for
+
     config = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32)
     return store_for(tmp_path / "results", data_dir), config
 
@@ -187,6 +245,7 @@ def test_a_path_the_run_cannot_write_is_found_before_any_epoch(tmp_path, tiny_da
 
 def test_a_foreign_result_is_moved_aside_not_overwritten(tmp_path, tiny_data_dir):
     from supermask.runs.sweep import run
+
     store, config = _store_and_config(tmp_path, tiny_data_dir)
     other = RunConfig(model="conv2", width=0.25, epochs=1, batch_size=32, seed=1)
     foreign = run(other, tmp_path / "results", tiny_data_dir, device="cpu", progress=False)
@@ -205,9 +264,25 @@ def test_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path, option)
     too_long = tmp_path / "parent" / ("r" * 300)
     paths = {"--results": str(tmp_path / "results"), "--data-dir": str(tmp_path / "data")}
     paths[option] = str(too_long)
-    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
-                           "--epochs", "1", "--no-progress", "--results", paths["--results"],
-                           "--data-dir", paths["--data-dir"]], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "train",
+            "--model",
+            "conv2",
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--results",
+            paths["--results"],
+            "--data-dir",
+            paths["--data-dir"],
+        ],
+        capture_output=True,
+        text=True,
+    )
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2, done.stderr
     assert "has 300 bytes, more than the 255 this file system allows" in last, last
@@ -219,8 +294,15 @@ def test_figure_parameters_refuse_an_over_long_directory_name(tmp_path):
     from supermask.runs.parameters import check_figure_parameters
 
     with pytest.raises(ValueError, match="figures_dir .* has 300 bytes"):
-        check_figure_parameters("smoke", None, None, "cpu", train=False,
-                                results_dir=tmp_path, figures_dir=tmp_path / ("f" * 300))
+        check_figure_parameters(
+            "smoke",
+            None,
+            None,
+            "cpu",
+            train=False,
+            results_dir=tmp_path,
+            figures_dir=tmp_path / ("f" * 300),
+        )
 
 
 def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path):
@@ -228,8 +310,9 @@ def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from conftest import make_image_folder
     from supermask.data.cifar10 import load_cifar10
+
+    from conftest import make_image_folder
 
     root = make_image_folder(tmp_path / "cifar10")
     grey = np.full((32, 32), 200 * 257, dtype=np.uint16)
@@ -246,8 +329,9 @@ def test_floating_point_images_are_refused_by_name(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from conftest import make_image_folder
     from supermask.data.cifar10 import DataNotFoundError, load_cifar10
+
+    from conftest import make_image_folder
 
     root = make_image_folder(tmp_path / "cifar10")
     target = root / "test" / "cat" / "0001.tiff"
@@ -264,20 +348,39 @@ def test_a_subset_larger_than_a_class_allows_is_refused_before_training(tmp_path
     root = make_image_folder(tmp_path / "data" / "cifar10", train_per_class=20)
     for path in sorted((root / "train" / "cat").iterdir())[5:]:
         path.unlink()  # cat keeps 5 of 20
-    done = subprocess.run([sys.executable, "-m", "supermask", "train", "--model", "conv2",
-                           "--width", "0.25", "--epochs", "1", "--train-subset", "100",
-                           "--no-progress", "--data-dir", str(tmp_path / "data"),
-                           "--results", str(tmp_path / "results")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "supermask",
+            "train",
+            "--model",
+            "conv2",
+            "--width",
+            "0.25",
+            "--epochs",
+            "1",
+            "--train-subset",
+            "100",
+            "--no-progress",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2, done.stderr
-    assert ("train_subset=100: a balanced subset of 100 needs 10 images of class 3, which has "
-            "5; valid: at most 50") in done.stderr.strip().splitlines()[-1]
+    assert (
+        "train_subset=100: a balanced subset of 100 needs 10 images of class 3, which has "
+        "5; valid: at most 50"
+    ) in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.parametrize("edit", ["epochs", "garbage"])
-def test_a_config_json_that_is_not_this_runs_is_moved_aside_when_the_run_starts(tmp_path,
-                                                                                edit):
+def test_a_config_json_that_is_not_this_runs_is_moved_aside_when_the_run_starts(tmp_path, edit):
     """A hand-edited config.json was ignored by resume and later blocked export (issue 25)."""
     store = RunStore(tmp_path)
     config = RunConfig(model="conv2", width=0.25, epochs=2, batch_size=32)

@@ -5,10 +5,11 @@ import shutil
 
 import pandas as pd
 
-from conftest import REPO
-from supermask.config import get_profile
 from supermask import report
+from supermask.config import get_profile
 from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
+
+from conftest import REPO
 
 
 def test_report_md_is_what_the_committed_csvs_give():
@@ -34,8 +35,9 @@ def test_the_readme_is_short_and_generated_where_it_quotes_numbers():
 
 def test_the_docs_quote_every_campaign_they_name_as_the_committed_results_give():
     """A run that lands changes a campaign's table; `make report` must have rewritten it."""
-    readme = "".join(page.read_text() for page in [REPO / "README.md",
-                                                   *sorted((REPO / "docs").glob("*.md"))])
+    readme = "".join(
+        page.read_text() for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    )
     quoted = [(m["file"], m["profile"]) for m in report.CAMPAIGN_TABLE.finditer(readme)]
     named = set(re.findall(r"make campaign CAMPAIGN=(campaigns/\S+\.txt)", readme))
     assert named <= {file for file, _ in quoted}, named  # a table without its marker is unchecked
@@ -52,17 +54,25 @@ def test_make_report_rewrites_a_stale_campaign_table(tmp_path):
     shutil.copytree(REPO / "results" / "paper", tmp_path / "results" / "paper")
     (tmp_path / "campaigns").mkdir()
     shutil.copy(REPO / "campaigns" / "conv2-paper.txt", tmp_path / "campaigns")
-    marker = ("<!-- campaign campaigns/conv2-paper.txt at profile paper: make report writes this "
-              "table -->")
+    marker = (
+        "<!-- campaign campaigns/conv2-paper.txt at profile paper: make report writes this "
+        "table -->"
+    )
     (tmp_path / "README.md").write_text(f"{report.README_START}\n{report.README_END}\n")
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "RESULTS.md").write_text(
-        f"Intro.\n\n{marker}\n| stale |\n{report.README_END}\n\nAfter.\n")
+        f"Intro.\n\n{marker}\n| stale |\n{report.README_END}\n\nAfter.\n"
+    )
     assert report.main(["--check", "--root", str(tmp_path)]) == 1
     assert report.main(["--root", str(tmp_path)]) == 0
     readme = (tmp_path / "docs" / "RESULTS.md").read_text()
-    table = to_markdown(campaign_table(read_campaign(tmp_path / "campaigns" / "conv2-paper.txt"),
-                                       tmp_path / "results", get_profile("paper")))
+    table = to_markdown(
+        campaign_table(
+            read_campaign(tmp_path / "campaigns" / "conv2-paper.txt"),
+            tmp_path / "results",
+            get_profile("paper"),
+        )
+    )
     assert f"{marker}\n{table}\n{report.README_END}\n\nAfter.\n" in readme
     assert "stale" not in readme and "76.6" in table
     assert report.main(["--check", "--root", str(tmp_path)]) == 0
@@ -99,15 +109,24 @@ def test_verdicts_inside_the_measured_seed_noise_are_within_noise(tmp_path):
     short = (study["epochs"] == 20) & (study["precision"] == "bf16")
     seed0 = study[short & (study["seed"] == 0)]
     assert sorted(seed0["model"]) == ["conv2", "conv4"]
-    spread = [seed0.assign(seed=seed, status="finished", test_acc=seed0["test_acc"] + shift,
-                           hash=seed0["hash"] + f"-{seed}")
-              for seed, shift in ((1, 0.05), (2, -0.05))]
+    spread = [
+        seed0.assign(
+            seed=seed,
+            status="finished",
+            test_acc=seed0["test_acc"] + shift,
+            hash=seed0["hash"] + f"-{seed}",
+        )
+        for seed, shift in ((1, 0.05), (2, -0.05))
+    ]
     before = report.summary_table(tmp_path)
     pd.concat([study[~(short & (study["seed"] != 0))], *spread]).to_csv(path, index=False)
     after = report.build(tmp_path)
     assert "within noise (holds by " in after and "std (points) |" in after
-    row = next(line for line in report.summary_table(tmp_path).splitlines()
-               if line.startswith("| [fig3]") and "| short |" in line)
+    row = next(
+        line
+        for line in report.summary_table(tmp_path).splitlines()
+        if line.startswith("| [fig3]") and "| short |" in line
+    )
     assert int(row.rstrip(" |").split("/")[2]) > 0
     assert before != report.summary_table(tmp_path)
 
@@ -115,11 +134,22 @@ def test_verdicts_inside_the_measured_seed_noise_are_within_noise(tmp_path):
 def test_the_summary_names_each_machine_once_however_runs_moved_between_them():
     """Catches a summary that lists a resumed run's whole device string as one more machine."""
     a, b = "cpu: A (1 threads)", "cpu: B (1 thread)"
-    runs = pd.DataFrame({"status": ["finished"] * 4, "wall_s": [3600.0] * 4, "device": [
-        a, b, f"{a} (epochs 1-12); {b} (epochs 13-20)",
-        f"device not recorded (epochs 1-3); {b} (epochs 4-20)"]})
+    runs = pd.DataFrame(
+        {
+            "status": ["finished"] * 4,
+            "wall_s": [3600.0] * 4,
+            "device": [
+                a,
+                b,
+                f"{a} (epochs 1-12); {b} (epochs 13-20)",
+                f"device not recorded (epochs 1-3); {b} (epochs 4-20)",
+            ],
+        }
+    )
     assert report._summary(runs) == (
-        "4 of 4 runs finished; 4.0 h of training (sum of the runs' wall time) on cpu: A (1 thread), "
+        "4 of 4 runs finished; 4.0 h of training (sum of the runs' wall time) on cpu: "
+        "A (1 thread), "
         "cpu: B (1 thread) (1 run resumed on another machine; 1 run with epochs whose machine was "
-        "not recorded)")
+        "not recorded)"
+    )
     assert report._summary(runs[:2]).endswith("on cpu: A (1 thread), cpu: B (1 thread)")

@@ -13,15 +13,22 @@ from supermask.cli import main
 from supermask.config import RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.runs.records import read_model
-from supermask.runs.subnetwork import (MASK, MaskError, Subnetwork, mask_shapes, read_mask,
-                                       rebuild, subnetwork_of, write_mask)
+from supermask.runs.subnetwork import (
+    MASK,
+    MaskError,
+    Subnetwork,
+    mask_shapes,
+    read_mask,
+    rebuild,
+    subnetwork_of,
+    write_mask,
+)
 from supermask.runs.sweep import run
 from supermask.training.evaluate import accuracy
 from supermask.training.loop import build
 
 EDGE_POPUP = RunConfig(model="conv2", width=0.25, k=0.5, epochs=3, batch_size=32)
-ZHOU = RunConfig(model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32,
-                 eval_samples=2)
+ZHOU = RunConfig(model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32, eval_samples=2)
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +36,14 @@ def runs(tmp_path_factory, tiny_data_dir) -> dict[str, Path]:
     """Two tiny finished runs (edge-popup, Zhou et al.) and a dense one, trained once."""
     results = tmp_path_factory.mktemp("results")
     dense = RunConfig(model="conv2", width=0.25, method="dense", epochs=1, batch_size=32)
-    return {config.method: Path(run(config, results_dir=results, data_dir=tiny_data_dir,
-                                    device="cpu", progress=False)["run_dir"])
-            for config in (EDGE_POPUP, ZHOU, dense)}
+    return {
+        config.method: Path(
+            run(config, results_dir=results, data_dir=tiny_data_dir, device="cpu", progress=False)[
+                "run_dir"
+            ]
+        )
+        for config in (EDGE_POPUP, ZHOU, dense)
+    }
 
 
 @pytest.fixture
@@ -83,6 +95,7 @@ def test_pab_keeps_its_signs(tmp_path):
     assert np.array_equal(read.signs["features.0.weight"], layer.detach().numpy() < 0)
     rebuilt = build(config)
     from supermask.runs.subnetwork import apply_subnetwork
+
     apply_subnetwork(rebuilt, read)
     assert torch.equal(rebuilt.features[0].parametrizations.weight.original, layer)
 
@@ -92,6 +105,7 @@ def test_the_network_rebuilt_from_the_mask_computes_what_the_trained_one_did(run
     for method, config in (("edge-popup", EDGE_POPUP), ("zhou", ZHOU)):
         trained = _trained(runs[method], config)
         from supermask.masks import sampled_masks
+
         with sampled_masks(trained, False), torch.no_grad():
             expected = trained(test.images[:8].float())
         rebuilt = rebuild(runs[method], config)
@@ -121,8 +135,9 @@ def test_a_mask_of_another_width_is_refused(edge_popup, tiny_data_dir, capsys):
     found = subnetwork_of(build(wider), wider)
     write_mask(edge_popup / MASK, Subnetwork(EDGE_POPUP.hash, found.masks, {}))  # its hash
     error = _refused(edge_popup, tiny_data_dir, capsys)
-    assert ("layer features.0.weight has shape [32, 3, 3, 3] in the mask and [16, 3, 3, 3] in "
-            "the run") in error
+    assert (
+        "layer features.0.weight has shape [32, 3, 3, 3] in the mask and [16, 3, 3, 3] in the run"
+    ) in error
 
 
 def test_a_truncated_mask_is_refused(edge_popup, tiny_data_dir, capsys):
@@ -141,11 +156,22 @@ def test_a_mask_with_too_few_bits_is_refused(edge_popup, tiny_data_dir, capsys):
 
 
 def test_verify_reproduces_the_recorded_accuracy(runs, tiny_data_dir, capsys):
-    assert main(["verify", str(runs["edge-popup"]), str(runs["zhou"]), "--data-dir",
-                 str(tiny_data_dir), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                str(runs["edge-popup"]),
+                str(runs["zhou"]),
+                "--data-dir",
+                str(tiny_data_dir),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     rows = capsys.readouterr().out.strip().splitlines()[1:]
-    assert len(rows) == 2 and all(row.split()[3] == "0" and row.split()[4] == "ok"
-                                  for row in rows)
+    assert len(rows) == 2 and all(row.split()[3] == "0" and row.split()[4] == "ok" for row in rows)
 
 
 def _prediction_changing_swap(run_dir: Path, tiny_data_dir) -> Subnetwork:
@@ -156,16 +182,18 @@ def _prediction_changing_swap(run_dir: Path, tiny_data_dir) -> Subnetwork:
     found = read_mask(run_dir / MASK, config, mask_shapes(model))
     _, test = load_cifar10(tiny_data_dir, progress=False)
     from supermask.runs.subnetwork import apply_subnetwork
-    correct = round(accuracy(apply_subnetwork(build(config), found), test,
-                             torch.device("cpu")) * len(test))
+
+    correct = round(
+        accuracy(apply_subnetwork(build(config), found), test, torch.device("cpu")) * len(test)
+    )
     mask = found.masks["classifier.5.weight"]
     kept, dropped = np.flatnonzero(mask), np.flatnonzero(~mask)
     for on, off in zip(kept, dropped):
         swapped = mask.reshape(-1).copy()
         swapped[on], swapped[off] = False, True
-        candidate = Subnetwork(found.hash, {**found.masks,
-                                            "classifier.5.weight": swapped.reshape(mask.shape)},
-                               {})
+        candidate = Subnetwork(
+            found.hash, {**found.masks, "classifier.5.weight": swapped.reshape(mask.shape)}, {}
+        )
         changed = accuracy(apply_subnetwork(build(config), candidate), test, torch.device("cpu"))
         if round(changed * len(test)) != correct:
             return candidate
@@ -176,8 +204,9 @@ def test_verify_catches_a_mask_that_changes_a_prediction(edge_popup, tiny_data_d
     """Two bits swapped in the classifier: the kept count is the record's, so only the
     recomputed accuracy can tell, and it must."""
     write_mask(edge_popup / MASK, _prediction_changing_swap(edge_popup, tiny_data_dir))
-    assert main(["verify", str(edge_popup), "--data-dir", str(tiny_data_dir),
-                 "--device", "cpu"]) == 1
+    assert (
+        main(["verify", str(edge_popup), "--data-dir", str(tiny_data_dir), "--device", "cpu"]) == 1
+    )
     captured = capsys.readouterr()
     row = captured.out.strip().splitlines()[1].split()
     assert int(row[3]) > 0 and row[4] == "ok"  # images differ; the kept count does not
@@ -188,10 +217,12 @@ def test_verify_catches_one_flipped_bit_by_its_kept_count(edge_popup, tiny_data_
     found = read_mask(edge_popup / MASK, EDGE_POPUP, mask_shapes(build(EDGE_POPUP)))
     flipped = found.masks["features.0.weight"].copy()
     flipped.flat[0] = not flipped.flat[0]
-    write_mask(edge_popup / MASK, Subnetwork(found.hash, {**found.masks,
-                                                          "features.0.weight": flipped}, {}))
-    assert main(["verify", str(edge_popup), "--data-dir", str(tiny_data_dir),
-                 "--device", "cpu"]) == 1
+    write_mask(
+        edge_popup / MASK, Subnetwork(found.hash, {**found.masks, "features.0.weight": flipped}, {})
+    )
+    assert (
+        main(["verify", str(edge_popup), "--data-dir", str(tiny_data_dir), "--device", "cpu"]) == 1
+    )
     assert capsys.readouterr().out.strip().splitlines()[1].split()[4] in ("+1", "-1")
 
 
@@ -219,8 +250,7 @@ def test_export_works_from_the_mask_when_model_pt_is_absent(edge_popup, tmp_path
 
 def test_a_mask_does_not_stand_for_state_it_does_not_hold(edge_popup):
     """IteRand redraws weights while it trains: its mask needs model.pt."""
-    config = RunConfig(model="conv2", width=0.25, method="iterand", k=0.5, epochs=1,
-                       batch_size=32)
+    config = RunConfig(model="conv2", width=0.25, method="iterand", k=0.5, epochs=1, batch_size=32)
     write_mask(edge_popup / MASK, subnetwork_of(build(config), config))
     (edge_popup / "model.pt").unlink()
     with pytest.raises(MaskError, match="IteRand redraws pruned weights"):

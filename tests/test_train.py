@@ -14,16 +14,26 @@ def small(**fields):
 def test_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = small(k=0.5)
-    whole = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False)
+    whole = train(
+        config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False
+    )
 
-    stopped = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
-                    progress=False, stop_after_epoch=1)
+    stopped = train(
+        config,
+        train_data,
+        test_data,
+        "cpu",
+        checkpoint=tmp_path / "b.pt",
+        progress=False,
+        stop_after_epoch=1,
+    )
     assert stopped is None
     first_sitting = torch.load(tmp_path / "b.pt", weights_only=True)
     assert first_sitting["epoch"] == 1 and len(first_sitting["epoch_s"]) == 1
     torch.manual_seed(12345)  # whatever the process did in between must not matter
-    resumed = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
-                    progress=False)
+    resumed = train(
+        config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False
+    )
 
     assert resumed.test_acc == whole.test_acc
     assert resumed.history == whole.history
@@ -45,8 +55,9 @@ def test_same_seed_same_masks(tiny_data_dir):
     for (_, _, m1), (_, _, m2) in zip(masked_layers(one.model), masked_layers(two.model)):
         assert torch.equal(m1.mask(), m2.mask())
     other = train(small(k=0.3, epochs=1, seed=1), train_data, test_data, "cpu", progress=False)
-    assert not torch.equal(next(masked_layers(other.model))[2].mask(),
-                           next(masked_layers(one.model))[2].mask())
+    assert not torch.equal(
+        next(masked_layers(other.model))[2].mask(), next(masked_layers(one.model))[2].mask()
+    )
 
 
 def test_edge_popup_learns_masks_not_weights(tiny_data_dir):
@@ -75,8 +86,9 @@ def test_dense_baseline_trains_every_weight(tiny_data_dir):
 
 def test_divergence_is_recorded(tiny_data_dir):
     train_data, test_data = load_cifar10(tiny_data_dir)
-    outcome = train(small(method="dense", lr=1e6, epochs=3), train_data, test_data, "cpu",
-                    progress=False)
+    outcome = train(
+        small(method="dense", lr=1e6, epochs=3), train_data, test_data, "cpu", progress=False
+    )
     assert outcome.status == "diverged"
     assert outcome.test_acc is None and outcome.train_acc is None and outcome.epochs_run < 3
 
@@ -86,13 +98,14 @@ def test_per_epoch_evaluation_never_changes_training(tiny_data_dir):
     train_data, test_data = load_cifar10(tiny_data_dir)
     for config in (small(k=0.5), small(method="zhou", eval_samples=2)):
         measured = train(config, train_data, test_data, "cpu", progress=False)
-        silent = train(config, train_data, test_data, "cpu", progress=False,
-                       eval_every_epoch=False)
+        silent = train(config, train_data, test_data, "cpu", progress=False, eval_every_epoch=False)
         assert [e["test_acc"] for e in measured.history] and all(
-            0.0 <= e["test_acc"] <= 1.0 for e in measured.history)
+            0.0 <= e["test_acc"] <= 1.0 for e in measured.history
+        )
         assert all("test_acc" not in e for e in silent.history)
-        assert [{k: v for k, v in e.items() if k != "test_acc"} for e in measured.history] \
-            == silent.history
+        assert [
+            {k: v for k, v in e.items() if k != "test_acc"} for e in measured.history
+        ] == silent.history
         assert measured.test_acc == silent.test_acc
         a, b = measured.model.state_dict(), silent.model.state_dict()
         assert all(torch.equal(a[key], b[key]) for key in a)

@@ -6,10 +6,10 @@ from supermask.config import PROFILES, RunConfig
 from supermask.data.cifar10 import load_cifar10
 from supermask.init import initialize
 from supermask.masks import ZhouMask, apply_zhou, masked_layers, sampled_masks
-from supermask.training.methods import Zhou
 from supermask.models import conv4
 from supermask.runs.sweep import run
 from supermask.training.cifar10 import train
+from supermask.training.methods import Zhou
 
 
 def test_samples_follow_the_probabilities():
@@ -43,11 +43,16 @@ def test_gradient_is_straight_through_the_sigmoid():
 def test_weights_frozen_scores_learn():
     torch.manual_seed(0)
     model = apply_zhou(initialize(conv4(), "signed_constant"))
-    before = {n: l.parametrizations.weight.original.clone() for n, l, _ in masked_layers(model)}
+    before = {
+        n: layer.parametrizations.weight.original.clone() for n, layer, _ in masked_layers(model)
+    }
     scores = [m.scores.detach().clone() for _, _, m in masked_layers(model)]
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=200,
-                                momentum=0.9)
-    nn.functional.cross_entropy(model(torch.randn(8, 3, 32, 32)), torch.randint(0, 10, (8,))).backward()
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=200, momentum=0.9
+    )
+    nn.functional.cross_entropy(
+        model(torch.randn(8, 3, 32, 32)), torch.randint(0, 10, (8,))
+    ).backward()
     optimizer.step()
     for (name, layer, mask), old in zip(masked_layers(model), scores):
         assert isinstance(mask, ZhouMask)
@@ -79,10 +84,10 @@ def test_profiles_set_evaluation_samples_of_sampled_masks_only():
 
 @pytest.mark.parametrize("eval_samples", [None, 3])
 def test_run_records_both_evaluations_and_kept_fractions(tiny_data_dir, tmp_path, eval_samples):
-    config = RunConfig(model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32,
-                       eval_samples=eval_samples)
-    result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                 progress=False)
+    config = RunConfig(
+        model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32, eval_samples=eval_samples
+    )
+    result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
     n = eval_samples or 10
     assert len(result["test_acc_sampled"]) == n
     assert result["test_acc"] == pytest.approx(sum(result["test_acc_sampled"]) / n)
@@ -98,13 +103,22 @@ def test_zhou_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     """Mask sampling draws from the global RNG, which the checkpoint carries."""
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = RunConfig(model="conv2", width=0.25, method="zhou", epochs=2, batch_size=32)
-    whole = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt",
-                  progress=False)
-    train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False,
-          stop_after_epoch=1)
+    whole = train(
+        config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False
+    )
+    train(
+        config,
+        train_data,
+        test_data,
+        "cpu",
+        checkpoint=tmp_path / "b.pt",
+        progress=False,
+        stop_after_epoch=1,
+    )
     torch.manual_seed(999)
-    resumed = train(config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt",
-                    progress=False)
+    resumed = train(
+        config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False
+    )
     assert resumed.history == whole.history
     assert resumed.extra["test_acc_sampled"] == whole.extra["test_acc_sampled"]
 
@@ -120,7 +134,6 @@ def test_nan_scores_end_the_run_as_diverged(tiny_data_dir, tmp_path, monkeypatch
 
     monkeypatch.setattr(Zhou, "prepare", poisoned)
     config = RunConfig(model="conv2", width=0.25, method="zhou", epochs=3, batch_size=32)
-    result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu",
-                 progress=False)
+    result = run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
     assert result["status"] == "diverged"
     assert result["test_acc"] is None and result["epochs_run"] == 1

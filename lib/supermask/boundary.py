@@ -17,8 +17,17 @@ from collections.abc import Callable
 __all__ = ["BAD_INPUT", "ENVIRONMENT", "describe", "entry_point", "exit_status", "expected"]
 
 # Errors of the input a person gave: fixing the command fixes them.
-BAD_INPUT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP,
-                    errno.EEXIST, errno.EINVAL, errno.ENOTEMPTY, errno.EXDEV}
+BAD_INPUT_ERRNOS = {
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+    errno.ELOOP,
+    errno.EEXIST,
+    errno.EINVAL,
+    errno.ENOTEMPTY,
+    errno.EXDEV,
+}
 # Errors of the machine: the same command works elsewhere, or once space or limits allow.
 _ENVIRONMENT_CAUSES = {
     errno.ENOSPC: "no space left on its device",
@@ -56,8 +65,14 @@ def _out_of_memory(error: BaseException) -> bool:
         return True
     text = str(error)
     return isinstance(error, RuntimeError) and any(
-        marker in text for marker in ("can't allocate memory", "out of memory",
-                                      "DefaultCPUAllocator", "CUDA out of memory"))
+        marker in text
+        for marker in (
+            "can't allocate memory",
+            "out of memory",
+            "DefaultCPUAllocator",
+            "CUDA out of memory",
+        )
+    )
 
 
 def _file_size_limited() -> bool:
@@ -81,8 +96,11 @@ def expected(error: BaseException) -> bool:
     """Whether ``error`` is one the boundary answers with a line: a bad value, a failed system
     call (or an error carrying its errno), no memory. Anything else is a bug, whose traceback
     is kept."""
-    return (isinstance(error, (ValueError, OSError)) or _out_of_memory(error)
-            or _errno(error) is not None)
+    return (
+        isinstance(error, (ValueError, OSError))
+        or _out_of_memory(error)
+        or _errno(error) is not None
+    )
 
 
 def describe(error: BaseException) -> str:
@@ -92,8 +110,11 @@ def describe(error: BaseException) -> str:
     number = _errno(error)
     if isinstance(error, OSError) and number is not None:
         where = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
-        cause = _ENVIRONMENT_CAUSES.get(number) or error.strerror or errno.errorcode.get(
-            number, str(number))
+        cause = (
+            _ENVIRONMENT_CAUSES.get(number)
+            or error.strerror
+            or errno.errorcode.get(number, str(number))
+        )
         if number == errno.ENAMETOOLONG and where:
             where = where[:60] + "..."
         text = f"{where}: {cause}" if where else f"{_first_line(error)} ({cause})"

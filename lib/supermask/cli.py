@@ -33,14 +33,26 @@ _SUMMARY_KEYS = ("test_acc", "train_acc", "kept", "total", "wall_s", "run_dir", 
 
 # Options whose values are limited to a list (the protocol's choices, the registries' names);
 # the others take any value of their type, and RunConfig checks their range.
-_CHOICES = {"method": list(METHODS),
-            **{name: list(h.valid) for name, h in PROTOCOL.items() if isinstance(h.valid, tuple)}}
+_CHOICES = {
+    "method": list(METHODS),
+    **{name: list(h.valid) for name, h in PROTOCOL.items() if isinstance(h.valid, tuple)},
+}
 _IMAGENET_ONLY = ("dataset", "warmup_epochs", "label_smoothing")
 # The RunConfig fields the `imagenet` command takes as options; --config gives all of them.
-_IMAGENET_OPTIONS = ("model", "method", "k", "init", "seed", "epochs", "batch_size", "lr",
-                     "precision")
-_TRAIN_OPTIONS = tuple(field.name for field in dataclasses.fields(RunConfig)
-                       if field.name not in _IMAGENET_ONLY)
+_IMAGENET_OPTIONS = (
+    "model",
+    "method",
+    "k",
+    "init",
+    "seed",
+    "epochs",
+    "batch_size",
+    "lr",
+    "precision",
+)
+_TRAIN_OPTIONS = tuple(
+    field.name for field in dataclasses.fields(RunConfig) if field.name not in _IMAGENET_ONLY
+)
 
 
 def _results_dir(args) -> str | os.PathLike:
@@ -49,13 +61,17 @@ def _results_dir(args) -> str | os.PathLike:
 
 
 def _add_results_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", default=None,
-                        help=f"results directory; runs go to RESULTS/runs/ (default: "
-                             f"$RESULTS_DIR or {default_results_dir()})")
+    parser.add_argument(
+        "--results",
+        default=None,
+        help=f"results directory; runs go to RESULTS/runs/ (default: "
+        f"$RESULTS_DIR or {default_results_dir()})",
+    )
 
 
-def _add_config_options(parser: argparse.ArgumentParser, names: tuple[str, ...],
-                        models: list[str] = _CIFAR_MODELS) -> None:
+def _add_config_options(
+    parser: argparse.ArgumentParser, names: tuple[str, ...], models: list[str] = _CIFAR_MODELS
+) -> None:
     """One option per RunConfig field of ``names`` (``--train-subset`` for ``train_subset``),
     with the field's default and help text: a field added to RunConfig is on the command line
     at once. The model's default is the first of ``models``."""
@@ -63,12 +79,17 @@ def _add_config_options(parser: argparse.ArgumentParser, names: tuple[str, ...],
         if field.name not in names:
             continue
         kind = int if field.name in INT_FIELDS else float if field.name in FLOAT_FIELDS else str
-        default = models[0] if field.name == "model" and field.default not in models \
-            else field.default
+        default = (
+            models[0] if field.name == "model" and field.default not in models else field.default
+        )
         shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=default,
-                            choices=models if field.name == "model" else _CHOICES.get(field.name),
-                            help=field.metadata["help"] + shown)
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=kind,
+            default=default,
+            choices=models if field.name == "model" else _CHOICES.get(field.name),
+            help=field.metadata["help"] + shown,
+        )
 
 
 def _config_from(args: argparse.Namespace, names: tuple[str, ...], **fixed) -> RunConfig:
@@ -77,144 +98,210 @@ def _config_from(args: argparse.Namespace, names: tuple[str, ...], **fixed) -> R
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m supermask",
-                                     description="Supermasks in randomly weighted networks.")
+    parser = argparse.ArgumentParser(
+        prog="python -m supermask", description="Supermasks in randomly weighted networks."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser(
-        "train", help="run (or find in the run store) one training run",
+        "train",
+        help="run (or find in the run store) one training run",
         description="Run one config, or print its stored result if it already finished. "
-                    "An unfinished run resumes from its last checkpoint. Hyperparameters left "
-                    "unset follow the reference protocol of the method and optimiser.")
+        "An unfinished run resumes from its last checkpoint. Hyperparameters left "
+        "unset follow the reference protocol of the method and optimiser.",
+    )
     _add_config_options(p, _TRAIN_OPTIONS)
-    p.add_argument("--data-dir", default=None,
-                   help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
-    p.add_argument("--download", action="store_true",
-                   help="download CIFAR-10 with torchvision if the data directory lacks it")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download CIFAR-10 with torchvision if the data directory lacks it",
+    )
     _add_results_option(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--json", action="store_true",
-                   help="print the result as one JSON line on stdout")
+    p.add_argument(
+        "--json", action="store_true", help="print the result as one JSON line on stdout"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     b = commands.add_parser(
-        "bench", help="time training steps, the machine's peak and the data pipeline",
+        "bench",
+        help="time training steps, the machine's peak and the data pipeline",
         description="Training-step time of dense, edge-popup, full-sort edge-popup and Zhou et "
-                    "al.'s sampled mask, side by side in one process (median after warm-up), "
-                    "achieved GFLOP/s against a large fp32 matmul, and the data pipeline's rate. "
-                    "Writes OUT/<host>-<kind>.json (kind: cuda, avx512-bf16, avx2, ...).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "al.'s sampled mask, side by side in one process (median after warm-up), "
+        "achieved GFLOP/s against a large fp32 matmul, and the data pipeline's rate. "
+        "Writes OUT/<host>-<kind>.json (kind: cuda, avx512-bf16, avx2, ...).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     b.add_argument("--models", nargs="+", default=["conv4"], choices=list(DATASET_OF))
     b.add_argument("--batch-size", type=int, default=128, help="CIFAR-10 models' batch")
-    b.add_argument("--imagenet-batch-size", type=int, default=16,
-                   help="ImageNet models' batch (224x224 images)")
+    b.add_argument(
+        "--imagenet-batch-size",
+        type=int,
+        default=16,
+        help="ImageNet models' batch (224x224 images)",
+    )
     b.add_argument("--repeats", type=int, default=15, help="timed steps per variant")
     b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     b.add_argument("--out", default="results/bench", help="directory of the JSON report")
     b.add_argument("--json", action="store_true", help="print the report as one JSON line")
 
     i = commands.add_parser(
-        "imagenet", help="train one ImageNet run (under torchrun for several GPUs or nodes)",
+        "imagenet",
+        help="train one ImageNet run (under torchrun for several GPUs or nodes)",
         description="ImageNet with NVIDIA's ResNet-50 recipe (lr 0.256 per 256 images, "
-                    "momentum 0.875, wd 3.05e-5, label smoothing 0.1, 5 warm-up epochs, cosine). "
-                    "Run it with `torchrun --nproc_per_node=N -m supermask imagenet ...`; "
-                    "without torchrun it is one process. A finished run is found, an "
-                    "interrupted one resumes from its last epoch. The batch is global, over "
-                    "all processes; the learning rate scales with it (0.256 per 256).")
+        "momentum 0.875, wd 3.05e-5, label smoothing 0.1, 5 warm-up epochs, cosine). "
+        "Run it with `torchrun --nproc_per_node=N -m supermask imagenet ...`; "
+        "without torchrun it is one process. A finished run is found, an "
+        "interrupted one resumes from its last epoch. The batch is global, over "
+        "all processes; the learning rate scales with it (0.256 per 256).",
+    )
     _add_config_options(i, _IMAGENET_OPTIONS, models=_IMAGENET_MODELS)
-    i.add_argument("--config", default=None,
-                   help="the whole RunConfig as JSON (RunConfig.to_dict()); replaces " +
-                        ", ".join(f"--{name.replace('_', '-')}" for name in _IMAGENET_OPTIONS))
+    i.add_argument(
+        "--config",
+        default=None,
+        help="the whole RunConfig as JSON (RunConfig.to_dict()); replaces "
+        + ", ".join(f"--{name.replace('_', '-')}" for name in _IMAGENET_OPTIONS),
+    )
     i.add_argument("--imagenet-dir", required=True, help="root holding train/ and val/")
     _add_results_option(i)
-    i.add_argument("--workers", type=int, default=8,
-                   help="DataLoader workers per process (default: 8)")
-    i.add_argument("--accumulate", type=int, default=1,
-                   help="micro-batches per step and process: P processes x A train like P*A "
-                        "(default: 1)")
-    i.add_argument("--device", default="auto",
-                   help="auto, cpu or cuda (one GPU per process; default: auto)")
+    i.add_argument(
+        "--workers", type=int, default=8, help="DataLoader workers per process (default: 8)"
+    )
+    i.add_argument(
+        "--accumulate",
+        type=int,
+        default=1,
+        help="micro-batches per step and process: P processes x A train like P*A (default: 1)",
+    )
+    i.add_argument(
+        "--device", default="auto", help="auto, cpu or cuda (one GPU per process; default: auto)"
+    )
     i.add_argument("--json", action="store_true", help="print the result as one JSON line")
     i.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     s = commands.add_parser(
-        "status", help="show every run of a results directory: finished, or how far it got",
+        "status",
+        help="show every run of a results directory: finished, or how far it got",
         description="One line per run directory: finished runs with their test accuracy, "
-                    "unfinished ones with the epoch of their last checkpoint, its test "
-                    "accuracy, the time left at their mean seconds per epoch so far, and the "
-                    "worker training them now (host:pid). Reads only.")
+        "unfinished ones with the epoch of their last checkpoint, its test "
+        "accuracy, the time left at their mean seconds per epoch so far, and the "
+        "worker training them now (host:pid). Reads only.",
+    )
     _add_results_option(s)
     s.add_argument("--only-unfinished", action="store_true", help="hide finished runs")
 
     c = commands.add_parser(
-        "campaign", help="print the table of a campaign's finished runs (markdown)",
+        "campaign",
+        help="print the table of a campaign's finished runs (markdown)",
         description="One row per line of a campaign file (campaigns/*.txt), in its order: final "
-                    "test accuracy, test accuracy after epochs 2, 10, 25, 50 and 100 (those "
-                    "within the profile), wall time and device, read from the figures' CSVs "
-                    "under RESULTS/PROFILE/. Runs not finished yet have no numbers. Then, on "
-                    "stderr, what the runs left cost one worker here, at the speed this machine "
-                    "measured (resumed runs at their own latest epochs). Reads only.")
+        "test accuracy, test accuracy after epochs 2, 10, 25, 50 and 100 (those "
+        "within the profile), wall time and device, read from the figures' CSVs "
+        "under RESULTS/PROFILE/. Runs not finished yet have no numbers. Then, on "
+        "stderr, what the runs left cost one worker here, at the speed this machine "
+        "measured (resumed runs at their own latest epochs). Reads only.",
+    )
     c.add_argument("file", help="campaign file, e.g. campaigns/conv2-paper.txt")
     c.add_argument("--profile", default="paper", choices=list(PROFILES))
     _add_results_option(c)
-    c.add_argument("--data-dir", default=None,
-                   help="the CIFAR-10 the runs train on, to find their checkpoints for the time "
-                        f"estimate (default: $DATA_DIR or {default_data_dir()})")
-    c.add_argument("--threads", type=int, default=1,
-                   help="threads of the worker the estimate is for (default: 1, as make campaign)")
+    c.add_argument(
+        "--data-dir",
+        default=None,
+        help="the CIFAR-10 the runs train on, to find their checkpoints for the time "
+        f"estimate (default: $DATA_DIR or {default_data_dir()})",
+    )
+    c.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads of the worker the estimate is for (default: 1, as make campaign)",
+    )
 
     w = commands.add_parser(
-        "worker", help="train a campaign's lines in order (make campaign starts one detached)",
+        "worker",
+        help="train a campaign's lines in order (make campaign starts one detached)",
         description="Train each line '<figure> <only JSON>' of a campaign file through its "
-                    "figure's notebook, leaving runs another worker holds to that worker, so "
-                    "that any number of workers (here, a Slurm array, Dask) share one campaign. "
-                    "A line whose runs train in bf16 is skipped where bf16 is not native. With "
-                    "--detach: check the campaign, restore the stash and start the worker in "
-                    "the background from a frozen copy of HEAD (.campaign/<commit>), logging to "
-                    "logs/. See docs/WORKERS.md.")
+        "figure's notebook, leaving runs another worker holds to that worker, so "
+        "that any number of workers (here, a Slurm array, Dask) share one campaign. "
+        "A line whose runs train in bf16 is skipped where bf16 is not native. With "
+        "--detach: check the campaign, restore the stash and start the worker in "
+        "the background from a frozen copy of HEAD (.campaign/<commit>), logging to "
+        "logs/. See docs/WORKERS.md.",
+    )
     w.add_argument("file", help="campaign file, e.g. campaigns/fig6-short.txt")
     w.add_argument("--profile", default="short", choices=list(PROFILES))
     _add_results_option(w)
     w.add_argument("--figures", default="figures", help="where plots go (default: ./figures)")
-    w.add_argument("--data-dir", default=None,
-                   help=f"CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
-    w.add_argument("--detach", action="store_true",
-                   help="start it in the background from a frozen copy of the code")
-    w.add_argument("--threads", type=int, default=1,
-                   help="threads of a detached worker (default: 1)")
+    w.add_argument(
+        "--data-dir", default=None, help=f"CIFAR-10 (default: $DATA_DIR or {default_data_dir()})"
+    )
+    w.add_argument(
+        "--detach",
+        action="store_true",
+        help="start it in the background from a frozen copy of the code",
+    )
+    w.add_argument(
+        "--threads", type=int, default=1, help="threads of a detached worker (default: 1)"
+    )
 
     e = commands.add_parser(
-        "export", help="write a finished run's subnetwork as a plain PyTorch state dict",
+        "export",
+        help="write a finished run's subnetwork as a plain PyTorch state dict",
         description="Fold every mask into its weight and write the state dict of the unmasked "
-                    "architecture (plus the config and kept count) to OUT; it loads with "
-                    "torch.load(OUT, weights_only=True) without this package.")
-    e.add_argument("run_dir", help="the run's directory, results/runs/<model>-<method>-<hash>-<data>")
+        "architecture (plus the config and kept count) to OUT; it loads with "
+        "torch.load(OUT, weights_only=True) without this package.",
+    )
+    e.add_argument(
+        "run_dir", help="the run's directory, results/runs/<model>-<method>-<hash>-<data>"
+    )
     e.add_argument("out", help="file to write, e.g. subnetwork.pt (outside results/runs/)")
     e.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
     v = commands.add_parser(
-        "verify", help="recompute a run's test accuracy from its committed mask, no training",
+        "verify",
+        help="recompute a run's test accuracy from its committed mask, no training",
         description="Rebuild each run's network from its config and seed, apply its committed "
-                    "mask.npz, evaluate the test set in the run's precision, and print the "
-                    "recorded and recomputed accuracy with the number of test images that "
-                    "differ (the change in the correct count). Exit 1 when a run differs by more "
-                    "than --tolerance images or its mask keeps another count than its record; "
-                    "exit 2, before evaluating anything, when a mask does not fit its run.")
-    v.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="run directories, results/runs/<model>-<method>-<hash>-<data>")
-    v.add_argument("--data-dir", default=None,
-                   help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})")
+        "mask.npz, evaluate the test set in the run's precision, and print the "
+        "recorded and recomputed accuracy with the number of test images that "
+        "differ (the change in the correct count). Exit 1 when a run differs by more "
+        "than --tolerance images or its mask keeps another count than its record; "
+        "exit 2, before evaluating anything, when a mask does not fit its run.",
+    )
+    v.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run directories, results/runs/<model>-<method>-<hash>-<data>",
+    )
+    v.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})",
+    )
     v.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    v.add_argument("--tolerance", type=int, default=0,
-                   help="test images a run may differ by (default: 0, the machine kind that "
-                        "trained it)")
+    v.add_argument(
+        "--tolerance",
+        type=int,
+        default=0,
+        help="test images a run may differ by (default: 0, the machine kind that trained it)",
+    )
 
     m = commands.add_parser(
-        "masks", help="write mask.npz for finished runs that have their model.pt",
+        "masks",
+        help="write mask.npz for finished runs that have their model.pt",
         description="For every finished masked run with a model.pt (trained before runs wrote "
-                    "their masks), write its mask.npz beside result.json. Runs whose mask is "
-                    "already there are left as they are.")
-    m.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
-                   help="run directories (default: every run under RESULTS/runs)")
+        "their masks), write its mask.npz beside result.json. Runs whose mask is "
+        "already there are left as they are.",
+    )
+    m.add_argument(
+        "run_dirs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run directories (default: every run under RESULTS/runs)",
+    )
     _add_results_option(m)
     return parser
 
@@ -231,30 +318,40 @@ def _verify(parser: argparse.ArgumentParser, args) -> int:
         device = resolve_device(args.device)
         for run_dir in args.run_dirs:  # every mask checked before anything is evaluated
             config, result = read_run(run_dir)
-            read_mask(Path(run_dir) / MASK, config, mask_shapes(build(config)),
-                      result.get("mask_sha256"))
+            read_mask(
+                Path(run_dir) / MASK, config, mask_shapes(build(config)), result.get("mask_sha256")
+            )
         data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
         _, test_data = load_cifar10(data_dir, progress=False)
         fingerprint = cifar10_identity(data_dir, progress=False).fingerprint
     except (MaskError, ValueError, DataNotFoundError) as error:
         parser.error(str(error))
-    print(f"{'run':62} {'recorded':>9} {'recomputed':>10} {'differ':>6} {'kept':>9}  trained on "
-          "-> verified on")
+    print(
+        f"{'run':62} {'recorded':>9} {'recomputed':>10} {'differ':>6} {'kept':>9}  trained on "
+        "-> verified on"
+    )
     failed = 0
     for run_dir in args.run_dirs:
         try:
             check = verify_run(run_dir, test_data, device, fingerprint)
         except MaskError as error:
             parser.error(str(error))
-        kept = "ok" if check.kept_mask == check.kept_recorded else (
-            f"{check.kept_mask - check.kept_recorded:+d}")
-        print(f"{check.run:62} {100 * check.recorded:8.2f}% {100 * check.recomputed:9.2f}% "
-              f"{check.differ:6d} {kept:>9}  {check.trained_on} -> {check.device}")
+        kept = (
+            "ok"
+            if check.kept_mask == check.kept_recorded
+            else (f"{check.kept_mask - check.kept_recorded:+d}")
+        )
+        print(
+            f"{check.run:62} {100 * check.recorded:8.2f}% {100 * check.recomputed:9.2f}% "
+            f"{check.differ:6d} {kept:>9}  {check.trained_on} -> {check.device}"
+        )
         failed += not check.passes(args.tolerance)
     if failed:
-        print(f"{parser.prog} verify: {failed} of {len(args.run_dirs)} runs differ from their "
-              f"record by more than {args.tolerance} images or in their kept count",
-              file=sys.stderr)
+        print(
+            f"{parser.prog} verify: {failed} of {len(args.run_dirs)} runs differ from their "
+            f"record by more than {args.tolerance} images or in their kept count",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -265,8 +362,9 @@ def _masks(parser: argparse.ArgumentParser, args) -> int:
     from .runs.verify import read_run
     from .training.loop import build
 
-    runs = args.run_dirs or sorted(p.parent for p in (Path(_results_dir(args)) / "runs").glob(
-        "*/result.json"))
+    runs = args.run_dirs or sorted(
+        p.parent for p in (Path(_results_dir(args)) / "runs").glob("*/result.json")
+    )
     written = present = 0
     absent = []
     for run_dir in map(Path, runs):
@@ -295,8 +393,11 @@ def _masks(parser: argparse.ArgumentParser, args) -> int:
         if write_run_mask(run_dir, model, config) is not None:
             written += 1
             print(f"{run_dir / MASK}: {(run_dir / MASK).stat().st_size / 1024:.0f} KiB")
-    print(f"{written} masks written, {present} already there, {len(absent)} masked runs "
-          f"without model.pt (retrain them to get their mask)", file=sys.stderr)
+    print(
+        f"{written} masks written, {present} already there, {len(absent)} masked runs "
+        f"without model.pt (retrain them to get their mask)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -308,9 +409,11 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
     except ExportError as error:
         parser.error(str(error))
     acc = summary["test_acc"]
-    print(f"{args.out}: {summary['architecture']['model']} width {summary['architecture']['width']}"
-          f", {summary['kept']}/{summary['total']} weights kept, test accuracy "
-          f"{'not recorded' if acc is None else f'{acc:.4f}'}")
+    print(
+        f"{args.out}: {summary['architecture']['model']} width {summary['architecture']['width']}"
+        f", {summary['kept']}/{summary['total']} weights kept, test accuracy "
+        f"{'not recorded' if acc is None else f'{acc:.4f}'}"
+    )
     return 0
 
 
@@ -335,22 +438,36 @@ def _imagenet(parser: argparse.ArgumentParser, args) -> int:
             raise ValueError("--workers must be >= 0 and --accumulate >= 1")
     except (ValueError, DataNotFoundError) as error:
         parser.error(str(error))
-    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.json else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
-        result = train_imagenet(config, args.imagenet_dir, _results_dir(args),
-                                device=args.device, workers=args.workers,
-                                accumulate=args.accumulate, progress=not args.no_progress)
+        result = train_imagenet(
+            config,
+            args.imagenet_dir,
+            _results_dir(args),
+            device=args.device,
+            workers=args.workers,
+            accumulate=args.accumulate,
+            progress=not args.no_progress,
+        )
     except WriteError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     if result is not None:
         if args.json:
-            print(json.dumps({key: result.get(key) for key in _SUMMARY_KEYS}
-                             | {"hash": result["hash"], "config": result["config"]}))
+            print(
+                json.dumps(
+                    {key: result.get(key) for key in _SUMMARY_KEYS}
+                    | {"hash": result["hash"], "config": result["config"]}
+                )
+            )
         else:
-            print(f"{config.name}: {result['status']}, top-1 {result['test_acc']}, kept "
-                  f"{result['kept']}/{result['total']}, {result['wall_s']:.1f} s")
+            print(
+                f"{config.name}: {result['status']}, top-1 {result['test_acc']}, kept "
+                f"{result['kept']}/{result['total']}, {result['wall_s']:.1f} s"
+            )
     return 0
 
 
@@ -368,8 +485,10 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
         left = ""
         per_epoch = row["seconds_per_epoch"]  # its latest epochs
         if row["state"] == "unfinished" and row["epochs"] and per_epoch:
-            left = (f"~{(row['epochs'] - row['epoch']) * per_epoch / 3600:.1f} h left at "
-                    f"{per_epoch:.0f} s/epoch")
+            left = (
+                f"~{(row['epochs'] - row['epoch']) * per_epoch / 3600:.1f} h left at "
+                f"{per_epoch:.0f} s/epoch"
+            )
         holder = f"trained now by {row['holder']}" if row["holder"] else row.get("note", "")
         print(f"{row['run']:60} {row['state']:10} {done:14} {acc:12} {left:30} {holder}".rstrip())
     return 0
@@ -398,8 +517,16 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
     except ValueError as error:
         parser.error(str(error))
     print(to_markdown(campaign_table(runs, root, profile)))
-    print(_campaign_cost(Path(args.file).stem, [c for _, configs in lines for c in configs],
-                         profile, store, args.threads), file=sys.stderr)
+    print(
+        _campaign_cost(
+            Path(args.file).stem,
+            [c for _, configs in lines for c in configs],
+            profile,
+            store,
+            args.threads,
+        ),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -424,12 +551,20 @@ def _worker(parser: argparse.ArgumentParser, args) -> int:
         store = store_for(root, data_dir, progress=False)
     except (DataNotFoundError, ValueError) as error:
         parser.error(f"--data-dir {data_dir}: {str(error).splitlines()[0]}")
-    commit, log, restored = worker.start(args.file, args.profile, root, args.figures, data_dir,
-                                         args.threads)
+    commit, log, restored = worker.start(
+        args.file, args.profile, root, args.figures, data_dir, args.threads
+    )
     for name in restored:
         print(f"restored the checkpoint of {name} from the stash")
-    print(_campaign_cost(Path(args.file).stem, [c for _, configs in lines for c in configs],
-                         get_profile(args.profile), store, args.threads))
+    print(
+        _campaign_cost(
+            Path(args.file).stem,
+            [c for _, configs in lines for c in configs],
+            get_profile(args.profile),
+            store,
+            args.threads,
+        )
+    )
     print(f"campaign worker started on code {commit}; follow it with: tail -f {log}")
     return 0
 
@@ -443,8 +578,14 @@ def _campaign_cost(name: str, configs, profile, store, threads: int) -> str:
     title = f"{name} ({profile.name})"
     if store is None:
         return f"{title}: {len(configs)} runs; no time estimate without the data (give --data-dir)"
-    progress = SweepProgress(title, list(dict.fromkeys(configs)), store,
-                             device_name(resolve_device("auto"), threads), write=None, bar=False)
+    progress = SweepProgress(
+        title,
+        list(dict.fromkeys(configs)),
+        store,
+        device_name(resolve_device("auto"), threads),
+        write=None,
+        bar=False,
+    )
     return progress.plan()
 
 
@@ -460,9 +601,14 @@ def _bench(parser: argparse.ArgumentParser, args) -> int:
     except ValueError as error:
         parser.error(str(error))
 
-    report = run_benchmark(models=tuple(args.models), batch_size=args.batch_size,
-                           imagenet_batch_size=args.imagenet_batch_size,
-                           repeats=args.repeats, device=args.device, out_dir=args.out)
+    report = run_benchmark(
+        models=tuple(args.models),
+        batch_size=args.batch_size,
+        imagenet_batch_size=args.imagenet_batch_size,
+        repeats=args.repeats,
+        device=args.device,
+        out_dir=args.out,
+    )
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 
@@ -487,8 +633,10 @@ def main(argv: list[str] | None = None) -> int:
         return _campaign(parser, args)
     if args.command == "worker":
         return _worker(parser, args)
-    logging.basicConfig(level=logging.INFO if not args.json else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if not args.json else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         config = _config_from(args, _TRAIN_OPTIONS)
         resolve_device(args.device)
@@ -497,28 +645,41 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
     try:  # everything checked before a run directory exists
         check_writable_dir(_results_dir(args), "--results")
-        train_data, test_data = load_cifar10(data_dir, download=args.download,
-                                             progress=not args.no_progress)
+        train_data, test_data = load_cifar10(
+            data_dir, download=args.download, progress=not args.no_progress
+        )
         check_data_fits(config, train_data, test_data)
     except (ValueError, DataNotFoundError) as error:
         parser.error(str(error))
 
     try:
-        result = run(config, results_dir=args.results, data_dir=data_dir, device=args.device,
-                     progress=not args.no_progress, download=args.download)
+        result = run(
+            config,
+            results_dir=args.results,
+            data_dir=data_dir,
+            device=args.device,
+            progress=not args.no_progress,
+            download=args.download,
+        )
     except StoreError as error:
         parser.error(str(error))
     except WriteError as error:  # the disk filled up: one line; the last checkpoint is kept
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({key: result.get(key) for key in _SUMMARY_KEYS}
-                         | {"hash": result["hash"], "config": result["config"]}))
+        print(
+            json.dumps(
+                {key: result.get(key) for key in _SUMMARY_KEYS}
+                | {"hash": result["hash"], "config": result["config"]}
+            )
+        )
     else:
         acc = result["test_acc"]
-        print(f"{config.name}: {result['status']}, test accuracy "
-              f"{'n/a' if acc is None else f'{acc:.4f}'}, kept {result['kept']}/{result['total']}, "
-              f"{result['wall_s']:.1f} s, {result['run_dir']}")
+        print(
+            f"{config.name}: {result['status']}, test accuracy "
+            f"{'n/a' if acc is None else f'{acc:.4f}'}, kept {result['kept']}/{result['total']}, "
+            f"{result['wall_s']:.1f} s, {result['run_dir']}"
+        )
     return 0
 
 

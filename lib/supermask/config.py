@@ -20,8 +20,17 @@ from dataclasses import dataclass
 from .models import DATASET_OF, MODELS, NUM_CLASSES, smallest_width
 from .protocol import METHOD_NAMES, PAPER_EPOCHS, PROTOCOL, check, resolve
 
-__all__ = ["FIELDS", "FLOAT_FIELDS", "IMPLICIT_VALUES", "INT_FIELDS", "PROFILES", "Profile",
-           "RunConfig", "epoch_seed", "get_profile"]
+__all__ = [
+    "FIELDS",
+    "FLOAT_FIELDS",
+    "IMPLICIT_VALUES",
+    "INT_FIELDS",
+    "PROFILES",
+    "Profile",
+    "RunConfig",
+    "epoch_seed",
+    "get_profile",
+]
 
 # Seeds are kept below 2**32 so that every seed derived from them (per epoch, per evaluation)
 # stays inside what torch.manual_seed accepts.
@@ -97,10 +106,12 @@ class RunConfig:
     width: float = _field(1.0, "width multiplier of the hidden layers")
     seed: int = _field(0, "seed of weights, scores, data order and augmentation")
     epochs: int | None = _protocol_field("epochs")
-    train_subset: int | None = _field(None, "train on a class-balanced subset of this many "
-                                            "images (default: all)")
-    test_subset: int | None = _field(None, "evaluate on a class-balanced subset of this many "
-                                           "images (default: all)")
+    train_subset: int | None = _field(
+        None, "train on a class-balanced subset of this many images (default: all)"
+    )
+    test_subset: int | None = _field(
+        None, "evaluate on a class-balanced subset of this many images (default: all)"
+    )
     dataset: str = _field("cifar10", "data set the model is for")
     optimizer: str | None = _protocol_field("optimizer")
     lr: float | None = _protocol_field("lr")
@@ -115,9 +126,11 @@ class RunConfig:
         _choice("method", self.method, METHOD_NAMES)
         _choice("dataset", self.dataset, NUM_CLASSES)
         if DATASET_OF[self.model] != self.dataset:
-            raise ValueError(f"model {self.model!r} is for {DATASET_OF[self.model]}, not "
-                             f"{self.dataset}; {self.dataset} models: "
-                             f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}")
+            raise ValueError(
+                f"model {self.model!r} is for {DATASET_OF[self.model]}, not "
+                f"{self.dataset}; {self.dataset} models: "
+                f"{', '.join(m for m, d in DATASET_OF.items() if d == self.dataset)}"
+            )
         for name, value in resolve(dataclasses.asdict(self)).items():
             if getattr(self, name) is None and value is not None:
                 object.__setattr__(self, name, value)
@@ -127,8 +140,9 @@ class RunConfig:
         """Numbers are numbers: ints where counts are meant, finite reals elsewhere."""
         for name in INT_FIELDS:
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, numbers.Integral)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            ):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
         for name in FLOAT_FIELDS:
             value = getattr(self, name)
@@ -145,18 +159,23 @@ class RunConfig:
     def _validate(self) -> None:
         check(dataclasses.asdict(self))
         if self.k is None and "scaled_" in self.init:  # only a method that learns its k has none
-            raise ValueError(f"{self.init} divides by sqrt(k), which method {self.method!r} "
-                             "does not have")
+            raise ValueError(
+                f"{self.init} divides by sqrt(k), which method {self.method!r} does not have"
+            )
         if self.init.startswith("released_scaled_") and self.k == 1.0:
             raise ValueError(f"{self.init} divides by sqrt(1 - k): k must be below 1, got 1")
         if self.warmup_epochs is not None and not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
         if not self.width >= smallest_width(self.model):
-            raise ValueError(f"width {self.width} leaves a layer of {self.model} with no units; "
-                             f"the smallest width it allows is {smallest_width(self.model):g}")
+            raise ValueError(
+                f"width {self.width} leaves a layer of {self.model} with no units; "
+                f"the smallest width it allows is {smallest_width(self.model):g}"
+            )
         if self.width > MAX_WIDTH:
-            raise ValueError(f"width must be at most {MAX_WIDTH:g} (the papers use up to 2; a "
-                             f"wider {self.model} does not fit in memory), got {self.width:g}")
+            raise ValueError(
+                f"width must be at most {MAX_WIDTH:g} (the papers use up to 2; a "
+                f"wider {self.model} does not fit in memory), got {self.width:g}"
+            )
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         for name in ("train_subset", "test_subset"):
@@ -167,8 +186,11 @@ class RunConfig:
     def canonical(self) -> str:
         """Sorted-key JSON of the non-None fields that differ from their implicit value: equal
         configs give equal strings."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items()
-                  if v is not None and IMPLICIT_VALUES.get(k, object()) != v}
+        fields = {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if v is not None and IMPLICIT_VALUES.get(k, object()) != v
+        }
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -193,8 +215,9 @@ class RunConfig:
 
 
 def _fields_of(kind: str) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(RunConfig)
-                 if str(f.type).replace(" | None", "") == kind)
+    return tuple(
+        f.name for f in dataclasses.fields(RunConfig) if str(f.type).replace(" | None", "") == kind
+    )
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))  # in declaration order
@@ -237,8 +260,10 @@ class Profile:
                 named = ", ".join(map(str, run))
                 seeds = f"seed{'s' if len(run) > 1 else ''} {named} of {len(self.seeds)} so far"
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
-        return (f"profile {self.name}: {epochs}, {train} train / {test} test images, "
-                f"{seeds}, {self.precision}")
+        return (
+            f"profile {self.name}: {epochs}, {train} train / {test} test images, "
+            f"{seeds}, {self.precision}"
+        )
 
     def steps_per_epoch(self, batch_size: int = 128, train_images: int = 50_000) -> int:
         """Optimiser steps in one epoch of this profile's CIFAR-10 training set."""
@@ -253,8 +278,7 @@ class Profile:
     def apply_imagenet(self, **fields) -> RunConfig:
         """An ImageNet RunConfig at this profile: the paper's epochs, except ``smoke``, which
         trains one epoch of batch 8 on the synthetic folder (explicit fields win)."""
-        base = ({"epochs": 1, "batch_size": 8} if self.name == "smoke"
-                else {"epochs": self.epochs})
+        base = {"epochs": 1, "batch_size": 8} if self.name == "smoke" else {"epochs": self.epochs}
         base["precision"] = self.precision
         return RunConfig(**{"dataset": "imagenet", **base, **fields})
 
@@ -271,24 +295,38 @@ class Profile:
         """A RunConfig with this profile's epochs, subsets and, for methods whose masks are
         sampled, number of evaluation samples (explicit fields win)."""
         method = fields.get("method", RunConfig.method)
-        base = {"epochs": self.method_epochs(method), "train_subset": self.train_subset,
-                "test_subset": self.test_subset, "precision": self.precision}
+        base = {
+            "epochs": self.method_epochs(method),
+            "train_subset": self.train_subset,
+            "test_subset": self.test_subset,
+            "precision": self.precision,
+        }
         if method in PROTOCOL["eval_samples"].methods:
             base["eval_samples"] = self.eval_samples
         return RunConfig(**{**base, **fields})
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", epochs=1, train_subset=300, test_subset=300, seeds=(0,),
-                     full_grid=False, eval_samples=2, scales_methods=False),
+    "smoke": Profile(
+        "smoke",
+        epochs=1,
+        train_subset=300,
+        test_subset=300,
+        seeds=(0,),
+        full_grid=False,
+        eval_samples=2,
+        scales_methods=False,
+    ),
     # The CPU's budget for whole figures: the paper's protocol cut to E* = 20 epochs, the budget
     # the Conv2 study's rule picked (supermask.figures.budget), one seed, in bf16: every pair of
     # the study's fidelity gate passed (10 epochs within 1.5 points, 100 within 1.0), and a Conv2
     # epoch trains about twice as fast in bf16 on a CPU with bf16 instructions.
-    "short": Profile("short", epochs=20, train_subset=None, test_subset=None, seeds=(0,),
-                     precision="bf16"),
-    "paper": Profile("paper", epochs=PAPER_EPOCHS, train_subset=None, test_subset=None,
-                     seeds=(0, 1, 2, 3, 4)),
+    "short": Profile(
+        "short", epochs=20, train_subset=None, test_subset=None, seeds=(0,), precision="bf16"
+    ),
+    "paper": Profile(
+        "paper", epochs=PAPER_EPOCHS, train_subset=None, test_subset=None, seeds=(0, 1, 2, 3, 4)
+    ),
 }
 
 

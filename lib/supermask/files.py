@@ -17,9 +17,20 @@ from typing import Any
 
 import torch
 
-__all__ = ["DigestError", "WriteError", "atomic_torch_save", "atomic_write_bytes",
-           "atomic_write_json", "check_digest", "check_name_lengths", "check_real_dir",
-           "check_regular_file", "check_writable_dir", "file_digest", "remove_stale_temporaries"]
+__all__ = [
+    "DigestError",
+    "WriteError",
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "check_digest",
+    "check_name_lengths",
+    "check_real_dir",
+    "check_regular_file",
+    "check_writable_dir",
+    "file_digest",
+    "remove_stale_temporaries",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +62,10 @@ def _write_failure(path: Path, error: BaseException) -> WriteError | None:
         free = f"{usage.f_bavail * usage.f_frsize / 2**20:.1f} MiB free there now"
     except OSError:
         free = "free space unknown"
-    return WriteError(f"could not write {path}: {why} ({free}); the previous file, if any, is "
-                      "kept and nothing half-written is left")
+    return WriteError(
+        f"could not write {path}: {why} ({free}); the previous file, if any, is "
+        "kept and nothing half-written is left"
+    )
 
 
 def _umask() -> int:
@@ -92,7 +105,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed
     for candidate in candidates:
-        tag = candidate.name[len(path.name) + 2:].split(".", 1)[0]
+        tag = candidate.name[len(path.name) + 2 :].split(".", 1)[0]
         if _writer_alive(tag) or not candidate.is_file() or candidate.is_symlink():
             continue
         try:
@@ -107,8 +120,9 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.",
-                               suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp"
+    )
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
@@ -150,9 +164,11 @@ def check_name_lengths(path: str | os.PathLike, what: str) -> None:
             continue
     for part in path.parts:
         if len(os.fsencode(part)) > limit:
-            raise ValueError(f"{what} {str(path)[:60]}...: its name {part[:16]}... has "
-                             f"{len(os.fsencode(part))} bytes, more than the {limit} this "
-                             "file system allows")
+            raise ValueError(
+                f"{what} {str(path)[:60]}...: its name {part[:16]}... has "
+                f"{len(os.fsencode(part))} bytes, more than the {limit} this "
+                "file system allows"
+            )
 
 
 def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
@@ -166,8 +182,9 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
         raise ValueError(f"{what} {path} is a file, not a directory")
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {path} is not writable ({existing} does not let this user "
-                         "write into it)")
+        raise ValueError(
+            f"{what} {path} is not writable ({existing} does not let this user write into it)"
+        )
     return path
 
 
@@ -182,8 +199,9 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
     path = Path(path)
     mode = os.lstat(path).st_mode
     if stat.S_ISLNK(mode):
-        raise DigestError(f"{what} {path} is a symbolic link (to {os.readlink(path)}), not a "
-                          "file of its own")
+        raise DigestError(
+            f"{what} {path} is a symbolic link (to {os.readlink(path)}), not a file of its own"
+        )
     if not stat.S_ISREG(mode):
         raise DigestError(f"{what} {path} is not a regular file")
     return path
@@ -198,8 +216,10 @@ def check_real_dir(path: str | os.PathLike, what: str = "directory") -> Path:
     except FileNotFoundError:
         return path
     if stat.S_ISLNK(mode):
-        raise DigestError(f"{what} {path} is a symbolic link (to {os.readlink(path)}); it must "
-                          "be a real directory of its own")
+        raise DigestError(
+            f"{what} {path} is a symbolic link (to {os.readlink(path)}); it must "
+            "be a real directory of its own"
+        )
     if not stat.S_ISDIR(mode):
         raise DigestError(f"{what} {path} is not a directory")
     return path
@@ -222,5 +242,7 @@ def check_digest(path: str | os.PathLike, recorded: str | None, what: str = "fil
         return
     found = file_digest(path)
     if found != recorded:
-        raise DigestError(f"{what} {path} is not the file its record names (SHA-256 "
-                          f"{found[:12]}, recorded {str(recorded)[:12]}): replaced or damaged")
+        raise DigestError(
+            f"{what} {path} is not the file its record names (SHA-256 "
+            f"{found[:12]}, recorded {str(recorded)[:12]}): replaced or damaged"
+        )

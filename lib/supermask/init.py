@@ -56,8 +56,10 @@ def scaled_kaiming_normal_(weight: torch.Tensor, k: float = 1.0) -> torch.Tensor
 def _released_scale(k: float) -> float:
     """The released code's fan factor, (1 - k): its scaling reads the kept fraction as pruned."""
     if not 0.0 < k < 1.0:
-        raise ValueError(f"the released scaled distributions divide by sqrt(1 - k): k must be in "
-                         f"(0, 1), got {k:g}")
+        raise ValueError(
+            f"the released scaled distributions divide by sqrt(1 - k): k must be in "
+            f"(0, 1), got {k:g}"
+        )
     return 1.0 - k
 
 
@@ -110,8 +112,12 @@ DISTRIBUTIONS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
 
 
 # Short names the paper uses in its legends, for tables, legends and claim evidence.
-SHORT_NAMES = {"kaiming_normal": "N_k", "signed_constant": "U_k", "xavier_normal": "N_x",
-               "signed_xavier_constant": "U_x"}
+SHORT_NAMES = {
+    "kaiming_normal": "N_k",
+    "signed_constant": "U_k",
+    "xavier_normal": "N_x",
+    "signed_xavier_constant": "U_x",
+}
 
 
 def get_distribution(name: str) -> Callable[[torch.Tensor, float], torch.Tensor]:
@@ -124,8 +130,12 @@ def get_distribution(name: str) -> Callable[[torch.Tensor, float], torch.Tensor]
 
 
 @torch.no_grad()
-def initialize(model: nn.Module, name: str, k: float = 1.0,
-               kinds: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)) -> nn.Module:
+def initialize(
+    model: nn.Module,
+    name: str,
+    k: float = 1.0,
+    kinds: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear),
+) -> nn.Module:
     """Draw the weight of every module of ``kinds`` (Conv2d and Linear) in ``model`` from the
     named distribution."""
     init_ = get_distribution(name)

@@ -83,8 +83,9 @@ def kth_largest(flat: torch.Tensor, j: int) -> tuple[torch.Tensor, int]:
     return v, int((flat >= v).sum())
 
 
-def threshold_by_counts(flat: torch.Tensor, j: int, hint: torch.Tensor | None = None,
-                        tries: int = 16) -> torch.Tensor | None:
+def threshold_by_counts(
+    flat: torch.Tensor, j: int, hint: torch.Tensor | None = None, tries: int = 16
+) -> torch.Tensor | None:
     """A value t with exactly ``j`` elements of ``flat`` above it, or None (then
     :func:`kth_largest` decides).
 
@@ -103,8 +104,9 @@ def threshold_by_counts(flat: torch.Tensor, j: int, hint: torch.Tensor | None = 
         return int(torch.gt(flat, t, out=scratch).sum())
 
     if hint is not None:
-        bracket = _bracket_from(hint, above, j, sample, max(lo_rank, 1), min(hi_rank, m),
-                                flat.numel())
+        bracket = _bracket_from(
+            hint, above, j, sample, max(lo_rank, 1), min(hi_rank, m), flat.numel()
+        )
     elif lo_rank < 1 or hi_rank > m:
         return None
     else:
@@ -138,17 +140,28 @@ def threshold_by_counts(flat: torch.Tensor, j: int, hint: torch.Tensor | None = 
     return None
 
 
-def _bracket_from(hint: torch.Tensor, above: Callable[[torch.Tensor], int], j: int,
-                  sample: torch.Tensor, lo_rank: int, hi_rank: int, n: int, grow: int = 6
-                  ) -> tuple[torch.Tensor, torch.Tensor, int, int] | None:
+def _bracket_from(
+    hint: torch.Tensor,
+    above: Callable[[torch.Tensor], int],
+    j: int,
+    sample: torch.Tensor,
+    lo_rank: int,
+    hi_rank: int,
+    n: int,
+    grow: int = 6,
+) -> tuple[torch.Tensor, torch.Tensor, int, int] | None:
     """(lo, hi, above(lo), above(hi)) around the value with ``j`` above it, starting at
     ``hint``: a step sized by the sample's spacing of values near the j-th one, four times
     longer until the count crosses ``j``."""
     count = above(hint)
     if count == j:
         return hint, hint, j, j
-    spacing = (sample.kthvalue(hi_rank).values - sample.kthvalue(lo_rank).values) / max(
-        1, hi_rank - lo_rank) * sample.numel() / n  # value per element near the j-th
+    spacing = (
+        (sample.kthvalue(hi_rank).values - sample.kthvalue(lo_rank).values)
+        / max(1, hi_rank - lo_rank)
+        * sample.numel()
+        / n
+    )  # value per element near the j-th
     step = 1.5 * (count - j) * spacing
     if not step:  # the sample's values tie near the j-th: no step would move
         return None
@@ -168,15 +181,19 @@ def in_memory_order(scores: torch.Tensor, flat_mask) -> torch.Tensor:
     Which weights are kept does not depend on their order, and staying in memory order keeps a
     channels_last weight's mask channels_last: no copy, and no layout mismatch downstream.
     """
-    if scores.dim() == 4 and not scores.is_contiguous() and scores.is_contiguous(
-            memory_format=torch.channels_last):
+    if (
+        scores.dim() == 4
+        and not scores.is_contiguous()
+        and scores.is_contiguous(memory_format=torch.channels_last)
+    ):
         nhwc = scores.permute(0, 2, 3, 1)
         return flat_mask(nhwc.reshape(-1)).view(nhwc.shape).permute(0, 3, 1, 2)
     return flat_mask(scores.reshape(-1)).view(scores.shape)
 
 
-def _topk_flat(flat: torch.Tensor, k: float, by_threshold: bool | None = None,
-               memo: dict | None = None) -> torch.Tensor:
+def _topk_flat(
+    flat: torch.Tensor, k: float, by_threshold: bool | None = None, memo: dict | None = None
+) -> torch.Tensor:
     """The mask of the ``kept_count`` largest of ``flat``.
 
     On a CPU a threshold is cheapest (found by counting, else as the k-th value); ``memo`` keeps
@@ -224,8 +241,9 @@ class _StraightThroughTopK(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(scores: torch.Tensor, k: float, memo: dict | None,
-                by_threshold: bool | None) -> torch.Tensor:
+    def forward(
+        scores: torch.Tensor, k: float, memo: dict | None, by_threshold: bool | None
+    ) -> torch.Tensor:
         if by_threshold is False:
             flat = scores.reshape(-1)
             return _topk_flat(flat, k, by_threshold=False).view(scores.shape)
@@ -266,8 +284,9 @@ class EdgePopupMask(WeightMask):
         self.by_threshold = None  # None: as the device prefers; False: topk (vmap-able)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight * _StraightThroughTopK.apply(self.scores.abs(), self.k, self.search,
-                                                  self.by_threshold)
+        return weight * _StraightThroughTopK.apply(
+            self.scores.abs(), self.k, self.search, self.by_threshold
+        )
 
     def mask(self) -> torch.Tensor:
         return topk_mask(self.scores.detach().abs(), self.k)

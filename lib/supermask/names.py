@@ -6,9 +6,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["DISTRIBUTION_NAMES", "METHOD_NAMES", "MODEL_NAMES", "OPTIMIZER_NAMES", "SYMBOLS",
-           "math_names", "model_name", "percent", "run_name", "series_name", "value_name",
-           "value_of"]
+__all__ = [
+    "DISTRIBUTION_NAMES",
+    "METHOD_NAMES",
+    "MODEL_NAMES",
+    "OPTIMIZER_NAMES",
+    "SYMBOLS",
+    "math_names",
+    "model_name",
+    "percent",
+    "run_name",
+    "series_name",
+    "value_name",
+    "value_of",
+]
 
 
 def percent(fraction: float | None, unit: str = "%") -> str:
@@ -27,18 +38,36 @@ DISTRIBUTION_NAMES = {
     "scaled_signed_constant": "scaled signed Kaiming constant",
     "scaled_kaiming_normal": "scaled Kaiming normal",
     "released_scaled_signed_constant": "scaled signed Kaiming constant, released code's "
-                                       "$1/\\sqrt{1-k}$",
+    "$1/\\sqrt{1-k}$",
     "released_scaled_kaiming_normal": "scaled Kaiming normal, released code's $1/\\sqrt{1-k}$",
     "kaiming_uniform": "Kaiming uniform",
 }
-SYMBOLS = {"signed_constant": "U_k", "kaiming_normal": "N_k", "signed_xavier_constant": "U_x",
-           "xavier_normal": "N_x"}
-METHOD_NAMES = {"edge-popup": "edge-popup", "edge-popup-extras": "edge-popup + PaB's extras",
-                "zhou": "Zhou et al.", "pab": "PaB", "iterand": "IteRand", "dense": "dense"}
+SYMBOLS = {
+    "signed_constant": "U_k",
+    "kaiming_normal": "N_k",
+    "signed_xavier_constant": "U_x",
+    "xavier_normal": "N_x",
+}
+METHOD_NAMES = {
+    "edge-popup": "edge-popup",
+    "edge-popup-extras": "edge-popup + PaB's extras",
+    "zhou": "Zhou et al.",
+    "pab": "PaB",
+    "iterand": "IteRand",
+    "dense": "dense",
+}
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
-MODEL_NAMES = {"conv2": "Conv2", "conv4": "Conv4", "conv6": "Conv6", "conv8": "Conv8",
-               "resnet18": "ResNet-18", "resnet34": "ResNet-34", "resnet50": "ResNet-50",
-               "resnet101": "ResNet-101", "wide_resnet50_2": "Wide ResNet-50-2"}
+MODEL_NAMES = {
+    "conv2": "Conv2",
+    "conv4": "Conv4",
+    "conv6": "Conv6",
+    "conv8": "Conv8",
+    "resnet18": "ResNet-18",
+    "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
+    "wide_resnet50_2": "Wide ResNet-50-2",
+}
 
 
 def model_name(model: str) -> str:
@@ -49,8 +78,12 @@ def model_name(model: str) -> str:
 def value_name(field: str, value) -> str:
     """A field's value as a reader knows it (a panel title, a table's row): models, methods,
     distributions and optimisers by their papers' names, anything else as it is."""
-    named = {"model": MODEL_NAMES, "method": METHOD_NAMES, "init": DISTRIBUTION_NAMES,
-             "optimizer": OPTIMIZER_NAMES}.get(field, {})
+    named = {
+        "model": MODEL_NAMES,
+        "method": METHOD_NAMES,
+        "init": DISTRIBUTION_NAMES,
+        "optimizer": OPTIMIZER_NAMES,
+    }.get(field, {})
     return named.get(value, str(value)) if isinstance(value, str) else str(value)
 
 

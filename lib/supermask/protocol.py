@@ -24,8 +24,19 @@ from dataclasses import dataclass, field
 from .init import DISTRIBUTIONS
 from .pruning import PRUNERS
 
-__all__ = ["METHOD_NAMES", "OPTIMIZERS", "PAPER_EPOCHS", "PRECISIONS", "PROTOCOL", "Hyperparameter",
-           "Interval", "Rule", "check", "markdown_table", "resolve"]
+__all__ = [
+    "METHOD_NAMES",
+    "OPTIMIZERS",
+    "PAPER_EPOCHS",
+    "PRECISIONS",
+    "PROTOCOL",
+    "Hyperparameter",
+    "Interval",
+    "Rule",
+    "check",
+    "markdown_table",
+    "resolve",
+]
 
 # The methods (supermask.training.methods registers one class under each name).
 METHOD_NAMES = ("edge-popup", "edge-popup-extras", "iterand", "dense", "zhou", "pab")
@@ -59,10 +70,16 @@ class Rule:
         return self.value(run) if callable(self.value) else self.value
 
     def describe(self) -> str:
-        shown = self.label or ("unset" if self.value is None else f"{self.value:g}"
-                               if isinstance(self.value, float) else str(self.value))
-        where = ", ".join("/".join(v) if isinstance(v, tuple) else str(v)
-                          for v in self.when.values())
+        shown = self.label or (
+            "unset"
+            if self.value is None
+            else f"{self.value:g}"
+            if isinstance(self.value, float)
+            else str(self.value)
+        )
+        where = ", ".join(
+            "/".join(v) if isinstance(v, tuple) else str(v) for v in self.when.values()
+        )
         fixed = ", fixed" if self.fixed else ""
         return f"{shown} ({where}{fixed})" if where else shown
 
@@ -84,8 +101,10 @@ class Interval:
     def __str__(self) -> str:
         if self.high == math.inf:
             return f"{'>=' if self.low_in else '>'} {self.low:g}"
-        return (f"in {'[' if self.low_in else '('}{self.low:g}, {self.high:g}"
-                f"{']' if self.high_in else ')'}")
+        return (
+            f"in {'[' if self.low_in else '('}{self.low:g}, {self.high:g}"
+            f"{']' if self.high_in else ')'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -127,20 +146,25 @@ class Hyperparameter:
             return
         if isinstance(self.valid, Interval):
             if value not in self.valid:
-                raise ValueError(self.refusal.format(name=self.name, valid=self.valid,
-                                                     value=value))
+                raise ValueError(self.refusal.format(name=self.name, valid=self.valid, value=value))
         elif value not in self.valid:
-            raise ValueError(f"unknown {self.kind or self.name} {value!r}; valid: "
-                             f"{', '.join(self.valid)}")
+            raise ValueError(
+                f"unknown {self.kind or self.name} {value!r}; valid: {', '.join(self.valid)}"
+            )
 
     def describe(self) -> str:
         """What ``--help`` says: the meaning, the valid range, the defaults (the command line
         lists the choices of a field that has them)."""
         valid = f", {self.valid}" if isinstance(self.valid, Interval) else ""
-        owner = (f"{'/'.join(self.methods)} only: " if self.methods else
-                 f"{self.dataset} only: " if self.dataset else
-                 f"not {'/'.join(method for method, _ in self.refused)}: " if self.refused
-                 else "")
+        owner = (
+            f"{'/'.join(self.methods)} only: "
+            if self.methods
+            else f"{self.dataset} only: "
+            if self.dataset
+            else f"not {'/'.join(method for method, _ in self.refused)}: "
+            if self.refused
+            else ""
+        )
         defaults = "; ".join(rule.describe() for rule in self.rules) or "unset"
         return f"{owner}{self.help}{valid}; default {defaults}"
 
@@ -152,99 +176,215 @@ def _imagenet_lr(run: dict) -> float:
 _NVIDIA = "NVIDIA's ResNet-50 v1.5 recipe, as the authors' ImageNet configs"
 _PAPER_ADAM = "Ramanujan et al., Section 4.1 (dense Adam baselines)"
 _EDGE_POPUP_SGD = "Ramanujan et al., Section 4.1 and the authors' configs"
-_RESNET_WD = ("hidden-networks resnet18-usc-unsigned.yaml; IteRand config.yaml (\"0.0005 for "
-              "resnets\"); PaB's released code")
+_RESNET_WD = (
+    'hidden-networks resnet18-usc-unsigned.yaml; IteRand config.yaml ("0.0005 for '
+    "resnets\"); PaB's released code"
+)
 
 # In the order a run's defaults are resolved: a rule may read the fields above it.
-PROTOCOL: dict[str, Hyperparameter] = {h.name: h for h in (
-    Hyperparameter("k", "fraction of weights KEPT per layer", (
-        Rule(0.5, "Ramanujan et al.: k = 50 % in Figures 4 and 6", {"method": _MASKS_LEARNED}),
-        Rule(1.0, "every weight trains", {"method": "dense"}, fixed="trains every weight"),
-        Rule(0.3, "PaB README (--prune-ratio 3e-1)", {"method": "pab"}),
-    ), Interval(0.0, 1.0, low_in=False), refused=(("zhou", "learns its kept fraction"),),
-        refusal="k is the fraction of weights kept and must be {valid}, got {value}"),
-    Hyperparameter("init", "weight distribution", (
-        Rule("kaiming_normal", "dense: a learned network's usual init; PaB README "
-             "(--init-method kaiming_normal)", {"method": ("dense", "pab")}),
-        Rule("signed_constant", "Ramanujan et al.: their best distribution (U_k)"),
-    ), tuple(DISTRIBUTIONS), kind="weight distribution"),
-    Hyperparameter("epochs", "training epochs", (
-        Rule(180, "PaB README (--epochs 180)", {"method": "pab"}),
-        Rule(PAPER_EPOCHS, "Ramanujan et al., Section 4.1"),
-    ), Interval(1), integer=True),
-    Hyperparameter("optimizer", "sgd (cosine decay to zero) or adam (constant rate)", (
-        Rule("sgd", "PaB: Bop on the kept signs, SGD on the classifier and batch norm",
-             {"method": "pab"}, fixed="trains with Bop and SGD"),
-        Rule("sgd", "Ramanujan et al., Section 4.1"),
-    ), OPTIMIZERS, kind="optimizer"),
-    Hyperparameter("precision", "fp32 (everything in float32, no TF32) or bf16 (bfloat16 "
-                   "autocast of the forward pass; weights, scores and optimiser state stay fp32)",
-                   (Rule("fp32", "bf16 only where a profile names it (PROTOCOL.md)"),),
-                   PRECISIONS, kind="precision"),
-    Hyperparameter("eval_samples", "sampled masks averaged for the test accuracy", (
-        Rule(10, "Zhou et al.: the mean over 10 sampled masks", {"method": "zhou"}),
-    ), Interval(1), methods=("zhou",), integer=True),
-    Hyperparameter("batch_size", "batch size (ImageNet: over all processes)", (
-        Rule(256, _NVIDIA, {"dataset": "imagenet"}),
-        Rule(60, _PAPER_ADAM, {"optimizer": "adam"}),
-        Rule(128, _EDGE_POPUP_SGD + "; IteRand's and PaB's ResNet-18 (PROTOCOL.md)"),
-    ), Interval(1), integer=True),
-    Hyperparameter("lr", "learning rate", (
-        Rule(_imagenet_lr, _NVIDIA, {"dataset": "imagenet"}, label="0.256 x batch / 256"),
-        Rule(2e-4, _PAPER_ADAM, {"optimizer": "adam", "model": "conv2"}),
-        Rule(3e-4, _PAPER_ADAM, {"optimizer": "adam"}),
-        Rule(800.0, "Ramanujan et al.'s tuned re-run of Zhou et al.",
-             {"method": "zhou", "model": "conv8"}),
-        Rule(200.0, "Ramanujan et al.'s tuned re-run of Zhou et al.", {"method": "zhou"}),
-        Rule(0.01, "0.1 diverges without batch norm", {"method": "dense", "model": "conv*"}),
-        Rule(0.1, _EDGE_POPUP_SGD + "; PaB's classifier and batch norm"),
-    ), Interval(0.0, low_in=False)),
-    Hyperparameter("momentum", "SGD momentum", (
-        Rule(0.875, _NVIDIA, {"dataset": "imagenet"}),
-        Rule(0.0, "Adam has none", {"optimizer": "adam"}),
-        Rule(0.9, _EDGE_POPUP_SGD),
-    ), Interval(0.0, 1.0, high_in=False)),
-    Hyperparameter("weight_decay", "weight decay (SGD: applies to the scores too)", (
-        Rule(3.0517578125e-05, _NVIDIA, {"dataset": "imagenet"}),
-        Rule(0.0, _PAPER_ADAM, {"optimizer": "adam"}),
-        Rule(0.0, "Ramanujan et al.'s re-run of Zhou et al.", {"method": "zhou"}),
-        Rule(5e-4, _RESNET_WD, {"model": "resnet*"}),
-        Rule(5e-4, "PaB's released code (classifier and batch norm)", {"method": "pab"}),
-        Rule(1e-4, _EDGE_POPUP_SGD),
-    ), Interval(0.0, 1.0, high_in=False),
-        refusal="{name} must be {valid} (the papers use 0 to 5e-4), got {value:g}"),
-    Hyperparameter("prune", "stage-1 pruner at initialisation", (
-        Rule("synflow", "PaB README (--pruner SynFlow)", {"method": "pab"}),
-    ), tuple(PRUNERS), methods=("pab",), kind="pruner"),
-    Hyperparameter("flip_rate", "Bop's gamma", (
-        Rule(1e-3, "PaB README (--ar 1e-3)", {"method": "pab"}),
-    ), Interval(0.0, 1.0, low_in=False), methods=("pab",),
-        refusal="{name} (Bop's gamma) must be {valid}, got {value}"),
-    Hyperparameter("flip_threshold", "Bop's tau", (
-        Rule(1e-6, "PaB README (--tau 1e-6)", {"method": "pab"}),
-    ), Interval(0.0), methods=("pab",),
-        refusal="{name} (Bop's tau) must be {valid}, got {value}"),
-    Hyperparameter("psg_bits", "PSG: the convolutions' weight gradients from their input "
-                   "quantized to this many bits and the output gradient to 16 (PaB's "
-                   "authors: 8)", (
-                       Rule(None, "exact gradients unless asked for", {"method": "pab"}),
-                   ), Interval(2, 16), methods=("pab",), integer=True,
-        refusal="{name} (PSG's input bits; PaB's authors: 8) must be in 2-16 or unset (exact "
-                "gradients), got {value}"),
-    Hyperparameter("rerandomize_every", "steps between re-draws", (
-        Rule(300, "Chijiwa et al.: K_per = 300 iterations", {"method": "iterand"}),
-    ), Interval(1), methods=("iterand",), integer=True),
-    Hyperparameter("rerandomize_fraction", "fraction of the pruned weights re-drawn", (
-        Rule(0.1, "Chijiwa et al.: r = 0.1", {"method": "iterand"}),
-    ), Interval(0.0, 1.0, low_in=False), methods=("iterand",)),
-    Hyperparameter("warmup_epochs", "epochs of linear warm-up before the cosine decay", (
-        Rule(lambda run: min(5, run["epochs"] - 1), _NVIDIA, {"dataset": "imagenet"},
-             label="5"),
-    ), Interval(0), dataset="imagenet", integer=True),
-    Hyperparameter("label_smoothing", "label smoothing", (
-        Rule(0.1, _NVIDIA, {"dataset": "imagenet"}),
-    ), Interval(0.0, 1.0, high_in=False), dataset="imagenet"),
-)}
+PROTOCOL: dict[str, Hyperparameter] = {
+    h.name: h
+    for h in (
+        Hyperparameter(
+            "k",
+            "fraction of weights KEPT per layer",
+            (
+                Rule(
+                    0.5, "Ramanujan et al.: k = 50 % in Figures 4 and 6", {"method": _MASKS_LEARNED}
+                ),
+                Rule(1.0, "every weight trains", {"method": "dense"}, fixed="trains every weight"),
+                Rule(0.3, "PaB README (--prune-ratio 3e-1)", {"method": "pab"}),
+            ),
+            Interval(0.0, 1.0, low_in=False),
+            refused=(("zhou", "learns its kept fraction"),),
+            refusal="k is the fraction of weights kept and must be {valid}, got {value}",
+        ),
+        Hyperparameter(
+            "init",
+            "weight distribution",
+            (
+                Rule(
+                    "kaiming_normal",
+                    "dense: a learned network's usual init; PaB README "
+                    "(--init-method kaiming_normal)",
+                    {"method": ("dense", "pab")},
+                ),
+                Rule("signed_constant", "Ramanujan et al.: their best distribution (U_k)"),
+            ),
+            tuple(DISTRIBUTIONS),
+            kind="weight distribution",
+        ),
+        Hyperparameter(
+            "epochs",
+            "training epochs",
+            (
+                Rule(180, "PaB README (--epochs 180)", {"method": "pab"}),
+                Rule(PAPER_EPOCHS, "Ramanujan et al., Section 4.1"),
+            ),
+            Interval(1),
+            integer=True,
+        ),
+        Hyperparameter(
+            "optimizer",
+            "sgd (cosine decay to zero) or adam (constant rate)",
+            (
+                Rule(
+                    "sgd",
+                    "PaB: Bop on the kept signs, SGD on the classifier and batch norm",
+                    {"method": "pab"},
+                    fixed="trains with Bop and SGD",
+                ),
+                Rule("sgd", "Ramanujan et al., Section 4.1"),
+            ),
+            OPTIMIZERS,
+            kind="optimizer",
+        ),
+        Hyperparameter(
+            "precision",
+            "fp32 (everything in float32, no TF32) or bf16 (bfloat16 "
+            "autocast of the forward pass; weights, scores and optimiser state stay fp32)",
+            (Rule("fp32", "bf16 only where a profile names it (PROTOCOL.md)"),),
+            PRECISIONS,
+            kind="precision",
+        ),
+        Hyperparameter(
+            "eval_samples",
+            "sampled masks averaged for the test accuracy",
+            (Rule(10, "Zhou et al.: the mean over 10 sampled masks", {"method": "zhou"}),),
+            Interval(1),
+            methods=("zhou",),
+            integer=True,
+        ),
+        Hyperparameter(
+            "batch_size",
+            "batch size (ImageNet: over all processes)",
+            (
+                Rule(256, _NVIDIA, {"dataset": "imagenet"}),
+                Rule(60, _PAPER_ADAM, {"optimizer": "adam"}),
+                Rule(128, _EDGE_POPUP_SGD + "; IteRand's and PaB's ResNet-18 (PROTOCOL.md)"),
+            ),
+            Interval(1),
+            integer=True,
+        ),
+        Hyperparameter(
+            "lr",
+            "learning rate",
+            (
+                Rule(_imagenet_lr, _NVIDIA, {"dataset": "imagenet"}, label="0.256 x batch / 256"),
+                Rule(2e-4, _PAPER_ADAM, {"optimizer": "adam", "model": "conv2"}),
+                Rule(3e-4, _PAPER_ADAM, {"optimizer": "adam"}),
+                Rule(
+                    800.0,
+                    "Ramanujan et al.'s tuned re-run of Zhou et al.",
+                    {"method": "zhou", "model": "conv8"},
+                ),
+                Rule(200.0, "Ramanujan et al.'s tuned re-run of Zhou et al.", {"method": "zhou"}),
+                Rule(
+                    0.01, "0.1 diverges without batch norm", {"method": "dense", "model": "conv*"}
+                ),
+                Rule(0.1, _EDGE_POPUP_SGD + "; PaB's classifier and batch norm"),
+            ),
+            Interval(0.0, low_in=False),
+        ),
+        Hyperparameter(
+            "momentum",
+            "SGD momentum",
+            (
+                Rule(0.875, _NVIDIA, {"dataset": "imagenet"}),
+                Rule(0.0, "Adam has none", {"optimizer": "adam"}),
+                Rule(0.9, _EDGE_POPUP_SGD),
+            ),
+            Interval(0.0, 1.0, high_in=False),
+        ),
+        Hyperparameter(
+            "weight_decay",
+            "weight decay (SGD: applies to the scores too)",
+            (
+                Rule(3.0517578125e-05, _NVIDIA, {"dataset": "imagenet"}),
+                Rule(0.0, _PAPER_ADAM, {"optimizer": "adam"}),
+                Rule(0.0, "Ramanujan et al.'s re-run of Zhou et al.", {"method": "zhou"}),
+                Rule(5e-4, _RESNET_WD, {"model": "resnet*"}),
+                Rule(5e-4, "PaB's released code (classifier and batch norm)", {"method": "pab"}),
+                Rule(1e-4, _EDGE_POPUP_SGD),
+            ),
+            Interval(0.0, 1.0, high_in=False),
+            refusal="{name} must be {valid} (the papers use 0 to 5e-4), got {value:g}",
+        ),
+        Hyperparameter(
+            "prune",
+            "stage-1 pruner at initialisation",
+            (Rule("synflow", "PaB README (--pruner SynFlow)", {"method": "pab"}),),
+            tuple(PRUNERS),
+            methods=("pab",),
+            kind="pruner",
+        ),
+        Hyperparameter(
+            "flip_rate",
+            "Bop's gamma",
+            (Rule(1e-3, "PaB README (--ar 1e-3)", {"method": "pab"}),),
+            Interval(0.0, 1.0, low_in=False),
+            methods=("pab",),
+            refusal="{name} (Bop's gamma) must be {valid}, got {value}",
+        ),
+        Hyperparameter(
+            "flip_threshold",
+            "Bop's tau",
+            (Rule(1e-6, "PaB README (--tau 1e-6)", {"method": "pab"}),),
+            Interval(0.0),
+            methods=("pab",),
+            refusal="{name} (Bop's tau) must be {valid}, got {value}",
+        ),
+        Hyperparameter(
+            "psg_bits",
+            "PSG: the convolutions' weight gradients from their input "
+            "quantized to this many bits and the output gradient to 16 (PaB's "
+            "authors: 8)",
+            (Rule(None, "exact gradients unless asked for", {"method": "pab"}),),
+            Interval(2, 16),
+            methods=("pab",),
+            integer=True,
+            refusal="{name} (PSG's input bits; PaB's authors: 8) must be in 2-16 or unset (exact "
+            "gradients), got {value}",
+        ),
+        Hyperparameter(
+            "rerandomize_every",
+            "steps between re-draws",
+            (Rule(300, "Chijiwa et al.: K_per = 300 iterations", {"method": "iterand"}),),
+            Interval(1),
+            methods=("iterand",),
+            integer=True,
+        ),
+        Hyperparameter(
+            "rerandomize_fraction",
+            "fraction of the pruned weights re-drawn",
+            (Rule(0.1, "Chijiwa et al.: r = 0.1", {"method": "iterand"}),),
+            Interval(0.0, 1.0, low_in=False),
+            methods=("iterand",),
+        ),
+        Hyperparameter(
+            "warmup_epochs",
+            "epochs of linear warm-up before the cosine decay",
+            (
+                Rule(
+                    lambda run: min(5, run["epochs"] - 1),
+                    _NVIDIA,
+                    {"dataset": "imagenet"},
+                    label="5",
+                ),
+            ),
+            Interval(0),
+            dataset="imagenet",
+            integer=True,
+        ),
+        Hyperparameter(
+            "label_smoothing",
+            "label smoothing",
+            (Rule(0.1, _NVIDIA, {"dataset": "imagenet"}),),
+            Interval(0.0, 1.0, high_in=False),
+            dataset="imagenet",
+        ),
+    )
+}
 
 
 def resolve(run: dict) -> dict:
@@ -271,16 +411,21 @@ def check(run: dict) -> None:
         if why is not None:
             raise ValueError(f"method {run['method']!r} {why}: leave {name} unset")
         if hyperparameter.methods is not None and run["method"] not in hyperparameter.methods:
-            raise ValueError(f"{name} is a setting of {', '.join(hyperparameter.methods)} "
-                             f"only, not of method {run['method']!r}: leave it unset")
+            raise ValueError(
+                f"{name} is a setting of {', '.join(hyperparameter.methods)} "
+                f"only, not of method {run['method']!r}: leave it unset"
+            )
         if hyperparameter.dataset is not None and run["dataset"] != hyperparameter.dataset:
-            raise ValueError(f"{name} is a setting of {hyperparameter.dataset} runs only: "
-                             "leave it unset")
+            raise ValueError(
+                f"{name} is a setting of {hyperparameter.dataset} runs only: leave it unset"
+            )
         rule = hyperparameter.rule_for(run)
         if rule is not None and rule.fixed and value != rule.value_for(run):
             runs = " ".join(f"{key} {run[key]!r}" for key in rule.when)
-            raise ValueError(f"{runs} {rule.fixed}: {name} must be "
-                             f"{_shown(rule.value_for(run))}, got {_shown(value)}")
+            raise ValueError(
+                f"{runs} {rule.fixed}: {name} must be "
+                f"{_shown(rule.value_for(run))}, got {_shown(value)}"
+            )
         hyperparameter.check(value)
 
 
@@ -288,12 +433,25 @@ def markdown_table() -> str:
     """PROTOCOL.md's table: every hyperparameter, its defaults, valid values and sources."""
     rows = ["| field | valid | default (first that fits) | source |", "|---|---|---|---|"]
     for h in PROTOCOL.values():
-        valid = ("" if h.valid is None else str(h.valid) if isinstance(h.valid, Interval)
-                 else ", ".join(h.valid))
-        owner = (f" ({'/'.join(h.methods)} only)" if h.methods else
-                 f" ({h.dataset} only)" if h.dataset else
-                 f" (not {'/'.join(method for method, _ in h.refused)})" if h.refused else "")
+        valid = (
+            ""
+            if h.valid is None
+            else str(h.valid)
+            if isinstance(h.valid, Interval)
+            else ", ".join(h.valid)
+        )
+        owner = (
+            f" ({'/'.join(h.methods)} only)"
+            if h.methods
+            else f" ({h.dataset} only)"
+            if h.dataset
+            else f" (not {'/'.join(method for method, _ in h.refused)})"
+            if h.refused
+            else ""
+        )
         for i, rule in enumerate(h.rules):
-            rows.append(f"| {'`' + h.name + '`' + owner if i == 0 else ''} | "
-                        f"{valid if i == 0 else ''} | {rule.describe()} | {rule.source} |")
+            rows.append(
+                f"| {'`' + h.name + '`' + owner if i == 0 else ''} | "
+                f"{valid if i == 0 else ''} | {rule.describe()} | {rule.source} |"
+            )
     return "\n".join(rows)

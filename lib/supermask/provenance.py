@@ -12,16 +12,35 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["LIB_DIR", "REPO_DIR", "cpu_bf16_native", "library_digest", "cpu_flags", "cpu_instruction_sets",
-           "cpu_kind", "device_label", "device_name", "git_commit", "versions"]
+__all__ = [
+    "LIB_DIR",
+    "REPO_DIR",
+    "cpu_bf16_native",
+    "library_digest",
+    "cpu_flags",
+    "cpu_instruction_sets",
+    "cpu_kind",
+    "device_label",
+    "device_name",
+    "git_commit",
+    "versions",
+]
 
 # Where this package lies in its checkout: REPO_DIR/lib/supermask/provenance.py.
 LIB_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = LIB_DIR.parent
 
 # The /proc/cpuinfo flags that say what a CPU's vector units can do, in the bench's order.
-_INSTRUCTION_SETS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-                     "amx_tile", "amx_bf16")
+_INSTRUCTION_SETS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+)
 
 
 def library_digest(lib: Path | None = None) -> str:
@@ -47,10 +66,16 @@ def git_commit() -> str:
         return os.environ["SUPERMASK_GIT_COMMIT"]
     here = Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
@@ -61,8 +86,12 @@ def versions() -> dict[str, str]:
 
     from . import __version__
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "supermask": __version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "supermask": __version__,
+    }
 
 
 @lru_cache(maxsize=1)
@@ -124,8 +153,9 @@ def device_name(device: torch.device, threads: int | None = None) -> str:
     this process's threads, or ``threads`` (the name another process would record)."""
     if device.type == "cuda":  # lent GPUs may be shared by several workers (offload)
         shared = os.environ.get("SUPERMASK_DEVICE_SHARED_BY")
-        return torch.cuda.get_device_name(device) + (f" (shared by {shared} workers)"
-                                                     if shared and shared != "1" else "")
+        return torch.cuda.get_device_name(device) + (
+            f" (shared by {shared} workers)" if shared and shared != "1" else ""
+        )
     model = _cpuinfo().get("model name") or platform.processor() or platform.machine()
     threads = torch.get_num_threads() if threads is None else threads
     return f"cpu: {model} ({cpu_kind()}, {threads} thread{'s' if threads != 1 else ''})"

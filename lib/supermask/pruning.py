@@ -14,17 +14,19 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .masks import kth_largest, classifier_name, kept_count
+from .masks import classifier_name, kept_count, kth_largest
 
-__all__ = ["PRUNERS", "global_top", "prunable_layers", "random_masks",
-           "synflow_masks"]
+__all__ = ["PRUNERS", "global_top", "prunable_layers", "random_masks", "synflow_masks"]
 
 
 def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Every Conv2d and Linear except the classifier, which PaB trains densely."""
     classifier = classifier_name(model)
-    return {name: m for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and name != classifier}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and name != classifier
+    }
 
 
 def global_top(scores: dict[str, torch.Tensor], k: float) -> dict[str, torch.Tensor]:
@@ -35,30 +37,32 @@ def global_top(scores: dict[str, torch.Tensor], k: float) -> dict[str, torch.Ten
     threshold, at_or_above = kth_largest(flat, j)
     keep = flat > threshold
     tied = (flat == threshold).nonzero().flatten()
-    keep[tied[:j - (at_or_above - tied.numel())]] = True
+    keep[tied[: j - (at_or_above - tied.numel())]] = True
     masks, start = {}, 0
     for name, s in scores.items():
-        masks[name] = keep[start:start + s.numel()].view_as(s)
+        masks[name] = keep[start : start + s.numel()].view_as(s)
         start += s.numel()
     return masks
 
 
 @torch.no_grad()
-def random_masks(model: nn.Module, k: float, generator: torch.Generator | None = None
-                 ) -> dict[str, torch.Tensor]:
+def random_masks(
+    model: nn.Module, k: float, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
     """``round(k * n)`` weights of each conv layer, uniformly at random (PaB's ablation)."""
     masks = {}
     for name, layer in prunable_layers(model).items():
         n = layer.weight.numel()
-        chosen = torch.randperm(n, generator=generator)[:kept_count(k, n)]
+        chosen = torch.randperm(n, generator=generator)[: kept_count(k, n)]
         mask = torch.zeros(n, dtype=torch.bool)
         mask[chosen] = True
         masks[name] = mask.view_as(layer.weight).to(layer.weight.device)
     return masks
 
 
-def synflow_masks(model: nn.Module, k: float, iterations: int = 100,
-                  input_shape: tuple[int, ...] = (3, 32, 32)) -> dict[str, torch.Tensor]:
+def synflow_masks(
+    model: nn.Module, k: float, iterations: int = 100, input_shape: tuple[int, ...] = (3, 32, 32)
+) -> dict[str, torch.Tensor]:
     """SynFlow (Tanaka et al., 2020): iterative, data-free, global, exponential schedule.
 
     Each iteration scores every surviving weight by |w * dR/dw|, where R is the sum of the
@@ -77,8 +81,10 @@ def synflow_masks(model: nn.Module, k: float, iterations: int = 100,
         for name, layer in layers.items():
             layer.weight = nn.Parameter(magnitudes[name] * masks[name])
         net(ones).sum().backward()
-        scores = {name: (layer.weight.grad * layer.weight).detach().abs()
-                  for name, layer in layers.items()}
+        scores = {
+            name: (layer.weight.grad * layer.weight).detach().abs()
+            for name, layer in layers.items()
+        }
         masks = global_top(scores, k ** (i / iterations))
     return masks
 

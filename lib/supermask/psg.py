@@ -25,15 +25,15 @@ from torch.nn import functional as F
 __all__ = ["GRADIENT_BITS", "PSGConv2d", "quantize", "use_psg"]
 
 GRADIENT_BITS = 16  # the output gradient's bits (PaB's --msb-bits-grad)
-SPARSIFY = 1e-7     # weight gradients below this fraction of the largest are zeroed
+SPARSIFY = 1e-7  # weight gradients below this fraction of the largest are zeroed
 
 
 def quantize(x: torch.Tensor, bits: int, scale: torch.Tensor, signed: bool) -> torch.Tensor:
     """``x`` on ``2**bits`` levels over [-scale, scale) (signed) or [0, scale) (unsigned), the
     authors' rounding (clamp to the top level, then round), zeros kept zero."""
     low = -scale if signed else torch.zeros_like(scale)
-    step = (scale - low) / 2 ** bits
-    levels = ((x - low) / step).clamp(0, 2 ** bits - 1).round()
+    step = (scale - low) / 2**bits
+    levels = ((x - low) / step).clamp(0, 2**bits - 1).round()
     return torch.where(x == 0, torch.zeros_like(x), levels * step + low)
 
 
@@ -52,16 +52,21 @@ class _PredictiveConv(torch.autograd.Function):
         grad_input = None
         if ctx.needs_input_grad[0]:
             grad_input = torch.ops.aten.convolution_backward(
-                grad_output, input, weight, *arguments, [True, False, False])[0]
+                grad_output, input, weight, *arguments, [True, False, False]
+            )[0]
         grad_weight = None
         if ctx.needs_input_grad[1]:
             per_sample = input.detach().abs().flatten(1).amax(1)
             q_input = quantize(input, conv.psg_bits, per_sample.mean(), conv.psg_signed_input)
             q_grad = quantize(grad_output, GRADIENT_BITS, grad_output.abs().amax(), signed=True)
             grad_weight = torch.ops.aten.convolution_backward(
-                q_grad, q_input, weight, *arguments, [False, True, False])[1]
-            grad_weight = torch.where(grad_weight.abs() >= SPARSIFY * grad_weight.abs().amax(),
-                                      grad_weight, torch.zeros_like(grad_weight))
+                q_grad, q_input, weight, *arguments, [False, True, False]
+            )[1]
+            grad_weight = torch.where(
+                grad_weight.abs() >= SPARSIFY * grad_weight.abs().amax(),
+                grad_weight,
+                torch.zeros_like(grad_weight),
+            )
         return grad_input, grad_weight, None
 
 

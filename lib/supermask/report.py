@@ -27,8 +27,15 @@ from .runs.campaign import campaign_table, read_campaign
 from .runs.campaign import to_markdown as table_markdown
 from .runs.records import recorded_devices
 
-__all__ = ["FIGURES", "build", "main", "readme_with_campaign_tables", "readme_with_status",
-           "readme_with_summary", "summary_table"]
+__all__ = [
+    "FIGURES",
+    "build",
+    "main",
+    "readme_with_campaign_tables",
+    "readme_with_status",
+    "readme_with_summary",
+    "summary_table",
+]
 
 DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
 PROFILE_ORDER = ["paper", "short", "smoke"]  # the most faithful first
@@ -41,8 +48,11 @@ def _split(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _fig3(runs):
     popup, dense = _split(runs)
     depths = [m for m in DEPTHS if m in set(runs["model"])]
-    return (claims.best_k_claims(popup) + claims.depth_claims(popup, dense, depths)
-            + claims.distribution_claims(popup))
+    return (
+        claims.best_k_claims(popup)
+        + claims.depth_claims(popup, dense, depths)
+        + claims.distribution_claims(popup)
+    )
 
 
 def _fig4(runs):
@@ -58,24 +68,45 @@ def _fig6(runs):
 FIGURES: list[tuple[str, str, list[str], Callable | None]] = [
     ("fig3", "Figure 3: varying k", ["fig3", "fig3_curves"], _fig3),
     ("fig4", "Figure 4: varying the width", ["fig4", "fig4_curves"], _fig4),
-    ("fig5", "Figure 5: fixed subnetwork size", ["fig5", "fig5_curves"],
-     lambda runs: [claims.fixed_size_claim(runs)]),
+    (
+        "fig5",
+        "Figure 5: fixed subnetwork size",
+        ["fig5", "fig5_curves"],
+        lambda runs: [claims.fixed_size_claim(runs)],
+    ),
     ("fig6", "Figure 6: edge-popup against Zhou et al.", ["fig6", "fig6_curves"], _fig6),
-    ("fig7", "Figure 7: weight distributions", ["fig7", "fig7_curves"],
-     lambda runs: claims.distribution_claims(_split(runs)[0])),
-    ("pab", "PaB and IteRand against edge-popup (ResNet-18)",
-     ["pab_accuracy", "pab_cost", "pab_curves"], claims.pab_claims),
-    ("iterand", "IteRand against edge-popup as the parent widens (Conv6)",
-     ["iterand", "iterand_curves"], claims.iterand_width_claims),
-    ("budget", "How much training each Conv2 claim needs (the budget study)",
-     ["budget", "budget_curves"], None),
+    (
+        "fig7",
+        "Figure 7: weight distributions",
+        ["fig7", "fig7_curves"],
+        lambda runs: claims.distribution_claims(_split(runs)[0]),
+    ),
+    (
+        "pab",
+        "PaB and IteRand against edge-popup (ResNet-18)",
+        ["pab_accuracy", "pab_cost", "pab_curves"],
+        claims.pab_claims,
+    ),
+    (
+        "iterand",
+        "IteRand against edge-popup as the parent widens (Conv6)",
+        ["iterand", "iterand_curves"],
+        claims.iterand_width_claims,
+    ),
+    (
+        "budget",
+        "How much training each Conv2 claim needs (the budget study)",
+        ["budget", "budget_curves"],
+        None,
+    ),
 ]
 
 
 def _profiles(results: Path) -> list[str]:
     present = [p.name for p in results.iterdir() if p.is_dir() and p.name in PROFILES]
-    return sorted(present, key=lambda name: (PROFILE_ORDER.index(name)
-                                             if name in PROFILE_ORDER else 99, name))
+    return sorted(
+        present, key=lambda name: (PROFILE_ORDER.index(name) if name in PROFILE_ORDER else 99, name)
+    )
 
 
 def _hours(seconds: float) -> str:
@@ -96,17 +127,24 @@ def _summary(runs: pd.DataFrame) -> str:
     moved = sum(len(set(ds) - {None}) > 1 for ds in recorded)
     unknown = sum(None in ds for ds in recorded)
     notes = ([f"{_runs(moved)} resumed on another machine"] if moved else []) + (
-        [f"{_runs(unknown)} with epochs whose machine was not recorded"] if unknown else [])
+        [f"{_runs(unknown)} with epochs whose machine was not recorded"] if unknown else []
+    )
     if notes:
         devices += f" ({'; '.join(notes)})"
     wall = runs["wall_s"].fillna(0).sum()
-    return (f"{finished} of {len(runs)} runs finished" + (f" ({others})" if others else "")
-            + f"; {_hours(wall)} of training (sum of the runs' wall time) on {devices}")
+    return (
+        f"{finished} of {len(runs)} runs finished"
+        + (f" ({others})" if others else "")
+        + f"; {_hours(wall)} of training (sum of the runs' wall time) on {devices}"
+    )
 
 
 def _links(figures: Path, root: Path, profile: str, names: list[str]) -> str:
-    links = [f"[{name}]({(figures / profile / f'{name}.png').relative_to(root)})"
-             for name in names if (figures / profile / f"{name}.png").exists()]
+    links = [
+        f"[{name}]({(figures / profile / f'{name}.png').relative_to(root)})"
+        for name in names
+        if (figures / profile / f"{name}.png").exists()
+    ]
     return ("Figures: " + ", ".join(links)) if links else "No figure drawn yet."
 
 
@@ -121,30 +159,48 @@ def _published_table_link(figures: Path, root: Path) -> str:
 def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
     budgets, reference = budget.study_epochs(PROFILES[profile])
     main = runs[runs["precision"] == PROFILES[profile].precision]
-    table = (main.pivot_table(index="configuration", columns="epochs", values="test_acc",
-                              aggfunc="mean").reindex(list(budget.CONFIGURATIONS)) * 100)
+    table = (
+        main.pivot_table(
+            index="configuration", columns="epochs", values="test_acc", aggfunc="mean"
+        ).reindex(list(budget.CONFIGURATIONS))
+        * 100
+    )
     table = table.reindex(columns=sorted(set(budgets) | {reference}))
     table = table.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
     table.columns = [f"{e} epochs" for e in table.columns]
     table.index = [math_names(name) for name in table.index]
     candidates = [e for e in budget.CANDIDATES if e in budgets] or budgets
-    choice = budget.pick_budget(runs, reference, PROFILES[profile].precision, candidates,
-                                max(candidates))
+    choice = budget.pick_budget(
+        runs, reference, PROFILES[profile].precision, candidates, max(candidates)
+    )
     verdicts = budget.claims_by_budget(runs, PROFILES[profile].precision)
-    return ["Final test accuracy (%) of each configuration against the schedule length:", "",
-            table_markdown(table.rename_axis("configuration").reset_index()), "", f"**The rule:** {choice.describe()}", "",
-            "Each Conv2 claim at each schedule length:", "",
-            table_markdown(verdicts.rename_axis("claim").reset_index()), *_fidelity(runs),
-            *_shortfall(runs, PROFILES[profile]), *_seed_spread(runs, PROFILES[profile])]
+    return [
+        "Final test accuracy (%) of each configuration against the schedule length:",
+        "",
+        table_markdown(table.rename_axis("configuration").reset_index()),
+        "",
+        f"**The rule:** {choice.describe()}",
+        "",
+        "Each Conv2 claim at each schedule length:",
+        "",
+        table_markdown(verdicts.rename_axis("claim").reset_index()),
+        *_fidelity(runs),
+        *_shortfall(runs, PROFILES[profile]),
+        *_seed_spread(runs, PROFILES[profile]),
+    ]
 
 
 def _shortfall(runs: pd.DataFrame, profile) -> list[str]:
     """What profile short gives up per depth (empty cells until its runs have finished)."""
     table = budget.shortfall(runs, profile)
     shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    return ["", "What profile short gives up, per depth: edge-popup $U_k$ k=0.5 after short's "
-            "schedule and after the reference, both in short's precision:", "",
-            table_markdown(shown.reset_index())]
+    return [
+        "",
+        "What profile short gives up, per depth: edge-popup $U_k$ k=0.5 after short's "
+        "schedule and after the reference, both in short's precision:",
+        "",
+        table_markdown(shown.reset_index()),
+    ]
 
 
 def _seed_spread(runs: pd.DataFrame, profile) -> list[str]:
@@ -152,9 +208,13 @@ def _seed_spread(runs: pd.DataFrame, profile) -> list[str]:
     the noise every family gives is in the report's seed-noise section)."""
     table = budget.seed_spread(runs, profile)
     shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    return ["", "How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule (with every "
-            "other seeded configuration, this is what the seed-noise section pools):", "",
-            table_markdown(shown.reset_index())]
+    return [
+        "",
+        "How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule (with every "
+        "other seeded configuration, this is what the seed-noise section pools):",
+        "",
+        table_markdown(shown.reset_index()),
+    ]
 
 
 def _noise_section(root: Path) -> list[str]:
@@ -162,8 +222,11 @@ def _noise_section(root: Path) -> list[str]:
     noise = budget.seed_noise_for(PROFILES["paper"], root / "results")
     head = ["## Seed noise per family of configurations", ""]
     if noise is None:
-        return head + ["Not measured yet: no configuration has two finished seeds, so every "
-                       "verdict is decided on its margin alone.", ""]
+        return head + [
+            "Not measured yet: no configuration has two finished seeds, so every "
+            "verdict is decided on its margin alone.",
+            "",
+        ]
     table = noise.table()
     table["std (points)"] = [f"{v:.2f}" if pd.notna(v) else "" for v in table["std (points)"]]
     return head + [
@@ -173,8 +236,11 @@ def _noise_section(root: Path) -> list[str]:
         "comparison (the families and seed counts of the accuracies it compares); a family "
         f"without seeds takes the std pooled over those with seeds "
         f"({100 * noise.pooled():.2f} points), and a verdict leaning on it says so. The noise "
-        "is applied at every profile, though measured at the schedules named.", "",
-        table_markdown(table), ""]
+        "is applied at every profile, though measured at the schedules named.",
+        "",
+        table_markdown(table),
+        "",
+    ]
 
 
 def _fidelity(runs: pd.DataFrame) -> list[str]:
@@ -183,16 +249,27 @@ def _fidelity(runs: pd.DataFrame) -> list[str]:
     if gate.empty:
         return []
     judged = gate["within gate"].notna()
-    verdict = (f"{int(gate.loc[judged, 'within gate'].sum())} of {len(gate)} pairs within their "
-               f"gate" + ("" if judged.all() else f" ({(~judged).sum()} not finished)")
-               if judged.any() else "not judged yet")
+    verdict = (
+        f"{int(gate.loc[judged, 'within gate'].sum())} of {len(gate)} pairs within their "
+        f"gate" + ("" if judged.all() else f" ({(~judged).sum()} not finished)")
+        if judged.any()
+        else "not judged yet"
+    )
     shown = gate.astype(object).where(gate.notna(), "")
     shown["configuration"] = gate["configuration"].map(math_names)
-    for column, form in (("fp32 (%)", "{:.1f}"), ("bf16 (%)", "{:.1f}"),
-                         ("bf16 - fp32 (points)", "{:+.2f}")):
+    for column, form in (
+        ("fp32 (%)", "{:.1f}"),
+        ("bf16 (%)", "{:.1f}"),
+        ("bf16 - fp32 (points)", "{:+.2f}"),
+    ):
         shown[column] = [form.format(v) if v != "" else "" for v in shown[column]]
-    return ["", "bf16 against fp32 (the fidelity gate: 1.5 points at 10 epochs, 1.0 at the "
-            f"reference): {verdict}.", "", table_markdown(shown)]
+    return [
+        "",
+        "bf16 against fp32 (the fidelity gate: 1.5 points at 10 epochs, 1.0 at the "
+        f"reference): {verdict}.",
+        "",
+        table_markdown(shown),
+    ]
 
 
 def _sections(root: Path) -> tuple[list[str], list[tuple]]:
@@ -209,11 +286,17 @@ def _sections(root: Path) -> tuple[list[str], list[tuple]]:
                 continue
             found = True
             curves = path.with_name(f"{name}_curves.csv")
-            runs = tables.with_chance(pd.read_csv(path),
-                                      pd.read_csv(curves) if curves.exists() else None)
-            sections += [f"### At {PROFILES[profile].describe()}", "",
-                         _summary(runs) + ".", "", _links(figures, root, profile, figure_files),
-                         ""]
+            runs = tables.with_chance(
+                pd.read_csv(path), pd.read_csv(curves) if curves.exists() else None
+            )
+            sections += [
+                f"### At {PROFILES[profile].describe()}",
+                "",
+                _summary(runs) + ".",
+                "",
+                _links(figures, root, profile, figure_files),
+                "",
+            ]
             verdicts = judge(runs) if judge is not None else []
             noise = budget.seed_noise_for(PROFILES[profile], results)
             notes = budget.claim_notes_for(PROFILES[profile], results)
@@ -225,11 +308,17 @@ def _sections(root: Path) -> tuple[list[str], list[tuple]]:
         if not found:
             sections += ["Not run at any profile yet.", ""]
     imagenet = [p for p in _profiles(results) if (results / p / "imagenet.csv").exists()]
-    sections += ["## Table 2 and Figures 8-10: ImageNet", "",
-                 ("Measured at profile " + ", ".join(imagenet) + "." if imagenet else
-                  "No ImageNet run at any profile: this project has no ImageNet copy. The "
-                  "figure shows the paper's published Table 2: "
-                  + _published_table_link(figures, root)), ""]
+    sections += [
+        "## Table 2 and Figures 8-10: ImageNet",
+        "",
+        (
+            "Measured at profile " + ", ".join(imagenet) + "."
+            if imagenet
+            else "No ImageNet run at any profile: this project has no ImageNet copy. The "
+            "figure shows the paper's published Table 2: " + _published_table_link(figures, root)
+        ),
+        "",
+    ]
     return sections, judged
 
 
@@ -237,31 +326,48 @@ def summary_table(root: str | Path = ".", link_to: str = "") -> str:
     """One row per figure and profile: runs finished, training time, and how many claims have
     each kind of verdict (:data:`claims.KINDS`); each figure links to its section of
     ``link_to`` (the report)."""
-    lines = ["| figure | profile | runs finished | training time | claims: "
-             + " / ".join(claims.KINDS) + " |", "|---|---|---|---|---|"]
+    lines = [
+        "| figure | profile | runs finished | training time | claims: "
+        + " / ".join(claims.KINDS)
+        + " |",
+        "|---|---|---|---|---|",
+    ]
     for name, heading, profile, runs, verdicts, noise, notes in _sections(Path(root))[1]:
-        kinds = [claims.verdict_kind(claim, noise, (notes or {}).get(claim.statement))
-                 for claim in verdicts]
+        kinds = [
+            claims.verdict_kind(claim, noise, (notes or {}).get(claim.statement))
+            for claim in verdicts
+        ]
         tally = [kinds.count(kind) for kind in claims.KINDS]
-        lines.append(f"| [{name}]({link_to}#{_anchor(heading)}) | {profile} | "
-                     f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
-                     f"{_hours(runs['wall_s'].fillna(0).sum())} | "
-                     + (" / ".join(map(str, tally)) if verdicts else "see its section") + " |")
+        lines.append(
+            f"| [{name}]({link_to}#{_anchor(heading)}) | {profile} | "
+            f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
+            f"{_hours(runs['wall_s'].fillna(0).sum())} | "
+            + (" / ".join(map(str, tally)) if verdicts else "see its section")
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def build(root: str | Path = ".") -> str:
     """The report's text for the repository at ``root``."""
     root = Path(root)
-    lines = ["# Report: every claim, its verdict, the runs behind it", "",
-             "Written by `make report` from the committed CSVs under `results/`; do not edit "
-             "(a test fails when this file differs from what the CSVs give). Accuracies are on "
-             "CIFAR-10 decoded from JPEG copies of the images (see README, Data), so a point or "
-             "so off the paper's numbers is expected; profiles other than `paper` train far "
-             "less than the paper, and their verdicts say what that budget shows, not what the "
-             "paper's protocol would.", ""]
-    return "\n".join(lines + [summary_table(root), ""] + _noise_section(root)
-                     + _sections(root)[0]).rstrip("\n") + "\n"
+    lines = [
+        "# Report: every claim, its verdict, the runs behind it",
+        "",
+        "Written by `make report` from the committed CSVs under `results/`; do not edit "
+        "(a test fails when this file differs from what the CSVs give). Accuracies are on "
+        "CIFAR-10 decoded from JPEG copies of the images (see README, Data), so a point or "
+        "so off the paper's numbers is expected; profiles other than `paper` train far "
+        "less than the paper, and their verdicts say what that budget shows, not what the "
+        "paper's protocol would.",
+        "",
+    ]
+    return (
+        "\n".join(
+            lines + [summary_table(root), ""] + _noise_section(root) + _sections(root)[0]
+        ).rstrip("\n")
+        + "\n"
+    )
 
 
 README_START, README_END = "<!-- report summary: make report writes this table -->", "<!-- end -->"
@@ -271,8 +377,13 @@ def readme_with_summary(readme: str, root: str | Path = ".") -> str:
     """``readme`` with the block between the summary markers replaced by the summary table."""
     start = readme.index(README_START)
     end = readme.index(README_END, start)
-    return (readme[:start + len(README_START)] + "\n" + summary_table(root, "REPORT.md") + "\n"
-            + readme[end:])
+    return (
+        readme[: start + len(README_START)]
+        + "\n"
+        + summary_table(root, "REPORT.md")
+        + "\n"
+        + readme[end:]
+    )
 
 
 STATUS_START = "<!-- status: make report writes this table -->"
@@ -287,14 +398,15 @@ def readme_with_status(readme: str, root: str | Path = ".") -> str:
         return readme
     start = readme.index(STATUS_START) + len(STATUS_START)
     end = readme.index(README_END, start)
-    return (readme[:start] + "\n" + status_markdown(Path(root) / "results") + "\n"
-            + readme[end:])
+    return readme[:start] + "\n" + status_markdown(Path(root) / "results") + "\n" + readme[end:]
 
 
 # Where the README quotes a campaign's state: the campaign file and profile are in the marker.
-CAMPAIGN_TABLE = re.compile(r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
-                            r"make report writes this table -->\n)(?P<table>.*?)(?=<!-- end -->)",
-                            re.S)
+CAMPAIGN_TABLE = re.compile(
+    r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
+    r"make report writes this table -->\n)(?P<table>.*?)(?=<!-- end -->)",
+    re.S,
+)
 
 
 def readme_with_campaign_tables(readme: str, root: str | Path = ".") -> str:
@@ -304,8 +416,9 @@ def readme_with_campaign_tables(readme: str, root: str | Path = ".") -> str:
     root = Path(root)
 
     def current(match: re.Match) -> str:
-        table = campaign_table(read_campaign(root / match["file"]), root / "results",
-                               get_profile(match["profile"]))
+        table = campaign_table(
+            read_campaign(root / match["file"]), root / "results", get_profile(match["profile"])
+        )
         return match[1] + table_markdown(table) + "\n"
 
     return CAMPAIGN_TABLE.sub(current, readme)
@@ -318,11 +431,12 @@ def _anchor(heading: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m supermask.report",
-                                     description=__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if REPORT.md, README.md's summary or its campaign tables "
-                             "differ from the CSVs")
+    parser = argparse.ArgumentParser(prog="python -m supermask.report", description=__doc__)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if REPORT.md, README.md's summary or its campaign tables differ from the CSVs",
+    )
     parser.add_argument("--root", default=".", help="the repository (default: .)")
     args = parser.parse_args(argv)
     root = Path(args.root)
@@ -334,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         if CAMPAIGN_TABLE.search(page.read_text()):
             files[page] = readme_with_campaign_tables(page.read_text(), root)
     if args.check:
-        stale = [path for path, text in files.items()
-                 if not path.exists() or path.read_text() != text]
+        stale = [
+            path for path, text in files.items() if not path.exists() or path.read_text() != text
+        ]
         for path in stale:
             print(f"{path} is stale: run `make report`", file=sys.stderr)
         return 1 if stale else 0

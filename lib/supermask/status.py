@@ -42,7 +42,7 @@ def train_images(config: RunConfig) -> int:
 
 def _cost(config: RunConfig) -> float:
     """GFLOP of one epoch of ``config``, up to the constant that the speed carries."""
-    return _gflop(config.model) * config.width ** 2 * train_images(config)
+    return _gflop(config.model) * config.width**2 * train_images(config)
 
 
 def _speeds(results_dir: Path) -> dict[tuple[str, str], float]:
@@ -57,10 +57,17 @@ def _speeds(results_dir: Path) -> dict[tuple[str, str], float]:
             continue
         device = str(result.get("device") or "")
         seconds = median_epoch_seconds(result)
-        if (result.get("status") != "finished" or config.dataset != "cifar10" or not seconds
-                or not device.startswith("cpu") or "1 thread)" not in device):
+        if (
+            result.get("status") != "finished"
+            or config.dataset != "cifar10"
+            or not seconds
+            or not device.startswith("cpu")
+            or "1 thread)" not in device
+        ):
             continue
-        samples.setdefault((config.model, str(config.precision)), []).append(seconds / _cost(config))
+        samples.setdefault((config.model, str(config.precision)), []).append(
+            seconds / _cost(config)
+        )
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
@@ -69,8 +76,10 @@ def figure_status(results_dir: str | Path, profiles=PROFILE_ORDER) -> pd.DataFra
     thread) and whether that rests on a model never timed."""
     results_dir = Path(results_dir)
     speeds = _speeds(results_dir)
-    fallback = {precision: statistics.median(v for (_, p), v in speeds.items() if p == precision)
-                for precision in {p for _, p in speeds}}
+    fallback = {
+        precision: statistics.median(v for (_, p), v in speeds.items() if p == precision)
+        for precision in {p for _, p in speeds}
+    }
     rows = []
     for figure in figure_notebooks():
         for profile in profiles:
@@ -87,18 +96,28 @@ def figure_status(results_dir: str | Path, profiles=PROFILE_ORDER) -> pd.DataFra
                 if speed is None:
                     speed, guessed = fallback.get(str(config.precision), float("nan")), True
                 seconds += speed * _cost(config) * (config.epochs or 0)
-            rows.append({"figure": figure, "profile": profile, "finished": len(grid) - len(left),
-                         "runs": len(grid), "cpu_hours_left": seconds / 3600,
-                         "guessed": guessed})
+            rows.append(
+                {
+                    "figure": figure,
+                    "profile": profile,
+                    "finished": len(grid) - len(left),
+                    "runs": len(grid),
+                    "cpu_hours_left": seconds / 3600,
+                    "guessed": guessed,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def status_markdown(results_dir: str | Path, figures_dir: str = "figures") -> str:
     """The status as a markdown table, one row per figure, a column pair per profile."""
     table = figure_status(results_dir)
-    lines = ["| figure | " + " | ".join(f"{p}: runs finished | {p}: CPU-hours left"
-                                          for p in PROFILE_ORDER) + " | plot (short) |",
-             "|---|" + "---|---|" * len(PROFILE_ORDER) + "---|"]
+    lines = [
+        "| figure | "
+        + " | ".join(f"{p}: runs finished | {p}: CPU-hours left" for p in PROFILE_ORDER)
+        + " | plot (short) |",
+        "|---|" + "---|---|" * len(PROFILE_ORDER) + "---|",
+    ]
     for figure, rows in table.groupby("figure", sort=False):
         cells = []
         for profile in PROFILE_ORDER:
@@ -108,15 +127,20 @@ def status_markdown(results_dir: str | Path, figures_dir: str = "figures") -> st
                 continue
             row = row.iloc[0]
             hours = row["cpu_hours_left"]
-            cells += [f"{row['finished']} / {row['runs']}",
-                      "0" if row["finished"] == row["runs"]
-                      else f"{'~' if row['guessed'] else ''}{hours:,.0f}"]
+            cells += [
+                f"{row['finished']} / {row['runs']}",
+                "0"
+                if row["finished"] == row["runs"]
+                else f"{'~' if row['guessed'] else ''}{hours:,.0f}",
+            ]
         plot = Path(figures_dir) / "short" / f"{figure}.png"
-        link = f"[{figure}.png]({plot.as_posix()})" if (Path(results_dir).parent / plot).exists() \
+        link = (
+            f"[{figure}.png]({plot.as_posix()})"
+            if (Path(results_dir).parent / plot).exists()
             else ""
+        )
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {link} |")
     return "\n".join(lines)
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,14 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     table = figure_status(args.results, profiles=(args.profile,))
     for row in table.itertuples():
         left = row.runs - row.finished
-        cost = f", about {'~' if row.guessed else ''}{row.cpu_hours_left:,.1f} CPU-hours of one " \
-               f"thread" if left else ""
-        print(f"{row.figure} ({args.profile}): {row.finished} of {row.runs} runs in the store, "
-              f"{left} to train{cost}")
+        cost = (
+            f", about {'~' if row.guessed else ''}{row.cpu_hours_left:,.1f} CPU-hours of one thread"
+            if left
+            else ""
+        )
+        print(
+            f"{row.figure} ({args.profile}): {row.finished} of {row.runs} runs in the store, "
+            f"{left} to train{cost}"
+        )
     total = table["cpu_hours_left"].sum()
-    print(f"all figures ({args.profile}): {int((table['runs'] - table['finished']).sum())} runs to "
-          f"train, about {'~' if table['guessed'].any() else ''}{total:,.0f} CPU-hours of one "
-          f"thread (~: a model never timed, guessed from the others)")
+    print(
+        f"all figures ({args.profile}): {int((table['runs'] - table['finished']).sum())} runs to "
+        f"train, about {'~' if table['guessed'].any() else ''}{total:,.0f} CPU-hours of one "
+        f"thread (~: a model never timed, guessed from the others)"
+    )
     return 0
 
 

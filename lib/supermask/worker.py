@@ -45,9 +45,12 @@ def bf16_native() -> bool:
     return torch.cuda.is_available() or cpu_bf16_native()
 
 
-def campaign_lines(path: str | os.PathLike, profile: str, results_dir: str | os.PathLike,
-                   data_dir: str | os.PathLike | None = None
-                   ) -> list[tuple[CampaignRun, list[RunConfig]]]:
+def campaign_lines(
+    path: str | os.PathLike,
+    profile: str,
+    results_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+) -> list[tuple[CampaignRun, list[RunConfig]]]:
     """Each line of the campaign with the runs it selects from its figure's grid, checked as
     the notebook will check them: ValueError naming the line for an unknown figure, a figure
     without a grid of CIFAR-10 runs, or a value the grid does not have."""
@@ -73,8 +76,13 @@ def _save_stash_every(results_dir: Path, stop: threading.Event) -> None:
         stash.save(results_dir)
 
 
-def work(path: str | os.PathLike, profile: str, results_dir: str | os.PathLike,
-         figures_dir: str | os.PathLike, data_dir: str | os.PathLike) -> int:
+def work(
+    path: str | os.PathLike,
+    profile: str,
+    results_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+) -> int:
     """Train the campaign's lines in order through their notebooks; 0 when every line was left
     (trained, held by another worker, or waiting for bf16), 1 when a notebook failed."""
     import papermill
@@ -93,21 +101,32 @@ def work(path: str | os.PathLike, profile: str, results_dir: str | os.PathLike,
         for line, configs in lines:
             text = f"{line.figure} {json.dumps(line.only)}"
             if not native and any(config.precision == "bf16" for config in configs):
-                _say(f"skipped {text}: its runs train in bf16 and this machine has no bf16 "
-                     f"instructions (no avx512_bf16 or amx_bf16, no GPU); run it where bf16 is "
-                     f"native")
+                _say(
+                    f"skipped {text}: its runs train in bf16 and this machine has no bf16 "
+                    f"instructions (no avx512_bf16 or amx_bf16, no GPU); run it where bf16 is "
+                    f"native"
+                )
                 continue
             _say(f"{text}, {len(configs)} runs (code {_commit(code)})")
             notebook = notebooks[line.figure]
-            parameters = {"profile": profile, "data_dir": str(data_dir),
-                          "results_dir": str(results_dir), "figures_dir": str(figures_dir),
-                          "wait": False, "only": json.dumps(line.only)}
+            parameters = {
+                "profile": profile,
+                "data_dir": str(data_dir),
+                "results_dir": str(results_dir),
+                "figures_dir": str(figures_dir),
+                "wait": False,
+                "only": json.dumps(line.only),
+            }
             try:
                 papermill.execute_notebook(
-                    str(notebook), str(executed / f"{notebook.stem}-{profile}-campaign-"
-                                                  f"{os.getpid()}.ipynb"),
-                    parameters=parameters, cwd=str(notebook.parent), progress_bar=False,
-                    stdout_file=sys.stdout, stderr_file=None)
+                    str(notebook),
+                    str(executed / f"{notebook.stem}-{profile}-campaign-{os.getpid()}.ipynb"),
+                    parameters=parameters,
+                    cwd=str(notebook.parent),
+                    progress_bar=False,
+                    stdout_file=sys.stdout,
+                    stderr_file=None,
+                )
             except papermill.PapermillExecutionError as error:
                 failed += 1
                 _say(f"{text} failed: {error.ename}: {error.evalue}")
@@ -119,8 +138,9 @@ def work(path: str | os.PathLike, profile: str, results_dir: str | os.PathLike,
 
 
 def _commit(code: Path) -> str:
-    done = subprocess.run(["git", "-C", str(code), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return done.stdout.strip() or "unknown"
 
 
@@ -128,20 +148,42 @@ def _frozen_code(repo: Path) -> tuple[str, Path]:
     """(commit, a worktree of HEAD under .campaign/), made once per commit; two workers started
     at once take turns (a lock in .git)."""
     commit = _commit(repo)
-    common = subprocess.run(["git", "-C", str(repo), "rev-parse", "--git-common-dir"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    common = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     code = repo / ".campaign" / commit
     with open(repo / common / "campaign.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not code.is_dir():
-            subprocess.run(["git", "-C", str(repo), "worktree", "add", "--quiet", "--detach",
-                            str(code), "HEAD"], check=True)
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(repo),
+                    "worktree",
+                    "add",
+                    "--quiet",
+                    "--detach",
+                    str(code),
+                    "HEAD",
+                ],
+                check=True,
+            )
     return commit, code
 
 
-def start(path: str | os.PathLike, profile: str, results_dir: str | os.PathLike,
-          figures_dir: str | os.PathLike, data_dir: str | os.PathLike, threads: int = 1,
-          logs: Path | None = None) -> tuple[str, Path, list[str]]:
+def start(
+    path: str | os.PathLike,
+    profile: str,
+    results_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    threads: int = 1,
+    logs: Path | None = None,
+) -> tuple[str, Path, list[str]]:
     """Start a detached worker on ``path`` from a frozen copy of HEAD, after restoring the
     stash: (the commit it runs, its log, the runs restored). The campaign is checked first."""
     path, results_dir = Path(path).resolve(), Path(results_dir).resolve()
@@ -152,12 +194,35 @@ def start(path: str | os.PathLike, profile: str, results_dir: str | os.PathLike,
     logs.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
     log = logs / f"{path.stem}-{profile}-{stamp}-{commit}.log"
-    env = {**os.environ, "PYTHONPATH": str(code / "lib"), "OMP_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "supermask", "worker", str(path), "--profile", profile,
-               "--results", str(results_dir), "--figures", str(Path(figures_dir).resolve()),
-               "--data-dir", str(Path(data_dir).resolve())]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(code / "lib"),
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "supermask",
+        "worker",
+        str(path),
+        "--profile",
+        profile,
+        "--results",
+        str(results_dir),
+        "--figures",
+        str(Path(figures_dir).resolve()),
+        "--data-dir",
+        str(Path(data_dir).resolve()),
+    ]
     with open(log, "w") as out:
-        subprocess.Popen(command, cwd=code, env=env, stdout=out, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            command,
+            cwd=code,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return commit, log, restored

@@ -23,11 +23,30 @@ from ..config import FIELDS, IMPLICIT_VALUES, PROFILES, Profile, RunConfig
 from ..init import SHORT_NAMES
 from . import claims
 
-__all__ = ["BF16_GATE", "BF16_REFERENCE_GATE", "CANDIDATES", "CONFIGURATIONS", "FIDELITY_EPOCHS",
-           "NOISE_CONFIGURATIONS", "NOISE_SIGMAS", "PAIR_GAP", "SHORTFALL_MODELS", "SPREAD_SEEDS", "BudgetChoice",
-           "budget_grid", "claim_notes", "claim_notes_for", "claims_by_budget", "fidelity",
-           "pick_budget", "seed_noise", "seed_noise_for", "seed_spread", "shortfall",
-           "study_epochs"]
+__all__ = [
+    "BF16_GATE",
+    "BF16_REFERENCE_GATE",
+    "CANDIDATES",
+    "CONFIGURATIONS",
+    "FIDELITY_EPOCHS",
+    "NOISE_CONFIGURATIONS",
+    "NOISE_SIGMAS",
+    "PAIR_GAP",
+    "SHORTFALL_MODELS",
+    "SPREAD_SEEDS",
+    "BudgetChoice",
+    "budget_grid",
+    "claim_notes",
+    "claim_notes_for",
+    "claims_by_budget",
+    "fidelity",
+    "pick_budget",
+    "seed_noise",
+    "seed_noise_for",
+    "seed_spread",
+    "shortfall",
+    "study_epochs",
+]
 
 # The rule's constants, fixed before the study ran (issue "How much training does each claim
 # need?"): pairs further apart than 3 points at the reference, E* from {5, 10, 20}, else 20.
@@ -48,8 +67,12 @@ CONFIGURATIONS = {
     "dense Adam": {"method": "dense", "optimizer": "adam"},
     "Zhou et al. N_k": {"method": "zhou", "init": "kaiming_normal"},
 }
-_FIDELITY_CONFIGURATIONS = ("edge-popup U_k k=0.1", "edge-popup U_k k=0.5",
-                            "edge-popup U_k k=0.9", "dense Adam")
+_FIDELITY_CONFIGURATIONS = (
+    "edge-popup U_k k=0.1",
+    "edge-popup U_k k=0.5",
+    "edge-popup U_k k=0.9",
+    "dense Adam",
+)
 _FIDELITY_REFERENCE = "edge-popup U_k k=0.5"
 # The depths at which profile short's shortfall against the reference schedule is measured
 # (issue #22): the configuration closest to the paper's headline, at short's epochs and precision.
@@ -83,8 +106,10 @@ def study_epochs(profile: Profile) -> tuple[list[int], int]:
     if profile.name == "smoke":
         return [1], 2
     if profile.name != "paper":
-        raise ValueError(f"the budget study compares shorter schedules with the paper's 100 "
-                         f"epochs: run it at profile paper (or smoke), not {profile.name!r}")
+        raise ValueError(
+            f"the budget study compares shorter schedules with the paper's 100 "
+            f"epochs: run it at profile paper (or smoke), not {profile.name!r}"
+        )
     return [5, 10, 20, 40], profile.epochs
 
 
@@ -95,46 +120,95 @@ def budget_grid(profile: Profile, seed: int = 0) -> list[tuple[dict, RunConfig]]
     budgets, reference = study_epochs(profile)
     fidelity_epochs = budgets[0] if profile.name == "smoke" else FIDELITY_EPOCHS
     names = list(CONFIGURATIONS)
-    grid = [({"configuration": name}, profile.apply(model="conv2", seed=seed, epochs=epochs,
-                                                    **CONFIGURATIONS[name]))
-            for epochs in [*budgets, reference] for name in names]
+    grid = [
+        (
+            {"configuration": name},
+            profile.apply(model="conv2", seed=seed, epochs=epochs, **CONFIGURATIONS[name]),
+        )
+        for epochs in [*budgets, reference]
+        for name in names
+    ]
     other = "bf16" if profile.precision == "fp32" else "fp32"
     pairs = _FIDELITY_CONFIGURATIONS[1:2] if profile.name == "smoke" else _FIDELITY_CONFIGURATIONS
-    grid += [({"configuration": name}, profile.apply(model="conv2", seed=seed,
-                                                     epochs=fidelity_epochs, precision=other,
-                                                     **CONFIGURATIONS[name]))
-             for name in pairs]
-    grid.append(({"configuration": _FIDELITY_REFERENCE},
-                 profile.apply(model="conv2", seed=seed, epochs=reference, precision=other,
-                               **CONFIGURATIONS[_FIDELITY_REFERENCE])))
+    grid += [
+        (
+            {"configuration": name},
+            profile.apply(
+                model="conv2",
+                seed=seed,
+                epochs=fidelity_epochs,
+                precision=other,
+                **CONFIGURATIONS[name],
+            ),
+        )
+        for name in pairs
+    ]
+    grid.append(
+        (
+            {"configuration": _FIDELITY_REFERENCE},
+            profile.apply(
+                model="conv2",
+                seed=seed,
+                epochs=reference,
+                precision=other,
+                **CONFIGURATIONS[_FIDELITY_REFERENCE],
+            ),
+        )
+    )
     short_epochs, short_precision = _short(profile)
     present = {config for _, config in grid}
     for model in SHORTFALL_MODELS:
         for epochs in (short_epochs, reference):
-            config = profile.apply(model=model, seed=seed, epochs=epochs,
-                                   precision=short_precision,
-                                   **CONFIGURATIONS[_SHORTFALL_CONFIGURATION])
+            config = profile.apply(
+                model=model,
+                seed=seed,
+                epochs=epochs,
+                precision=short_precision,
+                **CONFIGURATIONS[_SHORTFALL_CONFIGURATION],
+            )
             if config not in present:
                 grid.append(({"configuration": _SHORTFALL_CONFIGURATION}, config))
     for model in SHORTFALL_MODELS:
         for other_seed in range(seed + 1, seed + 1 + _spread_seeds(profile)):
-            grid.append(({"configuration": _SHORTFALL_CONFIGURATION},
-                         profile.apply(model=model, seed=other_seed, epochs=short_epochs,
-                                       precision=short_precision,
-                                       **CONFIGURATIONS[_SHORTFALL_CONFIGURATION])))
+            grid.append(
+                (
+                    {"configuration": _SHORTFALL_CONFIGURATION},
+                    profile.apply(
+                        model=model,
+                        seed=other_seed,
+                        epochs=short_epochs,
+                        precision=short_precision,
+                        **CONFIGURATIONS[_SHORTFALL_CONFIGURATION],
+                    ),
+                )
+            )
     present = {config for _, config in grid}
     noise_seeds = range(seed, seed + 1 + _spread_seeds(profile))
     for model in SHORTFALL_MODELS:
         for name, fields in NOISE_CONFIGURATIONS.items():
             for noise_seed in noise_seeds:
-                config = profile.apply(model=model, seed=noise_seed, epochs=short_epochs,
-                                       precision=short_precision, **fields)
+                config = profile.apply(
+                    model=model,
+                    seed=noise_seed,
+                    epochs=short_epochs,
+                    precision=short_precision,
+                    **fields,
+                )
                 if config not in present:
                     grid.append(({"configuration": name}, config))
     other = "fp32" if short_precision == "bf16" else "bf16"
-    grid.append(({"configuration": "dense SGD"},  # the study's seed has its fp32 run from a GPU
-                 profile.apply(model=_STUDY_MODEL, seed=seed + 1, epochs=short_epochs,
-                               precision=other, **NOISE_CONFIGURATIONS["dense SGD"])))
+    grid.append(
+        (
+            {"configuration": "dense SGD"},  # the study's seed has its fp32 run from a GPU
+            profile.apply(
+                model=_STUDY_MODEL,
+                seed=seed + 1,
+                epochs=short_epochs,
+                precision=other,
+                **NOISE_CONFIGURATIONS["dense SGD"],
+            ),
+        )
+    )
     return grid
 
 
@@ -177,20 +251,29 @@ class BudgetChoice:
             return f"not decided yet: runs at {', '.join(missing)} epochs are not all finished"
         judged = ", ".join(f"{a} vs {b}" for a, b in self.pairs)
         if self.fallback is None:
-            failed = "; ".join(f"{e} epochs order {', '.join(f'{a} vs {b}' for a, b in wrong)} "
-                               "otherwise" for e, wrong in self.disagreeing.items() if wrong)
+            failed = "; ".join(
+                f"{e} epochs order {', '.join(f'{a} vs {b}' for a, b in wrong)} otherwise"
+                for e, wrong in self.disagreeing.items()
+                if wrong
+            )
             failed = f"{failed}, and " if failed else ""
-            return (f"E* = {self.epochs} epochs, decided: {failed}{self.epochs} is the "
-                    f"rule's last candidate and its fallback; whether {self.epochs} epochs order "
-                    f"all {len(self.pairs)} pairs waits for runs not all finished yet")
+            return (
+                f"E* = {self.epochs} epochs, decided: {failed}{self.epochs} is the "
+                f"rule's last candidate and its fallback; whether {self.epochs} epochs order "
+                f"all {len(self.pairs)} pairs waits for runs not all finished yet"
+            )
         if not self.fallback:
-            return f"E* = {self.epochs} epochs: all {len(self.pairs)} pairs ({judged}) ordered " \
-                   "as at the reference"
+            return (
+                f"E* = {self.epochs} epochs: all {len(self.pairs)} pairs ({judged}) ordered "
+                "as at the reference"
+            )
         wrong = self.disagreeing.get(self.fallback_epochs) or []
         named = "; ".join(f"{a} vs {b}" for a, b in wrong) or "none"
-        return (f"E* = {self.epochs} epochs by the fallback: no budget in "
-                f"{', '.join(map(str, self.disagreeing))} orders all {len(self.pairs)} pairs as "
-                f"at the reference; at {self.fallback_epochs} epochs these disagree: {named}")
+        return (
+            f"E* = {self.epochs} epochs by the fallback: no budget in "
+            f"{', '.join(map(str, self.disagreeing))} orders all {len(self.pairs)} pairs as "
+            f"at the reference; at {self.fallback_epochs} epochs these disagree: {named}"
+        )
 
 
 def _accuracy(runs: pd.DataFrame, epochs: int) -> dict[str, float]:
@@ -200,8 +283,13 @@ def _accuracy(runs: pd.DataFrame, epochs: int) -> dict[str, float]:
     return done.groupby("configuration")["test_acc"].mean().to_dict()
 
 
-def pick_budget(runs: pd.DataFrame, reference: int, precision: str = "fp32",
-                candidates=CANDIDATES, fallback: int = FALLBACK) -> BudgetChoice:
+def pick_budget(
+    runs: pd.DataFrame,
+    reference: int,
+    precision: str = "fp32",
+    candidates=CANDIDATES,
+    fallback: int = FALLBACK,
+) -> BudgetChoice:
     """Apply the rule to the study's table (one row per run, column ``configuration``); the
     smoke profile passes its own ``candidates`` and ``fallback``."""
     runs = _conv2(runs)
@@ -209,9 +297,11 @@ def pick_budget(runs: pd.DataFrame, reference: int, precision: str = "fp32",
     at_reference = _accuracy(runs, reference)
     if set(at_reference) != set(CONFIGURATIONS):
         return BudgetChoice(None, [], {}, False, fallback)
-    pairs = [(a, b) if at_reference[a] > at_reference[b] else (b, a)
-             for a, b in itertools.combinations(CONFIGURATIONS, 2)
-             if abs(at_reference[a] - at_reference[b]) > PAIR_GAP]
+    pairs = [
+        (a, b) if at_reference[a] > at_reference[b] else (b, a)
+        for a, b in itertools.combinations(CONFIGURATIONS, 2)
+        if abs(at_reference[a] - at_reference[b]) > PAIR_GAP
+    ]
     disagreeing = {}
     for epochs in candidates:
         accuracy = _accuracy(runs, epochs)
@@ -243,18 +333,33 @@ def fidelity(runs: pd.DataFrame) -> pd.DataFrame:
     schedules = sorted({with_bf16[0], reference} & set(with_bf16)) if with_bf16 else []
     rows = []
     for epochs in schedules:
-        for name in dict.fromkeys(runs.loc[(runs["precision"] == "bf16")
-                                           & (runs["epochs"] == epochs), "configuration"]):
+        for name in dict.fromkeys(
+            runs.loc[(runs["precision"] == "bf16") & (runs["epochs"] == epochs), "configuration"]
+        ):
             at = done[(done["configuration"] == name) & (done["epochs"] == epochs)]
             acc = {p: at.loc[at["precision"] == p, "test_acc"].mean() for p in ("fp32", "bf16")}
             diff = 100 * (acc["bf16"] - acc["fp32"])
             gate = 100 * (BF16_REFERENCE_GATE if epochs == reference else BF16_GATE)
-            rows.append({"configuration": name, "epochs": epochs, "fp32 (%)": 100 * acc["fp32"],
-                         "bf16 (%)": 100 * acc["bf16"], "bf16 - fp32 (points)": diff,
-                         "gate (points)": gate,
-                         "within gate": None if pd.isna(diff) else bool(abs(diff) <= gate)})
-    columns = ["configuration", "epochs", "fp32 (%)", "bf16 (%)", "bf16 - fp32 (points)",
-               "gate (points)", "within gate"]
+            rows.append(
+                {
+                    "configuration": name,
+                    "epochs": epochs,
+                    "fp32 (%)": 100 * acc["fp32"],
+                    "bf16 (%)": 100 * acc["bf16"],
+                    "bf16 - fp32 (points)": diff,
+                    "gate (points)": gate,
+                    "within gate": None if pd.isna(diff) else bool(abs(diff) <= gate),
+                }
+            )
+    columns = [
+        "configuration",
+        "epochs",
+        "fp32 (%)",
+        "bf16 (%)",
+        "bf16 - fp32 (points)",
+        "gate (points)",
+        "within gate",
+    ]
     return pd.DataFrame(rows, columns=columns).round(2)
 
 
@@ -267,14 +372,22 @@ def _conv2_verdicts(runs: pd.DataFrame) -> dict[str, str]:
     claim compares depths)."""
     finished = runs[runs["status"] == "finished"]
     popup = runs[runs["method"] == "edge-popup"]
-    verdicts = {c.statement: f"{claims.VERDICTS[c.holds]}: {c.evidence}" if c.evidence
-                else claims.VERDICTS[c.holds] for c in [
-                    *claims.best_k_claims(popup),
-                    claims.zhou_claims(popup, runs[runs["method"] == "zhou"])[1]]}
+    verdicts = {
+        c.statement: f"{claims.VERDICTS[c.holds]}: {c.evidence}"
+        if c.evidence
+        else claims.VERDICTS[c.holds]
+        for c in [
+            *claims.best_k_claims(popup),
+            claims.zhou_claims(popup, runs[runs["method"] == "zhou"])[1],
+        ]
+    }
     top_popup = finished.loc[finished["method"] == "edge-popup", "test_acc"].max()
     top_dense = finished.loc[finished["method"] == "dense", "test_acc"].max()
-    verdicts[_GAP] = (f"dense minus best subnetwork {100 * (top_dense - top_popup):+.1f} points"
-                      if pd.notna(top_popup) and pd.notna(top_dense) else "not measured yet")
+    verdicts[_GAP] = (
+        f"dense minus best subnetwork {100 * (top_dense - top_popup):+.1f} points"
+        if pd.notna(top_popup) and pd.notna(top_dense)
+        else "not measured yet"
+    )
     return verdicts
 
 
@@ -283,8 +396,12 @@ def claims_by_budget(runs: pd.DataFrame, precision: str = "fp32") -> pd.DataFram
     one column per number of epochs."""
     runs = _conv2(runs)
     runs = runs[runs["precision"] == precision]
-    return pd.DataFrame({f"{epochs} epochs": _conv2_verdicts(runs[runs["epochs"] == epochs])
-                         for epochs in sorted(runs["epochs"].unique())})
+    return pd.DataFrame(
+        {
+            f"{epochs} epochs": _conv2_verdicts(runs[runs["epochs"] == epochs])
+            for epochs in sorted(runs["epochs"].unique())
+        }
+    )
 
 
 def shortfall(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
@@ -297,20 +414,31 @@ def shortfall(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     done = done[done["seed"] == done["seed"].min()]  # the study's seed, the one both schedules ran
     rows = []
     for model in SHORTFALL_MODELS:
-        acc = {e: 100 * done.loc[(done["model"] == model) & (done["epochs"] == e), "test_acc"]
-               .mean() for e in (short_epochs, reference)}
-        rows.append({"model": model, f"{short_epochs} epochs (%)": acc[short_epochs],
-                     f"{reference} epochs (%)": acc[reference],
-                     "shortfall (points)": acc[reference] - acc[short_epochs]})
+        acc = {
+            e: 100 * done.loc[(done["model"] == model) & (done["epochs"] == e), "test_acc"].mean()
+            for e in (short_epochs, reference)
+        }
+        rows.append(
+            {
+                "model": model,
+                f"{short_epochs} epochs (%)": acc[short_epochs],
+                f"{reference} epochs (%)": acc[reference],
+                "shortfall (points)": acc[reference] - acc[short_epochs],
+            }
+        )
     return pd.DataFrame(rows).set_index("model").round(1)
 
 
 def _spread_runs(runs: pd.DataFrame, precision: str) -> pd.DataFrame:
     """The finished runs of the shortfall's configuration in ``precision``, every depth and seed."""
     fields = CONFIGURATIONS[_SHORTFALL_CONFIGURATION]
-    return runs[(runs["status"] == "finished") & (runs["precision"] == precision)
-                & (runs["method"] == fields["method"]) & (runs["init"] == fields["init"])
-                & (runs["k"] == fields["k"])]
+    return runs[
+        (runs["status"] == "finished")
+        & (runs["precision"] == precision)
+        & (runs["method"] == fields["method"])
+        & (runs["init"] == fields["init"])
+        & (runs["k"] == fields["k"])
+    ]
 
 
 def seed_spread(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
@@ -320,8 +448,9 @@ def seed_spread(runs: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     short_epochs, precision = _short(profile)
     done = _spread_runs(runs, precision)
     done = done[done["epochs"] == short_epochs]
-    table = (100 * done.pivot_table(index="model", columns="seed", values="test_acc",
-                                    aggfunc="mean")).reindex(list(SHORTFALL_MODELS))
+    table = (
+        100 * done.pivot_table(index="model", columns="seed", values="test_acc", aggfunc="mean")
+    ).reindex(list(SHORTFALL_MODELS))
     table.columns = [f"seed {seed}" for seed in table.columns]
     table["std (points)"] = table.std(axis=1, ddof=1)
     return table
@@ -334,8 +463,12 @@ def seed_noise(runs: pd.DataFrame, sigmas: float = NOISE_SIGMAS) -> claims.SeedN
     done = runs[runs["status"] == "finished"]
     if "hash" in done:
         done = done.drop_duplicates("hash")  # one run quoted by several figures counts once
-    done = done.assign(**{key: done[key].fillna(value) if key in done else value
-                          for key, value in IMPLICIT_VALUES.items()})
+    done = done.assign(
+        **{
+            key: done[key].fillna(value) if key in done else value
+            for key, value in IMPLICIT_VALUES.items()
+        }
+    )
     keys = [key for key in FIELDS if key != "seed" and key in done]
     pooled: dict[str, list[tuple[int, float, str]]] = {}
     for _, group in done.groupby(keys, dropna=False):
@@ -343,21 +476,33 @@ def seed_noise(runs: pd.DataFrame, sigmas: float = NOISE_SIGMAS) -> claims.SeedN
             continue
         row = group.iloc[0]
         name = claims.family(row["method"], row.get("k"), row.get("optimizer"))
-        pooled.setdefault(name, []).append((len(group) - 1, float(group["test_acc"].var(ddof=1)),
-                                            _configuration_label(row)))
+        pooled.setdefault(name, []).append(
+            (len(group) - 1, float(group["test_acc"].var(ddof=1)), _configuration_label(row))
+        )
     if not pooled:
         return None
-    return claims.SeedNoise({name: claims.FamilyNoise(
-        name, (sum(d * v for d, v, _ in parts) / sum(d for d, _, _ in parts)) ** 0.5,
-        sum(d for d, _, _ in parts), "; ".join(dict.fromkeys(label for _, _, label in parts)))
-        for name, parts in pooled.items()}, sigmas)
+    return claims.SeedNoise(
+        {
+            name: claims.FamilyNoise(
+                name,
+                (sum(d * v for d, v, _ in parts) / sum(d for d, _, _ in parts)) ** 0.5,
+                sum(d for d, _, _ in parts),
+                "; ".join(dict.fromkeys(label for _, _, label in parts)),
+            )
+            for name, parts in pooled.items()
+        },
+        sigmas,
+    )
 
 
 def _configuration_label(row: pd.Series) -> str:
     """A configuration in a few words: model, method, weights and k or optimiser, schedule."""
-    what = (row["optimizer"] if row["method"] == "dense" else
-            f"{SHORT_NAMES.get(row['init'], row['init'])}"
-            + (f" k={row['k']:g}" if pd.notna(row.get("k")) else ""))
+    what = (
+        row["optimizer"]
+        if row["method"] == "dense"
+        else f"{SHORT_NAMES.get(row['init'], row['init'])}"
+        + (f" k={row['k']:g}" if pd.notna(row.get("k")) else "")
+    )
     return f"{row['model']} {row['method']} {what}, {int(row['epochs'])} epochs {row['precision']}"
 
 
@@ -365,8 +510,9 @@ def _configuration_label(row: pd.Series) -> str:
 _DEPTH_GAP = (claims.DEPTH_TREND, claims.DEPTH_MATCH)
 
 
-def claim_notes(study: pd.DataFrame, epochs: int, reference: int = 100,
-                precision: str = "fp32") -> dict[str, str]:
+def claim_notes(
+    study: pd.DataFrame, epochs: int, reference: int = 100, precision: str = "fp32"
+) -> dict[str, str]:
     """Per claim statement, what the Conv2 study says of judging it after ``epochs`` instead of
     ``reference``: decidable (the same verdict at both) or budget-limited (another verdict, or
     for the gap to dense Adam, another size), with the numbers."""
@@ -382,17 +528,20 @@ def claim_notes(study: pd.DataFrame, epochs: int, reference: int = 100,
                 continue
             gap, gap_ref = (text.split(" best subnetwork ")[-1] for text in (short, full))
             for statement in _DEPTH_GAP:
-                notes[statement] = (f"budget-limited: on Conv2 dense Adam minus the best "
-                                    f"subnetwork is {gap} at {epochs} epochs, {gap_ref} at "
-                                    f"{reference}")
+                notes[statement] = (
+                    f"budget-limited: on Conv2 dense Adam minus the best "
+                    f"subnetwork is {gap} at {epochs} epochs, {gap_ref} at "
+                    f"{reference}"
+                )
             continue
         word, word_ref = short.split(":")[0], full.split(":")[0]
         if claims.VERDICTS[None] in (word, word_ref):
             continue
-        notes[statement] = (f"decidable at {epochs} epochs: on Conv2 it {word} at {epochs} and "
-                            f"at {reference}" if word == word_ref else
-                            f"budget-limited: on Conv2 it {word} at {epochs} epochs, {word_ref} "
-                            f"at {reference}")
+        notes[statement] = (
+            f"decidable at {epochs} epochs: on Conv2 it {word} at {epochs} and at {reference}"
+            if word == word_ref
+            else f"budget-limited: on Conv2 it {word} at {epochs} epochs, {word_ref} at {reference}"
+        )
     return notes
 
 
@@ -410,8 +559,12 @@ def seed_noise_for(profile: Profile, results_dir: str | os.PathLike) -> claims.S
     smoke, whose runs say nothing of the protocol's noise; smoke uses its own), for the
     verdicts of any profile; None before any configuration has two seeds."""
     names = [name for name in PROFILES if (name == "smoke") == (profile.name == "smoke")]
-    paths = [path for name in names for path in sorted((Path(results_dir) / name).glob("*.csv"))
-             if not path.stem.endswith("_curves")]
+    paths = [
+        path
+        for name in names
+        for path in sorted((Path(results_dir) / name).glob("*.csv"))
+        if not path.stem.endswith("_curves")
+    ]
     tables = [pd.read_csv(path) for path in paths]
     tables = [t for t in tables if {"status", "test_acc", "method"} <= set(t.columns)]
     return seed_noise(pd.concat(tables, ignore_index=True)) if tables else None

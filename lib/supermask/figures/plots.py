@@ -16,8 +16,17 @@ from matplotlib import ticker
 from ..names import run_name, series_name, value_name
 from .style import run_styles, series_style
 
-__all__ = ["accuracy_curves", "budget_curves", "cost_scatter", "figure_problems", "grouped_bars",
-           "learning_curves", "loss_and_accuracy_curves", "reference_lines", "save_figure"]
+__all__ = [
+    "accuracy_curves",
+    "budget_curves",
+    "cost_scatter",
+    "figure_problems",
+    "grouped_bars",
+    "learning_curves",
+    "loss_and_accuracy_curves",
+    "reference_lines",
+    "save_figure",
+]
 
 STRICT = "SUPERMASK_STRICT_FIGURES"  # set: save_figure refuses a figure with problems
 
@@ -49,15 +58,19 @@ def accuracy_curves(
     """
     sns.set_theme(style="whitegrid", context="notebook")
     panels = list(dict.fromkeys(runs[panel]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 4.2 * len(panels)), 3.8),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(max(7.0, 4.2 * len(panels)), 3.8), squeeze=False, sharey=True
+    )
     first = runs.drop_duplicates(hue)
     looks = dict(zip(first[hue], run_styles(first.to_dict("records"), vary=hue)))
     names = {row[hue]: label(row) for row in first.to_dict("records")}
     scale = 100 if x_percent else 1
     finished = runs[runs["status"] == "finished"]
-    dense = (baselines[baselines["status"] == "finished"] if baselines is not None
-             else pd.DataFrame(columns=[panel, "optimizer", "test_acc"]))
+    dense = (
+        baselines[baselines["status"] == "finished"]
+        if baselines is not None
+        else pd.DataFrame(columns=[panel, "optimizer", "test_acc"])
+    )
     means = finished.groupby([panel, hue, x], sort=False)["test_acc"].mean() * 100
     levels = dense.groupby([panel, "optimizer"])["test_acc"].mean() * 100
     floor = _low_outlier_fence(pd.concat([means, levels]))
@@ -76,18 +89,38 @@ def accuracy_curves(
             xs = stats[x] * scale
             ax.plot(xs, stats["mean"] * 100, **looks[value].line(), label=names[value])
             if "did_not_leave_chance" in group:
-                chance = (group.assign(_chance=group["did_not_leave_chance"].astype("boolean")
-                                       .fillna(False).astype(bool))
-                          .groupby(x)["_chance"].any().reindex(stats[x]).to_numpy())
+                chance = (
+                    group.assign(
+                        _chance=group["did_not_leave_chance"]
+                        .astype("boolean")
+                        .fillna(False)
+                        .astype(bool)
+                    )
+                    .groupby(x)["_chance"]
+                    .any()
+                    .reindex(stats[x])
+                    .to_numpy()
+                )
                 if chance.any():
-                    ax.plot(xs[chance], stats["mean"][chance] * 100, linestyle="none",
-                            marker=looks[value].marker, markerfacecolor="white",
-                            markeredgecolor=looks[value].colour, zorder=4)
+                    ax.plot(
+                        xs[chance],
+                        stats["mean"][chance] * 100,
+                        linestyle="none",
+                        marker=looks[value].marker,
+                        markerfacecolor="white",
+                        markeredgecolor=looks[value].colour,
+                        zorder=4,
+                    )
                     at_chance = True
             if (stats["count"] > 1).any():
                 std = stats["std"].fillna(0) * 100
-                ax.fill_between(xs, (stats["mean"] * 100) - std, (stats["mean"] * 100) + std,
-                                color=looks[value].colour, alpha=0.2)
+                ax.fill_between(
+                    xs,
+                    (stats["mean"] * 100) - std,
+                    (stats["mean"] * 100) + std,
+                    color=looks[value].colour,
+                    alpha=0.2,
+                )
             if floor is not None:
                 for at, accuracy in zip(xs, stats["mean"] * 100):
                     if accuracy < floor:
@@ -96,16 +129,27 @@ def accuracy_curves(
                         below = True
         diverged = here[~here["status"].isin(["finished", "missing"])]
         if len(diverged):
-            ax.scatter(diverged[x] * scale, [0] * len(diverged), marker="x", color="red",
-                       transform=ax.get_xaxis_transform(), clip_on=False, zorder=5,
-                       label="diverged")
-        dense_here = (baselines[baselines[panel] == name] if baselines is not None
-                      else here.iloc[:0])
+            ax.scatter(
+                diverged[x] * scale,
+                [0] * len(diverged),
+                marker="x",
+                color="red",
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+                zorder=5,
+                label="diverged",
+            )
+        dense_here = baselines[baselines[panel] == name] if baselines is not None else here.iloc[:0]
         for _, group in dense[dense[panel] == name].groupby("optimizer"):
             row = group.iloc[0].to_dict()
             look = series_style(row)
-            ax.axhline(group["test_acc"].mean() * 100, color=look.colour,
-                       linestyle=look.linestyle, linewidth=1.2, label=series_name(row))
+            ax.axhline(
+                group["test_acc"].mean() * 100,
+                color=look.colour,
+                linestyle=look.linestyle,
+                linewidth=1.2,
+                label=series_name(row),
+            )
         if margin > 0:
             ax.set_xlim(span.min() - margin, span.max() + margin)
             ticks = xticks if xticks is not None else sorted(runs[x].dropna().unique())
@@ -116,25 +160,56 @@ def accuracy_curves(
             ax.set_xlim(value - (0.5 * abs(value) or 0.5), value + (0.5 * abs(value) or 0.5))
             ax.set_xticks([value])
         if done.empty and len(diverged) == 0:
-            ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
-                    color="grey", fontsize=12)
+            ax.text(
+                0.5,
+                0.5,
+                "not run yet",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="grey",
+                fontsize=12,
+            )
         else:
             # the panel's dense baselines count too: a missing one is a missing line
             missing = sum((part["status"] == "missing").sum() for part in (here, dense_here))
             if missing:
-                ax.text(0.98, 0.02, f"{missing} of {len(here) + len(dense_here)} runs not run yet",
-                        transform=ax.transAxes, ha="right", va="bottom", color="grey", fontsize=9)
+                ax.text(
+                    0.98,
+                    0.02,
+                    f"{missing} of {len(here) + len(dense_here)} runs not run yet",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="bottom",
+                    color="grey",
+                    fontsize=9,
+                )
                 noted = True
         ax.set_title(value_name(panel, name))
         ax.set_xlabel(xlabel)
-    _accuracy_range(axes[0][0], [v for v in [*means, *levels] if floor is None or v >= floor],
-                    below)
+    _accuracy_range(
+        axes[0][0], [v for v in [*means, *levels] if floor is None or v >= floor], below
+    )
     if at_chance:  # one legend entry says what an open marker means
-        axes[0][0].plot([], [], linestyle="none", marker="o", markerfacecolor="white",
-                        markeredgecolor="grey", label="did not leave chance")
+        axes[0][0].plot(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markerfacecolor="white",
+            markeredgecolor="grey",
+            label="did not leave chance",
+        )
     if below:
-        axes[0][0].plot([], [], linestyle="none", marker=r"$\downarrow$", color="grey",
-                        markersize=10, label="below the axis (accuracy printed)")
+        axes[0][0].plot(
+            [],
+            [],
+            linestyle="none",
+            marker=r"$\downarrow$",
+            color="grey",
+            markersize=10,
+            label="below the axis (accuracy printed)",
+        )
     if noted:  # room below the lowest point, so the note never covers a run (the y axis is shared)
         low, high = axes[0][0].get_ylim()
         axes[0][0].set_ylim(low - 0.1 * (high - low), high)
@@ -159,12 +234,30 @@ def _on_bottom_edge(ax: plt.Axes, x: float, accuracy: float, look, stacked: int)
     from matplotlib.transforms import offset_copy
 
     edge = offset_copy(ax.get_xaxis_transform(), fig=ax.figure, x=5 * stacked, units="points")
-    ax.plot([x], [0], transform=edge, linestyle="none", marker=look.marker, color=look.colour,
-            markersize=7, clip_on=False, zorder=5)
-    ax.annotate(f"\u2193{accuracy:.1f}", (x, 0), xycoords=ax.get_xaxis_transform(),
-                xytext=(9, 3 + 13 * stacked), textcoords="offset points", fontsize=9,
-                color=look.colour, ha="left", va="bottom", zorder=6,
-                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"})
+    ax.plot(
+        [x],
+        [0],
+        transform=edge,
+        linestyle="none",
+        marker=look.marker,
+        color=look.colour,
+        markersize=7,
+        clip_on=False,
+        zorder=5,
+    )
+    ax.annotate(
+        f"\u2193{accuracy:.1f}",
+        (x, 0),
+        xycoords=ax.get_xaxis_transform(),
+        xytext=(9, 3 + 13 * stacked),
+        textcoords="offset points",
+        fontsize=9,
+        color=look.colour,
+        ha="left",
+        va="bottom",
+        zorder=6,
+        bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+    )
 
 
 def _accuracy_range(ax: plt.Axes, accuracies: list[float], cut: bool) -> None:
@@ -206,15 +299,27 @@ def _legend(fig: plt.Figure, axes, columns: int) -> None:
     columns = max(1, min(columns, int(2.0 * fig.get_figwidth() / (0.075 * widest + 0.6))))
     rows = -(-len(handles) // columns)
     if handles:  # none while no run of the figure has finished
-        fig.legend(handles.values(), handles.keys(), loc="lower center",
-                   ncol=min(columns, len(handles)), frameon=False, bbox_to_anchor=(0.5, -0.02))
+        fig.legend(
+            handles.values(),
+            handles.keys(),
+            loc="lower center",
+            ncol=min(columns, len(handles)),
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.02),
+        )
     fig.tight_layout(rect=(0, min(0.5, (0.05 + 0.26 * rows) / fig.get_figheight()), 1, 1))
 
 
-def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
-                    panel: str | None = None, vary: str | list[str] = "k",
-                    columns: str | None = None, baselines: bool = True,
-                    wrap: int = 3) -> plt.Figure | None:
+def learning_curves(
+    curves: pd.DataFrame | None,
+    title: str,
+    label=run_name,
+    panel: str | None = None,
+    vary: str | list[str] = "k",
+    columns: str | None = None,
+    baselines: bool = True,
+    wrap: int = 3,
+) -> plt.Figure | None:
     """Test accuracy (%) after every epoch, one line per run (named by ``label(row)``); None
     when no run measured a learning curve. A run has its series' look from :mod:`.style`; runs
     of one series that differ in ``vary`` are shades of it with a marker each, the same in
@@ -245,12 +350,18 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
         cells = [(row, None) for row in rows]
         width = min(wrap, len(cells))
     height = -(-len(cells) // width)
-    fig, grid = plt.subplots(height, width, figsize=(max(9.0, 4.6 * width), 3.0 * height + 1.4),
-                             squeeze=False, sharey=True, sharex=bool(columns))
+    fig, grid = plt.subplots(
+        height,
+        width,
+        figsize=(max(9.0, 4.6 * width), 3.0 * height + 1.4),
+        squeeze=False,
+        sharey=True,
+        sharex=bool(columns),
+    )
     axes = list(grid.flat)
-    for ax in axes[len(cells):]:  # a wrapped last row's empty places
+    for ax in axes[len(cells) :]:  # a wrapped last row's empty places
         ax.remove()
-    axes = axes[:len(cells)]
+    axes = axes[: len(cells)]
     runs = curves.drop_duplicates("hash").to_dict("records")
     looks = dict(zip((row["hash"] for row in runs), run_styles(runs, vary=vary)))
     for ax, (row, column) in zip(axes, cells):
@@ -259,20 +370,28 @@ def learning_curves(curves: pd.DataFrame | None, title: str, label=run_name,
             here = here[here["_column"].isna() | (here["_column"] == column)]
         for run_hash, run in here.groupby("hash", sort=False):
             run = run.sort_values("epoch")
-            ax.plot(run["epoch"], run["test_acc"] * 100, **looks[run_hash].line(),
-                    markevery=max(1, len(run) // 8), markersize=4,
-                    label=label(run.iloc[0].to_dict()))
+            ax.plot(
+                run["epoch"],
+                run["test_acc"] * 100,
+                **looks[run_hash].line(),
+                markevery=max(1, len(run) // 8),
+                markersize=4,
+                label=label(run.iloc[0].to_dict()),
+            )
         if not columns or ax.get_subplotspec().is_last_row():
             ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-        names = [value_name(panel, row) if row is not None else None,
-                 value_name(columns, column) if column is not None else None]
+        names = [
+            value_name(panel, row) if row is not None else None,
+            value_name(columns, column) if column is not None else None,
+        ]
         ax.set_title(", ".join(str(n) for n in names if n is not None))
     return _finish(fig, axes, title, columns=3)
 
 
-def loss_and_accuracy_curves(curves: pd.DataFrame | None, title: str, label=series_name,
-                             vary: str | list[str] = "init") -> plt.Figure | None:
+def loss_and_accuracy_curves(
+    curves: pd.DataFrame | None, title: str, label=series_name, vary: str | list[str] = "init"
+) -> plt.Figure | None:
     """Training loss (log axis: a scaled initialisation starts far above chance) and test
     accuracy (%) after every epoch, side by side, one line per run named by ``label`` and its
     epochs, with chance marked in both (ln 10 and 10 %): where a run sits at chance and when it
@@ -290,8 +409,15 @@ def loss_and_accuracy_curves(curves: pd.DataFrame | None, title: str, label=seri
         loss_ax.plot(run["epoch"], run["loss"], label=name, **look)
         acc_ax.plot(run["epoch"], run["test_acc"] * 100, **look)
     loss_ax.axhline(math.log(10), color="grey", linestyle=":", linewidth=1)
-    loss_ax.annotate("ln 10 (chance)", (0.01, math.log(10)), xycoords=("axes fraction", "data"),
-                     textcoords="offset points", xytext=(0, 4), fontsize=9, color="grey")
+    loss_ax.annotate(
+        "ln 10 (chance)",
+        (0.01, math.log(10)),
+        xycoords=("axes fraction", "data"),
+        textcoords="offset points",
+        xytext=(0, 4),
+        fontsize=9,
+        color="grey",
+    )
     acc_ax.axhline(10.0, color="grey", linestyle=":", linewidth=1)
     loss_ax.set_yscale("log")
     loss_ax.yaxis.set_major_formatter(ticker.FuncFormatter(_plain_number))
@@ -302,15 +428,17 @@ def loss_and_accuracy_curves(curves: pd.DataFrame | None, title: str, label=seri
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     handles, labels = loss_ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False,
-               bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.02)
+    )
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 1) // 2 + 1), 1, 1))
     return fig
 
 
-def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
-                  reference: int | None = None) -> plt.Figure:
+def budget_curves(
+    runs: pd.DataFrame, title: str, series: str = "configuration", reference: int | None = None
+) -> plt.Figure:
     """Final test accuracy (%) against the schedule length (log axis), one line per ``series``
     value, the ``reference`` schedule marked; schedules not run yet are simply absent."""
     sns.set_theme(style="whitegrid", context="notebook")
@@ -325,8 +453,13 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
         if len(line):
             # Dodged sideways by a few percent (a log axis) so equal accuracies stay visible.
             dodge = 1.0 + 0.025 * (i - (len(names) - 1) / 2)
-            ax.plot(line.index * dodge, line.values * 100, **looks[name].line(), markersize=7,
-                    label=run_name(row))
+            ax.plot(
+                line.index * dodge,
+                line.values * 100,
+                **looks[name].line(),
+                markersize=7,
+                label=run_name(row),
+            )
     epochs = sorted(runs["epochs"].unique())
     ax.set_xscale("log")
     ax.set_xticks(epochs)
@@ -336,21 +469,24 @@ def budget_curves(runs: pd.DataFrame, title: str, series: str = "configuration",
         ax.axvline(reference, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("epochs of training (cosine schedule over the run; points dodged sideways)")
     if done.empty:
-        ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center",
-                color="grey")
+        ax.text(
+            0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center", color="grey"
+        )
         ax.set_ylim(0, 100)
     return _finish(fig, [ax], title, columns=3)
 
 
-def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str,
-                 size_by: str = "k") -> plt.Figure:
+def cost_scatter(
+    runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str, size_by: str = "k"
+) -> plt.Figure:
     """Test accuracy (%) against each cost column of ``costs`` ({column: axis label}), one panel
     per cost; each ``hue`` value in its series' look, its points joined in ``size_by`` order and
     sized by ``size_by`` (small k, small marker: no text labels, which pile up)."""
     sns.set_theme(style="whitegrid", context="notebook")
     finished = runs[runs["status"] == "finished"]
-    fig, axes = plt.subplots(1, len(costs), figsize=(5.6 * len(costs), 4.4), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(
+        1, len(costs), figsize=(5.6 * len(costs), 4.4), squeeze=False, sharey=True
+    )
     first = runs.drop_duplicates(hue)
     looks = dict(zip(first[hue], run_styles(first.to_dict("records"), vary=hue)))
     names = {row[hue]: series_name(row) for row in first.to_dict("records")}
@@ -360,35 +496,79 @@ def cost_scatter(runs: pd.DataFrame, hue: str, costs: dict[str, str], title: str
         for value, group in finished.groupby(hue, sort=False):
             group = group.sort_values(size_by)
             look = looks[value]
-            ax.plot(group[column], group["test_acc"] * 100, color=look.colour,
-                    linestyle=look.linestyle, alpha=0.5, linewidth=1, zorder=1)
-            ax.scatter(group[column], group["test_acc"] * 100, color=look.colour,
-                       marker=look.marker, s=[sizes.get(v, 50) for v in group[size_by]],
-                       edgecolor="white", linewidth=0.6, zorder=2)
+            ax.plot(
+                group[column],
+                group["test_acc"] * 100,
+                color=look.colour,
+                linestyle=look.linestyle,
+                alpha=0.5,
+                linewidth=1,
+                zorder=1,
+            )
+            ax.scatter(
+                group[column],
+                group["test_acc"] * 100,
+                color=look.colour,
+                marker=look.marker,
+                s=[sizes.get(v, 50) for v in group[size_by]],
+                edgecolor="white",
+                linewidth=0.6,
+                zorder=2,
+            )
         _cost_axis(ax, finished[column])
         ax.set_xlabel(label)
     axes[0][0].set_ylabel("test accuracy (%)")
-    handles = [plt.Line2D([], [], **looks[v].line(), label=names[v])
-               for v in dict.fromkeys(finished[hue])]
-    handles += [plt.Line2D([], [], color="grey", marker="o", linestyle="",
-                           markersize=(sizes[v] ** 0.5), label=f"{size_by}={v:g}")
-                for v in values]
+    handles = [
+        plt.Line2D([], [], **looks[v].line(), label=names[v]) for v in dict.fromkeys(finished[hue])
+    ]
+    handles += [
+        plt.Line2D(
+            [],
+            [],
+            color="grey",
+            marker="o",
+            linestyle="",
+            markersize=(sizes[v] ** 0.5),
+            label=f"{size_by}={v:g}",
+        )
+        for v in values
+    ]
     if finished.empty:  # the accuracy's own scale; no cost axis has one before a run
         for ax in axes[0]:
-            ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center",
-                    va="center", color="grey", fontsize=12)
+            ax.text(
+                0.5,
+                0.5,
+                "not run yet",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="grey",
+                fontsize=12,
+            )
             ax.set_ylim(0, 100)
             ax.xaxis.set_major_locator(ticker.NullLocator())
     else:
-        fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)),
-                   frameon=False, bbox_to_anchor=(0.5, -0.02))
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=min(4, len(handles)),
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.02),
+        )
     fig.suptitle(title, wrap=True)
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
     return fig
 
 
-def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str, title: str,
-                 ylabel: str, group_label=lambda key: "\n".join(map(str, key))) -> plt.Figure:
+def grouped_bars(
+    table: pd.DataFrame,
+    group: list[str],
+    series: str,
+    value: str,
+    title: str,
+    ylabel: str,
+    group_label=lambda key: "\n".join(map(str, key)),
+) -> plt.Figure:
     """One group of bars per distinct ``group`` key, one bar per ``series`` value in each (a
     missing combination leaves a gap): e.g. published against measured accuracy per model.
     The first ``series`` value (the published one) is grey, the others in colour."""
@@ -401,11 +581,19 @@ def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str,
     for j, source in enumerate(sources):
         rows = table[table[series] == source].set_index(group)[value]
         values = [rows.get(key, float("nan")) for key in keys]
-        bars = ax.bar([i + j * width for i in range(len(keys))], values, width=width,
-                      label=source, color=colours[j])
+        bars = ax.bar(
+            [i + j * width for i in range(len(keys))],
+            values,
+            width=width,
+            label=source,
+            color=colours[j],
+        )
         ax.bar_label(bars, fmt="%.1f", padding=2, fontsize=9)
-    ax.set_xticks([i + width * (len(sources) - 1) / 2 for i in range(len(keys))],
-                  [group_label(key) for key in keys], fontsize=8)
+    ax.set_xticks(
+        [i + width * (len(sources) - 1) / 2 for i in range(len(keys))],
+        [group_label(key) for key in keys],
+        fontsize=8,
+    )
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title, wrap=True, fontsize=11)
@@ -413,8 +601,9 @@ def grouped_bars(table: pd.DataFrame, group: list[str], series: str, value: str,
     return fig
 
 
-def reference_lines(fig: plt.Figure, values: dict[str, float], label: str,
-                    tag: str = "published") -> None:
+def reference_lines(
+    fig: plt.Figure, values: dict[str, float], label: str, tag: str = "published"
+) -> None:
     """A published accuracy (%) as a thin black dash-dot line across each panel of ``fig``
     made for a key of ``values`` (its panel value, e.g. a model), named once in the legend and
     on the line (``tag`` and the value). For numbers a paper prints without an x (a kept
@@ -424,10 +613,16 @@ def reference_lines(fig: plt.Figure, values: dict[str, float], label: str,
     for ax in drawn:
         level = values[ax.get_gid()]
         ax.axhline(level, color="black", linestyle="-.", linewidth=0.9, label=label, zorder=1)
-        ax.annotate(f"{tag} {level:.1f}", (0.02, level), xycoords=ax.get_yaxis_transform(),
-                    xytext=(0, 2), textcoords="offset points", fontsize=9, va="bottom",
-                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
-                          "edgecolor": "none"})
+        ax.annotate(
+            f"{tag} {level:.1f}",
+            (0.02, level),
+            xycoords=ax.get_yaxis_transform(),
+            xytext=(0, 2),
+            textcoords="offset points",
+            fontsize=9,
+            va="bottom",
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+        )
     for ax in drawn:  # shared or not, each panel holds every level, and its label above it
         levels = [values[other.get_gid()] for other in drawn]
         low, high = ax.get_ylim()
@@ -465,7 +660,7 @@ def figure_problems(fig: plt.Figure) -> list[str]:
         texts.append((text, text.get_window_extent(renderer)))
     problems = []
     for i, (a, box_a) in enumerate(texts):
-        for b, box_b in texts[i + 1:]:
+        for b, box_b in texts[i + 1 :]:
             overlap_w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
             overlap_h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
             if overlap_w > 1 and overlap_h > 1:
@@ -477,8 +672,9 @@ def figure_problems(fig: plt.Figure) -> list[str]:
         for handle, text in zip(legend.legend_handles, legend.get_texts()):
             look = _look(handle)
             if look is not None and look in seen:
-                problems.append(f"legend entries {seen[look]!r} and {text.get_text()!r} "
-                                f"look the same")
+                problems.append(
+                    f"legend entries {seen[look]!r} and {text.get_text()!r} look the same"
+                )
             seen.setdefault(look, text.get_text())
     problems += _looks_across_panels(fig)
     problems += _scales_without_data(fig)
@@ -497,8 +693,11 @@ def _looks_across_panels(fig: plt.Figure) -> list[str]:
             look = _look(artist)
             if label and not label.startswith("_") and look is not None:
                 looks.setdefault(label, set()).add(look)
-    return [f"series {label!r} is drawn in {len(seen)} looks across the panels"
-            for label, seen in looks.items() if len(seen) > 1]
+    return [
+        f"series {label!r} is drawn in {len(seen)} looks across the panels"
+        for label, seen in looks.items()
+        if len(seen) > 1
+    ]
 
 
 def _scales_without_data(fig: plt.Figure) -> list[str]:
@@ -506,8 +705,10 @@ def _scales_without_data(fig: plt.Figure) -> list[str]:
     neither its panel nor a panel sharing it draws on, or an accuracy (%) that ends at 1."""
     problems = []
     for ax in fig.axes:
-        for name, axis, shared in (("x", ax.xaxis, ax.get_shared_x_axes()),
-                                   ("y", ax.yaxis, ax.get_shared_y_axes())):
+        for name, axis, shared in (
+            ("x", ax.xaxis, ax.get_shared_x_axes()),
+            ("y", ax.yaxis, ax.get_shared_y_axes()),
+        ):
             if not any(t.get_visible() and t.get_text() for t in axis.get_ticklabels()):
                 continue
             siblings = shared.get_siblings(ax)
@@ -516,8 +717,10 @@ def _scales_without_data(fig: plt.Figure) -> list[str]:
             low, high = sorted(axis.get_view_interval())
             empty = not any(s.has_data() for s in siblings)
             if ("%" in label and high <= 1) or (empty and (low, high) == (0.0, 1.0)):
-                problems.append(f"panel {ax.get_title()!r}: its {name} axis ({label!r}) reads "
-                                f"{low:g}-{high:g}, a scale nothing drawn on it has")
+                problems.append(
+                    f"panel {ax.get_title()!r}: its {name} axis ({label!r}) reads "
+                    f"{low:g}-{high:g}, a scale nothing drawn on it has"
+                )
     return problems
 
 
@@ -537,8 +740,10 @@ def _levels_on_the_frame(fig: plt.Figure) -> list[str]:
             low, high = (box.y0, box.y1) if along_y else (box.x0, box.x1)
             if (where <= low + 2).any() or (where >= high - 2).any():
                 level = line.get_ydata()[0] if along_y else line.get_xdata()[0]
-                problems.append(f"panel {ax.get_title()!r}: level {line.get_label()!r} at "
-                                f"{level:g} lies on or past the panel's frame")
+                problems.append(
+                    f"panel {ax.get_title()!r}: level {line.get_label()!r} at "
+                    f"{level:g} lies on or past the panel's frame"
+                )
     return problems
 
 
@@ -561,15 +766,19 @@ def _canvas_problems(fig: plt.Figure, renderer, texts) -> list[str]:
     if texts:
         smallest = min(text.get_fontsize() for text in texts)
         if smallest / 72 * shown < MIN_TEXT_PX:
-            problems.append(f"the canvas is {width * SAVE_DPI:.0f} px wide: shown {SHOWN_PX} px "
-                            f"wide, its {smallest:g}-pt text is {smallest / 72 * shown:.1f} px "
-                            f"tall (at least {MIN_TEXT_PX} px reads)")
+            problems.append(
+                f"the canvas is {width * SAVE_DPI:.0f} px wide: shown {SHOWN_PX} px "
+                f"wide, its {smallest:g}-pt text is {smallest / 72 * shown:.1f} px "
+                f"tall (at least {MIN_TEXT_PX} px reads)"
+            )
     panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
     if panels:
         span = (max(p.x1 for p in panels) - min(p.x0 for p in panels)) / fig.dpi
         if span < MIN_PANEL_SHARE * width:
-            problems.append(f"the panels fill {span / width:.0%} of the canvas' width: "
-                            "text past the figure's sides widens the saved canvas")
+            problems.append(
+                f"the panels fill {span / width:.0%} of the canvas' width: "
+                "text past the figure's sides widens the saved canvas"
+            )
     return problems
 
 
@@ -582,15 +791,22 @@ def _look(handle) -> tuple | None:
 
     if isinstance(handle, Line2D):  # the dash pattern itself: custom dashes all read "--"
         dashes = getattr(handle, "_unscaled_dash_pattern", handle.get_linestyle())
-        return (mcolors.to_hex(handle.get_color()), str(dashes),
-                str(handle.get_marker()), handle.get_markersize())
+        return (
+            mcolors.to_hex(handle.get_color()),
+            str(dashes),
+            str(handle.get_marker()),
+            handle.get_markersize(),
+        )
     if isinstance(handle, Patch):
         return (mcolors.to_hex(handle.get_facecolor()), "patch")
     if isinstance(handle, PathCollection):
         if not len(handle.get_facecolor()) or not handle.get_paths():
             return None
-        return (mcolors.to_hex(handle.get_facecolor()[0]), "points",
-                handle.get_paths()[0].vertices.round(3).tobytes())
+        return (
+            mcolors.to_hex(handle.get_facecolor()[0]),
+            "points",
+            handle.get_paths()[0].vertices.round(3).tobytes(),
+        )
     return None
 
 
@@ -616,8 +832,10 @@ def _plain_number(value: float, _position=None) -> str:
 
 # No software version or creation date in the files: the same CSV redraws byte-identical
 # figures, so `make plots` on a clean checkout leaves git clean.
-_REPRODUCIBLE = {".png": {"Software": None}, ".pdf": {"Creator": None, "Producer": None,
-                                                      "CreationDate": None}}
+_REPRODUCIBLE = {
+    ".png": {"Software": None},
+    ".pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+}
 
 
 def save_figure(fig: plt.Figure, path_without_suffix: str | os.PathLike) -> list[Path]:

@@ -1,5 +1,6 @@
-"""Numbers published in Ramanujan et al. (2020) and by the methods they compare with, for showing beside measured ones (never mixed:
-every published value is labelled as such). Source: PROTOCOL.md, "ImageNet"."""
+"""Numbers published in Ramanujan et al. (2020) and by the methods they compare with, for showing
+beside measured ones (never mixed: every published value is labelled as such). Source:
+PROTOCOL.md, "ImageNet"."""
 
 from __future__ import annotations
 

@@ -44,8 +44,17 @@ DENSE_STYLES = {"sgd": ("#000000", "--", "x"), "adam": ("#666666", ":", "+")}
 PAB_RANDOM_MASK = "#949494"  # PaB with a random mask instead of SynFlow's: its own grey
 PAB_PSG = ("#6a3d9a", "v")  # PaB trained with PSG's gradients: its own colour and marker
 VARIANT_MARKERS = ["v", "<", "o", ">", "^", "p", "h", "*"]
-K_MARKERS = {0.1: "v", 0.2: "1", 0.3: "<", 0.4: "2", 0.5: "o", 0.6: "3", 0.7: ">", 0.8: "4",
-             0.9: "^"}
+K_MARKERS = {
+    0.1: "v",
+    0.2: "1",
+    0.3: "<",
+    0.4: "2",
+    0.5: "o",
+    0.6: "3",
+    0.7: ">",
+    0.8: "4",
+    0.9: "^",
+}
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,9 @@ def series_style(row: Mapping) -> Style:
     """The series' look: colour from the distribution, line and marker from the method."""
     method = value_of(row, "method") or "edge-popup"
     if method == "dense":
-        colour, line, marker = DENSE_STYLES.get(value_of(row, "optimizer") or "sgd",
-                                                DENSE_STYLES["sgd"])
+        colour, line, marker = DENSE_STYLES.get(
+            value_of(row, "optimizer") or "sgd", DENSE_STYLES["sgd"]
+        )
         return Style(colour, line, marker)
     line, marker = METHOD_LINES.get(method, METHOD_LINES["edge-popup"])
     colour = DISTRIBUTION_COLOURS.get(value_of(row, "init"), "#333333")

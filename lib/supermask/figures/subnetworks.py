@@ -16,26 +16,40 @@ import torch
 
 from ..config import FIELDS, Profile, RunConfig
 from ..masks import masked_layers
+from ..names import run_name
+from ..runs.grid import parse_only
 from ..runs.records import CONFIG, RESULT, read_config, read_result
 from ..runs.subnetwork import MASK, MaskError, Subnetwork, mask_shapes, read_mask
 from ..training.loop import build
-from ..runs.grid import parse_only
-from ..names import run_name
 
-__all__ = ["chosen_runs", "config_of", "first_layer_filters", "frozen_weights_equal", "in_degrees",
-           "kept_fractions", "load_masks", "overlaps", "plot_degrees", "plot_filters",
-           "plot_kept", "plot_overlaps"]
+__all__ = [
+    "chosen_runs",
+    "config_of",
+    "first_layer_filters",
+    "frozen_weights_equal",
+    "in_degrees",
+    "kept_fractions",
+    "load_masks",
+    "overlaps",
+    "plot_degrees",
+    "plot_filters",
+    "plot_kept",
+    "plot_overlaps",
+]
 
 
 def _of_profile(config: RunConfig, profile: Profile) -> bool:
-    return (config.epochs == profile.method_epochs(config.method)
-            and config.train_subset == profile.train_subset
-            and config.test_subset == profile.test_subset
-            and config.precision == profile.precision)
+    return (
+        config.epochs == profile.method_epochs(config.method)
+        and config.train_subset == profile.train_subset
+        and config.test_subset == profile.test_subset
+        and config.precision == profile.precision
+    )
 
 
-def chosen_runs(results_dir: str | os.PathLike, profile: Profile, select: str | dict | None
-                ) -> pd.DataFrame:
+def chosen_runs(
+    results_dir: str | os.PathLike, profile: Profile, select: str | dict | None
+) -> pd.DataFrame:
     """The finished masked runs of ``profile`` in the store whose fields ``select`` names
     (JSON like ``{"model": ["conv4"], "k": [0.5]}``), one row each with ``has_mask``; reads
     only. ``ValueError`` for a field RunConfig does not have."""
@@ -48,18 +62,31 @@ def chosen_runs(results_dir: str | os.PathLike, profile: Profile, select: str | 
             result = read_result(run_dir / RESULT)
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if (result.get("status") != "finished" or config.method == "dense"
-                or not _of_profile(config, profile)
-                or any(getattr(config, name) not in values for name, values in chosen.items())):
+        if (
+            result.get("status") != "finished"
+            or config.method == "dense"
+            or not _of_profile(config, profile)
+            or any(getattr(config, name) not in values for name, values in chosen.items())
+        ):
             continue
-        rows.append({**config.to_dict(), "config": config, "hash": config.hash,
-                     "run_dir": str(run_dir),
-                     "test_acc": result.get("test_acc"),
-                     "has_mask": (run_dir / MASK).is_file(), "result": result,
-                     "name": run_name(config.to_dict())})
+        rows.append(
+            {
+                **config.to_dict(),
+                "config": config,
+                "hash": config.hash,
+                "run_dir": str(run_dir),
+                "test_acc": result.get("test_acc"),
+                "has_mask": (run_dir / MASK).is_file(),
+                "result": result,
+                "name": run_name(config.to_dict()),
+            }
+        )
     columns = [*FIELDS, "config", "hash", "run_dir", "test_acc", "has_mask", "result", "name"]
-    return pd.DataFrame(rows, columns=columns).sort_values(
-        ["model", "method", "init", "k", "seed"], na_position="last").reset_index(drop=True)
+    return (
+        pd.DataFrame(rows, columns=columns)
+        .sort_values(["model", "method", "init", "k", "seed"], na_position="last")
+        .reset_index(drop=True)
+    )
 
 
 def config_of(row: dict) -> RunConfig:
@@ -77,8 +104,9 @@ def load_masks(runs: pd.DataFrame) -> tuple[dict[str, Subnetwork], dict[str, str
             continue
         config = config_of(row)
         try:
-            masks[row["hash"]] = read_mask(Path(row["run_dir"]) / MASK, config,
-                                           mask_shapes(build(config)))
+            masks[row["hash"]] = read_mask(
+                Path(row["run_dir"]) / MASK, config, mask_shapes(build(config))
+            )
         except MaskError as error:
             missing[row["name"]] = str(error)
     return masks, missing
@@ -90,10 +118,17 @@ def _layer(path: str) -> str:
 
 def kept_fractions(runs: pd.DataFrame, masks: dict[str, Subnetwork]) -> pd.DataFrame:
     """One row per run and masked layer: the fraction of its weights the mask keeps."""
-    rows = [{"name": row["name"], "hash": row["hash"], "layer": _layer(path),
-             "kept": float(mask.mean())}
-            for row in runs.to_dict("records") if row["hash"] in masks
-            for path, mask in masks[row["hash"]].masks.items()]
+    rows = [
+        {
+            "name": row["name"],
+            "hash": row["hash"],
+            "layer": _layer(path),
+            "kept": float(mask.mean()),
+        }
+        for row in runs.to_dict("records")
+        if row["hash"] in masks
+        for path, mask in masks[row["hash"]].masks.items()
+    ]
     return pd.DataFrame(rows, columns=["name", "hash", "layer", "kept"])
 
 
@@ -108,10 +143,26 @@ def in_degrees(runs: pd.DataFrame, masks: dict[str, Subnetwork]) -> pd.DataFrame
         for path, mask in masks[row["hash"]].masks.items():
             per_output = mask.reshape(mask.shape[0], -1).mean(1)
             per_input = mask.swapaxes(0, 1).reshape(mask.shape[1], -1).mean(1)
-            rows += [{"name": row["name"], "layer": _layer(path), "side": "in", "unit": i,
-                      "kept": float(v)} for i, v in enumerate(per_output)]
-            rows += [{"name": row["name"], "layer": _layer(path), "side": "out", "unit": i,
-                      "kept": float(v)} for i, v in enumerate(per_input)]
+            rows += [
+                {
+                    "name": row["name"],
+                    "layer": _layer(path),
+                    "side": "in",
+                    "unit": i,
+                    "kept": float(v),
+                }
+                for i, v in enumerate(per_output)
+            ]
+            rows += [
+                {
+                    "name": row["name"],
+                    "layer": _layer(path),
+                    "side": "out",
+                    "unit": i,
+                    "kept": float(v),
+                }
+                for i, v in enumerate(per_input)
+            ]
     return pd.DataFrame(rows, columns=["name", "layer", "side", "unit", "kept"])
 
 
@@ -121,8 +172,13 @@ def frozen_weights_equal(a: RunConfig, b: RunConfig) -> bool:
     their seeds, are identical."""
     if (a.model, a.width) != (b.model, b.width):
         return False
-    wa, wb = (dict((name, layer.parametrizations.weight.original)
-                   for name, layer, _ in masked_layers(build(c))) for c in (a, b))
+    wa, wb = (
+        dict(
+            (name, layer.parametrizations.weight.original)
+            for name, layer, _ in masked_layers(build(c))
+        )
+        for c in (a, b)
+    )
     return wa.keys() == wb.keys() and all(torch.equal(wa[n], wb[n]) for n in wa)
 
 
@@ -145,14 +201,22 @@ def overlaps(runs: pd.DataFrame, masks: dict[str, Subnetwork]) -> tuple[pd.DataF
             p, q = ma.mean(), mb.mean()
             small, large = (ma, mb) if p <= q else (mb, ma)
             both = np.logical_and(ma, mb).sum()
-            rows.append({"pair": f"{a['name']} / {b['name']}", "a": a["name"], "b": b["name"],
-                         "layer": _layer(path),
-                         "jaccard": both / np.logical_or(ma, mb).sum(),
-                         "jaccard_chance": p * q / (p + q - p * q),
-                         "nested": np.logical_and(small, large).sum() / small.sum(),
-                         "nested_chance": max(p, q)})
-    return pd.DataFrame(rows, columns=["pair", "a", "b", "layer", "jaccard", "jaccard_chance",
-                                       "nested", "nested_chance"]), different
+            rows.append(
+                {
+                    "pair": f"{a['name']} / {b['name']}",
+                    "a": a["name"],
+                    "b": b["name"],
+                    "layer": _layer(path),
+                    "jaccard": both / np.logical_or(ma, mb).sum(),
+                    "jaccard_chance": p * q / (p + q - p * q),
+                    "nested": np.logical_and(small, large).sum() / small.sum(),
+                    "nested_chance": max(p, q),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=["pair", "a", "b", "layer", "jaccard", "jaccard_chance", "nested", "nested_chance"],
+    ), different
 
 
 def first_layer_filters(config: RunConfig, subnetwork: Subnetwork) -> np.ndarray:
@@ -172,9 +236,8 @@ def first_layer_filters(config: RunConfig, subnetwork: Subnetwork) -> np.ndarray
 def _panels(layers: list[str], height: float = 3.0):
     columns = min(len(layers), 4)
     rows = -(-len(layers) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, height * rows),
-                             squeeze=False)
-    for ax in axes.flat[len(layers):]:
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, height * rows), squeeze=False)
+    for ax in axes.flat[len(layers) :]:
         ax.set_visible(False)
     return fig, list(axes.flat)
 
@@ -183,8 +246,15 @@ def plot_kept(kept: pd.DataFrame, title: str) -> plt.Figure:
     """Kept fraction (%) of each layer, one line per run."""
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * kept["layer"].nunique()), 4.0))
-    sns.pointplot(kept.assign(kept=kept["kept"] * 100), x="layer", y="kept", hue="name", ax=ax,
-                  markersize=4, linewidth=1.2)
+    sns.pointplot(
+        kept.assign(kept=kept["kept"] * 100),
+        x="layer",
+        y="kept",
+        hue="name",
+        ax=ax,
+        markersize=4,
+        linewidth=1.2,
+    )
     ax.set_ylabel("weights kept (%)")
     ax.set_xlabel("layer (input to output)")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -201,12 +271,24 @@ def plot_degrees(degrees: pd.DataFrame, side: str, title: str) -> plt.Figure:
     fig, axes = _panels(layers, height=3.2)
     for ax, layer in zip(axes, layers):
         data = here[here["layer"] == layer]
-        sns.boxplot(data.assign(kept=data["kept"] * 100), x="kept", y="name", ax=ax,
-                    fliersize=1.5, linewidth=0.8)
+        sns.boxplot(
+            data.assign(kept=data["kept"] * 100),
+            x="kept",
+            y="name",
+            ax=ax,
+            fliersize=1.5,
+            linewidth=0.8,
+        )
         disconnected = data.groupby("name", sort=False)["kept"].apply(lambda v: (v == 0).mean())
-        ax.set_title(f"{layer}" + (f" (disconnected: up to {100 * disconnected.max():.0f}%)"
-                                   if side == "out" and disconnected.max() > 0 else ""),
-                     fontsize="small")
+        ax.set_title(
+            f"{layer}"
+            + (
+                f" (disconnected: up to {100 * disconnected.max():.0f}%)"
+                if side == "out" and disconnected.max() > 0
+                else ""
+            ),
+            fontsize="small",
+        )
         ax.set_xlabel("kept (%)")
         ax.set_ylabel("")
         if ax is not axes[0]:
@@ -224,10 +306,19 @@ def plot_overlaps(pairs: pd.DataFrame, measure: str, title: str) -> plt.Figure:
     colours = sns.color_palette("colorblind", n_colors=max(1, pairs["pair"].nunique()))
     for colour, (pair, rows) in zip(colours, pairs.groupby("pair", sort=False)):
         ax.plot(rows["layer"], rows[measure] * 100, marker="o", color=colour, label=pair)
-        ax.plot(rows["layer"], rows[f"{measure}_chance"] * 100, linestyle="--", color=colour,
-                linewidth=1.0, label=f"chance ({pair})")
-    ax.set_ylabel({"jaccard": "Jaccard index (%)",
-                   "nested": "smaller subnetwork inside the larger (%)"}[measure])
+        ax.plot(
+            rows["layer"],
+            rows[f"{measure}_chance"] * 100,
+            linestyle="--",
+            color=colour,
+            linewidth=1.0,
+            label=f"chance ({pair})",
+        )
+    ax.set_ylabel(
+        {"jaccard": "Jaccard index (%)", "nested": "smaller subnetwork inside the larger (%)"}[
+            measure
+        ]
+    )
     ax.set_xlabel("layer (input to output)")
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title, fontsize="medium")
@@ -239,9 +330,12 @@ def plot_filters(filters: dict[str, np.ndarray], title: str) -> plt.Figure:
     count = max(len(f) for f in filters.values())
     columns = min(count, 16)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows * len(filters), columns,
-                             figsize=(0.55 * columns, 0.62 * rows * len(filters) + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows * len(filters),
+        columns,
+        figsize=(0.55 * columns, 0.62 * rows * len(filters) + 0.6),
+        squeeze=False,
+    )
     for block, (name, images) in enumerate(filters.items()):
         for i in range(rows * columns):
             ax = axes[block * rows + i // columns, i % columns]

@@ -37,8 +37,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet101": _torchvision("resnet101"),
     "wide_resnet50_2": _torchvision("wide_resnet50_2"),
 }
-DATASET_OF = {name: "imagenet" if name in ("resnet50", "resnet101", "wide_resnet50_2")
-              else "cifar10" for name in MODELS}
+DATASET_OF = {
+    name: "imagenet" if name in ("resnet50", "resnet101", "wide_resnet50_2") else "cifar10"
+    for name in MODELS
+}
 
 
 def build_model(name: str, width: float = 1.0, num_classes: int | None = None) -> nn.Module:

@@ -1,4 +1,5 @@
-"""Conv2/4/6/8 of Frankle & Carbin as used by Ramanujan et al. (no batch norm, no bias, no dropout)."""
+"""Conv2/4/6/8 of Frankle & Carbin as used by Ramanujan et al. (no batch norm, no bias, no
+dropout)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,11 @@ class LayoutKeepingFlatten(nn.Flatten):
         super().__init__(start_dim=1, end_dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
-                memory_format=torch.channels_last):
+        if (
+            x.dim() == 4
+            and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)
+        ):
             return _FlattenChannelsLast.apply(x)
         return x.flatten(1)
 
@@ -80,7 +84,10 @@ class ConvNet(nn.Module):
         for block in blocks:
             for out in block:
                 out = scaled_units(out, width)
-                layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                    nn.ReLU(inplace=True),
+                ]
                 channels = out
             layers.append(nn.MaxPool2d(2))
             size //= 2

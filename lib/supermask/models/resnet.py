@@ -19,10 +19,14 @@ def cifar_resnet18(width: float = 1.0, num_classes: int = 10) -> ResNet:
         model.inplanes = scaled_units(64, width)
         model.bn1 = nn.BatchNorm2d(model.inplanes)
         for i, (base, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), start=1):
-            setattr(model, f"layer{i}", model._make_layer(BasicBlock, scaled_units(base, width), 2,
-                                                          stride=stride))
+            setattr(
+                model,
+                f"layer{i}",
+                model._make_layer(BasicBlock, scaled_units(base, width), 2, stride=stride),
+            )
         model.fc = nn.Linear(model.inplanes, num_classes)
-    model.conv1 = nn.Conv2d(3, scaled_units(64, width), kernel_size=3, stride=1, padding=1,
-                            bias=False)
+    model.conv1 = nn.Conv2d(
+        3, scaled_units(64, width), kernel_size=3, stride=1, padding=1, bias=False
+    )
     model.maxpool = nn.Identity()
     return model

@@ -1,4 +1,5 @@
-"""Subnetwork sizes: how many weights a (model, width, k) keeps, and the k that keeps a given count."""
+"""Subnetwork sizes: how many weights a (model, width, k) keeps, and the k that keeps a given
+count."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def k_for_kept(model: str, width: float, kept: int, tolerance: float = 0.01) -> 
     k = round(kept / total, 6)
     realised = kept_weights(model, width, k)
     if abs(realised - kept) > tolerance * kept:
-        raise ValueError(f"k={k} keeps {realised} weights of {model} at width {width}, "
-                         f"not {kept} within {tolerance:.0%}")
+        raise ValueError(
+            f"k={k} keeps {realised} weights of {model} at width {width}, "
+            f"not {kept} within {tolerance:.0%}"
+        )
     return k

@@ -22,9 +22,14 @@ __all__ = ["GRID_TAG", "notebook_grid"]
 GRID_TAG = "grid"
 
 
-def notebook_grid(figure: str, profile: str, results_dir: str | os.PathLike,
-                  data_dir: str | os.PathLike | None = None, seeds=None,
-                  notebooks: dict[str, Path] | None = None) -> list[tuple[dict, RunConfig]]:
+def notebook_grid(
+    figure: str,
+    profile: str,
+    results_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    seeds=None,
+    notebooks: dict[str, Path] | None = None,
+) -> list[tuple[dict, RunConfig]]:
     """The (label, RunConfig) pairs of ``figure``'s grid at ``profile``. ValueError for a
     figure that is not one of ``notebooks/figures.txt`` or whose notebook declares no grid
     (the ImageNet table); the notebook's own parameter checks raise as they would in it."""
@@ -32,14 +37,22 @@ def notebook_grid(figure: str, profile: str, results_dir: str | os.PathLike,
     if figure not in notebooks:
         raise ValueError(f"unknown figure {figure!r}; valid: {', '.join(notebooks)}")
     path = notebooks[figure]
-    cells = [cell for cell in json.loads(path.read_text())["cells"]
-             if cell["cell_type"] == "code"]
+    cells = [cell for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == "code"]
     if not any(GRID_TAG in cell["metadata"].get("tags", []) for cell in cells):
-        raise ValueError(f"{figure} ({path.name}) declares no grid of CIFAR-10 runs "
-                         f"(no cell tagged {GRID_TAG!r}): it cannot be a campaign's figure")
-    parameters = {"profile": profile, "seeds": seeds, "data_dir": data_dir,
-                  "results_dir": str(results_dir), "figures_dir": None, "train": False,
-                  "wait": False, "device": "cpu"}
+        raise ValueError(
+            f"{figure} ({path.name}) declares no grid of CIFAR-10 runs "
+            f"(no cell tagged {GRID_TAG!r}): it cannot be a campaign's figure"
+        )
+    parameters = {
+        "profile": profile,
+        "seeds": seeds,
+        "data_dir": data_dir,
+        "results_dir": str(results_dir),
+        "figures_dir": None,
+        "train": False,
+        "wait": False,
+        "device": "cpu",
+    }
     namespace: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):  # the cells' own prints (profile, sizes)
         for cell in cells:

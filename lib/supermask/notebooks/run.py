@@ -26,10 +26,14 @@ from pathlib import Path
 from ..boundary import entry_point
 
 # Errors a notebook's parameter checks raise before any run or file is written.
-BAD_INPUT = {"ValueError", "FileNotFoundError", "NotADirectoryError", "DataNotFoundError",
-             "StoreError"}
-USAGE = ("usage: python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED "
-         "[-p PARAMETER VALUE]...")
+BAD_INPUT = {
+    "ValueError",
+    "FileNotFoundError",
+    "NotADirectoryError",
+    "DataNotFoundError",
+    "StoreError",
+}
+USAGE = "usage: python -m supermask.notebooks.run NAME NOTEBOOK EXECUTED [-p PARAMETER VALUE]..."
 
 
 def _typed(value: str, default: str | None = None, name: str = ""):
@@ -57,12 +61,12 @@ def declared_parameters(notebook: Path) -> dict[str, str]:
     """The notebook's parameters and the source text of each default (its parameters cell)."""
     import papermill
 
-    return {name: spec["default"] for name, spec in papermill.inspect_notebook(
-        str(notebook)).items()}
+    return {
+        name: spec["default"] for name, spec in papermill.inspect_notebook(str(notebook)).items()
+    }
 
 
-def parse(argv: list[str], declared: dict[str, str] | None = None
-          ) -> tuple[str, Path, Path, dict]:
+def parse(argv: list[str], declared: dict[str, str] | None = None) -> tuple[str, Path, Path, dict]:
     """(name, notebook, executed, parameters); given the notebook's ``declared`` parameters, an
     unknown one is a ``ValueError`` naming the valid ones, and values are typed by them."""
     if len(argv) < 3 or (len(argv) - 3) % 3:
@@ -73,8 +77,9 @@ def parse(argv: list[str], declared: dict[str, str] | None = None
         if flag != "-p":
             raise SystemExit(f"{name}: expected -p PARAMETER VALUE, got {flag!r}; {USAGE}")
         if declared is not None and key not in declared:
-            raise ValueError(f"unknown parameter {key!r} of {notebook.name}; valid: "
-                             f"{', '.join(declared)}")
+            raise ValueError(
+                f"unknown parameter {key!r} of {notebook.name}; valid: {', '.join(declared)}"
+            )
         parameters[key] = _typed(value, None if declared is None else declared[key], key)
     return name, notebook, executed, parameters
 
@@ -105,9 +110,15 @@ def _main(argv: list[str]) -> int:
     try:
         with open(kernel_log, "w") as log_file:
             os.dup2(log_file.fileno(), 2)
-            papermill.execute_notebook(str(notebook), str(executed), parameters=parameters,
-                                       cwd=str(notebook.parent), progress_bar=False,
-                                       stdout_file=sys.stdout, stderr_file=None)
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters=parameters,
+                cwd=str(notebook.parent),
+                progress_bar=False,
+                stdout_file=sys.stdout,
+                stderr_file=None,
+            )
     except KeyboardInterrupt:
         error = "KeyboardInterrupt"
     except papermill.PapermillExecutionError as failed:
@@ -130,8 +141,11 @@ def _stopped(name: str, parameters: dict) -> int:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     profile = parameters.get("profile")
     again = f"make {name}" + (f" PROFILE={profile}" if profile else "")
-    print(f"\n{name}: stopped. Finished runs are kept in the store; `{again}` resumes, "
-          f"the interrupted run from its last finished epoch.", file=sys.stderr)
+    print(
+        f"\n{name}: stopped. Finished runs are kept in the store; `{again}` resumes, "
+        f"the interrupted run from its last finished epoch.",
+        file=sys.stderr,
+    )
     return 130
 
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 import json
 import sys
 
-METADATA = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"}}
+METADATA = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
 # Cell metadata that belongs to the notebook (papermill's parameters tag); the rest (collapsed,
 # scrolled, execution timings) is the viewer's state.
 CELL_METADATA = ("tags",)

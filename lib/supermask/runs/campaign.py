@@ -16,8 +16,14 @@ from ..provenance import REPO_DIR, device_label
 from .grid import csv_path, curves_path, parse_only
 from .tables import epoch_seconds, milestone_epochs
 
-__all__ = ["CampaignRun", "campaign_table", "figure_notebooks", "figure_targets",
-           "read_campaign", "to_markdown"]
+__all__ = [
+    "CampaignRun",
+    "campaign_table",
+    "figure_notebooks",
+    "figure_targets",
+    "read_campaign",
+    "to_markdown",
+]
 
 # The make targets of the figure notebooks, the names a campaign line may start with.
 _FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
@@ -26,8 +32,11 @@ _FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
 def figure_notebooks(path: Path = _FIGURES_FILE) -> dict[str, Path]:
     """Each figure's make target and its notebook, from ``notebooks/figures.txt``
     (``<target>=<notebook>`` lines)."""
-    pairs = [line.split("=", 1) for line in path.read_text().splitlines()
-             if "=" in line and not line.lstrip().startswith("#")]
+    pairs = [
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
     return {target.strip(): path.parent / f"{name.strip()}.ipynb" for target, name in pairs}
 
 
@@ -53,8 +62,9 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
     try:
         lines = path.read_text().splitlines()
     except UnicodeDecodeError:
-        raise ValueError(f"campaign file {path} is not text: expected lines "
-                         "'<figure> <only JSON>'") from None
+        raise ValueError(
+            f"campaign file {path} is not text: expected lines '<figure> <only JSON>'"
+        ) from None
     figures = figure_targets() if _FIGURES_FILE.is_file() else None
     runs = []
     for number, line in enumerate(lines, 1):
@@ -64,8 +74,9 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
         where = f"{path}:{number}"
         if figures is not None and figure not in figures:
             raise ValueError(f"{where}: unknown figure {figure!r}; valid: {', '.join(figures)}")
-        only = parse_only(text if text.strip() else None,
-                          where=f"{where}: the part after {figure!r}")
+        only = parse_only(
+            text if text.strip() else None, where=f"{where}: the part after {figure!r}"
+        )
         runs.append(CampaignRun(figure, only or {}))
     return runs
 
@@ -83,17 +94,20 @@ def _selected(frame: pd.DataFrame, only: dict[str, list]) -> pd.DataFrame:
     return frame[chosen]
 
 
-def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
-                   profile: Profile) -> pd.DataFrame:
+def campaign_table(
+    runs: list[CampaignRun], results_dir: str | os.PathLike, profile: Profile
+) -> pd.DataFrame:
     """One row per run of the campaign, in its order, read from the figures' CSVs: final test
     accuracy (%), test accuracy at each milestone epoch that the campaign's longest run reaches
     (from the learning curves), wall time and device. Runs not finished yet are listed with their
     status and no numbers."""
-    frames = [_selected(_read(csv_path(results_dir, profile, run.figure)), run.only)
-              for run in runs]
+    frames = [
+        _selected(_read(csv_path(results_dir, profile, run.figure)), run.only) for run in runs
+    ]
     # A campaign of 20-epoch runs at the 100-epoch profile (the seed spread) has no epoch 100.
-    lengths_run = [int(e) for frame in frames if "epochs" in frame
-                   for e in frame["epochs"].dropna()]
+    lengths_run = [
+        int(e) for frame in frames if "epochs" in frame for e in frame["epochs"].dropna()
+    ]
     epochs = milestone_epochs(max(lengths_run, default=profile.epochs))
     # A campaign over schedule lengths (the budget study) names each run's length.
     lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
@@ -107,25 +121,36 @@ def campaign_table(runs: list[CampaignRun], results_dir: str | os.PathLike,
         name += f", {row['epochs']} epochs" if len(lengths) > 1 else ""
         name += f", seed {row['seed']}" if len(seeds) > 1 else ""
         precision = row.get("precision")  # named where it is not the profile's
-        return name + (f", {precision}" if isinstance(precision, str)
-                       and precision != profile.precision else "")
+        return name + (
+            f", {precision}"
+            if isinstance(precision, str) and precision != profile.precision
+            else ""
+        )
 
     rows: list[dict[str, str]] = []
     for run, frame in zip(runs, frames, strict=True):
         curves = _read(curves_path(results_dir, profile, run.figure))
         if frame.empty:
-            rows.append({"run": f"{len(rows) + 1}. {run.figure} {json.dumps(run.only)}",
-                         "test acc.": "not run yet"})
+            rows.append(
+                {
+                    "run": f"{len(rows) + 1}. {run.figure} {json.dumps(run.only)}",
+                    "test acc.": "not run yet",
+                }
+            )
         frame = frame.assign(s_per_epoch=epoch_seconds(frame)) if len(frame) else frame
         for _, row in frame.iterrows():  # numbered as trained: "run 23 of 48"
             entry = {"run": f"{len(rows) + 1}. {label(row)}"}
             if row["status"] != "finished":
-                entry["test acc."] = "not finished yet" if row["status"] == "missing" \
-                    else str(row["status"])
+                entry["test acc."] = (
+                    "not finished yet" if row["status"] == "missing" else str(row["status"])
+                )
                 rows.append(entry)
                 continue
-            curve = curves[curves["hash"] == row["hash"]].set_index("epoch")["test_acc"] \
-                if not curves.empty else pd.Series(dtype=float)
+            curve = (
+                curves[curves["hash"] == row["hash"]].set_index("epoch")["test_acc"]
+                if not curves.empty
+                else pd.Series(dtype=float)
+            )
             entry["test acc."] = f"**{percent(row['test_acc'], unit='')}**"
             entry.update({f"epoch {e}": percent(curve.get(e), unit="") for e in epochs})
             entry["wall time"] = f"{row['wall_s'] / 3600:.2f} h ({row['s_per_epoch']:.0f} s/epoch)"

@@ -24,8 +24,9 @@ def dask_client(address: str | None = None, **local_cluster_options):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as error:
-        raise ImportError("sweeps on Dask need the 'distributed' package: "
-                          "pip install 'supermask[dask]'") from error
+        raise ImportError(
+            "sweeps on Dask need the 'distributed' package: pip install 'supermask[dask]'"
+        ) from error
     if address is not None:
         return Client(address)
     options = {"threads_per_worker": 1, "processes": True, **local_cluster_options}

@@ -49,8 +49,10 @@ def plain_state_dict(masked: nn.Module, plain: nn.Module) -> dict[str, torch.Ten
     for key, reference in plain.state_dict().items():
         if key in state:
             if state[key].shape != reference.shape:
-                raise ExportError(f"{key}: shape {tuple(state[key].shape)} does not fit the plain "
-                                  f"architecture's {tuple(reference.shape)}")
+                raise ExportError(
+                    f"{key}: shape {tuple(state[key].shape)} does not fit the plain "
+                    f"architecture's {tuple(reference.shape)}"
+                )
             out[key] = state.pop(key).contiguous()
         elif key.endswith(".bias"):  # a bias removed by masking, or a non-affine batch norm
             out[key] = torch.zeros_like(reference)
@@ -76,15 +78,18 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict | None]:
     except DigestError as error:
         raise ExportError(str(error)) from None
     if not run_dir.is_dir() or not (run_dir / CONFIG).is_file():
-        raise ExportError(f"{run_dir} is not a run directory (one with a config.json, "
-                          "results/runs/<model>-<method>-<hash>-<data>)")
+        raise ExportError(
+            f"{run_dir} is not a run directory (one with a config.json, "
+            "results/runs/<model>-<method>-<hash>-<data>)"
+        )
     try:
         config = read_config(run_dir / CONFIG)
         result = read_result(run_dir / RESULT)
         check_record(run_dir.name, config, result)
     except FileNotFoundError as error:
-        raise ExportError(f"{run_dir} holds no finished run ({Path(error.filename).name} is "
-                          "missing)") from None
+        raise ExportError(
+            f"{run_dir} holds no finished run ({Path(error.filename).name} is missing)"
+        ) from None
     except (ValueError, KeyError, TypeError) as error:
         raise ExportError(f"{run_dir}: unreadable run record ({error})") from None
     if result.get("status") != "finished":
@@ -101,7 +106,8 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict | None]:
             "the trained model or its mask, as run records committed before masks were do. To "
             "re-create them, move result.json out of the run directory and run the same config "
             "again (the figure notebook, or `python -m supermask train` with the fields of "
-            "config.json): it trains from scratch with the same seed and writes both") from None
+            "config.json): it trains from scratch with the same seed and writes both"
+        ) from None
     except Exception as error:  # truncated or corrupted
         raise ExportError(f"{run_dir}/model.pt is unreadable ({error})") from None
     return config, result, weights
@@ -111,23 +117,39 @@ def _check_target(run_dir: Path, out: Path, force: bool) -> None:
     """Refuse a target that would destroy something: a file already there (unless ``force``),
     anything inside the run store, a directory, or a place this user cannot write."""
     if out.is_symlink():
-        raise ExportError(f"{out} is a symbolic link (to {os.readlink(out)}); give a plain file "
-                          "name, so that no link is replaced")
+        raise ExportError(
+            f"{out} is a symbolic link (to {os.readlink(out)}); give a plain file "
+            "name, so that no link is replaced"
+        )
     target = out.resolve()
     runs = run_dir.resolve().parent
     if target == runs or runs in target.parents:
-        raise ExportError(f"{out} lies inside the run store {runs}: export writes outside it, "
-                          "never over a run's own files")
+        raise ExportError(
+            f"{out} lies inside the run store {runs}: export writes outside it, "
+            "never over a run's own files"
+        )
     if target.is_dir():
         raise ExportError(f"{out} is a directory; give a file name, e.g. {out}/subnetwork.pt")
     if target.exists() and not target.is_file():
-        raise ExportError(f"{out} is not a regular file (a device, a FIFO or a socket); give "
-                          "the name of a file to write")
-    store = next((p for p in target.parents if (p / CONFIG).is_file() or (p / RESULT).is_file()
-                  or (p.name == "runs" and _holds_runs(p))), None)
+        raise ExportError(
+            f"{out} is not a regular file (a device, a FIFO or a socket); give "
+            "the name of a file to write"
+        )
+    store = next(
+        (
+            p
+            for p in target.parents
+            if (p / CONFIG).is_file()
+            or (p / RESULT).is_file()
+            or (p.name == "runs" and _holds_runs(p))
+        ),
+        None,
+    )
     if store is not None:
-        raise ExportError(f"{out} lies inside a run store ({store}): export writes outside "
-                          "every store, never among runs' own files")
+        raise ExportError(
+            f"{out} lies inside a run store ({store}): export writes outside "
+            "every store, never among runs' own files"
+        )
     if target.exists() and not force:
         raise ExportError(f"{out} already exists; pass --force to replace it")
     parent = next(p for p in target.parents if p.exists())
@@ -166,8 +188,11 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
     plain = build_model(config.model, width=config.width)
     exported = {
         "format": EXPORT_FORMAT,
-        "architecture": {"model": config.model, "width": config.width,
-                         "num_classes": NUM_CLASSES[DATASET_OF[config.model]]},
+        "architecture": {
+            "model": config.model,
+            "width": config.width,
+            "num_classes": NUM_CLASSES[DATASET_OF[config.model]],
+        },
         "config": config.to_dict(),
         "test_acc": result.get("test_acc_deterministic", result.get("test_acc")),
         "kept": sum(kept for kept, _ in counts.values()),
@@ -175,4 +200,3 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, force: bool =
     }
     atomic_torch_save({**exported, "state_dict": plain_state_dict(masked, plain)}, out)
     return exported
-

@@ -25,13 +25,22 @@ from .progress import SweepProgress
 from .records import RESULT, read_result
 from .sweep import lookup, store_for, sweep
 
-__all__ = ["curves_path", "csv_path", "figure_runs", "parse_only", "read_curves", "select",
-           "stored_results"]
+__all__ = [
+    "curves_path",
+    "csv_path",
+    "figure_runs",
+    "parse_only",
+    "read_curves",
+    "select",
+    "stored_results",
+]
 
 log = logging.getLogger(__name__)
 
-def parse_only(only: str | dict | None, grid: Sequence[RunConfig] | None = None,
-               where: str = "only") -> dict[str, list] | None:
+
+def parse_only(
+    only: str | dict | None, grid: Sequence[RunConfig] | None = None, where: str = "only"
+) -> dict[str, list] | None:
     """``only`` as {field: [values]}: a dict or its JSON text, every key a RunConfig field and,
     given the figure's ``grid``, every value one the grid has. None or ``{}`` selects all (None).
     Errors name ``where`` the text came from."""
@@ -41,8 +50,10 @@ def parse_only(only: str | dict | None, grid: Sequence[RunConfig] | None = None,
         try:
             only = json.loads(only)
         except ValueError as error:
-            raise ValueError(f"{where} must be JSON like '{{\"model\": [\"conv2\"], \"k\": "
-                             f"[0.5]}}', got {only!r} ({error})") from None
+            raise ValueError(
+                f'{where} must be JSON like \'{{"model": ["conv2"], "k": '
+                f"[0.5]}}', got {only!r} ({error})"
+            ) from None
     if not isinstance(only, dict):
         raise ValueError(f"{where} must map RunConfig fields to lists of values, got {only!r}")
     checked = {}
@@ -54,8 +65,10 @@ def parse_only(only: str | dict | None, grid: Sequence[RunConfig] | None = None,
             present = list(dict.fromkeys(getattr(config, name) for config in grid))
             for value in values:
                 if value not in present:
-                    raise ValueError(f"{where}: {name}={value!r} is not in this figure's grid; "
-                                     f"valid: {', '.join(map(repr, present))}")
+                    raise ValueError(
+                        f"{where}: {name}={value!r} is not in this figure's grid; "
+                        f"valid: {', '.join(map(repr, present))}"
+                    )
         checked[name] = values
     return checked or None
 
@@ -79,8 +92,9 @@ def curves_path(results_dir: str | os.PathLike, profile: Profile, figure: str) -
     return Path(results_dir) / profile.name / f"{figure}_curves.csv"
 
 
-def read_curves(results_dir: str | os.PathLike, profile: Profile, figure: str
-                ) -> pd.DataFrame | None:
+def read_curves(
+    results_dir: str | os.PathLike, profile: Profile, figure: str
+) -> pd.DataFrame | None:
     """The figure's learning curves, or None where none were written (CSVs made before the
     learning curves were recorded)."""
     path = curves_path(results_dir, profile, figure)
@@ -114,36 +128,56 @@ def figure_runs(
     failed: dict[str, dict] = {}
     if train:
         chosen = select(configs, only)
-        progress = SweepProgress(f"{figure} ({profile.name})", chosen,
-                                 store_for(results_dir, data_dir, progress=False),
-                                 device_name(resolve_device(device)), write=print)
+        progress = SweepProgress(
+            f"{figure} ({profile.name})",
+            chosen,
+            store_for(results_dir, data_dir, progress=False),
+            device_name(resolve_device(device)),
+            write=print,
+        )
         print(progress.plan())
         try:
-            trained = sweep(chosen, results_dir=results_dir, data_dir=data_dir, device=device,
-                            progress=False, wait=wait, on_epoch=progress.epoch_done,
-                            on_run=progress.run_done)
+            trained = sweep(
+                chosen,
+                results_dir=results_dir,
+                data_dir=data_dir,
+                device=device,
+                progress=False,
+                wait=wait,
+                on_epoch=progress.epoch_done,
+                on_run=progress.run_done,
+            )
         finally:
             progress.close()
             if progress.done:
                 print()  # after the last run's line
-        failed = {c.hash: r for c, r in zip(chosen, trained)
-                  if r is not None and r["status"] == "failed"}
+        failed = {
+            c.hash: r for c, r in zip(chosen, trained) if r is not None and r["status"] == "failed"
+        }
         stored = lookup(configs, results_dir=results_dir, data_dir=data_dir)
     else:
         stored = stored_results(configs, results_dir)
     results = [result or failed.get(config.hash) for config, result in zip(configs, stored)]
     frame = tables.results_frame(results, figure, profile.name, labels, configs)
-    if any(result is not None for result in results) or csv_path(results_dir, profile,
-                                                                  figure).exists():
+    if (
+        any(result is not None for result in results)
+        or csv_path(results_dir, profile, figure).exists()
+    ):
         tables.write_csv(frame, csv_path(results_dir, profile, figure))
-        tables.write_csv(tables.curves_frame(results, figure, profile.name, labels),
-                         curves_path(results_dir, profile, figure))
-    return tables.read_csv(csv_path(results_dir, profile, figure)) \
-        if csv_path(results_dir, profile, figure).exists() else frame
+        tables.write_csv(
+            tables.curves_frame(results, figure, profile.name, labels),
+            curves_path(results_dir, profile, figure),
+        )
+    return (
+        tables.read_csv(csv_path(results_dir, profile, figure))
+        if csv_path(results_dir, profile, figure).exists()
+        else frame
+    )
 
 
-def stored_results(configs: Sequence[RunConfig], results_dir: str | os.PathLike
-                   ) -> list[dict | None]:
+def stored_results(
+    configs: Sequence[RunConfig], results_dir: str | os.PathLike
+) -> list[dict | None]:
     """Each config's finished result in the store, found without the data set: among a run's
     records on several data sets (a run directory is named by config and data), the data that
     most of the grid's runs were trained on (CIFAR-10 as committed) is taken."""

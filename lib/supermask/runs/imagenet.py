@@ -37,6 +37,7 @@ __all__ = ["imagenet_command", "train_imagenet"]
 
 log = logging.getLogger(__name__)
 
+
 def _parameter_digest(model: nn.Module) -> str:
     digest = hashlib.sha256()
     for value in model.state_dict().values():
@@ -53,17 +54,41 @@ def _replicas_identical(model: nn.Module, processes: Processes) -> bool:
     return len(set(digests)) == 1
 
 
-def imagenet_command(config: RunConfig, imagenet_dir: str | os.PathLike,
-                     results_dir: str | os.PathLike, nproc: int = 1, workers: int = 8,
-                     device: str = "auto", *extra: str) -> list[str]:
+def imagenet_command(
+    config: RunConfig,
+    imagenet_dir: str | os.PathLike,
+    results_dir: str | os.PathLike,
+    nproc: int = 1,
+    workers: int = 8,
+    device: str = "auto",
+    *extra: str,
+) -> list[str]:
     """The command line that trains ``config``: ``python -m supermask imagenet --config ...``,
     under torchrun with ``nproc`` processes when ``nproc > 1``. The whole serialised RunConfig
     travels, so no field set on it is lost on the way."""
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable])
-    return [*launcher, "-m", "supermask", "imagenet", "--config", json.dumps(config.to_dict()),
-            "--imagenet-dir", str(imagenet_dir), "--results", str(results_dir),
-            "--workers", str(workers), "--device", device, "--json", *extra]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+        if nproc > 1
+        else [sys.executable]
+    )
+    return [
+        *launcher,
+        "-m",
+        "supermask",
+        "imagenet",
+        "--config",
+        json.dumps(config.to_dict()),
+        "--imagenet-dir",
+        str(imagenet_dir),
+        "--results",
+        str(results_dir),
+        "--workers",
+        str(workers),
+        "--device",
+        device,
+        "--json",
+        *extra,
+    ]
 
 
 def train_imagenet(
@@ -81,8 +106,10 @@ def train_imagenet(
     processes = Processes.from_environment()
     replicas = processes.world_size * accumulate
     if accumulate < 1 or config.batch_size % replicas:
-        raise ValueError(f"batch size {config.batch_size} does not split into {replicas} equal "
-                         f"micro-batches ({processes.world_size} processes x {accumulate})")
+        raise ValueError(
+            f"batch size {config.batch_size} does not split into {replicas} equal "
+            f"micro-batches ({processes.world_size} processes x {accumulate})"
+        )
     root = find_imagenet(imagenet_dir)
     device = resolve_device(device)
     if device.type == "cuda":
@@ -103,28 +130,49 @@ def train_imagenet(
                 raise RuntimeError(f"{config.name} is being trained by {store.holder(config)}")
             store.start(config)
             store.note_trainer(config)
-        return _train(config, root, store, device, processes, workers, accumulate, progress,
-                      commit)
+        return _train(config, root, store, device, processes, workers, accumulate, progress, commit)
 
 
-def _train(config: RunConfig, root, store: RunStore, device: torch.device, processes: Processes,
-           workers: int, accumulate: int, progress: bool, commit: str) -> dict | None:
+def _train(
+    config: RunConfig,
+    root,
+    store: RunStore,
+    device: torch.device,
+    processes: Processes,
+    workers: int,
+    accumulate: int,
+    progress: bool,
+    commit: str,
+) -> dict | None:
     replicas = processes.world_size * accumulate
     mine = range(processes.rank * accumulate, (processes.rank + 1) * accumulate)
-    loaders, samplers = replica_loaders(root, mine, replicas, config.batch_size // replicas,
-                                        config.seed, workers, pin_memory=device.type == "cuda")
+    loaders, samplers = replica_loaders(
+        root,
+        mine,
+        replicas,
+        config.batch_size // replicas,
+        config.seed,
+        workers,
+        pin_memory=device.type == "cuda",
+    )
     steps_per_epoch = min(len(loader) for loader in loaders)
     if steps_per_epoch == 0:
-        raise ValueError(f"{root / 'train'} has fewer images than one batch of "
-                         f"{config.batch_size}")
-    val = val_loader(root, processes.rank, processes.world_size,
-                     max(1, config.batch_size // replicas), workers,
-                     pin_memory=device.type == "cuda")
+        raise ValueError(f"{root / 'train'} has fewer images than one batch of {config.batch_size}")
+    val = val_loader(
+        root,
+        processes.rank,
+        processes.world_size,
+        max(1, config.batch_size // replicas),
+        workers,
+        pin_memory=device.type == "cuda",
+    )
 
     def on_device(batch):
         x, y = batch
-        return (x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
-                y.to(device, non_blocking=True))
+        return (
+            x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+            y.to(device, non_blocking=True),
+        )
 
     def epoch(index: int):
         start_epoch(loaders, samplers, config.seed, processes.rank, index)
@@ -135,15 +183,35 @@ def _train(config: RunConfig, root, store: RunStore, device: torch.device, proce
     def wrap(model: nn.Module) -> nn.Module:
         if not processes.distributed:
             return model
-        return DistributedDataParallel(model, device_ids=[device.index]
-                                       if device.type == "cuda" else None)
+        return DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
-    feed = Feed(steps_per_epoch, epoch, lambda: (on_device(batch) for batch in val),
-                micro_batches=accumulate)
-    outcome = fit(config, feed, device, store.checkpoint_path(config), progress,
-                  processes=processes, wrap=wrap)
+    feed = Feed(
+        steps_per_epoch,
+        epoch,
+        lambda: (on_device(batch) for batch in val),
+        micro_batches=accumulate,
+    )
+    outcome = fit(
+        config,
+        feed,
+        device,
+        store.checkpoint_path(config),
+        progress,
+        processes=processes,
+        wrap=wrap,
+    )
     identical = _replicas_identical(outcome.model, processes)
     if not processes.main:
         return None
-    return save_run(store, config, outcome, device, commit, processes=processes.world_size,
-                    accumulate=accumulate, replicas_identical=identical)
+    return save_run(
+        store,
+        config,
+        outcome,
+        device,
+        commit,
+        processes=processes.world_size,
+        accumulate=accumulate,
+        replicas_identical=identical,
+    )

@@ -80,22 +80,31 @@ def read_runs(path: str | os.PathLike) -> list[RunConfig]:
 def _clean_commit(repo: Path) -> str:
     """HEAD of ``repo``, refusing a tree whose library differs from it (results and figures
     change under campaign workers and do not change what trains)."""
+
     def git(*args):
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     try:
         dirty = git("status", "--porcelain", "--", "lib", "pyproject.toml")
         head = git("rev-parse", "HEAD")
     except (OSError, subprocess.CalledProcessError) as error:
         raise OffloadError(f"{repo} is not a git checkout ({error})") from None
     if dirty:
-        raise OffloadError(f"commit first: the runs must be trained at a commit, and {repo} "
-                           f"differs from HEAD ({dirty.splitlines()[0].strip()} ...)")
+        raise OffloadError(
+            f"commit first: the runs must be trained at a commit, and {repo} "
+            f"differs from HEAD ({dirty.splitlines()[0].strip()} ...)"
+        )
     return head
 
 
-def pack(runs_file: str | os.PathLike, out: str | os.PathLike, results_dir: str | os.PathLike,
-         data_dir: str | os.PathLike) -> dict:
+def pack(
+    runs_file: str | os.PathLike,
+    out: str | os.PathLike,
+    results_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+) -> dict:
     """Write the bundle for the lent machine into ``out``: the runs of ``runs_file`` that this
     store has not finished, the commit, the data fingerprint and the CIFAR-10 tree."""
     configs = read_runs(runs_file)
@@ -124,10 +133,14 @@ def pack(runs_file: str | os.PathLike, out: str | os.PathLike, results_dir: str 
         Path(temporary).unlink(missing_ok=True)
         raise
     atomic_write_json(index, out / _DATA_INDEX)
-    manifest = {"commit": commit, "library_sha256": library_digest(),
-                "data_fingerprint": identity.fingerprint,
-                "data_source": identity.source, "runs": [c.to_dict() for c in todo],
-                "skipped_here": len(configs) - len(todo)}
+    manifest = {
+        "commit": commit,
+        "library_sha256": library_digest(),
+        "data_fingerprint": identity.fingerprint,
+        "data_source": identity.source,
+        "runs": [c.to_dict() for c in todo],
+        "skipped_here": len(configs) - len(todo),
+    }
     atomic_write_json(manifest, out / _MANIFEST)
     return manifest
 
@@ -172,19 +185,32 @@ def _data_index(bundle: Path, root: Path) -> list[tuple[Path, int]]:
         raise OffloadError(f"{where} is not a list of [path, size] entries")
     entries = []
     for entry in index:
-        if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
-                or not isinstance(entry[1], int) or isinstance(entry[1], bool) or entry[1] < 0):
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 2
+            or not isinstance(entry[0], str)
+            or not isinstance(entry[1], int)
+            or isinstance(entry[1], bool)
+            or entry[1] < 0
+        ):
             raise OffloadError(f"{where}: entry {entry!r} is not [path, size]")
         relative = Path(entry[0])
-        if (relative.is_absolute() or not relative.parts or ".." in relative.parts
-                or relative.parts[0] not in ("train", "test")):
-            raise OffloadError(f"{where}: path {entry[0]!r} leaves the data folder; nothing "
-                               "was written")
+        if (
+            relative.is_absolute()
+            or not relative.parts
+            or ".." in relative.parts
+            or relative.parts[0] not in ("train", "test")
+        ):
+            raise OffloadError(
+                f"{where}: path {entry[0]!r} leaves the data folder; nothing was written"
+            )
         entries.append((root / relative, entry[1]))
     blob_size = (bundle / _DATA_BLOB).stat().st_size
     if sum(size for _, size in entries) != blob_size:
-        raise OffloadError(f"{where}: its sizes add up to {sum(s for _, s in entries)} bytes, "
-                           f"{bundle / _DATA_BLOB} holds {blob_size}")
+        raise OffloadError(
+            f"{where}: its sizes add up to {sum(s for _, s in entries)} bytes, "
+            f"{bundle / _DATA_BLOB} holds {blob_size}"
+        )
     return entries
 
 
@@ -210,53 +236,77 @@ def _archive(results_dir: Path, out: Path) -> int:
     return len(finished)
 
 
-def train(bundle: str | os.PathLike, out: str | os.PathLike, device: str = "cuda",
-          workers: int = 8, deadline_s: float = 540.0, work_dir: str | os.PathLike | None = None,
-          poll_s: float = 15.0) -> dict:
+def train(
+    bundle: str | os.PathLike,
+    out: str | os.PathLike,
+    device: str = "cuda",
+    workers: int = 8,
+    deadline_s: float = 540.0,
+    work_dir: str | os.PathLike | None = None,
+    poll_s: float = 15.0,
+) -> dict:
     """Train the bundle's runs on ``workers`` processes sharing ``device`` until ``deadline_s``
     seconds after the call; the archive under ``out`` holds every run finished so far."""
     started = time.monotonic()
     bundle, out = Path(bundle), Path(out)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise OffloadError(f"--workers {workers!r}: give a whole number >= 1")
-    if not isinstance(deadline_s, (int, float)) or not math.isfinite(deadline_s) \
-            or deadline_s <= 0:
+    if not isinstance(deadline_s, (int, float)) or not math.isfinite(deadline_s) or deadline_s <= 0:
         raise OffloadError(f"--deadline-s {deadline_s!r}: give a positive number of seconds")
     try:
-        manifest = check_manifest(json.loads((bundle / _MANIFEST).read_text()),
-                                  str(bundle / _MANIFEST))
+        manifest = check_manifest(
+            json.loads((bundle / _MANIFEST).read_text()), str(bundle / _MANIFEST)
+        )
     except ValueError as error:
         raise OffloadError(f"{bundle / _MANIFEST}: {error}") from None
     packed, here = manifest.get("library_sha256"), library_digest()
     if packed is not None and packed != here:
-        raise OffloadError(f"this copy's library (SHA-256 {here[:12]}) is not the one packed at "
-                           f"commit {manifest['commit'][:12]} ({packed[:12]}): its runs would "
-                           "record a commit they were not trained at; nothing was trained")
+        raise OffloadError(
+            f"this copy's library (SHA-256 {here[:12]}) is not the one packed at "
+            f"commit {manifest['commit'][:12]} ({packed[:12]}): its runs would "
+            "record a commit they were not trained at; nothing was trained"
+        )
     work = Path(work_dir or tempfile.mkdtemp(prefix="offload-"))
     data_dir, results_dir = work / "data" / "cifar10", work / "results"
     _unpack_data(bundle, data_dir)
     os.environ.setdefault("SUPERMASK_CACHE", str(work / "cache"))
     identity = cifar10_identity(data_dir, progress=False)  # decodes once, caches for the workers
     if identity.fingerprint != manifest["data_fingerprint"]:
-        raise OffloadError(f"the data decodes to fingerprint {identity.fingerprint[:12]} here, "
-                           f"not {manifest['data_fingerprint'][:12]} as where it was packed "
-                           "(another JPEG decoder?); nothing was trained")
+        raise OffloadError(
+            f"the data decodes to fingerprint {identity.fingerprint[:12]} here, "
+            f"not {manifest['data_fingerprint'][:12]} as where it was packed "
+            "(another JPEG decoder?); nothing was trained"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (results_dir / "speed").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, COMMIT_ENV: manifest["commit"], SHARED_ENV: str(workers),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(LIB_DIR),
-                                          os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        COMMIT_ENV: manifest["commit"],
+        SHARED_ENV: str(workers),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(LIB_DIR), os.environ.get("PYTHONPATH", "")]),
+    }
     deadline = time.time() + deadline_s - (time.monotonic() - started)
-    command = [sys.executable, "-m", "supermask.runs.offload", "worker", str(bundle / _MANIFEST),
-               str(data_dir), str(results_dir), device, str(deadline)]
+    command = [
+        sys.executable,
+        "-m",
+        "supermask.runs.offload",
+        "worker",
+        str(bundle / _MANIFEST),
+        str(data_dir),
+        str(results_dir),
+        device,
+        str(deadline),
+    ]
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
     log.info("%d workers on %d runs until %.0f s", workers, len(manifest["runs"]), deadline_s)
     try:
         while any(p.poll() is None for p in procs) and time.time() < deadline:
             time.sleep(poll_s)
-            log.info("%.0f s: %d runs finished", time.monotonic() - started,
-                     _archive(results_dir, out))
+            log.info(
+                "%.0f s: %d runs finished", time.monotonic() - started, _archive(results_dir, out)
+            )
     finally:
         for p in procs:
             if p.poll() is None:
@@ -267,8 +317,13 @@ def train(bundle: str | os.PathLike, out: str | os.PathLike, device: str = "cuda
             except subprocess.TimeoutExpired:
                 p.kill()
     finished = _archive(results_dir, out)
-    summary = {"finished": finished, "runs": len(manifest["runs"]), "workers": workers,
-               "seconds": round(time.monotonic() - started, 1), "commit": manifest["commit"]}
+    summary = {
+        "finished": finished,
+        "runs": len(manifest["runs"]),
+        "workers": workers,
+        "seconds": round(time.monotonic() - started, 1),
+        "commit": manifest["commit"],
+    }
     atomic_write_json(summary, out / "summary.json")
     return summary
 
@@ -285,13 +340,16 @@ def _seconds_per_epoch(speed_dir: Path, config: RunConfig) -> float | None:
     key = f"{config.model}-{config.method}"
     if key in measured:
         return measured[key]
-    scaled = [s / _RELATIVE_COST.get(k.split("-", 1)[0], 1.0) * _RELATIVE_COST.get(config.model, 1.0)
-              for k, s in measured.items()]
+    scaled = [
+        s / _RELATIVE_COST.get(k.split("-", 1)[0], 1.0) * _RELATIVE_COST.get(config.model, 1.0)
+        for k, s in measured.items()
+    ]
     return max(scaled) if scaled else None
 
 
-def _worker(manifest_path: str, data_dir: str, results_dir: str, device: str,
-            deadline: float) -> None:
+def _worker(
+    manifest_path: str, data_dir: str, results_dir: str, device: str, deadline: float
+) -> None:
     """Train the manifest's runs in order, taking those no other worker holds, starting a run
     only if the epoch times measured so far say it ends before ``deadline``."""
     from .sweep import sweep
@@ -315,8 +373,15 @@ def _worker(manifest_path: str, data_dir: str, results_dir: str, device: str,
         if per_epoch is not None and time.time() + 1.15 * per_epoch * config.epochs > deadline:
             continue
         last[0] = time.monotonic()
-        sweep([config], results_dir=results_dir, data_dir=data_dir, device=device,
-              progress=False, wait=False, on_epoch=on_epoch)
+        sweep(
+            [config],
+            results_dir=results_dir,
+            data_dir=data_dir,
+            device=device,
+            progress=False,
+            wait=False,
+            on_epoch=on_epoch,
+        )
 
 
 def _run_name(name: str) -> bool:
@@ -324,8 +389,9 @@ def _run_name(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)) and name not in (".", "..")
 
 
-def land(archive: str | os.PathLike, results_dir: str | os.PathLike,
-         data_fingerprint: str | None = None) -> dict[str, list[str]]:
+def land(
+    archive: str | os.PathLike, results_dir: str | os.PathLike, data_fingerprint: str | None = None
+) -> dict[str, list[str]]:
     """Add the archive's finished runs to the store under ``results_dir``, all or nothing.
 
     Every record and every target is checked before anything is written: a member is
@@ -344,8 +410,10 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike,
                 if member.isdir() and _run_name(name) and not file:
                     continue  # a run folder's own entry
                 if not member.isfile() or not _run_name(name) or file not in (CONFIG, RESULT):
-                    raise OffloadError(f"{archive}: member {member.name!r} is not a run's "
-                                       "config.json or result.json; nothing landed")
+                    raise OffloadError(
+                        f"{archive}: member {member.name!r} is not a run's "
+                        "config.json or result.json; nothing landed"
+                    )
                 members[member.name] = member
             names = sorted({name.split("/")[0] for name in members})
             records = {}
@@ -354,20 +422,27 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike,
                     config = parse_config(json.load(tar.extractfile(members[f"{name}/{CONFIG}"])))
                     result = parse_result(json.load(tar.extractfile(members[f"{name}/{RESULT}"])))
                 except (KeyError, ValueError, TypeError) as error:
-                    raise OffloadError(f"{archive}: run {name} is not a whole record "
-                                       f"({error}); nothing landed") from None
+                    raise OffloadError(
+                        f"{archive}: run {name} is not a whole record ({error}); nothing landed"
+                    ) from None
                 try:
                     check_record(name, config, result)
                 except ValueError as error:
-                    raise OffloadError(f"{archive}: run {name} does not hash to its folder "
-                                       f"({error}); nothing landed") from None
+                    raise OffloadError(
+                        f"{archive}: run {name} does not hash to its folder "
+                        f"({error}); nothing landed"
+                    ) from None
                 trained_on = result.get("data_fingerprint")
                 if data_fingerprint is not None and trained_on != data_fingerprint:
-                    raise OffloadError(f"{archive}: run {name} was trained on data "
-                                       f"{str(trained_on)[:12]}, not this store's "
-                                       f"{data_fingerprint[:12]}; nothing landed")
-                records[name] = {file: tar.extractfile(members[f"{name}/{file}"]).read()
-                                 for file in (CONFIG, RESULT)}
+                    raise OffloadError(
+                        f"{archive}: run {name} was trained on data "
+                        f"{str(trained_on)[:12]}, not this store's "
+                        f"{data_fingerprint[:12]}; nothing landed"
+                    )
+                records[name] = {
+                    file: tar.extractfile(members[f"{name}/{file}"]).read()
+                    for file in (CONFIG, RESULT)
+                }
     except (tarfile.TarError, OSError, EOFError) as error:
         raise OffloadError(f"{archive} is not a readable runs archive ({error})") from None
     for name in names:  # every target checked before the first is written
@@ -381,12 +456,16 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike,
             continue
         for file in (CONFIG, RESULT):
             if (target / file).is_symlink() or (target / file).is_dir():
-                raise OffloadError(f"{target / file} is a link or a directory where the run's "
-                                   f"{file} goes; nothing landed")
+                raise OffloadError(
+                    f"{target / file} is a link or a directory where the run's "
+                    f"{file} goes; nothing landed"
+                )
         holder = holder_of(target) if target.is_dir() else None
         if holder is not None:
-            raise OffloadError(f"{target} is being trained now by {holder}; land once it is "
-                               "done or stopped; nothing landed")
+            raise OffloadError(
+                f"{target} is being trained now by {holder}; land once it is "
+                "done or stopped; nothing landed"
+            )
         added.append(name)
     staged = []
     try:
@@ -417,8 +496,11 @@ def land(archive: str | os.PathLike, results_dir: str | os.PathLike,
 
 @entry_point("offload")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m supermask.runs.offload", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m supermask.runs.offload",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("pack", help="write the bundle for a lent machine")
     p.add_argument("--runs", required=True, help="runs file: '<profile> <fields JSON>' lines")
@@ -439,33 +521,51 @@ def main(argv: list[str] | None = None) -> int:
     la = commands.add_parser("land", help="add an archive's finished runs to this store")
     la.add_argument("archive")
     la.add_argument("--results", default="results")
-    la.add_argument("--data-dir", default=os.environ.get("DATA_DIR"),
-                    help="this store's CIFAR-10: runs trained on other data are refused "
-                         "(default: $DATA_DIR)")
+    la.add_argument(
+        "--data-dir",
+        default=os.environ.get("DATA_DIR"),
+        help="this store's CIFAR-10: runs trained on other data are refused (default: $DATA_DIR)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         if args.command == "pack":
             manifest = pack(args.runs, args.out, args.results, args.data_dir)
-            print(f"{len(manifest['runs'])} runs packed at {manifest['commit'][:12]} "
-                  f"({manifest['skipped_here']} already finished or held here)")
+            print(
+                f"{len(manifest['runs'])} runs packed at {manifest['commit'][:12]} "
+                f"({manifest['skipped_here']} already finished or held here)"
+            )
         elif args.command == "train":
-            print(json.dumps(train(args.bundle, args.out, args.device, args.workers,
-                                   args.deadline_s, args.work_dir)))
+            print(
+                json.dumps(
+                    train(
+                        args.bundle,
+                        args.out,
+                        args.device,
+                        args.workers,
+                        args.deadline_s,
+                        args.work_dir,
+                    )
+                )
+            )
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # train's deadline
             _worker(args.manifest, args.data_dir, args.results_dir, args.device, args.deadline)
         else:
-            fingerprint = (cifar10_identity(args.data_dir, progress=False).fingerprint
-                           if args.data_dir else None)
+            fingerprint = (
+                cifar10_identity(args.data_dir, progress=False).fingerprint
+                if args.data_dir
+                else None
+            )
             landed = land(args.archive, args.results, fingerprint)
-            print(f"landed {len(landed['added'])} runs; {len(landed['kept'])} already here "
-                  f"were kept: " + " ".join(landed["added"]))
+            print(
+                f"landed {len(landed['added'])} runs; {len(landed['kept'])} already here "
+                f"were kept: " + " ".join(landed["added"])
+            )
     except (OffloadError, FileNotFoundError) as error:
         print(f"offload: {error}", file=sys.stderr)
         return 2
     return 0
-
 
 
 if __name__ == "__main__":

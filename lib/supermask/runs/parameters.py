@@ -12,8 +12,12 @@ from ..files import check_writable_dir
 from ..training.device import resolve_device
 from .sweep import default_data_dir
 
-__all__ = ["FigureParameters", "ImageNetParameters", "check_figure_parameters",
-           "check_imagenet_parameters"]
+__all__ = [
+    "FigureParameters",
+    "ImageNetParameters",
+    "check_figure_parameters",
+    "check_imagenet_parameters",
+]
 
 
 @dataclass(frozen=True)
@@ -23,10 +27,16 @@ class FigureParameters:
     data_dir: Path
 
 
-def check_figure_parameters(profile: str, seeds, data_dir: str | os.PathLike | None,
-                            device: str, train: bool, wait: bool = True,
-                            results_dir: str | os.PathLike | None = None,
-                            figures_dir: str | os.PathLike | None = None) -> FigureParameters:
+def check_figure_parameters(
+    profile: str,
+    seeds,
+    data_dir: str | os.PathLike | None,
+    device: str,
+    train: bool,
+    wait: bool = True,
+    results_dir: str | os.PathLike | None = None,
+    figures_dir: str | os.PathLike | None = None,
+) -> FigureParameters:
     """The checked parameters, or a ``ValueError`` (``DataNotFoundError`` for the data) that
     says what was wrong and what is accepted, raised before any run or file is written."""
     _check_text(profile=profile, device=device)
@@ -74,10 +84,17 @@ def _check_seeds(seeds, default: tuple[int, ...]) -> tuple[int, ...]:
     """A non-empty list of distinct seeds in [0, MAX_SEED]; None gives ``default``."""
     if seeds is None:
         return default
-    if not isinstance(seeds, (list, tuple)) or not seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds):
-        raise ValueError(f"seeds must be a list of integers in [0, {MAX_SEED}] (or None for the "
-                         f"profile's {list(default)}), got {seeds!r}")
+    if (
+        not isinstance(seeds, (list, tuple))
+        or not seeds
+        or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds
+        )
+    ):
+        raise ValueError(
+            f"seeds must be a list of integers in [0, {MAX_SEED}] (or None for the "
+            f"profile's {list(default)}), got {seeds!r}"
+        )
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
     return tuple(seeds)
@@ -91,12 +108,18 @@ class ImageNetParameters:
     why_not: str | None  # why no runs are launched, when none are
 
 
-def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLike | None,
-                              nproc: int, device: str, train: bool,
-                              synthetic_dir: str | os.PathLike, workers: int = 8,
-                              results_dir: str | os.PathLike | None = None,
-                              figures_dir: str | os.PathLike | None = None
-                              ) -> ImageNetParameters:
+def check_imagenet_parameters(
+    profile: str,
+    seeds,
+    imagenet_dir: str | os.PathLike | None,
+    nproc: int,
+    device: str,
+    train: bool,
+    synthetic_dir: str | os.PathLike,
+    workers: int = 8,
+    results_dir: str | os.PathLike | None = None,
+    figures_dir: str | os.PathLike | None = None,
+) -> ImageNetParameters:
     """The ImageNet notebook's parameters. ``smoke`` trains on a synthetic ImageFolder made in
     ``synthetic_dir``; ``paper`` trains on ``imagenet_dir``; ``short`` never trains
     ImageNet (a laptop CPU cannot); all show published numbers beside any measured ones."""
@@ -108,8 +131,9 @@ def check_imagenet_parameters(profile: str, seeds, imagenet_dir: str | os.PathLi
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         raise ValueError(f"nproc (processes for torchrun) must be an integer >= 1, got {nproc!r}")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-        raise ValueError(f"workers (DataLoader workers per process) must be an integer >= 0, "
-                         f"got {workers!r}")
+        raise ValueError(
+            f"workers (DataLoader workers per process) must be an integer >= 0, got {workers!r}"
+        )
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
     _check_output_dirs(results_dir, figures_dir)

@@ -54,7 +54,8 @@ def _speed_samples(store: RunStore) -> dict[str, dict[tuple, list[tuple[str, flo
                 continue
             for key in ((model, config.get("method"), precision), (model, None, precision)):
                 samples.setdefault(device, {}).setdefault(key, []).append(
-                    (when, per_epoch / images))
+                    (when, per_epoch / images)
+                )
     return samples
 
 
@@ -67,8 +68,9 @@ def measured_speeds(store: RunStore, device: str) -> Speeds:
     latest finished runs in ``store``: keyed (model, method, precision) and (model, None,
     precision) for any method; bf16 and fp32 differ by up to 2x, and far more where bf16 is
     emulated."""
-    return {key: _latest_median(values)
-            for key, values in _speed_samples(store).get(device, {}).items()}
+    return {
+        key: _latest_median(values) for key, values in _speed_samples(store).get(device, {}).items()
+    }
 
 
 def speeds_elsewhere(store: RunStore, device: str) -> dict[tuple, tuple[float, str]]:
@@ -96,8 +98,9 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
-                         resumed: dict[str, tuple[int, float | None]]) -> dict:
+def _with_resumed_speeds(
+    speeds: dict, todo: dict[str, RunConfig], resumed: dict[str, tuple[int, float | None]]
+) -> dict:
     """``speeds`` updated by the median speed of the runs resumed now, the latest measurement of
     their model (finished runs may have been timed beside the tests): a sweep that resumes its
     first conv8 run can also say what conv8 costs."""
@@ -107,8 +110,10 @@ def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
         if per_epoch is None:
             continue
         images = config.train_subset or CIFAR10_TRAIN_IMAGES
-        for key in ((config.model, config.method, config.precision),
-                    (config.model, None, config.precision)):
+        for key in (
+            (config.model, config.method, config.precision),
+            (config.model, None, config.precision),
+        ):
             samples.setdefault(key, []).append(per_epoch / images)
     return {**speeds, **{key: statistics.median(s) for key, s in samples.items()}}
 
@@ -116,8 +121,10 @@ def _with_resumed_speeds(speeds: dict, todo: dict[str, RunConfig],
 def _speed(config: RunConfig, speeds: dict):
     """What ``speeds`` holds for the config's model, method and precision, else for its model
     and precision, else None."""
-    return speeds.get((config.model, config.method, config.precision),
-                      speeds.get((config.model, None, config.precision)))
+    return speeds.get(
+        (config.model, config.method, config.precision),
+        speeds.get((config.model, None, config.precision)),
+    )
 
 
 def _estimate(config: RunConfig, speed: float | None) -> float | None:
@@ -133,8 +140,15 @@ def _kind(config: RunConfig) -> str:
 class SweepProgress:
     """Reports on the configs of one sweep that the store does not hold yet."""
 
-    def __init__(self, title: str, configs: Sequence[RunConfig], store: RunStore, device: str,
-                 write: Callable[[str], None] = print, bar: bool = True):
+    def __init__(
+        self,
+        title: str,
+        configs: Sequence[RunConfig],
+        store: RunStore,
+        device: str,
+        write: Callable[[str], None] = print,
+        bar: bool = True,
+    ):
         self.title, self.write = title, write
         self.todo = {config.hash: config for config in configs if store.result(config) is None}
         self.stored = len(configs) - len(self.todo)
@@ -144,8 +158,12 @@ class SweepProgress:
         self.left = {h: c.epochs - resumed[h][0] for h, c in self.todo.items()}
         speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
         self.device = device
-        self.estimates = {h: _estimate(c, _speed(c, speeds)) if resumed[h][1] is None
-                          else resumed[h][1] * c.epochs for h, c in self.todo.items()}
+        self.estimates = {
+            h: _estimate(c, _speed(c, speeds))
+            if resumed[h][1] is None
+            else resumed[h][1] * c.epochs
+            for h, c in self.todo.items()
+        }
         # Runs of models never timed here: estimated at their speed on another machine, named.
         self.borrowed: dict[str, str] = {}  # run hash: the machine whose speed its estimate is
         elsewhere = speeds_elsewhere(store, device) if None in self.estimates.values() else {}
@@ -156,16 +174,24 @@ class SweepProgress:
         self.spent_s = 0.0  # wall time of the runs finished so far in this sweep
         self.spent_estimate_s = 0.0  # what the estimate said they would take
         self.started = time.monotonic()
-        self.bar = tqdm(total=sum(self.left.values()), unit="epoch",
-                        desc=title, disable=not (bar and self.todo), leave=True)
+        self.bar = tqdm(
+            total=sum(self.left.values()),
+            unit="epoch",
+            desc=title,
+            disable=not (bar and self.todo),
+            leave=True,
+        )
 
     def _remaining(self) -> tuple[float, list[str]]:
         """Estimated seconds for the epochs not trained yet of the runs that have an estimate,
         corrected by how far off the estimates were for the runs finished so far, and the models
         of the rest (never measured on this device)."""
         ratio = self.spent_s / self.spent_estimate_s if self.spent_estimate_s else 1.0
-        known = sum(e * self.left[h] / self.todo[h].epochs
-                    for h in self.todo if (e := self.estimates[h]) is not None)
+        known = sum(
+            e * self.left[h] / self.todo[h].epochs
+            for h in self.todo
+            if (e := self.estimates[h]) is not None
+        )
         unmeasured = sorted({_kind(c) for h, c in self.todo.items() if self.estimates[h] is None})
         return ratio * known, unmeasured
 
@@ -179,9 +205,12 @@ class SweepProgress:
         if not unmeasured:
             return format_duration(seconds) + guessed
         names = ", ".join(unmeasured)
-        return (f"unknown (no {names} run timed on this machine yet)" if not seconds else
-                f"{format_duration(seconds)}{guessed} + the {names} runs (not timed on this "
-                "machine yet)")
+        return (
+            f"unknown (no {names} run timed on this machine yet)"
+            if not seconds
+            else f"{format_duration(seconds)}{guessed} + the {names} runs (not timed on this "
+            "machine yet)"
+        )
 
     def plan(self) -> str:
         """One line: what is stored, what will be trained, what that costs here."""
@@ -191,14 +220,17 @@ class SweepProgress:
         epochs = sum(self.left.values())
         resumed = sum(left < self.todo[h].epochs for h, left in self.left.items())
         resuming = f", {resumed} resumed from a checkpoint" if resumed else ""
-        return (f"{self.title}: {self.stored} of {self.stored + len(self.todo)} runs in the "
-                f"store, {len(self.todo)} to train ({epochs} epochs{resuming}); time: "
-                f"{self._cost()}, at the speed measured on {self.device}")
+        return (
+            f"{self.title}: {self.stored} of {self.stored + len(self.todo)} runs in the "
+            f"store, {len(self.todo)} to train ({epochs} epochs{resuming}); time: "
+            f"{self._cost()}, at the speed measured on {self.device}"
+        )
 
     def epoch_done(self, config: RunConfig, entry: dict) -> None:
         if config.hash in self.todo:
-            self.bar.set_postfix_str(f"{config.name} epoch {entry['epoch']}/{config.epochs}",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"{config.name} epoch {entry['epoch']}/{config.epochs}", refresh=False
+            )
             self.bar.update()
 
     def run_done(self, config: RunConfig, result: dict | None) -> None:
@@ -216,17 +248,23 @@ class SweepProgress:
         elif wall_s and result.get("status") == "finished":  # the first measurement of a model
             speed = wall_s / _image_epochs(config)
             for other, pending in self.todo.items():
-                if _kind(pending) == _kind(config) and (self.estimates[other] is None
-                                                        or other in self.borrowed):
+                if _kind(pending) == _kind(config) and (
+                    self.estimates[other] is None or other in self.borrowed
+                ):
                     self.estimates[other] = speed * _image_epochs(pending)
                     self.borrowed.pop(other, None)
         accuracy = result.get("test_acc")
-        outcome = (f"{100 * accuracy:.1f}%" if result.get("status") == "finished"
-                   and accuracy is not None else result.get("status", "?"))
+        outcome = (
+            f"{100 * accuracy:.1f}%"
+            if result.get("status") == "finished" and accuracy is not None
+            else result.get("status", "?")
+        )
         eta = f", ETA {self._cost()}" if self.todo else ""
         self.bar.clear()
-        self.write(f"{self.title} [{self.done}/{self.done + len(self.todo)}] {config.name}: "
-                   f"{outcome} in {format_duration(wall_s)}; {len(self.todo)} left{eta}")
+        self.write(
+            f"{self.title} [{self.done}/{self.done + len(self.todo)}] {config.name}: "
+            f"{outcome} in {format_duration(wall_s)}; {len(self.todo)} left{eta}"
+        )
 
     def close(self) -> None:
         self.bar.close()

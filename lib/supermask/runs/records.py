@@ -23,17 +23,44 @@ from ..files import atomic_torch_save, atomic_write_json, check_digest, file_dig
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-__all__ = ["CHECKPOINT", "CONFIG", "MODEL", "RESULT", "STATUSES", "check_record",
-           "median_epoch_seconds", "model_digest",
-           "parse_config", "parse_result", "read_config", "read_model", "read_result",
-           "recorded_devices", "seconds_per_epoch", "sittings_device", "typical_seconds_per_epoch",
-           "write_config", "write_model", "write_result"]
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "MODEL",
+    "RESULT",
+    "STATUSES",
+    "check_record",
+    "median_epoch_seconds",
+    "model_digest",
+    "parse_config",
+    "parse_result",
+    "read_config",
+    "read_model",
+    "read_result",
+    "recorded_devices",
+    "seconds_per_epoch",
+    "sittings_device",
+    "typical_seconds_per_epoch",
+    "write_config",
+    "write_model",
+    "write_result",
+]
 
 CONFIG, CHECKPOINT, MODEL, RESULT = "config.json", "checkpoint.pt", "model.pt", "result.json"
 # The states a stored record may be in; a failed run is reported, never stored.
 STATUSES = ("finished", "diverged")
-_NUMBERS = ("test_acc", "train_acc", "kept", "total", "kept_fraction", "epochs_run", "wall_s",
-            "eval_s", "prepare_s", "resumed_from_epoch")
+_NUMBERS = (
+    "test_acc",
+    "train_acc",
+    "kept",
+    "total",
+    "kept_fraction",
+    "epochs_run",
+    "wall_s",
+    "eval_s",
+    "prepare_s",
+    "resumed_from_epoch",
+)
 _DIGESTS = ("model_sha256", "mask_sha256")
 
 
@@ -48,8 +75,9 @@ def parse_config(record: object) -> RunConfig:
 
     config = RunConfig.from_dict(record["config"])
     if record.get("hash") != config.hash:
-        raise ValueError(f"it records hash {record.get('hash')} for a config that hashes to "
-                         f"{config.hash}")
+        raise ValueError(
+            f"it records hash {record.get('hash')} for a config that hashes to {config.hash}"
+        )
     return config
 
 
@@ -89,15 +117,23 @@ def parse_result(record: object) -> dict:
         if record.get(name) is not None and not _number(record[name]):
             raise ValueError(f"{name} not a number")
     epoch_s = record.get("epoch_s")
-    if epoch_s is not None and (not isinstance(epoch_s, list) or not all(
-            s is None or _number(s) for s in epoch_s)):
+    if epoch_s is not None and (
+        not isinstance(epoch_s, list) or not all(s is None or _number(s) for s in epoch_s)
+    ):
         raise ValueError("epoch_s is not a list of seconds")
     sittings = record.get("sittings")
-    if sittings is not None and (not isinstance(sittings, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("from_epoch"), int)
-            and not isinstance(s.get("from_epoch"), bool) and s["from_epoch"] >= 0
+    if sittings is not None and (
+        not isinstance(sittings, list)
+        or not all(
+            isinstance(s, dict)
+            and isinstance(s.get("from_epoch"), int)
+            and not isinstance(s.get("from_epoch"), bool)
+            and s["from_epoch"] >= 0
             and isinstance(s.get("device", 0), (str, type(None)))
-            and "device" in s for s in sittings)):
+            and "device" in s
+            for s in sittings
+        )
+    ):
         raise ValueError("sittings are not a list of {from_epoch, device}")
     for name in _DIGESTS:
         value = record.get(name)
@@ -117,16 +153,22 @@ def check_record(name: str, config: RunConfig, result: dict) -> None:
     together: the folder is named by the config's hash (and the short data fingerprint the
     result records, where it records one), and the result records that hash."""
     if result.get("hash") != config.hash:
-        raise ValueError(f"{name}: result.json belongs to run {result.get('hash')}, "
-                         f"config.json to {config.hash}")
+        raise ValueError(
+            f"{name}: result.json belongs to run {result.get('hash')}, config.json to {config.hash}"
+        )
     if name != config.name and not name.startswith(f"{config.name}-"):
         raise ValueError(f"{name}: its config hashes to {config.hash}, not to this folder")
-    data = name[len(config.name) + 1:]
+    data = name[len(config.name) + 1 :]
     fingerprint = result.get("data_fingerprint")
-    if data and fingerprint is not None and (not isinstance(fingerprint, str)
-                                             or not fingerprint.startswith(data)):
-        raise ValueError(f"{name}: its result was trained on data {fingerprint!r}, not on the "
-                         f"data {data} its folder names")
+    if (
+        data
+        and fingerprint is not None
+        and (not isinstance(fingerprint, str) or not fingerprint.startswith(data))
+    ):
+        raise ValueError(
+            f"{name}: its result was trained on data {fingerprint!r}, not on the "
+            f"data {data} its folder names"
+        )
 
 
 def write_model(path: Path, model: nn.Module) -> str:
@@ -147,7 +189,8 @@ def read_model(path: Path, result: dict | None = None) -> dict:
     check_digest(path, model_digest(result), "model.pt")
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise ValueError(f"{path} is not a state dict (a dict of tensors)")
     return state
 
@@ -181,8 +224,13 @@ def _epochs_timed_on(record: dict, device: str) -> tuple[list[float], bool]:
     sittings = record.get("sittings") or [{"from_epoch": 0, "device": record.get("device")}]
     epoch_s = record.get("epoch_s") or []
     ends = [s["from_epoch"] for s in sittings[1:]] + [len(epoch_s)]
-    timed = [s for sitting, end in zip(sittings, ends) if sitting["device"] == device
-             for s in epoch_s[sitting["from_epoch"]:end] if isinstance(s, (int, float))]
+    timed = [
+        s
+        for sitting, end in zip(sittings, ends)
+        if sitting["device"] == device
+        for s in epoch_s[sitting["from_epoch"] : end]
+        if isinstance(s, (int, float))
+    ]
     return timed, all(sitting["device"] == device for sitting in sittings)
 
 
@@ -222,8 +270,13 @@ def sittings_device(sittings: list[dict], epochs: int) -> str | None:
             spans.append([sitting["device"], sitting["from_epoch"] + 1, end])
     if len(spans) == 1 and spans[0][0] is not None:
         return spans[0][0]
-    return "; ".join(f"{device or 'device not recorded'} (epochs {first}-{last})"
-                     for device, first, last in spans) or None
+    return (
+        "; ".join(
+            f"{device or 'device not recorded'} (epochs {first}-{last})"
+            for device, first, last in spans
+        )
+        or None
+    )
 
 
 _SPAN = r"(.+?) \(epochs \d+-\d+\)(?:; |$)"

@@ -17,17 +17,21 @@ from ..config import RunConfig
 from ..training.cifar10 import check_data_fits
 from ..training.device import resolve_device
 from ..training.stacked import group_stacks, train_stack
-from .sweep import _data_of, _outcome, _run, _train_and_save, default_data_dir, save_run, \
-    store_for
+from .sweep import _data_of, _outcome, _run, _train_and_save, default_data_dir, save_run, store_for
 
 __all__ = ["sweep_stacked"]
 
 log = logging.getLogger(__name__)
 
 
-def sweep_stacked(configs: list[RunConfig], results_dir: str | os.PathLike | None = None,
-                  data_dir: str | os.PathLike | None = None, device: str = "auto",
-                  stack: int = 8, progress: bool = False) -> list[dict | None]:
+def sweep_stacked(
+    configs: list[RunConfig],
+    results_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    stack: int = 8,
+    progress: bool = False,
+) -> list[dict | None]:
     """Results of every config, in order: finished runs are read, the others trained in stacks
     of at most ``stack`` runs that differ only in initial values; a run that stacks with no
     other trains alone. A run another worker holds is left as None."""
@@ -39,8 +43,9 @@ def sweep_stacked(configs: list[RunConfig], results_dir: str | os.PathLike | Non
     for group in group_stacks([c for c in configs if results[c.hash] is None], stack):
         if len(group) == 1:
             config = group[0]
-            results[config.hash] = _outcome(config, lambda c=config: _run(
-                c, store, data, device, progress, wait=False))
+            results[config.hash] = _outcome(
+                config, lambda c=config: _run(c, store, data, device, progress, wait=False)
+            )
             continue
         train_data, test_data = data()
         with contextlib.ExitStack() as claims:
@@ -57,17 +62,26 @@ def sweep_stacked(configs: list[RunConfig], results_dir: str | os.PathLike | Non
             if len(held) == 1:
                 store.start(held[0])
                 store.note_trainer(held[0])
-                results[held[0].hash] = _train_and_save(store, held[0], train_data, test_data,
-                                                        device, progress)
+                results[held[0].hash] = _train_and_save(
+                    store, held[0], train_data, test_data, device, progress
+                )
                 continue
             for config in held:
                 store.start(config)
                 store.note_trainer(config)
             commit = provenance.git_commit()
-            log.info("training %d runs as one stack: %s", len(held),
-                     ", ".join(c.name for c in held))
+            log.info(
+                "training %d runs as one stack: %s", len(held), ", ".join(c.name for c in held)
+            )
             outcomes = train_stack(held, train_data, test_data, torch_device)
             for config, outcome in zip(held, outcomes):
-                results[config.hash] = save_run(store, config, outcome, torch_device, commit,
-                                                engine="stacked", stack_size=len(held))
+                results[config.hash] = save_run(
+                    store,
+                    config,
+                    outcome,
+                    torch_device,
+                    commit,
+                    engine="stacked",
+                    stack_size=len(held),
+                )
     return [results[config.hash] for config in configs]

@@ -46,8 +46,9 @@ def save(results_dir: str | os.PathLike, stash: Path | None = None) -> list[str]
         target = stash / run_dir.name
         if (run_dir / RESULT).exists() or not (run_dir / CONFIG).is_file():
             continue
-        if (target / CHECKPOINT).is_file() and \
-                checkpoint.stat().st_mtime <= (target / CHECKPOINT).stat().st_mtime:
+        if (target / CHECKPOINT).is_file() and checkpoint.stat().st_mtime <= (
+            target / CHECKPOINT
+        ).stat().st_mtime:
             continue
         target.mkdir(parents=True, exist_ok=True)
         for name in _KEPT:

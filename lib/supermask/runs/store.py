@@ -30,8 +30,17 @@ from typing import TYPE_CHECKING
 
 from ..files import DigestError, check_real_dir
 from ..training.checkpoint import checkpoint_sittings, read_checkpoint
-from .records import (CHECKPOINT, CONFIG, MODEL, RESULT, read_config, read_result,
-                      typical_seconds_per_epoch, write_config, write_result)
+from .records import (
+    CHECKPOINT,
+    CONFIG,
+    MODEL,
+    RESULT,
+    read_config,
+    read_result,
+    typical_seconds_per_epoch,
+    write_config,
+    write_result,
+)
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -66,8 +75,10 @@ class RunStore:
 
     def __init__(self, root: str | os.PathLike, data: DataIdentity | None = None):
         if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
-            raise StoreError(f"the results directory must be a path, got {root!r} (an empty "
-                             "path would put runs in the current directory)")
+            raise StoreError(
+                f"the results directory must be a path, got {root!r} (an empty "
+                "path would put runs in the current directory)"
+            )
         self.root = Path(root)
         self.runs = self.root / "runs"
         self.data = data
@@ -134,17 +145,23 @@ class RunStore:
         run_dir = self.real_run_dir(config)
         for path in (self.root, self.runs, run_dir):
             if path.exists() and not path.is_dir():
-                raise StoreError(f"{path} is a file where the run store needs a directory; "
-                                 "move it aside")
+                raise StoreError(
+                    f"{path} is a file where the run store needs a directory; move it aside"
+                )
         for name in _RUN_FILES:
             if (run_dir / name).is_dir():
-                raise StoreError(f"{run_dir / name} is a directory where the run's {name} file "
-                                 "belongs; move it aside")
-        existing = next(p for p in (run_dir, self.runs, self.root, *self.root.parents)
-                        if p.exists())
+                raise StoreError(
+                    f"{run_dir / name} is a directory where the run's {name} file "
+                    "belongs; move it aside"
+                )
+        existing = next(
+            p for p in (run_dir, self.runs, self.root, *self.root.parents) if p.exists()
+        )
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise StoreError(f"{existing} is not writable by this user: the run could not save "
-                             "its checkpoints there")
+            raise StoreError(
+                f"{existing} is not writable by this user: the run could not save "
+                "its checkpoints there"
+            )
 
     def checkpoint_path(self, config: RunConfig) -> Path:
         return self.run_dir(config) / CHECKPOINT
@@ -205,8 +222,9 @@ class RunStore:
             except OSError:
                 pass
 
-    def checkpoint_progress(self, config: RunConfig,
-                            device: str | None = None) -> tuple[int, float | None]:
+    def checkpoint_progress(
+        self, config: RunConfig, device: str | None = None
+    ) -> tuple[int, float | None]:
         """The epochs an unfinished run's checkpoint holds, which a resumed run will not train
         again, and what an epoch of it took lately (the best guess at its epochs left); (0, None)
         without a readable checkpoint. With ``device`` (a :func:`device_name`), no time when the
@@ -237,22 +255,39 @@ class RunStore:
             except FileNotFoundError:
                 record = None
             except (ValueError, OSError) as error:
-                rows.append({**row, "state": "damaged", "epoch": None, "epochs": None,
-                             "test_acc": None, "note": f"result.json: {error}"})
+                rows.append(
+                    {
+                        **row,
+                        "state": "damaged",
+                        "epoch": None,
+                        "epochs": None,
+                        "test_acc": None,
+                        "note": f"result.json: {error}",
+                    }
+                )
                 continue
             if record is not None:
                 config = record["config"] if isinstance(record.get("config"), dict) else {}
-                fields = {"epoch": record.get("epochs_run"), "test_acc": record.get("test_acc"),
-                          "epochs": config.get("epochs")}
+                fields = {
+                    "epoch": record.get("epochs_run"),
+                    "test_acc": record.get("test_acc"),
+                    "epochs": config.get("epochs"),
+                }
                 wrong = _mistyped(fields)
-                row.update(state="damaged" if wrong else str(record["status"]),
-                           **{name: None if name in wrong else value
-                              for name, value in fields.items()})
+                row.update(
+                    state="damaged" if wrong else str(record["status"]),
+                    **{name: None if name in wrong else value for name, value in fields.items()},
+                )
                 if wrong:
                     row["note"] = f"result.json: {', '.join(wrong)} not a number"
             else:
-                row.update(state="unfinished", epoch=0, epochs=None, test_acc=None,
-                           holder=holder_of(run_dir))
+                row.update(
+                    state="unfinished",
+                    epoch=0,
+                    epochs=None,
+                    test_acc=None,
+                    holder=holder_of(run_dir),
+                )
                 try:
                     config = json.loads((run_dir / CONFIG).read_text())["config"]
                     if _mistyped({"epochs": config["epochs"]}):
@@ -260,9 +295,12 @@ class RunStore:
                         raise ValueError("epochs")
                     row["epochs"] = config["epochs"]
                     state = read_checkpoint(run_dir / CHECKPOINT)
-                    row.update(epoch=state["epoch"], wall_s=state["wall_s"],
-                               test_acc=state["history"][-1].get("test_acc"),
-                               seconds_per_epoch=typical_seconds_per_epoch(state))
+                    row.update(
+                        epoch=state["epoch"],
+                        wall_s=state["wall_s"],
+                        test_acc=state["history"][-1].get("test_acc"),
+                        seconds_per_epoch=typical_seconds_per_epoch(state),
+                    )
                 except Exception:  # no checkpoint yet, or one being replaced
                     pass
             rows.append(row)
@@ -312,8 +350,11 @@ def _foreign_config(path: Path, config: RunConfig) -> str | None:
 
 def _mistyped(fields: dict) -> list[str]:
     """The names of ``fields`` whose value is neither None nor a (non-boolean) number."""
-    return [name for name, value in fields.items() if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)))]
+    return [
+        name
+        for name, value in fields.items()
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)))
+    ]
 
 
 def _remove_stale_temporaries(run_dir: Path) -> None:

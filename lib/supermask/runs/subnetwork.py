@@ -30,9 +30,19 @@ from ..files import DigestError, atomic_write_bytes, check_digest
 from ..masks import FixedMask, WeightMask, masked_layers
 from .records import MODEL, read_model
 
-__all__ = ["MASK", "MaskError", "Subnetwork", "apply_subnetwork", "mask_shapes",
-           "not_rebuildable", "read_mask", "rebuild", "subnetwork_of", "write_mask",
-           "write_run_mask"]
+__all__ = [
+    "MASK",
+    "MaskError",
+    "Subnetwork",
+    "apply_subnetwork",
+    "mask_shapes",
+    "not_rebuildable",
+    "read_mask",
+    "rebuild",
+    "subnetwork_of",
+    "write_mask",
+    "write_run_mask",
+]
 
 MASK = "mask.npz"
 SIGNS = "signs/"
@@ -69,8 +79,10 @@ def _parameter_path(name: str) -> str:
 
 def mask_shapes(model: nn.Module) -> dict[str, list[int]]:
     """{parameter path: weight shape} of every masked layer of ``model``, in module order."""
-    return {_parameter_path(name): list(layer.parametrizations.weight.original.shape)
-            for name, layer, _ in masked_layers(model)}
+    return {
+        _parameter_path(name): list(layer.parametrizations.weight.original.shape)
+        for name, layer, _ in masked_layers(model)
+    }
 
 
 @torch.no_grad()
@@ -89,12 +101,14 @@ def subnetwork_of(model: nn.Module, config: RunConfig) -> Subnetwork:
 def write_mask(path: str | Path, subnetwork: Subnetwork) -> Path:
     """Write ``subnetwork`` to ``path`` whole or not at all."""
     entries = {path_: np.packbits(mask.reshape(-1)) for path_, mask in subnetwork.masks.items()}
-    entries |= {SIGNS + path_: np.packbits(sign.reshape(-1))
-                for path_, sign in subnetwork.signs.items()}
+    entries |= {
+        SIGNS + path_: np.packbits(sign.reshape(-1)) for path_, sign in subnetwork.signs.items()
+    }
     shapes = {path_: list(mask.shape) for path_, mask in subnetwork.masks.items()}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **entries, **{SHAPES: np.array(json.dumps(shapes)),
-                                              HASH: np.array(subnetwork.hash)})
+    np.savez_compressed(
+        buffer, **entries, **{SHAPES: np.array(json.dumps(shapes)), HASH: np.array(subnetwork.hash)}
+    )
     atomic_write_bytes(buffer.getvalue(), path)
     return Path(path)
 
@@ -107,8 +121,12 @@ def write_run_mask(run_dir: str | Path, model: nn.Module, config: RunConfig) -> 
     return write_mask(Path(run_dir) / MASK, subnetwork_of(model, config))
 
 
-def read_mask(path: str | Path, config: RunConfig, shapes: dict[str, list[int]],
-              recorded_digest: str | None = None) -> Subnetwork:
+def read_mask(
+    path: str | Path,
+    config: RunConfig,
+    shapes: dict[str, list[int]],
+    recorded_digest: str | None = None,
+) -> Subnetwork:
     """The subnetwork in ``path``, checked against its run: the digest its result records
     (``mask_sha256``, None for records from before), its ``config`` (the hash) and the
     ``shapes`` of the run's masked layers (:func:`mask_shapes` of the rebuilt model). Raises
@@ -127,9 +145,10 @@ def read_mask(path: str | Path, config: RunConfig, shapes: dict[str, list[int]],
     except FileNotFoundError:
         raise MaskError(f"{path} does not exist: the run has no committed mask") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as error:
-        raise MaskError(f"{path} is unreadable (truncated or not a numpy .npz: "
-                        f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-                        ) from None
+        raise MaskError(
+            f"{path} is unreadable (truncated or not a numpy .npz: "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
     except Exception as error:  # a damaged member: zlib.error, struct.error, ...
         raise MaskError(f"{path} is unreadable ({type(error).__name__}: {error})") from None
     for key in (HASH, SHAPES):
@@ -143,13 +162,18 @@ def read_mask(path: str | Path, config: RunConfig, shapes: dict[str, list[int]],
     except ValueError as error:
         raise MaskError(f"{path}: its 'shapes' entry is not JSON ({error})") from None
     if stored != shapes:
-        raise MaskError(f"{path} does not fit the run's layers: {_shape_difference(stored, shapes)}")
-    masks = {name: _unpack(path, name, entries.pop(name, None), shape)
-             for name, shape in shapes.items()}
+        raise MaskError(
+            f"{path} does not fit the run's layers: {_shape_difference(stored, shapes)}"
+        )
+    masks = {
+        name: _unpack(path, name, entries.pop(name, None), shape) for name, shape in shapes.items()
+    }
     signs = {}
     if config.method in SIGNED_METHODS:
-        signs = {name: _unpack(path, SIGNS + name, entries.pop(SIGNS + name, None), shape)
-                 for name, shape in shapes.items()}
+        signs = {
+            name: _unpack(path, SIGNS + name, entries.pop(SIGNS + name, None), shape)
+            for name, shape in shapes.items()
+        }
     if entries:
         raise MaskError(f"{path} holds entries its run has no layer for: {', '.join(entries)}")
     return Subnetwork(recorded, masks, signs)
@@ -162,8 +186,10 @@ def _shape_difference(stored: object, expected: dict[str, list[int]]) -> str:
         if name not in stored:
             return f"layer {name} is missing"
         if stored[name] != shape:
-            return (f"layer {name} has shape {stored[name]} in the mask and {shape} in the run "
-                    "(another width or model?)")
+            return (
+                f"layer {name} has shape {stored[name]} in the mask and {shape} in the run "
+                "(another width or model?)"
+            )
     return f"layers the run does not have: {', '.join(sorted(set(stored) - set(expected)))}"
 
 
@@ -172,9 +198,11 @@ def _unpack(path: Path, name: str, packed: np.ndarray | None, shape: list[int]) 
     if packed is None:
         raise MaskError(f"{path} has no entry for layer {name}")
     if packed.dtype != np.uint8 or packed.ndim != 1 or packed.size != (n + 7) // 8:
-        raise MaskError(f"{path}: entry {name} holds {packed.size * 8} bits ({packed.dtype}), "
-                        f"where its weight of shape {shape} needs {n} bits in {(n + 7) // 8} "
-                        "bytes")
+        raise MaskError(
+            f"{path}: entry {name} holds {packed.size * 8} bits ({packed.dtype}), "
+            f"where its weight of shape {shape} needs {n} bits in {(n + 7) // 8} "
+            "bytes"
+        )
     return np.unpackbits(packed, count=n).astype(bool).reshape(shape)
 
 
@@ -185,10 +213,12 @@ def not_rebuildable(config: RunConfig, model: nn.Module) -> str | None:
         return "IteRand redraws pruned weights while it trains, so its weights are not its seed's"
     masked = {id(p) for _, _, mask in masked_layers(model) for p in mask.parameters()}
     if config.method in SIGNED_METHODS:  # the signs are in the mask
-        masked |= {id(layer.parametrizations.weight.original)
-                   for _, layer, _ in masked_layers(model)}
-    trained = [name for name, p in model.named_parameters()
-               if p.requires_grad and id(p) not in masked]
+        masked |= {
+            id(layer.parametrizations.weight.original) for _, layer, _ in masked_layers(model)
+        }
+    trained = [
+        name for name, p in model.named_parameters() if p.requires_grad and id(p) not in masked
+    ]
     if trained:
         return f"training also changes {_few(trained)}, which the mask does not hold"
     statistics = [name for name, _ in model.named_buffers() if "running_" in name]
@@ -227,13 +257,19 @@ def rebuild(run_dir: str | Path, config: RunConfig, result: dict | None = None) 
 
     run_dir = Path(run_dir)
     model = build(config)
-    subnetwork = read_mask(run_dir / MASK, config, mask_shapes(model),
-                           None if result is None else result.get("mask_sha256"))
+    subnetwork = read_mask(
+        run_dir / MASK,
+        config,
+        mask_shapes(model),
+        None if result is None else result.get("mask_sha256"),
+    )
     why = not_rebuildable(config, model)
     if why is not None:
         if not (run_dir / MODEL).is_file():
-            raise MaskError(f"{run_dir.name}: the mask alone does not give this run's network "
-                            f"({why}) and model.pt is absent")
+            raise MaskError(
+                f"{run_dir.name}: the mask alone does not give this run's network "
+                f"({why}) and model.pt is absent"
+            )
         try:
             model.load_state_dict(read_model(run_dir / MODEL, result))
         except DigestError as error:

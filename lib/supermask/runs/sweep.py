@@ -13,9 +13,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import provenance
-from ..files import file_digest
 from ..config import RunConfig
 from ..data.cifar10 import DataNotFoundError, cifar10_identity, load_cifar10
+from ..files import file_digest
 from ..training.cifar10 import check_data_fits, train
 from ..training.device import resolve_device
 from ..training.loop import TrainOutcome
@@ -23,8 +23,15 @@ from .records import sittings_device, write_model
 from .store import RunStore
 from .subnetwork import write_run_mask
 
-__all__ = ["default_data_dir", "default_results_dir", "lookup", "run", "save_run", "store_for",
-           "sweep"]
+__all__ = [
+    "default_data_dir",
+    "default_results_dir",
+    "lookup",
+    "run",
+    "save_run",
+    "store_for",
+    "sweep",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +46,18 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("RESULTS_DIR", "results"))
 
 
-def store_for(results_dir: str | os.PathLike | None = None,
-              data_dir: str | os.PathLike | None = None, download: bool = False,
-              progress: bool = True) -> RunStore:
+def store_for(
+    results_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+) -> RunStore:
     """The run store under ``results_dir`` for runs on the CIFAR-10 copy under ``data_dir``."""
-    identity = cifar10_identity(data_dir if data_dir is not None else default_data_dir(),
-                                download=download, progress=progress)
+    identity = cifar10_identity(
+        data_dir if data_dir is not None else default_data_dir(),
+        download=download,
+        progress=progress,
+    )
     return RunStore(results_dir if results_dir is not None else default_results_dir(), identity)
 
 
@@ -73,8 +86,15 @@ def _data_of(data_dir, download: bool, progress: bool):
     return functools.cache(lambda: load_cifar10(data_dir, download=download, progress=progress))
 
 
-def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
-         wait: bool, on_epoch: Callable[[RunConfig, dict], None] | None = None) -> dict | None:
+def _run(
+    config: RunConfig,
+    store: RunStore,
+    data,
+    device: str,
+    progress: bool,
+    wait: bool,
+    on_epoch: Callable[[RunConfig, dict], None] | None = None,
+) -> dict | None:
     result = store.result(config)
     if result is not None:
         store.remove_leftover_checkpoint(config)
@@ -86,33 +106,52 @@ def _run(config: RunConfig, store: RunStore, data, device: str, progress: bool,
     with store.claim(config, wait=wait) as claimed:
         if not claimed:
             return None
-        return store.result(config) or _train_and_save(store, config, train_data, test_data,
-                                                       device, progress, on_epoch)
+        return store.result(config) or _train_and_save(
+            store, config, train_data, test_data, device, progress, on_epoch
+        )
 
 
-def lookup(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = None,
-           data_dir: str | os.PathLike | None = None, progress: bool = True) -> list[dict | None]:
+def lookup(
+    configs: Iterable[RunConfig],
+    results_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[dict | None]:
     """The stored result of each config on the data under ``data_dir``, or None; trains nothing."""
     store = store_for(results_dir, data_dir, progress=progress)
     return [store.result(config) for config in configs]
 
 
-def _train_and_save(store: RunStore, config: RunConfig, train_data, test_data, device: str,
-                    progress: bool, on_epoch=None) -> dict:
+def _train_and_save(
+    store: RunStore,
+    config: RunConfig,
+    train_data,
+    test_data,
+    device: str,
+    progress: bool,
+    on_epoch=None,
+) -> dict:
     store.start(config)
     store.note_trainer(config)
     commit = provenance.git_commit()  # before training: the code that runs is the code recorded
     torch_device = resolve_device(device)
-    outcome = train(config, train_data, test_data, torch_device,
-                    checkpoint=store.checkpoint_path(config), progress=progress,
-                    on_epoch=None if on_epoch is None else lambda entry: on_epoch(config, entry),
-                    data_fingerprint=None if store.data is None else store.data.fingerprint,
-                    commit=commit)
+    outcome = train(
+        config,
+        train_data,
+        test_data,
+        torch_device,
+        checkpoint=store.checkpoint_path(config),
+        progress=progress,
+        on_epoch=None if on_epoch is None else lambda entry: on_epoch(config, entry),
+        data_fingerprint=None if store.data is None else store.data.fingerprint,
+        commit=commit,
+    )
     return save_run(store, config, outcome, torch_device, commit)
 
 
-def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, commit: str,
-             **extra) -> dict:
+def save_run(
+    store: RunStore, config: RunConfig, outcome: TrainOutcome, device, commit: str, **extra
+) -> dict:
     """Write a trained run's model, its mask (the subnetwork, committed with the record) and its
     ``result.json`` record (the one place that record is built, for every data set, with the
     digests of model.pt and mask.npz that their readers check), remove its checkpoint; the
@@ -140,8 +179,11 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
         "eval_s": outcome.eval_s,
         "epoch_s": outcome.epoch_s,
         "prepare_s": outcome.prepare_s,
-        **({"data_source": store.data.source, "data_fingerprint": store.data.fingerprint}
-           if store.data is not None else {}),
+        **(
+            {"data_source": store.data.source, "data_fingerprint": store.data.fingerprint}
+            if store.data is not None
+            else {}
+        ),
         **extra,
         "device": sittings_device(outcome.sittings, outcome.epochs_run)
         or provenance.device_name(device),
@@ -159,11 +201,18 @@ def save_run(store: RunStore, config: RunConfig, outcome: TrainOutcome, device, 
     return result
 
 
-def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = None,
-          data_dir: str | os.PathLike | None = None, device: str = "auto", progress: bool = True,
-          download: bool = False, executor: Executor | None = None, wait: bool = True,
-          on_epoch: Callable[[RunConfig, dict], None] | None = None,
-          on_run: Callable[[RunConfig, dict | None], None] | None = None) -> list[dict | None]:
+def sweep(
+    configs: Iterable[RunConfig],
+    results_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    download: bool = False,
+    executor: Executor | None = None,
+    wait: bool = True,
+    on_epoch: Callable[[RunConfig, dict], None] | None = None,
+    on_run: Callable[[RunConfig, dict | None], None] | None = None,
+) -> list[dict | None]:
     """Results of every config, in order; finished runs are read, the others trained.
 
     Runs that another worker is training are waited for at the end (or taken over if that worker
@@ -178,10 +227,15 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
     """
     configs = list(configs)
     if executor is not None:
-        futures = [executor.submit(run, config, results_dir, data_dir, device, progress=False,
-                                   download=download) for config in configs]
-        for _ in tqdm(as_completed(futures), total=len(futures), desc="runs",
-                      disable=not progress, unit="run"):
+        futures = [
+            executor.submit(
+                run, config, results_dir, data_dir, device, progress=False, download=download
+            )
+            for config in configs
+        ]
+        for _ in tqdm(
+            as_completed(futures), total=len(futures), desc="runs", disable=not progress, unit="run"
+        ):
             pass
         return [_outcome(config, future.result) for config, future in zip(configs, futures)]
     data_dir = data_dir if data_dir is not None else default_data_dir()
@@ -190,8 +244,14 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
     results: list[dict | None] = []
     report = on_run or (lambda config, result: None)
     for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
-        results.append(_outcome(config, lambda c=config: _run(c, store, data, device, progress,
-                                                              wait=False, on_epoch=on_epoch)))
+        results.append(
+            _outcome(
+                config,
+                lambda c=config: _run(
+                    c, store, data, device, progress, wait=False, on_epoch=on_epoch
+                ),
+            )
+        )
         report(config, results[-1])
     if not wait:
         return results
@@ -199,8 +259,12 @@ def sweep(configs: Iterable[RunConfig], results_dir: str | os.PathLike | None = 
     for i, config in enumerate(configs):
         if results[i] is None:
             log.info("%s: waiting for another worker", config.name)
-            results[i] = _outcome(config, lambda c=config: _run(c, store, data, device, progress,
-                                                                wait=True, on_epoch=on_epoch))
+            results[i] = _outcome(
+                config,
+                lambda c=config: _run(
+                    c, store, data, device, progress, wait=True, on_epoch=on_epoch
+                ),
+            )
             report(config, results[i])
     return results
 
@@ -215,5 +279,9 @@ def _outcome(config: RunConfig, get_result) -> dict | None:
         raise
     except Exception as error:
         log.warning("%s failed: %s: %s", config.name, type(error).__name__, error)
-        return {"hash": config.hash, "config": config.to_dict(), "status": "failed",
-                "error": f"{type(error).__name__}: {error}"}
+        return {
+            "hash": config.hash,
+            "config": config.to_dict(),
+            "status": "failed",
+            "error": f"{type(error).__name__}: {error}",
+        }

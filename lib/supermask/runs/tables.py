@@ -13,21 +13,60 @@ from ..files import atomic_write_bytes
 from ..names import model_name, run_name
 from .records import median_epoch_seconds, seconds_per_epoch
 
-__all__ = ["CHANCE_TOLERANCE", "COLUMNS", "CURVE_COLUMNS", "ESCAPE_MARGIN", "MILESTONES",
-           "chance_from_curves", "curves_frame", "did_not_leave_chance", "epoch_seconds",
-           "escape_epochs", "with_chance",
-           "milestone_epochs", "milestones", "read_csv", "results_frame", "row_config",
-           "write_csv"]
+__all__ = [
+    "CHANCE_TOLERANCE",
+    "COLUMNS",
+    "CURVE_COLUMNS",
+    "ESCAPE_MARGIN",
+    "MILESTONES",
+    "chance_from_curves",
+    "curves_frame",
+    "did_not_leave_chance",
+    "epoch_seconds",
+    "escape_epochs",
+    "with_chance",
+    "milestone_epochs",
+    "milestones",
+    "read_csv",
+    "results_frame",
+    "row_config",
+    "write_csv",
+]
 
 # Every RunConfig field is a column: a field added to RunConfig reaches every CSV.
 _CONFIG_COLUMNS = list(FIELDS)
-_RESULT_COLUMNS = ["status", "test_acc", "train_acc", "kept", "total", "kept_fraction",
-                   "trainable_values", "epochs_run", "wall_s", "eval_s", "prepare_s", "device",
-                   "git_commit", "finished_at", "hash", "data", "data_source", "error"]
+_RESULT_COLUMNS = [
+    "status",
+    "test_acc",
+    "train_acc",
+    "kept",
+    "total",
+    "kept_fraction",
+    "trainable_values",
+    "epochs_run",
+    "wall_s",
+    "eval_s",
+    "prepare_s",
+    "device",
+    "git_commit",
+    "finished_at",
+    "hash",
+    "data",
+    "data_source",
+    "error",
+]
 # Measured by some methods only (Zhou et al.; PaB's sign flips): empty elsewhere.
 _METHOD_COLUMNS = ["test_acc_deterministic", "expected_kept_fraction"]
-COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, *_RESULT_COLUMNS, *_METHOD_COLUMNS,
-           "flips_per_epoch", "median_epoch_s", "did_not_leave_chance"]
+COLUMNS = [
+    "figure",
+    "profile",
+    *_CONFIG_COLUMNS,
+    *_RESULT_COLUMNS,
+    *_METHOD_COLUMNS,
+    "flips_per_epoch",
+    "median_epoch_s",
+    "did_not_leave_chance",
+]
 
 # A run "did not leave chance" when its epoch's mean training loss stayed within this of ln 10
 # (a uniform guess over CIFAR-10's ten classes) for more than half its epochs: its accuracy
@@ -66,8 +105,17 @@ def epoch_seconds(frame: pd.DataFrame) -> pd.Series:
     return frame["median_epoch_s"].fillna(mean) if "median_epoch_s" in frame else mean
 
 
-CURVE_COLUMNS = ["figure", "profile", *_CONFIG_COLUMNS, "hash", "data", "epoch", "loss",
-                 "train_acc", "test_acc"]
+CURVE_COLUMNS = [
+    "figure",
+    "profile",
+    *_CONFIG_COLUMNS,
+    "hash",
+    "data",
+    "epoch",
+    "loss",
+    "train_acc",
+    "test_acc",
+]
 
 
 def _config_values(config: dict) -> dict:
@@ -98,8 +146,13 @@ def _short(fingerprint: str | None) -> str | None:
     return fingerprint[:12] if fingerprint else None
 
 
-def results_frame(results: list[dict | None], figure: str, profile: str,
-                  labels: list[dict] | None = None, configs: list | None = None) -> pd.DataFrame:
+def results_frame(
+    results: list[dict | None],
+    figure: str,
+    profile: str,
+    labels: list[dict] | None = None,
+    configs: list | None = None,
+) -> pd.DataFrame:
     """One row per run: label columns, config fields, measurements (accuracies as fractions),
     provenance. A ``None`` result (a run of ``configs`` not in the store) becomes a row with
     status ``missing``, so a figure shows what it lacks."""
@@ -121,14 +174,16 @@ def results_frame(results: list[dict | None], figure: str, profile: str,
         row["flips_per_epoch"] = sum(flips) / len(flips) if flips else None
         row["median_epoch_s"] = median_epoch_seconds(result)
         row["did_not_leave_chance"] = did_not_leave_chance(
-            epoch.get("loss") for epoch in result.get("history", []))
+            epoch.get("loss") for epoch in result.get("history", [])
+        )
         rows.append(row)
     columns = ["figure", "profile", *label_columns, *COLUMNS[2:]]
     return pd.DataFrame(rows, columns=columns)
 
 
-def curves_frame(results: list[dict | None], figure: str, profile: str,
-                 labels: list[dict] | None = None) -> pd.DataFrame:
+def curves_frame(
+    results: list[dict | None], figure: str, profile: str, labels: list[dict] | None = None
+) -> pd.DataFrame:
     """Learning curves in long format: one row per run and epoch (test accuracy where the run
     measured it after every epoch)."""
     labels = labels if labels is not None else [{} for _ in results]
@@ -137,12 +192,21 @@ def curves_frame(results: list[dict | None], figure: str, profile: str,
     for result, label in zip(results, labels, strict=True):
         if result is None:
             continue
-        base = {"figure": figure, "profile": profile, **label,
-                **_config_values(result["config"]),
-                "hash": result.get("hash"), "data": _short(result.get("data_fingerprint"))}
+        base = {
+            "figure": figure,
+            "profile": profile,
+            **label,
+            **_config_values(result["config"]),
+            "hash": result.get("hash"),
+            "data": _short(result.get("data_fingerprint")),
+        }
         for epoch in result.get("history", []):
-            rows.append({**base, **{key: epoch.get(key) for key in
-                                    ("epoch", "loss", "train_acc", "test_acc")}})
+            rows.append(
+                {
+                    **base,
+                    **{key: epoch.get(key) for key in ("epoch", "loss", "train_acc", "test_acc")},
+                }
+            )
     columns = ["figure", "profile", *label_columns, *CURVE_COLUMNS[2:]]
     return pd.DataFrame(rows, columns=columns)
 
@@ -164,10 +228,10 @@ def milestones(curves: pd.DataFrame, epochs=MILESTONES) -> pd.DataFrame:
     ("dense (SGD)", "edge-popup U_k k=0.5"), never a dense run's unused distribution and k."""
     named = curves.assign(
         model=[model_name(model) for model in curves["model"]],
-        run=[run_name(row).replace("$", "") for row in curves.to_dict("records")])
+        run=[run_name(row).replace("$", "") for row in curves.to_dict("records")],
+    )
     at = named[named["epoch"].isin(epochs)]
-    table = (at.groupby(["model", "run", "epoch"], sort=False)["test_acc"].mean()
-             .unstack("epoch"))
+    table = at.groupby(["model", "run", "epoch"], sort=False)["test_acc"].mean().unstack("epoch")
     table = table.reindex(columns=list(epochs))
     table.columns = [f"epoch {epoch}" for epoch in epochs]
     return (100 * table).round(1)

@@ -58,8 +58,9 @@ def read_run(run_dir: str | Path) -> tuple[RunConfig, dict]:
         result = read_result(run_dir / RESULT)
         check_record(run_dir.name, config, result)
     except FileNotFoundError as error:
-        raise MaskError(f"{run_dir} holds no finished run ({Path(error.filename).name} is "
-                        "missing)") from None
+        raise MaskError(
+            f"{run_dir} holds no finished run ({Path(error.filename).name} is missing)"
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise MaskError(f"{run_dir}: unreadable run record ({error})") from None
     if result.get("status") != "finished":
@@ -80,8 +81,12 @@ def test_set(config: RunConfig, test_data: ImageTensors) -> ImageTensors:
     return test_data.subset(balanced_subset(test_data.labels, config.test_subset))
 
 
-def verify_run(run_dir: str | Path, test_data: ImageTensors, device: torch.device,
-               data_fingerprint: str | None = None) -> Verification:
+def verify_run(
+    run_dir: str | Path,
+    test_data: ImageTensors,
+    device: torch.device,
+    data_fingerprint: str | None = None,
+) -> Verification:
     """Rebuild the run's subnetwork from its committed mask and measure it on ``test_data``
     (the whole CIFAR-10 test split); :class:`MaskError` when the mask does not fit the run or
     ``data_fingerprint`` is not the data the run was trained on."""
@@ -89,8 +94,10 @@ def verify_run(run_dir: str | Path, test_data: ImageTensors, device: torch.devic
     config, result = read_run(run_dir)
     trained_on = result.get("data_fingerprint")
     if data_fingerprint is not None and trained_on not in (None, data_fingerprint):
-        raise MaskError(f"{run_dir.name} was trained on data {trained_on[:12]}, not on the data "
-                        f"given ({data_fingerprint[:12]})")
+        raise MaskError(
+            f"{run_dir.name} was trained on data {trained_on[:12]}, not on the data "
+            f"given ({data_fingerprint[:12]})"
+        )
     model = rebuild(run_dir, config, result)
     check_precision(config.precision, device)
     set_matmul_precision(device)
@@ -101,8 +108,12 @@ def verify_run(run_dir: str | Path, test_data: ImageTensors, device: torch.devic
     counts = kept_counts(model)
     masked = [name for name in counts if name in result.get("kept_per_layer", {})]
     return Verification(
-        run=run_dir.name, images=len(test), recorded=recorded_accuracy(result),
+        run=run_dir.name,
+        images=len(test),
+        recorded=recorded_accuracy(result),
         recomputed=recomputed,
         kept_recorded=sum(result["kept_per_layer"][name][0] for name in masked),
         kept_mask=sum(counts[name][0] for name in masked),
-        trained_on=result.get("device") or "device not recorded", device=device_name(device))
+        trained_on=result.get("device") or "device not recorded",
+        device=device_name(device),
+    )

@@ -57,7 +57,7 @@ class _SortedTopK(torch.autograd.Function):
 
 def _sorted_flat(flat: torch.Tensor, k: float) -> torch.Tensor:
     mask = torch.zeros_like(flat)
-    mask[flat.sort().indices[int((1 - k) * flat.numel()):]] = 1
+    mask[flat.sort().indices[int((1 - k) * flat.numel()) :]] = 1
     return mask
 
 
@@ -67,15 +67,18 @@ def _model(model: str, variant: str, device: torch.device) -> nn.Module:
     if variant == "full-sort":
         mask_model(initialize(net, "signed_constant"), lambda weight: _FullSortMask(weight, 0.5))
     else:
-        get_method(variant).prepare(net, RunConfig(model=model, method=variant,
-                                                   dataset=DATASET_OF[model]))
+        get_method(variant).prepare(
+            net, RunConfig(model=model, method=variant, dataset=DATASET_OF[model])
+        )
     return net.to(device=device, memory_format=torch.channels_last)
 
 
-def _step_fn(net: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
-             ) -> Callable[[], None]:
-    optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.01,
-                                momentum=0.9, weight_decay=1e-4)
+def _step_fn(
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
+) -> Callable[[], None]:
+    optimizer = torch.optim.SGD(
+        [p for p in net.parameters() if p.requires_grad], lr=0.01, momentum=0.9, weight_decay=1e-4
+    )
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -114,8 +117,9 @@ def training_gflop_per_image(model: str) -> float:
     return _step_flops(net, x, torch.zeros(1, dtype=torch.int64)) / 1e9
 
 
-def matmul_gflops(device: torch.device, size: int = 4096, repeats: int = 5,
-                  dtype: torch.dtype = torch.float32) -> float:
+def matmul_gflops(
+    device: torch.device, size: int = 4096, repeats: int = 5, dtype: torch.dtype = torch.float32
+) -> float:
     """GFLOP/s of a large square matmul in ``dtype``, best of ``repeats``: this machine's
     practical peak."""
     a = torch.randn(size, size, device=device, dtype=dtype)
@@ -126,8 +130,10 @@ def matmul_gflops(device: torch.device, size: int = 4096, repeats: int = 5,
 
 def data_images_per_second(device: torch.device, images: int = 10_000, batch: int = 128) -> float:
     """Crop + flip + normalise throughput of the in-memory pipeline."""
-    data = ImageTensors(torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8),
-                        torch.randint(0, 10, (images,))).to(device)
+    data = ImageTensors(
+        torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8),
+        torch.randint(0, 10, (images,)),
+    ).to(device)
     generator = torch.Generator().manual_seed(0)
 
     def epoch():
@@ -150,8 +156,12 @@ def _rows(times: dict[str, list[float]], batch: int, flops: int, peak: float) ->
     rows = {}
     for key, seconds in times.items():
         seconds = statistics.median(seconds)
-        rows[key] = {"step_s": seconds, "images_per_s": batch / seconds,
-                     "gflops": flops / seconds / 1e9, "peak_fraction": flops / seconds / 1e9 / peak}
+        rows[key] = {
+            "step_s": seconds,
+            "images_per_s": batch / seconds,
+            "gflops": flops / seconds / 1e9,
+            "peak_fraction": flops / seconds / 1e9 / peak,
+        }
     return rows
 
 
@@ -189,10 +199,16 @@ def run_benchmark(
         keep_freed_memory()  # as the trainer does
     native = device.type == "cuda" or cpu_bf16_native()
     peak = matmul_gflops(device)
-    report: dict = {"host": socket.gethostname(), "device": provenance.device_name(device),
-                    "git_commit": provenance.git_commit(), "versions": provenance.versions(),
-                    "batch_size": batch_size, "repeats": repeats, "matmul_gflops": peak,
-                    "models": {}}
+    report: dict = {
+        "host": socket.gethostname(),
+        "device": provenance.device_name(device),
+        "git_commit": provenance.git_commit(),
+        "versions": provenance.versions(),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "matmul_gflops": peak,
+        "models": {},
+    }
     if device.type == "cpu":
         report["cpu_instruction_sets"] = cpu_instruction_sets()
     report["bf16_native"] = native
@@ -206,7 +222,8 @@ def run_benchmark(
         batch = imagenet_batch_size if imagenet else batch_size
         size = 224 if imagenet else 32
         x = torch.randn(batch, 3, size, size, device=device).contiguous(
-            memory_format=torch.channels_last)
+            memory_format=torch.channels_last
+        )
         y = torch.randint(0, NUM_CLASSES[DATASET_OF[model]], (batch,), device=device)
         nets = {variant: _model(model, variant, device) for variant in variants}
         flops = _step_flops(nets[variants[0]], x, y)
@@ -217,8 +234,9 @@ def run_benchmark(
                 continue
             slow = precision == "bf16" and not native
             steps = {variant: _step_fn(net, x, y, precision) for variant, net in nets.items()}
-            times = _round_robin(steps, device, 1 if slow else warmup,
-                                 min(repeats, 3) if slow else repeats)
+            times = _round_robin(
+                steps, device, 1 if slow else warmup, min(repeats, 3) if slow else repeats
+            )
             suffix = "" if precision == "fp32" else f"_{precision}"
             entry[f"variants{suffix}"] = _rows(times, batch, flops, peak)
             entry[f"times{suffix}"] = times
@@ -227,9 +245,13 @@ def run_benchmark(
                     entry[f"{slower}_over_{faster}{suffix}"] = _paired_ratio(times, slower, faster)
         if "times_bf16" in entry and "times" in entry:
             entry["bf16_over_fp32"] = {
-                variant: _paired_ratio({"fp32": entry["times"][variant],
-                                        "bf16": entry["times_bf16"][variant]}, "fp32", "bf16")
-                for variant in variants}
+                variant: _paired_ratio(
+                    {"fp32": entry["times"][variant], "bf16": entry["times_bf16"][variant]},
+                    "fp32",
+                    "bf16",
+                )
+                for variant in variants
+            }
         report["models"][model] = entry
 
     conv4 = report["models"].get("conv4", {})
@@ -246,16 +268,22 @@ def run_benchmark(
     if "edge-popup_over_dense_bf16" in conv4:
         report["popup_over_dense_bf16"] = conv4["edge-popup_over_dense_bf16"]
     report["targets"] = {
-        key: {"target": f"{op} {bound}", "value": report[key],
-              "met": report[key] >= bound if op == ">=" else report[key] <= bound}
-        for key, (op, bound) in TARGETS.items() if key in report}
+        key: {
+            "target": f"{op} {bound}",
+            "value": report[key],
+            "met": report[key] >= bound if op == ">=" else report[key] <= bound,
+        }
+        for key, (op, bound) in TARGETS.items()
+        if key in report
+    }
     if out_dir is not None:
         atomic_write_json(report, Path(out_dir) / f"{report_name(report)}.json")
     return report
 
 
-def _round_robin(steps: dict[str, Callable[[], None]], device: torch.device, warmup: int,
-                 repeats: int) -> dict[str, list[float]]:
+def _round_robin(
+    steps: dict[str, Callable[[], None]], device: torch.device, warmup: int, repeats: int
+) -> dict[str, list[float]]:
     """Each step timed ``repeats`` times after ``warmup``, one of each in turn."""
     times: dict[str, list[float]] = {name: [] for name in steps}
     for repeat in range(warmup + repeats):
@@ -267,36 +295,62 @@ def _round_robin(steps: dict[str, Callable[[], None]], device: torch.device, war
 
 
 def format_report(report: dict) -> str:
-    lines = [f"device: {report['device']}   matmul peak: fp32 {report['matmul_gflops']:.0f} "
-             f"GFLOP/s" + (f", bf16 {report['matmul_gflops_bf16']:.1f} GFLOP/s"
-                           if "matmul_gflops_bf16" in report else "")
-             + f"   batch {report['batch_size']}, median of {report['repeats']}"]
+    lines = [
+        f"device: {report['device']}   matmul peak: fp32 {report['matmul_gflops']:.0f} "
+        f"GFLOP/s"
+        + (
+            f", bf16 {report['matmul_gflops_bf16']:.1f} GFLOP/s"
+            if "matmul_gflops_bf16" in report
+            else ""
+        )
+        + f"   batch {report['batch_size']}, median of {report['repeats']}"
+    ]
     if "cpu_instruction_sets" in report:
         sets = report["cpu_instruction_sets"]
-        lines.append("cpu: " + " ".join(name for name, has in sets.items() if has is True)
-                     + f" (torch dispatches {sets['torch_capability']}); bf16 "
-                     + ("in hardware" if report["bf16_native"] else "emulated"))
-    lines.append(f"{'model':16} {'batch':>5} {'variant':12} {'precision':9} {'step ms':>9} "
-                 f"{'img/s':>8} {'GFLOP/s':>8} {'of fp32 peak':>12}")
+        lines.append(
+            "cpu: "
+            + " ".join(name for name, has in sets.items() if has is True)
+            + f" (torch dispatches {sets['torch_capability']}); bf16 "
+            + ("in hardware" if report["bf16_native"] else "emulated")
+        )
+    lines.append(
+        f"{'model':16} {'batch':>5} {'variant':12} {'precision':9} {'step ms':>9} "
+        f"{'img/s':>8} {'GFLOP/s':>8} {'of fp32 peak':>12}"
+    )
     for model, entry in report["models"].items():
         for precision, key in (("fp32", "variants"), ("bf16", "variants_bf16")):
             for variant, row in entry.get(key, {}).items():
-                lines.append(f"{model:16} {entry['batch_size']:5} {variant:12} {precision:9} "
-                             f"{row['step_s'] * 1e3:9.1f} {row['images_per_s']:8.0f} "
-                             f"{row['gflops']:8.0f} {row['peak_fraction']:12.1%}")
+                lines.append(
+                    f"{model:16} {entry['batch_size']:5} {variant:12} {precision:9} "
+                    f"{row['step_s'] * 1e3:9.1f} {row['images_per_s']:8.0f} "
+                    f"{row['gflops']:8.0f} {row['peak_fraction']:12.1%}"
+                )
     lines.append(f"data pipeline: {report['data_images_per_s']:.0f} img/s")
     for model, entry in report["models"].items():
-        ratios = [f"{key} {value:.3f}" for key, value in entry.items()
-                  if "_over_" in key and isinstance(value, float)]
-        ratios += [f"bf16_over_fp32[{variant}] {value:.3f}"
-                   for variant, value in entry.get("bf16_over_fp32", {}).items()]
+        ratios = [
+            f"{key} {value:.3f}"
+            for key, value in entry.items()
+            if "_over_" in key and isinstance(value, float)
+        ]
+        ratios += [
+            f"bf16_over_fp32[{variant}] {value:.3f}"
+            for variant, value in entry.get("bf16_over_fp32", {}).items()
+        ]
         if ratios:
             lines.append(f"{model}: " + ", ".join(ratios))
-    for key in ("popup_over_dense", "sort_over_popup", "peak_fraction", "data_over_train",
-                "bf16_over_fp32", "popup_over_dense_bf16"):
+    for key in (
+        "popup_over_dense",
+        "sort_over_popup",
+        "peak_fraction",
+        "data_over_train",
+        "bf16_over_fp32",
+        "popup_over_dense_bf16",
+    ):
         if key in report:
             lines.append(f"{key}: {report[key]:.3f}")
     for key, target in report.get("targets", {}).items():
-        lines.append(f"target {key} {target['target']}: {target['value']:.3f}, "
-                     f"{'met' if target['met'] else 'NOT met'}")
+        lines.append(
+            f"target {key} {target['target']}: {target['value']:.3f}, "
+            f"{'met' if target['met'] else 'NOT met'}"
+        )
     return "\n".join(lines)

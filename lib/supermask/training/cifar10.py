@@ -27,8 +27,10 @@ def check_data_fits(config: RunConfig, train_data: ImageTensors, test_data: Imag
     for name, data in (("train_subset", train_data), ("test_subset", test_data)):
         wanted = getattr(config, name)
         if wanted is not None and wanted > len(data):
-            raise ValueError(f"{name}={wanted} asks for more images than the data set has "
-                             f"({len(data)}); valid: 10 to {len(data)}, or None for all")
+            raise ValueError(
+                f"{name}={wanted} asks for more images than the data set has "
+                f"({len(data)}); valid: 10 to {len(data)}, or None for all"
+            )
         if wanted is not None:
             try:
                 balanced_subset(data.labels, wanted)
@@ -36,8 +38,9 @@ def check_data_fits(config: RunConfig, train_data: ImageTensors, test_data: Imag
                 raise ValueError(f"{name}={wanted}: {error}") from None
 
 
-def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
-                  device: torch.device) -> tuple[ImageTensors, ImageTensors]:
+def _prepare_data(
+    config: RunConfig, train_data: ImageTensors, test_data: ImageTensors, device: torch.device
+) -> tuple[ImageTensors, ImageTensors]:
     if config.train_subset is not None:
         train_data = train_data.subset(balanced_subset(train_data.labels, config.train_subset))
     if config.test_subset is not None:
@@ -45,18 +48,27 @@ def _prepare_data(config: RunConfig, train_data: ImageTensors, test_data: ImageT
     return train_data.to(device), test_data.to(device)
 
 
-def in_memory_feed(config: RunConfig, train_data: ImageTensors, test_data: ImageTensors,
-                   memory_format: torch.memory_format = torch.channels_last) -> Feed:
+def in_memory_feed(
+    config: RunConfig,
+    train_data: ImageTensors,
+    test_data: ImageTensors,
+    memory_format: torch.memory_format = torch.channels_last,
+) -> Feed:
     """CIFAR-10 held in memory: each epoch shuffled and augmented by its own generator, seeded
     from (seed, epoch), one micro-batch a step; the draws go to the device once an epoch
     (:mod:`.feed`), so no step waits on the host."""
     stats = channel_stats(train_data.images.device)
 
     def epoch(index: int):
-        draws = draw_epoch(len(train_data), config.batch_size,
-                           _epoch_generator(config.seed, index)).to(train_data.images.device)
-        return ([batch] for batch in augmented_batches(train_data, config.batch_size, draws,
-                                                        stats, memory_format))
+        draws = draw_epoch(
+            len(train_data), config.batch_size, _epoch_generator(config.seed, index)
+        ).to(train_data.images.device)
+        return (
+            [batch]
+            for batch in augmented_batches(
+                train_data, config.batch_size, draws, stats, memory_format
+            )
+        )
 
     return Feed(math.ceil(len(train_data) / config.batch_size), epoch, test_data)
 
@@ -87,7 +99,15 @@ def train(
     if device.type == "cpu":
         keep_freed_memory()
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
-    return fit(config, in_memory_feed(config, train_data, test_data), device,
-               Path(checkpoint) if checkpoint is not None else None, progress, stop_after_epoch,
-               eval_every_epoch, on_epoch=on_epoch, data_fingerprint=data_fingerprint,
-               commit=commit)
+    return fit(
+        config,
+        in_memory_feed(config, train_data, test_data),
+        device,
+        Path(checkpoint) if checkpoint is not None else None,
+        progress,
+        stop_after_epoch,
+        eval_every_epoch,
+        on_epoch=on_epoch,
+        data_fingerprint=data_fingerprint,
+        commit=commit,
+    )

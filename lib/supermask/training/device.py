@@ -31,8 +31,13 @@ import torch
 from ..protocol import PRECISIONS
 from ..provenance import cpu_bf16_native
 
-__all__ = ["autocast", "check_precision", "keep_freed_memory", "resolve_device",
-           "set_matmul_precision"]
+__all__ = [
+    "autocast",
+    "check_precision",
+    "keep_freed_memory",
+    "resolve_device",
+    "set_matmul_precision",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +59,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} asked for, but there are only "
-                             f"{torch.cuda.device_count()} CUDA devices")
+            raise ValueError(
+                f"device {device!r} asked for, but there are only "
+                f"{torch.cuda.device_count()} CUDA devices"
+            )
     return resolved
 
 
@@ -67,20 +74,24 @@ def keep_freed_memory() -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
         done = bool(libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(
-            libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1))
+            libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1)
+        )
     except (OSError, AttributeError):
         return False
     log.debug("glibc malloc tuned to keep freed memory: %s", done)
     return done
+
 
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse an unknown precision; warn when bf16 on this CPU is emulated (slow, not wrong)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if precision == "bf16" and device.type == "cpu" and not cpu_bf16_native():
-        log.warning("this CPU has no bf16 instructions (no avx512_bf16 or amx_bf16 in "
-                    "/proc/cpuinfo): bf16 runs correctly but emulated, many times slower than "
-                    "fp32 (see make bench); use --precision fp32 here")
+        log.warning(
+            "this CPU has no bf16 instructions (no avx512_bf16 or amx_bf16 in "
+            "/proc/cpuinfo): bf16 runs correctly but emulated, many times slower than "
+            "fp32 (see make bench); use --precision fp32 here"
+        )
 
 
 def set_matmul_precision(device: torch.device) -> None:

@@ -28,8 +28,7 @@ def test_batches(data: Batches) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, data: Batches, device: torch.device, reduce: Reduce = None
-             ) -> float:
+def accuracy(model: nn.Module, data: Batches, device: torch.device, reduce: Reduce = None) -> float:
     """Top-1 accuracy (a fraction) in eval mode; each mask is computed (or sampled) once.
     With ``reduce``, the counts of every process's share of the test set are summed first.
     Runs in the caller's precision (the trainer wraps it in the run's autocast)."""

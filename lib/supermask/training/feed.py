@@ -36,12 +36,17 @@ class EpochDraws:
         """On ``device``; on CUDA copied from pinned memory without a wait."""
         if device.type != "cuda":
             return EpochDraws(*(t.to(device) for t in (self.order, self.dy, self.dx, self.flip)))
-        return EpochDraws(*(t.pin_memory().to(device, non_blocking=True)
-                            for t in (self.order, self.dy, self.dx, self.flip)))
+        return EpochDraws(
+            *(
+                t.pin_memory().to(device, non_blocking=True)
+                for t in (self.order, self.dy, self.dx, self.flip)
+            )
+        )
 
 
-def draw_epoch(n: int, batch_size: int, generator: torch.Generator,
-               augment: bool = True) -> EpochDraws:
+def draw_epoch(
+    n: int, batch_size: int, generator: torch.Generator, augment: bool = True
+) -> EpochDraws:
     """The draws of an epoch of ``n`` images, in the generator's order of the batch-at-a-time
     path: the permutation first, then each batch's row offsets, column offsets and flips."""
     order = torch.randperm(n, generator=generator)
@@ -53,8 +58,12 @@ def draw_epoch(n: int, batch_size: int, generator: torch.Generator,
             dx.append(torch.randint(0, 2 * _PAD + 1, (size, 1), generator=generator))
             flip.append(torch.rand(size, 1, generator=generator) < 0.5)
     empty = torch.zeros(0, 1, dtype=torch.int64)
-    return EpochDraws(order, torch.cat(dy) if dy else empty, torch.cat(dx) if dx else empty,
-                      torch.cat(flip) if flip else empty.bool())
+    return EpochDraws(
+        order,
+        torch.cat(dy) if dy else empty,
+        torch.cat(dx) if dx else empty,
+        torch.cat(flip) if flip else empty.bool(),
+    )
 
 
 def channel_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,8 +74,9 @@ def channel_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, std
 
 
-def _crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor
-               ) -> torch.Tensor:
+def _crop_flip(
+    images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor
+) -> torch.Tensor:
     """:func:`supermask.data.cifar10.random_crop_flip` with its draws given, on their device."""
     n, channels, height, width = images.shape
     device = images.device
@@ -79,10 +89,14 @@ def _crop_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: t
     return padded[batch, chans, rows.view(n, 1, height, 1), cols.view(n, 1, 1, width)]
 
 
-def augmented_batches(data: ImageTensors, batch_size: int, draws: EpochDraws,
-                      stats: tuple[torch.Tensor, torch.Tensor],
-                      memory_format: torch.memory_format = torch.channels_last,
-                      augment: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def augmented_batches(
+    data: ImageTensors,
+    batch_size: int,
+    draws: EpochDraws,
+    stats: tuple[torch.Tensor, torch.Tensor],
+    memory_format: torch.memory_format = torch.channels_last,
+    augment: bool = True,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalised (x, y) batches of one epoch from its ``draws`` (on ``data``'s device)."""
     mean, std = stats
     for start in range(0, len(data), batch_size):
@@ -90,7 +104,8 @@ def augmented_batches(data: ImageTensors, batch_size: int, draws: EpochDraws,
         index = draws.order[start:end]
         images = data.images[index]
         if augment:
-            images = _crop_flip(images, draws.dy[start:end], draws.dx[start:end],
-                                draws.flip[start:end])
+            images = _crop_flip(
+                images, draws.dy[start:end], draws.dx[start:end], draws.flip[start:end]
+            )
         x = images.float().sub_(mean).div_(std)
         yield x.contiguous(memory_format=memory_format), data.labels[index]

@@ -42,15 +42,23 @@ STACK_SIZES = (1, 4, 8, 16)
 
 def _images(n: int, device: torch.device) -> ImageTensors:
     generator = torch.Generator().manual_seed(0)
-    return ImageTensors(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8,
-                                      generator=generator),
-                        torch.randint(0, 10, (n,), generator=generator)).to(device)
+    return ImageTensors(
+        torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=generator),
+        torch.randint(0, 10, (n,), generator=generator),
+    ).to(device)
 
 
-def _config(model: str, precision: str, seed: int = 0, width: float = 1.0,
-            epochs: int = 2, method: str = "edge-popup") -> RunConfig:
-    return RunConfig(model=model, method=method, precision=precision, seed=seed, width=width,
-                     epochs=epochs)
+def _config(
+    model: str,
+    precision: str,
+    seed: int = 0,
+    width: float = 1.0,
+    epochs: int = 2,
+    method: str = "edge-popup",
+) -> RunConfig:
+    return RunConfig(
+        model=model, method=method, precision=precision, seed=seed, width=width, epochs=epochs
+    )
 
 
 def _sync(device: torch.device) -> None:
@@ -72,12 +80,16 @@ def time_single(model: str, precision: str, device: torch.device, steps: int = 3
     _epoch_steps(run, config, feed, 1, device, Processes(), bar)
     _sync(device)
     step_s = (time.perf_counter() - started) / steps
-    return {"step_s": step_s, "images_per_s": config.batch_size / step_s,
-            "epoch_s": step_s * CIFAR10_TRAIN / config.batch_size}
+    return {
+        "step_s": step_s,
+        "images_per_s": config.batch_size / step_s,
+        "epoch_s": step_s * CIFAR10_TRAIN / config.batch_size,
+    }
 
 
-def time_stack(model: str, precision: str, size: int, device: torch.device, steps: int = 30
-               ) -> dict:
+def time_stack(
+    model: str, precision: str, size: int, device: torch.device, steps: int = 30
+) -> dict:
     """A stack of ``size`` runs: seconds per stacked step and per run-step, and the epochs per
     second that the stack trains in all."""
     configs = [_config(model, precision, seed=seed) for seed in range(size)]
@@ -91,10 +103,14 @@ def time_stack(model: str, precision: str, size: int, device: torch.device, step
     _sync(device)
     step_s = (time.perf_counter() - started) / steps
     per_run = step_s / size
-    return {"stack_size": size, "step_s": step_s, "run_step_s": per_run,
-            "images_per_s": configs[0].batch_size / per_run,
-            "epoch_s_per_run": per_run * CIFAR10_TRAIN / configs[0].batch_size,
-            "epochs_per_s": 1 / (per_run * CIFAR10_TRAIN / configs[0].batch_size)}
+    return {
+        "stack_size": size,
+        "step_s": step_s,
+        "run_step_s": per_run,
+        "images_per_s": configs[0].batch_size / per_run,
+        "epoch_s_per_run": per_run * CIFAR10_TRAIN / configs[0].batch_size,
+        "epochs_per_s": 1 / (per_run * CIFAR10_TRAIN / configs[0].batch_size),
+    }
 
 
 def sync_free(device: torch.device) -> dict:
@@ -114,17 +130,33 @@ def sync_free(device: torch.device) -> dict:
         torch.cuda.set_sync_debug_mode("default")
 
 
-def agreement(model: str, device: torch.device, size: int = 4, steps: int = 50,
-              dtype: torch.dtype = torch.float32, width: float = 1.0,
-              batch_size: int = 128) -> dict:
+def agreement(
+    model: str,
+    device: torch.device,
+    size: int = 4,
+    steps: int = 50,
+    dtype: torch.dtype = torch.float32,
+    width: float = 1.0,
+    batch_size: int = 128,
+) -> dict:
     """A stack of ``size`` edge-popup runs against each run trained alone, over ``steps``
     steps: mask bits differing at the last step and in all, the first step where one did,
     and the largest relative score error."""
-    configs = [RunConfig(model=model, method="edge-popup", seed=seed, width=width, epochs=1,
-                         batch_size=batch_size) for seed in range(size)]
+    configs = [
+        RunConfig(
+            model=model,
+            method="edge-popup",
+            seed=seed,
+            width=width,
+            epochs=1,
+            batch_size=batch_size,
+        )
+        for seed in range(size)
+    ]
     data = _images(steps * batch_size, device)
-    batches = [list(in_memory_feed(c, data, data, torch.contiguous_format).epoch(0))
-               for c in configs]
+    batches = [
+        list(in_memory_feed(c, data, data, torch.contiguous_format).epoch(0)) for c in configs
+    ]
     stack = Stack(configs, device, steps, dtype=dtype)
     twins = []
     for config in configs:
@@ -135,8 +167,10 @@ def agreement(model: str, device: torch.device, size: int = 4, steps: int = 50,
     first = None
     worst = 0.0
     for step in range(steps):
-        stack.step(torch.stack([b[step][0][0] for b in batches]).to(dtype),
-                   torch.stack([b[step][0][1] for b in batches]))
+        stack.step(
+            torch.stack([b[step][0][0] for b in batches]).to(dtype),
+            torch.stack([b[step][0][1] for b in batches]),
+        )
         last = 0
         for i, (config, twin) in enumerate(twins):
             x, y = batches[i][step][0]
@@ -144,46 +178,66 @@ def agreement(model: str, device: torch.device, size: int = 4, steps: int = 50,
             feed = Feed(steps, lambda _, x=x, y=y: [[(x, y)]], data)
             _epoch_steps(twin, config, feed, step, device, Processes(), tqdm(disable=True))
             member = stack.member(i)
-            for (_, _, mask), (_, _, alone) in zip(masked_layers(member),
-                                                   masked_layers(twin.model)):
+            for (_, _, mask), (_, _, alone) in zip(
+                masked_layers(member), masked_layers(twin.model)
+            ):
                 differ = int((mask.mask() != alone.mask()).sum())
                 last += differ
                 total += mask.scores.numel() if step == steps - 1 else 0
-                error = ((mask.scores - alone.scores).abs().max()
-                         / alone.scores.abs().max()).item()
+                error = ((mask.scores - alone.scores).abs().max() / alone.scores.abs().max()).item()
                 worst = max(worst, error)
         flipped += last
         if last and first is None:
             first = step + 1
-    return {"model": model, "stack_size": size, "steps": steps, "dtype": str(dtype),
-            "width": width, "mask_bits": total, "bits_differing_last_step": last,
-            "bits_differing_all_steps": flipped, "first_step_differing": first,
-            "max_relative_score_error": worst}
+    return {
+        "model": model,
+        "stack_size": size,
+        "steps": steps,
+        "dtype": str(dtype),
+        "width": width,
+        "mask_bits": total,
+        "bits_differing_last_step": last,
+        "bits_differing_all_steps": flipped,
+        "first_step_differing": first,
+        "max_relative_score_error": worst,
+    }
 
 
-def run_check(out_dir: str | Path, device: torch.device | None = None,
-              models: tuple[str, ...] = ("conv2", "conv4"),
-              stack_sizes: tuple[int, ...] = STACK_SIZES) -> dict:
+def run_check(
+    out_dir: str | Path,
+    device: torch.device | None = None,
+    models: tuple[str, ...] = ("conv2", "conv4"),
+    stack_sizes: tuple[int, ...] = STACK_SIZES,
+) -> dict:
     """Everything above on ``device`` (CUDA when there is one), written to
     ``<out_dir>/<host>-gpu-check.json``; the report."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     set_matmul_precision(device)
     started = time.perf_counter()
-    report = {"host": socket.gethostname().split(".")[0], "device": provenance.device_name(device),
-              "git_commit": provenance.git_commit(), "versions": provenance.versions(),
-              "cuda": device.type == "cuda", "cuda_graphs": "not implemented yet"}
+    report = {
+        "host": socket.gethostname().split(".")[0],
+        "device": provenance.device_name(device),
+        "git_commit": provenance.git_commit(),
+        "versions": provenance.versions(),
+        "cuda": device.type == "cuda",
+        "cuda_graphs": "not implemented yet",
+    }
     if device.type != "cuda":
         report["skipped"] = "no CUDA device: step times, stacks and the host-wait check skipped"
-        report["agreement"] = [agreement("conv2", device, size=3, steps=3,
-                                         dtype=torch.float64, width=0.125, batch_size=16)]
+        report["agreement"] = [
+            agreement(
+                "conv2", device, size=3, steps=3, dtype=torch.float64, width=0.125, batch_size=16
+            )
+        ]
     else:
         report["sync_free_epoch"] = sync_free(device)
         report["timings"] = {}
         for model in models:
             for precision in ("fp32", "bf16"):
                 entry = {"single": time_single(model, precision, device)}
-                entry["stacks"] = [time_stack(model, precision, size, device)
-                                   for size in stack_sizes]
+                entry["stacks"] = [
+                    time_stack(model, precision, size, device) for size in stack_sizes
+                ]
                 report["timings"][f"{model}-{precision}"] = entry
                 log.info("%s %s: %s", model, precision, entry)
         report["agreement"] = [agreement(model, device) for model in models]
@@ -204,15 +258,22 @@ def format_report(report: dict) -> str:
         lines.append(f"epoch without a host wait: {report['sync_free_epoch']}")
     for name, entry in report.get("timings", {}).items():
         single = entry["single"]
-        stacks = ", ".join(f"N={s['stack_size']}: {s['run_step_s'] * 1e3:.2f} ms/run-step "
-                           f"({s['epochs_per_s']:.2f} epochs/s)" for s in entry["stacks"])
-        lines.append(f"{name}: single {single['step_s'] * 1e3:.2f} ms/step "
-                     f"({single['epoch_s']:.2f} s/epoch); stacked {stacks}")
+        stacks = ", ".join(
+            f"N={s['stack_size']}: {s['run_step_s'] * 1e3:.2f} ms/run-step "
+            f"({s['epochs_per_s']:.2f} epochs/s)"
+            for s in entry["stacks"]
+        )
+        lines.append(
+            f"{name}: single {single['step_s'] * 1e3:.2f} ms/step "
+            f"({single['epoch_s']:.2f} s/epoch); stacked {stacks}"
+        )
     for a in report["agreement"]:
-        lines.append(f"stack of {a['stack_size']} {a['model']} vs single twins, {a['steps']} "
-                     f"{a['dtype']} steps: {a['bits_differing_last_step']} of {a['mask_bits']} "
-                     f"mask bits differ at the end (first at step {a['first_step_differing']}), "
-                     f"max relative score error {a['max_relative_score_error']:.1e}")
+        lines.append(
+            f"stack of {a['stack_size']} {a['model']} vs single twins, {a['steps']} "
+            f"{a['dtype']} steps: {a['bits_differing_last_step']} of {a['mask_bits']} "
+            f"mask bits differ at the end (first at step {a['first_step_differing']}), "
+            f"max relative score error {a['max_relative_score_error']:.1e}"
+        )
     return "\n".join(lines)
 
 

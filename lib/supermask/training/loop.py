@@ -27,8 +27,13 @@ from ..config import RunConfig, epoch_seed
 from ..masks import kept_counts
 from ..models import build_model
 from ..provenance import device_name
-from .checkpoint import (Clock, checkpoint_identity, read_checkpoint, restore_checkpoint,
-                         write_checkpoint)
+from .checkpoint import (
+    Clock,
+    checkpoint_identity,
+    read_checkpoint,
+    restore_checkpoint,
+    write_checkpoint,
+)
 from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
 from .methods import Method, get_method
@@ -49,13 +54,24 @@ def build(config: RunConfig) -> nn.Module:
 
 def _flips(optimizers) -> int | None:
     """Sign flips made so far by the optimisers that count them (Bop), else None."""
-    counts = [group["flips"] for optimizer, _ in optimizers for group in optimizer.param_groups
-              if "flips" in group]
+    counts = [
+        group["flips"]
+        for optimizer, _ in optimizers
+        for group in optimizer.param_groups
+        if "flips" in group
+    ]
     return sum(counts) if counts else None
 
 
-def _epoch_test_accuracy(method, model: nn.Module, config: RunConfig, epoch: int,
-                         test: Batches, device: torch.device, reduce: Reduce) -> float:
+def _epoch_test_accuracy(
+    method,
+    model: nn.Module,
+    config: RunConfig,
+    epoch: int,
+    test: Batches,
+    device: torch.device,
+    reduce: Reduce,
+) -> float:
     """Test accuracy after ``epoch`` for the learning curve, measured inside a forked RNG seeded
     from (seed, epoch): sampled masks draw from their own stream, and training continues exactly
     as if nothing had been measured."""
@@ -101,8 +117,11 @@ class Processes:
 
     @classmethod
     def from_environment(cls) -> Processes:
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ.get("WORLD_SIZE", 1)))
+        return cls(
+            int(os.environ.get("RANK", 0)),
+            int(os.environ.get("LOCAL_RANK", 0)),
+            int(os.environ.get("WORLD_SIZE", 1)),
+        )
 
     @property
     def distributed(self) -> bool:
@@ -147,19 +166,32 @@ class _Run:
     optimizers: list
 
 
-def _start(config: RunConfig, feed: Feed, device: torch.device,
-           wrap: Callable[[nn.Module], nn.Module] | None) -> _Run:
+def _start(
+    config: RunConfig,
+    feed: Feed,
+    device: torch.device,
+    wrap: Callable[[nn.Module], nn.Module] | None,
+) -> _Run:
     method = get_method(config.method)
     model = build(config).to(device=device, memory_format=torch.channels_last)
     total_steps = config.epochs * feed.steps_per_epoch
     warmup_steps = (config.warmup_epochs or 0) * feed.steps_per_epoch
-    return _Run(method, model, wrap(model) if wrap is not None else model,
-                method.optimizers(model, config, total_steps, warmup_steps))
+    return _Run(
+        method,
+        model,
+        wrap(model) if wrap is not None else model,
+        method.optimizers(model, config, total_steps, warmup_steps),
+    )
 
 
-def _resume(run: _Run, restart: Callable[[], _Run], checkpoint: Path | None, config: RunConfig,
-            device: torch.device, data_fingerprint: str | None = None
-            ) -> tuple[_Run, int, Clock, list[dict]]:
+def _resume(
+    run: _Run,
+    restart: Callable[[], _Run],
+    checkpoint: Path | None,
+    config: RunConfig,
+    device: torch.device,
+    data_fingerprint: str | None = None,
+) -> tuple[_Run, int, Clock, list[dict]]:
     """(run, epochs done, clock, history) after loading ``checkpoint``; a checkpoint that is
     unreadable or not this run's is set aside with a warning and the run starts over."""
     if checkpoint is None or not checkpoint.exists():
@@ -167,22 +199,38 @@ def _resume(run: _Run, restart: Callable[[], _Run], checkpoint: Path | None, con
     try:
         state = read_checkpoint(checkpoint, device)
     except Exception as error:  # truncated, corrupted, or not a checkpoint at all
-        log.warning("%s: unreadable checkpoint %s (%s); starting the run over", config.name,
-                    checkpoint, error)
+        log.warning(
+            "%s: unreadable checkpoint %s (%s); starting the run over",
+            config.name,
+            checkpoint,
+            error,
+        )
         return run, 0, Clock(), []
     try:
-        epoch, clock, history = restore_checkpoint(state, run.model, run.optimizers, config,
-                                                   device, data_fingerprint)
+        epoch, clock, history = restore_checkpoint(
+            state, run.model, run.optimizers, config, device, data_fingerprint
+        )
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
-        log.warning("%s: checkpoint %s does not fit this run (%s); starting the run over",
-                    config.name, checkpoint, error)
+        log.warning(
+            "%s: checkpoint %s does not fit this run (%s); starting the run over",
+            config.name,
+            checkpoint,
+            error,
+        )
         return restart(), 0, Clock(), []
     log.info("%s: resuming after epoch %d", config.name, epoch)
     return run, epoch, clock, history
 
 
-def _epoch_steps(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: torch.device,
-                 processes: Processes, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _epoch_steps(
+    run: _Run,
+    config: RunConfig,
+    feed: Feed,
+    epoch: int,
+    device: torch.device,
+    processes: Processes,
+    bar: tqdm,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """One epoch of optimiser steps; (loss sum, correct count, images seen), the sums left on
     the device so that no step waits for them."""
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
@@ -196,8 +244,11 @@ def _epoch_steps(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: t
             optimizer.zero_grad(set_to_none=True)
         for i, (x, y) in enumerate(micro_batches):
             last = i == feed.micro_batches - 1
-            sync = (run.net.no_sync() if processes.distributed and not last
-                    else contextlib.nullcontext())
+            sync = (
+                run.net.no_sync()
+                if processes.distributed and not last
+                else contextlib.nullcontext()
+            )
             with sync:
                 with autocast(device, config.precision):
                     logits = run.net(x)
@@ -215,15 +266,26 @@ def _epoch_steps(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: t
     return loss_sum, correct, seen
 
 
-def _train_epoch(run: _Run, config: RunConfig, feed: Feed, epoch: int, device: torch.device,
-                 processes: Processes, bar: tqdm) -> dict:
+def _train_epoch(
+    run: _Run,
+    config: RunConfig,
+    feed: Feed,
+    epoch: int,
+    device: torch.device,
+    processes: Processes,
+    bar: tqdm,
+) -> dict:
     """One epoch of optimiser steps; its history entry (loss, train accuracy, sign flips)."""
     flips_before = _flips(run.optimizers)
     loss_sum, correct, seen = _epoch_steps(run, config, feed, epoch, device, processes, bar)
     loss_total, correct_total, seen_total = processes.all_sum(
-        [loss_sum.item(), correct.item(), seen], device)
-    entry = {"epoch": epoch + 1, "loss": loss_total / seen_total,
-             "train_acc": correct_total / seen_total}
+        [loss_sum.item(), correct.item(), seen], device
+    )
+    entry = {
+        "epoch": epoch + 1,
+        "loss": loss_total / seen_total,
+        "train_acc": correct_total / seen_total,
+    }
     if flips_before is not None:
         entry["flips"] = _flips(run.optimizers) - flips_before
     return entry
@@ -233,13 +295,25 @@ def _diverged(entry: dict, trainable: list[torch.Tensor]) -> bool:
     return not math.isfinite(entry["loss"]) or not all(p.isfinite().all() for p in trainable)
 
 
-def _outcome(run: _Run, config: RunConfig, status: str, history: list[dict], clock: Clock,
-             test: Batches, device: torch.device, reduce: Reduce | None, prepare_s: float,
-             resumed_from_epoch: int) -> TrainOutcome:
+def _outcome(
+    run: _Run,
+    config: RunConfig,
+    status: str,
+    history: list[dict],
+    clock: Clock,
+    test: Batches,
+    device: torch.device,
+    reduce: Reduce | None,
+    prepare_s: float,
+    resumed_from_epoch: int,
+) -> TrainOutcome:
     """The final evaluation (a diverged run is not evaluated) and the kept counts."""
     with autocast(device, config.precision):
-        evaluation = (run.method.evaluate(run.model, test, device, config.eval_samples, reduce)
-                      if status == "finished" else {"test_acc": None})
+        evaluation = (
+            run.method.evaluate(run.model, test, device, config.eval_samples, reduce)
+            if status == "finished"
+            else {"test_acc": None}
+        )
     counts = kept_counts(run.model)
     return TrainOutcome(
         model=run.model,
@@ -292,40 +366,69 @@ def fit(
     prepare_started = time.perf_counter()
     run = _start(config, feed, device, wrap)
     prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
-    run, done, clock, history = _resume(run, lambda: _start(config, feed, device, wrap),
-                                        checkpoint, config, device, data_fingerprint)
+    run, done, clock, history = _resume(
+        run,
+        lambda: _start(config, feed, device, wrap),
+        checkpoint,
+        config,
+        device,
+        data_fingerprint,
+    )
     trainable = [p for p in run.model.parameters() if p.requires_grad]
     status = "finished"
-    bar = tqdm(total=config.epochs * feed.steps_per_epoch, initial=done * feed.steps_per_epoch,
-               desc=config.name, disable=not (progress and processes.main), leave=False,
-               unit="step")
+    bar = tqdm(
+        total=config.epochs * feed.steps_per_epoch,
+        initial=done * feed.steps_per_epoch,
+        desc=config.name,
+        disable=not (progress and processes.main),
+        leave=False,
+        unit="step",
+    )
     clock.start(done, device_name(device), commit)
     for epoch in range(done, config.epochs):
         entry = _train_epoch(run, config, feed, epoch, device, processes, bar)
         history.append(entry)
-        bar.set_postfix(epoch=epoch + 1, loss=f"{entry['loss']:.3f}",
-                        acc=f"{entry['train_acc']:.3f}")
+        bar.set_postfix(
+            epoch=epoch + 1, loss=f"{entry['loss']:.3f}", acc=f"{entry['train_acc']:.3f}"
+        )
         if processes.main:
-            log.info("%s epoch %d: loss %.4f train acc %.4f", config.name, epoch + 1,
-                     entry["loss"], entry["train_acc"])
+            log.info(
+                "%s epoch %d: loss %.4f train acc %.4f",
+                config.name,
+                epoch + 1,
+                entry["loss"],
+                entry["train_acc"],
+            )
         if _diverged(entry, trainable):
             clock.epoch_done()
             status = "diverged"
-            log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1,
-                        entry["loss"])
+            log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, entry["loss"])
             break
         if eval_every_epoch:
             eval_started = time.perf_counter()
-            entry["test_acc"] = _epoch_test_accuracy(run.method, run.model, config, epoch + 1,
-                                                     feed.test, device, reduce)
+            entry["test_acc"] = _epoch_test_accuracy(
+                run.method, run.model, config, epoch + 1, feed.test, device, reduce
+            )
             clock.eval_s += time.perf_counter() - eval_started
-            bar.set_postfix(epoch=epoch + 1, loss=f"{entry['loss']:.3f}",
-                            acc=f"{entry['train_acc']:.3f}", test=f"{entry['test_acc']:.3f}")
+            bar.set_postfix(
+                epoch=epoch + 1,
+                loss=f"{entry['loss']:.3f}",
+                acc=f"{entry['train_acc']:.3f}",
+                test=f"{entry['test_acc']:.3f}",
+            )
         clock.epoch_done()
         if processes.main:
             if checkpoint is not None:
-                write_checkpoint(checkpoint, epoch + 1, run.model, run.optimizers, clock,
-                                 history, device, checkpoint_identity(config, data_fingerprint))
+                write_checkpoint(
+                    checkpoint,
+                    epoch + 1,
+                    run.model,
+                    run.optimizers,
+                    clock,
+                    history,
+                    device,
+                    checkpoint_identity(config, data_fingerprint),
+                )
             if on_epoch is not None:
                 on_epoch(entry)
         if processes.distributed:
@@ -337,5 +440,15 @@ def fit(
     if processes.distributed:  # rank 0's batch-norm statistics, as DDP itself broadcasts them
         for buffer in run.model.buffers():
             dist.broadcast(buffer, 0)
-    return _outcome(run, config, status, history, clock, feed.test, device, reduce,
-                    prepare_s=prepare_s, resumed_from_epoch=done)
+    return _outcome(
+        run,
+        config,
+        status,
+        history,
+        clock,
+        feed.test,
+        device,
+        reduce,
+        prepare_s=prepare_s,
+        resumed_from_epoch=done,
+    )

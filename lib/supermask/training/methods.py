@@ -16,28 +16,39 @@ from torch.nn.utils import parametrize
 from ..bop import Bop
 from ..config import RunConfig
 from ..init import get_distribution, initialize
-from ..masks import (FixedMask, ZhouMask, apply_edge_popup, apply_zhou, masked_layers,
-                     sampled_masks)
+from ..masks import FixedMask, ZhouMask, apply_edge_popup, apply_zhou, masked_layers, sampled_masks
 from ..pruning import PRUNERS
 from ..psg import use_psg
 from .evaluate import Batches, Reduce, accuracy
 
-__all__ = ["METHODS", "Dense", "EdgePopup", "EdgePopupExtras", "IteRand", "Method", "PaB", "Zhou",
-           "get_method"]
+__all__ = [
+    "METHODS",
+    "Dense",
+    "EdgePopup",
+    "EdgePopupExtras",
+    "IteRand",
+    "Method",
+    "PaB",
+    "Zhou",
+    "get_method",
+]
 
 Schedule = torch.optim.lr_scheduler.LRScheduler
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-                  ) -> Schedule:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> Schedule:
     """Linear warm-up to the full rate over ``warmup_steps``, then cosine decay to zero at
     ``total_steps``; stepped every step."""
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(1, total_steps - warmup_steps))
+        optimizer, T_max=max(1, total_steps - warmup_steps)
+    )
     if warmup_steps == 0:
         return cosine
-    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps,
-                                               total_iters=warmup_steps)
+    warmup = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1 / warmup_steps, total_iters=warmup_steps
+    )
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], [warmup_steps])
 
 
@@ -55,17 +66,20 @@ class Method:
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         raise NotImplementedError
 
-    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int,
-                   warmup_steps: int = 0) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+    def optimizers(
+        self, model: nn.Module, config: RunConfig, total_steps: int, warmup_steps: int = 0
+    ) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
         """Optimisers with their schedules, stepped once per training step: one SGD with cosine
         decay to zero after ``warmup_steps`` of linear warm-up (ImageNet; none on CIFAR-10), or
         Adam at a constant rate (PROTOCOL.md, "CIFAR-10")."""
         params = [p for p in model.parameters() if p.requires_grad]
         if config.optimizer == "adam":
-            return [(torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay),
-                     None)]
-        sgd = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                              weight_decay=config.weight_decay)
+            return [
+                (torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay), None)
+            ]
+        sgd = torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
         return [(sgd, warmup_cosine(sgd, warmup_steps, total_steps))]
 
     def after_step(self, model: nn.Module, config: RunConfig, step: int) -> None:
@@ -75,13 +89,20 @@ class Method:
         """How many values training updates: the cost side of a method comparison."""
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    def evaluate(self, model: nn.Module, data: Batches, device: torch.device,
-                 eval_samples: int | None = None, reduce: Reduce = None) -> dict:
+    def evaluate(
+        self,
+        model: nn.Module,
+        data: Batches,
+        device: torch.device,
+        eval_samples: int | None = None,
+        reduce: Reduce = None,
+    ) -> dict:
         """Measurements on the test set; ``test_acc`` is the one every figure plots."""
         return {"test_acc": accuracy(model, data, device, reduce)}
 
-    def evaluate_epoch(self, model: nn.Module, data: Batches, device: torch.device,
-                       reduce: Reduce = None) -> float:
+    def evaluate_epoch(
+        self, model: nn.Module, data: Batches, device: torch.device, reduce: Reduce = None
+    ) -> float:
         """One cheap test accuracy for the learning curve, measured after every epoch."""
         return accuracy(model, data, device, reduce)
 
@@ -135,15 +156,23 @@ class Zhou(Method):
     def prepare(self, model: nn.Module, config: RunConfig) -> nn.Module:
         return apply_zhou(initialize(model, config.init))
 
-    def evaluate(self, model: nn.Module, data: Batches, device: torch.device,
-                 eval_samples: int | None = None, reduce: Reduce = None) -> dict:
+    def evaluate(
+        self,
+        model: nn.Module,
+        data: Batches,
+        device: torch.device,
+        eval_samples: int | None = None,
+        reduce: Reduce = None,
+    ) -> dict:
         with sampled_masks(model, True):
-            sampled = [accuracy(model, data, device, reduce)
-                       for _ in range(eval_samples)]
+            sampled = [accuracy(model, data, device, reduce) for _ in range(eval_samples)]
         with sampled_masks(model, False):
             deterministic = accuracy(model, data, device, reduce)
-        expected = {name: (mask.expected_kept(), mask.scores.numel())
-                    for name, _, mask in masked_layers(model) if isinstance(mask, ZhouMask)}
+        expected = {
+            name: (mask.expected_kept(), mask.scores.numel())
+            for name, _, mask in masked_layers(model)
+            if isinstance(mask, ZhouMask)
+        }
         total = sum(n for _, n in expected.values())
         return {
             "test_acc": statistics.mean(sampled),
@@ -153,8 +182,9 @@ class Zhou(Method):
             "expected_kept_fraction_per_layer": {name: e / n for name, (e, n) in expected.items()},
         }
 
-    def evaluate_epoch(self, model: nn.Module, data: Batches, device: torch.device,
-                       reduce: Reduce = None) -> float:
+    def evaluate_epoch(
+        self, model: nn.Module, data: Batches, device: torch.device, reduce: Reduce = None
+    ) -> float:
         """One sampled mask per epoch; the full evaluation averages ``eval_samples`` at the end."""
         with sampled_masks(model, True):
             return accuracy(model, data, device, reduce)
@@ -179,39 +209,55 @@ class PaB(Method):
         if config.psg_bits is not None:
             use_psg(model, config.psg_bits)
         for name, mask in masks.items():
-            parametrize.register_parametrization(model.get_submodule(name), "weight",
-                                                 FixedMask(mask))
+            parametrize.register_parametrization(
+                model.get_submodule(name), "weight", FixedMask(mask)
+            )
         return model
 
-    def optimizers(self, model: nn.Module, config: RunConfig, total_steps: int,
-                   warmup_steps: int = 0) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
+    def optimizers(
+        self, model: nn.Module, config: RunConfig, total_steps: int, warmup_steps: int = 0
+    ) -> list[tuple[torch.optim.Optimizer, Schedule | None]]:
         """Bop on the kept signs and SGD on the rest, on PaB's own step schedules (no warm-up)."""
         signs = [layer.parametrizations.weight.original for _, layer, _ in masked_layers(model)]
         chosen = {id(p) for p in signs}
         extras = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
         bop = Bop(signs, gamma=config.flip_rate, tau=config.flip_threshold)
-        sgd = torch.optim.SGD(extras, lr=config.lr, momentum=config.momentum,
-                              weight_decay=config.weight_decay)
+        sgd = torch.optim.SGD(
+            extras, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
         quarter = max(1, total_steps // 4)
         return [
             (bop, torch.optim.lr_scheduler.StepLR(bop, step_size=quarter, gamma=0.15)),
-            (sgd, torch.optim.lr_scheduler.MultiStepLR(
-                sgd, milestones=[total_steps * 4 // 9, total_steps * 2 // 3], gamma=0.1)),
+            (
+                sgd,
+                torch.optim.lr_scheduler.MultiStepLR(
+                    sgd, milestones=[total_steps * 4 // 9, total_steps * 2 // 3], gamma=0.1
+                ),
+            ),
         ]
 
     def trainable_values(self, model: nn.Module) -> int:
         """Kept signs (a pruned weight never flips) plus the classifier and batch norm."""
         kept = sum(int(mask.mask().sum()) for _, _, mask in masked_layers(model))
-        masked = {id(layer.parametrizations.weight.original)
-                  for _, layer, _ in masked_layers(model)}
-        return kept + sum(p.numel() for p in model.parameters()
-                          if p.requires_grad and id(p) not in masked)
+        masked = {
+            id(layer.parametrizations.weight.original) for _, layer, _ in masked_layers(model)
+        }
+        return kept + sum(
+            p.numel() for p in model.parameters() if p.requires_grad and id(p) not in masked
+        )
 
 
-METHODS: dict[str, Method] = {method.name: method for method in (
-    EdgePopup("edge-popup"), EdgePopupExtras("edge-popup-extras"), IteRand("iterand"),
-    Dense("dense"), Zhou("zhou"), PaB("pab"),
-)}
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        EdgePopup("edge-popup"),
+        EdgePopupExtras("edge-popup-extras"),
+        IteRand("iterand"),
+        Dense("dense"),
+        Zhou("zhou"),
+        PaB("pab"),
+    )
+}
 
 
 def get_method(name: str) -> Method:

@@ -40,8 +40,14 @@ from .device import autocast, check_precision, set_matmul_precision
 from .loop import TrainOutcome, _diverged, _epoch_test_accuracy, _outcome, _Run, build
 from .methods import get_method
 
-__all__ = ["STACKABLE_METHODS", "Stack", "check_stackable", "group_stacks", "stack_key",
-           "train_stack"]
+__all__ = [
+    "STACKABLE_METHODS",
+    "Stack",
+    "check_stackable",
+    "group_stacks",
+    "stack_key",
+    "train_stack",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +72,24 @@ def check_stackable(configs: list[RunConfig]) -> None:
         raise ValueError("a stack needs at least one run")
     for config in configs:
         if stack_key(config) is None:
-            raise ValueError(f"{config.name}: method {config.method!r} on {config.dataset} "
-                             f"does not stack; stackable: {', '.join(STACKABLE_METHODS)} on "
-                             "cifar10")
+            raise ValueError(
+                f"{config.name}: method {config.method!r} on {config.dataset} "
+                f"does not stack; stackable: {', '.join(STACKABLE_METHODS)} on "
+                "cifar10"
+            )
     first = configs[0].to_dict()
     for config in configs[1:]:
-        differ = sorted(name for name, value in config.to_dict().items()
-                        if name not in MAY_DIFFER and value != first[name])
+        differ = sorted(
+            name
+            for name, value in config.to_dict().items()
+            if name not in MAY_DIFFER and value != first[name]
+        )
         if differ:
-            raise ValueError(f"{config.name} differs from {configs[0].name} in "
-                             f"{', '.join(differ)}; a stack's runs may differ only in "
-                             f"{', '.join(MAY_DIFFER)}")
+            raise ValueError(
+                f"{config.name} differs from {configs[0].name} in "
+                f"{', '.join(differ)}; a stack's runs may differ only in "
+                f"{', '.join(MAY_DIFFER)}"
+            )
     if len({config.hash for config in configs}) != len(configs):
         raise ValueError("a stack holds a run twice")
 
@@ -104,24 +117,34 @@ class Stack:
     """The members' models and their stacked state: ``step`` trains every member one step on
     its own batch; ``member(i)`` is member i's own model, holding its current state."""
 
-    def __init__(self, configs: list[RunConfig], device: torch.device, total_steps: int,
-                 dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        configs: list[RunConfig],
+        device: torch.device,
+        total_steps: int,
+        dtype: torch.dtype | None = None,
+    ):
         check_stackable(configs)
         self.configs, self.device = configs, device
         self.config = configs[0]
         self.method = get_method(self.config.method)
-        self.models = [build(c).to(device=device, dtype=dtype, memory_format=torch.channels_last)
-                       for c in configs]
+        self.models = [
+            build(c).to(device=device, dtype=dtype, memory_format=torch.channels_last)
+            for c in configs
+        ]
         self.template = copy.deepcopy(self.models[0]).to("meta")
         for _, _, mask in masked_layers(self.template):
             mask.by_threshold = False
         params, buffers = stack_module_state(self.models)
-        self.params = {name: p.detach().contiguous().requires_grad_(p.requires_grad)
-                       for name, p in params.items()}
+        self.params = {
+            name: p.detach().contiguous().requires_grad_(p.requires_grad)
+            for name, p in params.items()
+        }
         self.buffers = {name: b.contiguous() for name, b in buffers.items()}
         trainable = [p for p in self.params.values() if p.requires_grad]
-        self.optimizers = self.method.optimizers(SimpleNamespace(parameters=lambda: trainable),
-                                                 self.config, total_steps)
+        self.optimizers = self.method.optimizers(
+            SimpleNamespace(parameters=lambda: trainable), self.config, total_steps
+        )
         self._losses = vmap(self._loss)
 
     def _loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor):
@@ -206,16 +229,24 @@ def train_stack(
             model = stack.member(i)
             if _diverged(entry, [p for p in model.parameters() if p.requires_grad]):
                 status[i] = "diverged"
-                log.warning("%s diverged in epoch %d (loss %s)", member.name, epoch + 1,
-                            entry["loss"])
+                log.warning(
+                    "%s diverged in epoch %d (loss %s)", member.name, epoch + 1, entry["loss"]
+                )
                 continue
             if eval_every_epoch:
                 eval_started = time.perf_counter()
-                entry["test_acc"] = _epoch_test_accuracy(stack.method, model, member, epoch + 1,
-                                                         test_data, device, None)
+                entry["test_acc"] = _epoch_test_accuracy(
+                    stack.method, model, member, epoch + 1, test_data, device, None
+                )
                 clocks[i].eval_s += time.perf_counter() - eval_started
-            log.info("%s epoch %d: loss %.4f train acc %.4f (stack of %d)", member.name,
-                     epoch + 1, entry["loss"], entry["train_acc"], len(configs))
+            log.info(
+                "%s epoch %d: loss %.4f train acc %.4f (stack of %d)",
+                member.name,
+                epoch + 1,
+                entry["loss"],
+                entry["train_acc"],
+                len(configs),
+            )
         for i, clock in enumerate(clocks):
             if len(histories[i]) == epoch + 1:
                 clock.epoch_done()
@@ -224,7 +255,18 @@ def train_stack(
                 on_epoch(member, histories[i][-1])
         if not any(s == "finished" for s in status):
             break
-    return [_outcome(_Run(stack.method, model, model, []), member, status[i], histories[i],
-                     clocks[i], test_data, device, None, prepare_s=prepare_s,
-                     resumed_from_epoch=0)
-            for i, (member, model) in enumerate(zip(configs, stack.models))]
+    return [
+        _outcome(
+            _Run(stack.method, model, model, []),
+            member,
+            status[i],
+            histories[i],
+            clocks[i],
+            test_data,
+            device,
+            None,
+            prepare_s=prepare_s,
+            resumed_from_epoch=0,
+        )
+        for i, (member, model) in enumerate(zip(configs, stack.models))
+    ]
