@@ -48,8 +48,8 @@ __all__ = [
     "study_epochs",
 ]
 
-# The rule's constants, fixed before the study ran (issue "How much training does each claim
-# need?"): pairs further apart than 3 points at the reference, E* from {5, 10, 20}, else 20.
+# The rule's constants, fixed before the study ran: pairs further apart than 3 points at the
+# reference, E* from {5, 10, 20}, else 20.
 PAIR_GAP = 0.03
 CANDIDATES = (5, 10, 20)
 FALLBACK = 20
@@ -74,8 +74,8 @@ _FIDELITY_CONFIGURATIONS = (
     "dense Adam",
 )
 _FIDELITY_REFERENCE = "edge-popup U_k k=0.5"
-# The depths at which profile short's shortfall against the reference schedule is measured
-# (issue #22): the configuration closest to the paper's headline, at short's epochs and precision.
+# The depths at which profile short's shortfall against the reference schedule is measured: the
+# configuration closest to the paper's headline, at short's epochs and precision.
 SHORTFALL_MODELS = ("conv2", "conv4")
 _SHORTFALL_CONFIGURATION = "edge-popup U_k k=0.5"
 # The seed spread at profile short, on the same depths and configuration: two more seeds beside
