@@ -124,13 +124,28 @@ def _refused(run_dir: Path, tiny_data_dir, capsys) -> str:
     return lines[-1]
 
 
+def _as_recorded_before_digests(run_dir: Path) -> None:
+    """The run's record without its mask digest, as records written before digests are: the
+    mask's own checks (run hash, shapes, bit counts, accuracy) are then what refuses it."""
+    record = json.loads((run_dir / "result.json").read_text())
+    record.pop("mask_sha256", None)
+    (run_dir / "result.json").write_text(json.dumps(record))
+
+
+def test_a_replaced_mask_is_refused_by_its_recorded_digest(runs, edge_popup, tiny_data_dir, capsys):
+    shutil.copy(runs["zhou"] / MASK, edge_popup / MASK)
+    assert "is not the file its record names" in _refused(edge_popup, tiny_data_dir, capsys)
+
+
 def test_a_mask_of_another_run_is_refused(runs, edge_popup, tiny_data_dir, capsys):
+    _as_recorded_before_digests(edge_popup)
     shutil.copy(runs["zhou"] / MASK, edge_popup / MASK)
     error = _refused(edge_popup, tiny_data_dir, capsys)
     assert f"is the mask of run {ZHOU.hash}, not of this run {EDGE_POPUP.hash}" in error
 
 
 def test_a_mask_of_another_width_is_refused(edge_popup, tiny_data_dir, capsys):
+    _as_recorded_before_digests(edge_popup)
     wider = RunConfig(**{**EDGE_POPUP.to_dict(), "width": 0.5})
     found = subnetwork_of(build(wider), wider)
     write_mask(edge_popup / MASK, Subnetwork(EDGE_POPUP.hash, found.masks, {}))  # its hash
@@ -141,12 +156,14 @@ def test_a_mask_of_another_width_is_refused(edge_popup, tiny_data_dir, capsys):
 
 
 def test_a_truncated_mask_is_refused(edge_popup, tiny_data_dir, capsys):
+    _as_recorded_before_digests(edge_popup)
     data = (edge_popup / MASK).read_bytes()
     (edge_popup / MASK).write_bytes(data[: len(data) // 2])
     assert "mask.npz is unreadable (truncated" in _refused(edge_popup, tiny_data_dir, capsys)
 
 
 def test_a_mask_with_too_few_bits_is_refused(edge_popup, tiny_data_dir, capsys):
+    _as_recorded_before_digests(edge_popup)
     with np.load(edge_popup / MASK) as archive:
         entries = {name: archive[name] for name in archive.files}
     entries["classifier.5.weight"] = entries["classifier.5.weight"][:-1]
@@ -203,6 +220,7 @@ def _prediction_changing_swap(run_dir: Path, tiny_data_dir) -> Subnetwork:
 def test_verify_catches_a_mask_that_changes_a_prediction(edge_popup, tiny_data_dir, capsys):
     """Two bits swapped in the classifier: the kept count is the record's, so only the
     recomputed accuracy can tell, and it must."""
+    _as_recorded_before_digests(edge_popup)
     write_mask(edge_popup / MASK, _prediction_changing_swap(edge_popup, tiny_data_dir))
     assert (
         main(["verify", str(edge_popup), "--data-dir", str(tiny_data_dir), "--device", "cpu"]) == 1
@@ -214,6 +232,7 @@ def test_verify_catches_a_mask_that_changes_a_prediction(edge_popup, tiny_data_d
 
 
 def test_verify_catches_one_flipped_bit_by_its_kept_count(edge_popup, tiny_data_dir, capsys):
+    _as_recorded_before_digests(edge_popup)
     found = read_mask(edge_popup / MASK, EDGE_POPUP, mask_shapes(build(EDGE_POPUP)))
     flipped = found.masks["features.0.weight"].copy()
     flipped.flat[0] = not flipped.flat[0]
