@@ -204,6 +204,7 @@ def test_runs_are_numbered_in_training_order_across_lines(tmp_path):
     "line, message",
     [
         ("fig3 {not json", "c.txt:2: the part after 'fig3' must be JSON"),
+        ('fig3  {"k": [0.5]}', 'c.txt:2: the same line as line 1 (fig3 {"k": [0.5]})'),
         ('fig3 ["conv2"]', "c.txt:2: the part after 'fig3' must map RunConfig fields to lists"),
         (
             'fig3 {"modle": ["conv2"]}',

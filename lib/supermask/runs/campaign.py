@@ -67,6 +67,7 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
         ) from None
     figures = figure_targets() if _FIGURES_FILE.is_file() else None
     runs = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -77,7 +78,15 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
         only = parse_only(
             text if text.strip() else None, where=f"{where}: the part after {figure!r}"
         )
-        runs.append(CampaignRun(figure, only or {}))
+        run = CampaignRun(figure, only or {})
+        key = f"{figure} {json.dumps(run.only, sort_keys=True)}"
+        if key in seen:
+            raise ValueError(
+                f"{where}: the same line as line {seen[key]} ({key}); a campaign names each part "
+                f"of a figure once"
+            )
+        seen[key] = number
+        runs.append(run)
     return runs
 
 
