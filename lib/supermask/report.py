@@ -20,7 +20,7 @@ import pandas as pd
 
 from .config import PROFILES, get_profile
 from .figures import budget, claims
-from .names import math_names
+from .names import DISTRIBUTION_NAMES, math_names
 from .provenance import device_label
 from .runs import tables
 from .runs.campaign import campaign_table, read_campaign
@@ -97,6 +97,12 @@ FIGURES: list[tuple[str, str, list[str], Callable | None]] = [
         "budget",
         "How much training each Conv2 claim needs (the budget study)",
         ["budget", "budget_curves"],
+        None,
+    ),
+    (
+        "lowk",
+        "Deep networks at k = 10 %: budget or initialisation?",
+        ["lowk_curves"],
         None,
     ),
 ]
@@ -272,6 +278,57 @@ def _fidelity(runs: pd.DataFrame) -> list[str]:
     ]
 
 
+def _low_k_section(runs: pd.DataFrame, curves_path: Path) -> list[str]:
+    """Each Conv8 k = 0.1 run: when it left chance (tables.ESCAPE_MARGIN) and where it ended, and
+    what that says of Figure 3's "worst at the ends" on the deep networks."""
+    curves = pd.read_csv(curves_path) if curves_path.exists() else None
+    escape = tables.escape_epochs(curves) if curves is not None else pd.Series(dtype="Int64")
+    rows, left = [], {}
+    for row in runs.to_dict("records"):
+        finished = row["status"] == "finished"
+        epoch = escape.get(row["hash"]) if finished else None
+        left[(row["init"], int(row["epochs"]))] = None if not finished else epoch
+        rows.append(
+            {
+                "question": row.get("question", ""),
+                "distribution": DISTRIBUTION_NAMES.get(row["init"], row["init"]),
+                "epochs": int(row["epochs"]),
+                "test acc. (%)": f"{100 * row['test_acc']:.1f}" if finished else row["status"],
+                "leaves chance at epoch": (
+                    "" if not finished else ("never" if pd.isna(epoch) else str(int(epoch)))
+                ),
+            }
+        )
+    lines = [table_markdown(pd.DataFrame(rows)), ""]
+    plain = left.get(("signed_constant", 20))
+    scaled = left.get(("scaled_signed_constant", 20))
+    if (
+        ("signed_constant", 20) in left
+        and plain is not None
+        and pd.isna(plain)
+        and scaled is not None
+        and not pd.isna(scaled)
+    ):
+        lines.append(
+            f"The paper's scaled signed constant leaves chance at epoch {int(scaled)} in the "
+            "same 20 epochs in which the unscaled $U_k$ never does: on the deep networks, "
+            'Figure 3\'s "accuracy is worst at the ends of k" rests on an initialisation that '
+            "cannot start learning at k = 0.1."
+        )
+        lines.append("")
+    long_run = left.get(("signed_constant", 100), "missing")
+    if long_run != "missing":
+        lines.append(
+            "Whether $U_k$ leaves chance given the paper's 100 epochs: "
+            + (
+                "not finished yet."
+                if long_run is None
+                else ("it never does." if pd.isna(long_run) else f"it does, at epoch {long_run}.")
+            )
+        )
+    return lines
+
+
 def _sections(root: Path) -> tuple[list[str], list[tuple]]:
     """The report's sections, and per figure and profile: (name, heading, profile, runs,
     claims, seed noise, budget notes)."""
@@ -304,6 +361,8 @@ def _sections(root: Path) -> tuple[list[str], list[tuple]]:
                 sections += [claims.to_markdown(verdicts, notes, noise), ""]
             if name == "budget":
                 sections += [*_budget_section(runs, profile), ""]
+            if name == "lowk":
+                sections += [*_low_k_section(runs, curves), ""]
             judged.append((name, heading, profile, runs, verdicts, noise, notes))
         if not found:
             sections += ["Not run at any profile yet.", ""]

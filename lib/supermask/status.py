@@ -151,22 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="results", help="results directory (default: results)")
     args = parser.parse_args(argv)
     table = figure_status(args.results, profiles=(args.profile,))
+    guessed = " (guessed: a model never timed here, at the others' speed)"
     for row in table.itertuples():
         left = row.runs - row.finished
-        cost = (
-            f", about {'~' if row.guessed else ''}{row.cpu_hours_left:,.1f} CPU-hours of one thread"
-            if left
-            else ""
-        )
+        cost = f", about {row.cpu_hours_left:,.1f} CPU-hours of one thread" if left else ""
         print(
             f"{row.figure} ({args.profile}): {row.finished} of {row.runs} runs in the store, "
-            f"{left} to train{cost}"
+            f"{left} to train{cost}{guessed if left and row.guessed else ''}"
         )
     total = table["cpu_hours_left"].sum()
     print(
         f"all figures ({args.profile}): {int((table['runs'] - table['finished']).sum())} runs to "
-        f"train, about {'~' if table['guessed'].any() else ''}{total:,.0f} CPU-hours of one "
-        f"thread (~: a model never timed, guessed from the others)"
+        f"train, about {total:,.0f} CPU-hours of one thread"
+        + (" (some guessed)" if table["guessed"].any() else "")
     )
     return 0
 
