@@ -178,6 +178,15 @@ def test_a_wide_conv6_matching_dense_is_judged_at_its_widest():
     assert width_claims(popup, dense)[1].holds is None
 
 
+def test_a_wide_conv6_matching_dense_waits_for_the_grids_widest_width():
+    """Catches "wide enough" judged at width 1 while the wider runs are still missing."""
+    popup, dense = width_frames([0.05, 0.02, 0.0])
+    popup.loc[popup["width"] == 2.0, ["status", "test_acc"]] = ["missing", None]
+    dense = dense[dense["width"] < 2.0]
+    match = width_claims(popup, dense)[1]
+    assert match.holds is None and "w=2, not finished yet" in match.evidence
+
+
 def test_fixed_size_trend_uses_every_width():
     """Catches 'wider is better' read from the two ends (0.6 -> 0.61) while the line through
     every width falls."""

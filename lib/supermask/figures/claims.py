@@ -768,7 +768,16 @@ def width_claims(popup: pd.DataFrame, dense: pd.DataFrame) -> list[Claim]:
         WIDTH_TREND, comparisons, all(verdicts) if verdicts else None, "; ".join(evidence), chance
     )
     conv6 = [w for m, w in both if m == "conv6"]
-    if conv6:
+    planned = popup.loc[popup["model"] == "conv6", "width"]
+    widest = planned.max() if len(planned) else None
+    if conv6 and widest is not None and max(conv6) < widest:
+        match = Claim(
+            WIDTH_MATCH,
+            None,
+            f"Conv6's widest width, w={widest:g}, not finished yet (widest with both: "
+            f"w={max(conv6):g})",
+        )
+    elif conv6:
         w = max(conv6)
         deficit = best_dense.loc[("conv6", w), "mean"] - best_popup.loc[("conv6", w), "mean"]
         match = _claim(
