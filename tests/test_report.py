@@ -30,6 +30,7 @@ def test_the_readme_is_short_and_generated_where_it_quotes_numbers():
     readme = (REPO / "README.md").read_text()
     assert len(readme.encode()) <= 12_000
     assert report.readme_with_status(readme, REPO) == readme
+    assert report.LOW_K_START in readme and report.readme_with_low_k(readme, REPO) == readme
     assert report.STATUS_START in readme and "| fig3 | 48 / 48 |" in readme
 
 

@@ -460,6 +460,25 @@ def readme_with_status(readme: str, root: str | Path = ".") -> str:
     return readme[:start] + "\n" + status_markdown(Path(root) / "results") + "\n" + readme[end:]
 
 
+LOW_K_START = "<!-- low-k: make report writes this table -->"
+
+
+def readme_with_low_k(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with the block after the low-k marker replaced by the deep low-k runs' table and
+    what it says (:func:`_low_k_section`, as in REPORT.md), from the short profile's CSV."""
+    if LOW_K_START not in readme:
+        return readme
+    path = Path(root) / "results" / "short" / "lowk.csv"
+    if not path.exists():
+        return readme
+    curves = path.with_name("lowk_curves.csv")
+    runs = tables.with_chance(pd.read_csv(path), pd.read_csv(curves) if curves.exists() else None)
+    start = readme.index(LOW_K_START) + len(LOW_K_START)
+    end = readme.index(README_END, start)
+    text = "\n".join(_low_k_section(runs, curves)).strip()
+    return readme[:start] + "\n" + text + "\n" + readme[end:]
+
+
 # Where the README quotes a campaign's state: the campaign file and profile are in the marker.
 CAMPAIGN_TABLE = re.compile(
     r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
@@ -502,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     files = {root / "REPORT.md": build(root)}
     readme = root / "README.md"
     if readme.exists() and README_START in readme.read_text():
-        files[readme] = readme_with_status(readme_with_summary(readme.read_text(), root), root)
+        files[readme] = readme_with_low_k(
+            readme_with_status(readme_with_summary(readme.read_text(), root), root), root
+        )
     for page in sorted((root / "docs").glob("*.md")):  # the pages that quote campaign tables
         if CAMPAIGN_TABLE.search(page.read_text()):
             files[page] = readme_with_campaign_tables(page.read_text(), root)
