@@ -152,8 +152,8 @@ def test_the_summary_names_each_machine_once_however_runs_moved_between_them():
         }
     )
     assert report._summary(runs) == (
-        "4 of 4 runs finished; 4.0 h of training (sum of the runs' wall time) on cpu: "
-        "A (1 thread), "
+        "4 of 4 runs finished; 4.0 h of training (each run's median epoch time x its epochs, so "
+        "a stopped worker does not count; 4.0 h of wall time) on cpu: A (1 thread), "
         "cpu: B (1 thread) (1 run resumed on another machine; 1 run with epochs whose machine was "
         "not recorded)"
     )

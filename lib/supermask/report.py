@@ -123,6 +123,18 @@ def _runs(n: int) -> str:
     return f"{n} run{'s' if n != 1 else ''}"
 
 
+def _compute_s(runs: pd.DataFrame) -> float:
+    """Seconds of training of the finished runs: each one's median epoch time times its epochs,
+    so that a worker stopped for a while (SIGSTOP, a session's end) does not count."""
+    done = runs[runs["status"] == "finished"]
+    if done.empty:
+        return 0.0
+    wall = done["wall_s"].fillna(0)
+    if "median_epoch_s" not in done or "epochs_run" not in done:  # CSVs from before epoch times
+        return float(wall.sum())
+    return float((done["median_epoch_s"] * done["epochs_run"]).fillna(wall).sum())
+
+
 def _summary(runs: pd.DataFrame) -> str:
     counts = runs["status"].value_counts()
     finished = int(counts.get("finished", 0))
@@ -138,10 +150,12 @@ def _summary(runs: pd.DataFrame) -> str:
     if notes:
         devices += f" ({'; '.join(notes)})"
     wall = runs["wall_s"].fillna(0).sum()
+    compute = _compute_s(runs)
     return (
         f"{finished} of {len(runs)} runs finished"
         + (f" ({others})" if others else "")
-        + f"; {_hours(wall)} of training (sum of the runs' wall time) on {devices}"
+        + f"; {_hours(compute)} of training (each run's median epoch time x its epochs, so a "
+        f"stopped worker does not count; {_hours(wall)} of wall time) on {devices}"
     )
 
 
@@ -386,7 +400,7 @@ def summary_table(root: str | Path = ".", link_to: str = "") -> str:
     each kind of verdict (:data:`claims.KINDS`); each figure links to its section of
     ``link_to`` (the report)."""
     lines = [
-        "| figure | profile | runs finished | training time | claims: "
+        "| figure | profile | runs finished | training time (median epoch x epochs) | claims: "
         + " / ".join(claims.KINDS)
         + " |",
         "|---|---|---|---|---|",
@@ -400,7 +414,7 @@ def summary_table(root: str | Path = ".", link_to: str = "") -> str:
         lines.append(
             f"| [{name}]({link_to}#{_anchor(heading)}) | {profile} | "
             f"{(runs['status'] == 'finished').sum()} of {len(runs)} | "
-            f"{_hours(runs['wall_s'].fillna(0).sum())} | "
+            f"{_hours(_compute_s(runs))} | "
             + (" / ".join(map(str, tally)) if verdicts else "see its section")
             + " |"
         )
