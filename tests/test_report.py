@@ -93,6 +93,16 @@ def test_the_report_follows_a_changed_result(tmp_path):
     assert report.main(["--check", "--root", str(tmp_path)]) == 1  # no REPORT.md there
 
 
+def test_the_report_pairs_every_run_with_its_other_precision_and_names_the_devices():
+    """Catches a precision table that hides a pair, or one that blames bf16 for what a change
+    of device did: Conv2 dense SGD at 20 epochs is fp32 on a GPU against bf16 on a CPU."""
+    text = (REPO / "REPORT.md").read_text()
+    section = text[text.index("## Precision and device") :].split("\n## ")[0]
+    sgd = next(line for line in section.splitlines() if "Conv2 dense (SGD), seed 0, 20" in line)
+    assert "+3.2 | 1.5 | no | no: precision and device differ together" in sgd
+    assert section.count("| yes | yes |") >= 5  # same-device pairs within the gate
+
+
 def test_every_figure_with_claims_is_in_the_report():
     text = (REPO / "REPORT.md").read_text()
     for _, heading, _, _ in report.FIGURES:

@@ -11,6 +11,7 @@ Usage: ``python -m supermask.report [--check]`` from the repository root.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -20,7 +21,8 @@ import pandas as pd
 
 from .config import PROFILES, get_profile
 from .figures import budget, claims
-from .names import DISTRIBUTION_NAMES, math_names
+from .names import DISTRIBUTION_NAMES, math_names, run_name
+from .protocol import PAPER_EPOCHS
 from .provenance import device_label
 from .runs import tables
 from .runs.campaign import campaign_table, read_campaign
@@ -421,6 +423,64 @@ def summary_table(root: str | Path = ".", link_to: str = "") -> str:
     return "\n".join(lines)
 
 
+def _precision_pairs(root: Path) -> list[str]:
+    """Every pair of finished CIFAR-10 runs in the store that differ only in precision, with
+    their devices and the bf16 gate's verdict (budget.BF16_GATE; BF16_REFERENCE_GATE at the
+    paper's schedule): where bf16 results and fp32 ones may stand in one figure."""
+    from .config import RunConfig
+
+    by_config: dict[str, dict[str, dict]] = {}
+    for path in sorted((root / "results" / "runs").glob("*/result.json")):
+        try:
+            result = json.loads(path.read_text())
+            config = RunConfig.from_dict(result["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if result.get("status") != "finished" or config.dataset != "cifar10":
+            continue
+        twin = {**config.to_dict(), "precision": None}
+        key = json.dumps(twin, sort_keys=True)
+        by_config.setdefault(key, {})[str(config.precision)] = {**result, "_config": config}
+    rows = []
+    for pair in by_config.values():
+        if {"fp32", "bf16"} <= set(pair):
+            fp32, bf16 = pair["fp32"], pair["bf16"]
+            config = fp32["_config"]
+            diff = 100 * (bf16["test_acc"] - fp32["test_acc"])
+            gate = 100 * (
+                budget.BF16_REFERENCE_GATE if config.epochs == PAPER_EPOCHS else budget.BF16_GATE
+            )
+            rows.append(
+                {
+                    "run": f"{config.model.capitalize()} {run_name(config.to_dict())}, seed "
+                    f"{config.seed}, {config.epochs} epochs",
+                    "fp32 (%)": f"{100 * fp32['test_acc']:.1f}",
+                    "fp32 device": device_label(str(fp32.get("device"))),
+                    "bf16 (%)": f"{100 * bf16['test_acc']:.1f}",
+                    "bf16 device": device_label(str(bf16.get("device"))),
+                    "bf16 - fp32 (points)": f"{diff:+.1f}",
+                    "gate": f"{gate:.1f}",
+                    "within": "yes" if abs(diff) <= gate else "no",
+                    "same device kind": "yes"
+                    if str(fp32.get("device")).split(":")[0]
+                    == str(bf16.get("device")).split(":")[0]
+                    else "no: precision and device differ together",
+                }
+            )
+    lines = [
+        "## Precision and device",
+        "",
+        "Every pair of finished runs in the store that differ only in precision (fp32 against "
+        "bf16 autocast), with the machine each trained on and the bf16 gate's verdict (within "
+        f"{100 * budget.BF16_GATE:.1f} points; {100 * budget.BF16_REFERENCE_GATE:.1f} at the "
+        "paper's 100 epochs). A pair trained on different kinds of device mixes two causes.",
+        "",
+    ]
+    if not rows:
+        return lines + ["No such pair yet.", ""]
+    return lines + [table_markdown(pd.DataFrame(sorted(rows, key=lambda r: r["run"]))), ""]
+
+
 def build(root: str | Path = ".") -> str:
     """The report's text for the repository at ``root``."""
     root = Path(root)
@@ -437,7 +497,11 @@ def build(root: str | Path = ".") -> str:
     ]
     return (
         "\n".join(
-            lines + [summary_table(root), ""] + _noise_section(root) + _sections(root)[0]
+            lines
+            + [summary_table(root), ""]
+            + _noise_section(root)
+            + _precision_pairs(root)
+            + _sections(root)[0]
         ).rstrip("\n")
         + "\n"
     )
