@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,35 @@ def test_torchrun_two_processes_equal_one_process_accumulating_two(imagenet_dir,
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-6), key
     assert two["hash"] == one["hash"]  # the process layout is not part of the run's identity
+
+
+_LEAVES_NO_GROUP = """
+import sys
+import torch.distributed as dist
+from supermask.config import RunConfig
+from supermask.runs.imagenet import train_imagenet
+
+config = RunConfig(model="resnet50", dataset="imagenet", k=0.3, epochs=1, batch_size=8)
+train_imagenet(config, sys.argv[1], sys.argv[2], "cpu", workers=1, progress=False)
+assert not dist.is_initialized(), "train_imagenet left its process group to the finaliser"
+"""
+
+
+def test_each_torchrun_process_destroys_the_group_it_created(imagenet_dir, tmp_path):
+    """A gloo group left to the interpreter's finaliser can abort the process at exit
+    (SIGABRT, 'terminate called without an active exception') after the run has landed."""
+    _imagenet_cli(imagenet_dir, tmp_path)
+    script = tmp_path / "leaves_no_group.py"
+    script.write_text(_LEAVES_NO_GROUP)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        + [str(script), str(imagenet_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_bad_imagenet_input_exits_2_and_writes_nothing(tmp_path, capsys):

@@ -115,9 +115,28 @@ def train_imagenet(
     if device.type == "cuda":
         device = torch.device("cuda", processes.local_rank)
         torch.cuda.set_device(device)
-    if processes.distributed and not dist.is_initialized():
+    owns_group = processes.distributed and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _claim_and_train(
+            config, root, results_dir, device, processes, workers, accumulate, progress
+        )
+    finally:
+        if owns_group:  # gloo aborts at interpreter exit if its group is left for the finaliser
+            dist.destroy_process_group()
 
+
+def _claim_and_train(
+    config: RunConfig,
+    root,
+    results_dir: str | os.PathLike,
+    device: torch.device,
+    processes: Processes,
+    workers: int,
+    accumulate: int,
+    progress: bool,
+) -> dict | None:
     store = RunStore(results_dir)
     finished = store.result(config)
     if finished is not None:
