@@ -15,8 +15,8 @@ DEVICE ?= auto
 RESULTS ?= $(CURDIR)/results
 FIGURES_DIR ?= $(CURDIR)/figures
 
-# One notebook per figure (notebooks/figures.txt): `make fig3` runs one, `make figures` all.
-FIGURES := $(shell cat notebooks/figures.txt)
+# One notebook per figure (lib/supermask/registry.py): `make fig3` runs one, `make figures` all.
+FIGURES := $(shell PYTHONPATH=lib python3 -m supermask.registry)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
@@ -61,7 +61,7 @@ gpu-check: setup
 # The budget study is defined against the paper's 100 epochs: `make budget` runs it at profile
 # paper (PROFILE=smoke runs its pipeline), and `make figures` includes it at those two only.
 budget: PROFILE = paper
-PROFILE_FIGURES := $(if $(filter paper smoke,$(PROFILE)),$(FIGURE_TARGETS),$(filter-out budget,$(FIGURE_TARGETS)))
+PROFILE_FIGURES := $(foreach f,$(shell PYTHONPATH=lib python3 -m supermask.registry $(PROFILE)),$(firstword $(subst =, ,$(f))))
 
 # `make figures` trains only when asked (TRAIN=1): at short and paper the figures left are
 # hundreds of CPU-hours. Without it, it redraws every figure from the store and says what

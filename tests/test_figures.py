@@ -9,11 +9,11 @@ from pathlib import Path
 import papermill
 import pytest
 
-from supermask import config
+from supermask import config, registry
 
 from conftest import REPO
 
-FIGURES = dict(line.split("=") for line in (REPO / "notebooks" / "figures.txt").read_text().split())
+FIGURES = {f.target: f.notebook for f in registry.FIGURES.values()}
 PROFILES = [
     p for p in (REPO / "results").iterdir() if p.is_dir() and p.name in config.PROFILES
 ]  # not runs/, bench/ or offload/

@@ -55,7 +55,7 @@ def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
 
 
 def test_the_package_knows_the_checkout_it_lies_in():
-    """Paths to the repository (notebooks/figures.txt, git, the lib/ a lent machine's workers
+    """Paths to the repository (notebooks/, git, the lib/ a lent machine's workers
     import) are found from the package, whatever module asks."""
     from supermask.provenance import LIB_DIR, REPO_DIR
     from supermask.runs import campaign

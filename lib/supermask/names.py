@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .registry import METHODS
+
 __all__ = [
     "DISTRIBUTION_NAMES",
     "METHOD_NAMES",
@@ -48,14 +50,7 @@ SYMBOLS = {
     "signed_xavier_constant": "U_x",
     "xavier_normal": "N_x",
 }
-METHOD_NAMES = {
-    "edge-popup": "edge-popup",
-    "edge-popup-extras": "edge-popup + PaB's extras",
-    "zhou": "Zhou et al.",
-    "pab": "PaB",
-    "iterand": "IteRand",
-    "dense": "dense",
-}
+METHOD_NAMES = {name: method.title for name, method in METHODS.items()}
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 MODEL_NAMES = {
     "conv2": "Conv2",

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .init import DISTRIBUTIONS
 from .pruning import PRUNERS
+from .registry import METHODS
 
 __all__ = [
     "METHOD_NAMES",
@@ -38,14 +39,13 @@ __all__ = [
     "resolve",
 ]
 
-# The methods (supermask.training.methods registers one class under each name).
-METHOD_NAMES = ("edge-popup", "edge-popup-extras", "iterand", "dense", "zhou", "pab")
+METHOD_NAMES = tuple(METHODS)
 OPTIMIZERS = ("sgd", "adam")
 # What a run's forward pass computes in (supermask.training.device makes each one).
 PRECISIONS = ("fp32", "bf16")
 # The paper's schedule: a method's default, and what profiles' epochs are a share of.
 PAPER_EPOCHS = 100
-_MASKS_LEARNED = ("edge-popup", "edge-popup-extras", "iterand")  # edge-popup's scores
+_MASKS_LEARNED = tuple(name for name, method in METHODS.items() if method.learns_scores)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -24,13 +23,13 @@ from .figures import budget, claims
 from .names import DISTRIBUTION_NAMES, math_names, run_name
 from .protocol import PAPER_EPOCHS
 from .provenance import device_label
+from .registry import FIGURES
 from .runs import tables
 from .runs.campaign import campaign_table, read_campaign
 from .runs.campaign import to_markdown as table_markdown
 from .runs.records import recorded_devices
 
 __all__ = [
-    "FIGURES",
     "build",
     "main",
     "readme_with_campaign_tables",
@@ -39,75 +38,7 @@ __all__ = [
     "summary_table",
 ]
 
-DEPTHS = ["conv2", "conv4", "conv6", "conv8"]
 PROFILE_ORDER = ["paper", "short", "smoke"]  # the most faithful first
-
-
-def _split(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return runs[runs["method"] == "edge-popup"], runs[runs["method"] == "dense"]
-
-
-def _fig3(runs):
-    popup, dense = _split(runs)
-    depths = [m for m in DEPTHS if m in set(runs["model"])]
-    return (
-        claims.best_k_claims(popup)
-        + claims.depth_claims(popup, dense, depths)
-        + claims.distribution_claims(popup)
-    )
-
-
-def _fig4(runs):
-    popup, dense = _split(runs)
-    return claims.width_claims(popup, dense) + claims.distribution_claims(popup)
-
-
-def _fig6(runs):
-    return claims.zhou_claims(_split(runs)[0], runs[runs["method"] == "zhou"])
-
-
-# (CSV name, heading, figure files, the claims it checks): the notebooks check the same claims.
-FIGURES: list[tuple[str, str, list[str], Callable | None]] = [
-    ("fig3", "Figure 3: varying k", ["fig3", "fig3_curves"], _fig3),
-    ("fig4", "Figure 4: varying the width", ["fig4", "fig4_curves"], _fig4),
-    (
-        "fig5",
-        "Figure 5: fixed subnetwork size",
-        ["fig5", "fig5_curves"],
-        lambda runs: [claims.fixed_size_claim(runs)],
-    ),
-    ("fig6", "Figure 6: edge-popup against Zhou et al.", ["fig6", "fig6_curves"], _fig6),
-    (
-        "fig7",
-        "Figure 7: weight distributions",
-        ["fig7", "fig7_curves"],
-        lambda runs: claims.distribution_claims(_split(runs)[0]),
-    ),
-    (
-        "pab",
-        "PaB and IteRand against edge-popup (ResNet-18)",
-        ["pab_accuracy", "pab_cost", "pab_curves"],
-        claims.pab_claims,
-    ),
-    (
-        "iterand",
-        "IteRand against edge-popup as the parent widens (Conv6)",
-        ["iterand", "iterand_curves"],
-        claims.iterand_width_claims,
-    ),
-    (
-        "budget",
-        "How much training each Conv2 claim needs (the budget study)",
-        ["budget", "budget_curves"],
-        None,
-    ),
-    (
-        "lowk",
-        "Deep networks at k = 10 %: budget or initialisation?",
-        ["lowk_curves"],
-        None,
-    ),
-]
 
 
 def _profiles(results: Path) -> list[str]:
@@ -350,7 +281,10 @@ def _sections(root: Path) -> tuple[list[str], list[tuple]]:
     claims, seed noise, budget notes)."""
     results, figures = root / "results", root / "figures"
     sections, judged = [], []
-    for name, heading, figure_files, judge in FIGURES:
+    for name, entry in FIGURES.items():
+        if name == "fig8":  # ImageNet: its own section, below
+            continue
+        heading, figure_files = entry.heading, list(entry.plots)
         sections += [f"## {heading}", ""]
         found = False
         for profile in _profiles(results):
@@ -370,7 +304,7 @@ def _sections(root: Path) -> tuple[list[str], list[tuple]]:
                 _links(figures, root, profile, figure_files),
                 "",
             ]
-            verdicts = judge(runs) if judge is not None else []
+            verdicts = claims.figure_claims(name, runs)
             noise = budget.seed_noise_for(PROFILES[profile], results)
             notes = budget.claim_notes_for(PROFILES[profile], results)
             if verdicts:
@@ -384,7 +318,7 @@ def _sections(root: Path) -> tuple[list[str], list[tuple]]:
             sections += ["Not run at any profile yet.", ""]
     imagenet = [p for p in _profiles(results) if (results / p / "imagenet.csv").exists()]
     sections += [
-        "## Table 2 and Figures 8-10: ImageNet",
+        f"## {FIGURES['fig8'].heading}",
         "",
         (
             "Measured at profile " + ", ".join(imagenet) + "."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -23,6 +24,7 @@ __all__ = [
     "DENSE_SGD",
     "ENDS",
     "FAMILIES",
+    "FIGURE_CLAIMS",
     "MIDDLE",
     "PLAUSIBLE_SEEDS",
     "SAME_WITHIN",
@@ -37,6 +39,7 @@ __all__ = [
     "depth_claims",
     "distribution_claims",
     "family",
+    "figure_claims",
     "fixed_size_claim",
     "iterand_width_claims",
     "pab_claims",
@@ -1073,3 +1076,40 @@ def iterand_width_claims(runs: pd.DataFrame, series: str = "series") -> list[Cla
             "; ".join(evidence),
         ),
     ]
+
+
+_DEPTHS = ("conv2", "conv4", "conv6", "conv8")
+
+
+def _methods(runs: pd.DataFrame, *methods: str) -> list[pd.DataFrame]:
+    return [runs[runs["method"] == method] for method in methods]
+
+
+def _fig3(runs: pd.DataFrame) -> list[Claim]:
+    popup, dense = _methods(runs, "edge-popup", "dense")
+    depths = [model for model in _DEPTHS if model in set(runs["model"])]
+    return best_k_claims(popup) + depth_claims(popup, dense, depths) + distribution_claims(popup)
+
+
+def _fig4(runs: pd.DataFrame) -> list[Claim]:
+    popup, dense = _methods(runs, "edge-popup", "dense")
+    return width_claims(popup, dense) + distribution_claims(popup)
+
+
+# Each figure's claims (registry.FIGURES names the figures): its notebook and REPORT.md judge
+# the figure's runs with the same function.
+FIGURE_CLAIMS: dict[str, Callable[[pd.DataFrame], list[Claim]]] = {
+    "fig3": _fig3,
+    "fig4": _fig4,
+    "fig5": lambda runs: [fixed_size_claim(runs)],
+    "fig6": lambda runs: zhou_claims(*_methods(runs, "edge-popup", "zhou")),
+    "fig7": lambda runs: distribution_claims(*_methods(runs, "edge-popup")),
+    "pab": pab_claims,
+    "iterand": iterand_width_claims,
+}
+
+
+def figure_claims(figure: str, runs: pd.DataFrame) -> list[Claim]:
+    """The paper's claims about ``figure``, judged on its runs (none where it makes none)."""
+    judge = FIGURE_CLAIMS.get(figure)
+    return [] if judge is None else judge(runs)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from matplotlib import colors as mcolors
 
 from ..names import value_of
+from ..registry import METHODS
 
 __all__ = ["Style", "run_styles", "series_style"]
 
@@ -33,13 +34,7 @@ DISTRIBUTION_COLOURS = {
     "released_scaled_kaiming_normal": "#fbafe4",
     "kaiming_uniform": "#ca9161",
 }
-METHOD_LINES = {  # (line style, marker)
-    "edge-popup": ("-", "o"),
-    "edge-popup-extras": ((0, (5, 1)), "P"),
-    "zhou": ("--", "s"),
-    "pab": ("-.", "^"),
-    "iterand": ((0, (3, 1, 1, 1, 1, 1)), "D"),
-}
+METHOD_LINES = {name: (method.line, method.marker) for name, method in METHODS.items()}
 DENSE_STYLES = {"sgd": ("#000000", "--", "x"), "adam": ("#666666", ":", "+")}
 PAB_RANDOM_MASK = "#949494"  # PaB with a random mask instead of SynFlow's: its own grey
 PAB_PSG = ("#6a3d9a", "v")  # PaB trained with PSG's gradients: its own colour and marker

@@ -31,7 +31,7 @@ def notebook_grid(
     notebooks: dict[str, Path] | None = None,
 ) -> list[tuple[dict, RunConfig]]:
     """The (label, RunConfig) pairs of ``figure``'s grid at ``profile``. ValueError for a
-    figure that is not one of ``notebooks/figures.txt`` or whose notebook declares no grid
+    figure that is not in :data:`supermask.registry.FIGURES` or whose notebook declares no grid
     (the ImageNet table); the notebook's own parameter checks raise as they would in it."""
     notebooks = figure_notebooks() if notebooks is None else notebooks
     if figure not in notebooks:

@@ -13,6 +13,7 @@ import pandas as pd
 from ..config import Profile
 from ..names import percent, run_name
 from ..provenance import REPO_DIR, device_label
+from ..registry import FIGURES
 from .grid import csv_path, curves_path, parse_only
 from .tables import epoch_seconds, milestone_epochs
 
@@ -25,24 +26,15 @@ __all__ = [
     "to_markdown",
 ]
 
-# The make targets of the figure notebooks, the names a campaign line may start with.
-_FIGURES_FILE = REPO_DIR / "notebooks" / "figures.txt"
+
+def figure_notebooks() -> dict[str, Path]:
+    """Each figure's make target and its notebook (:data:`supermask.registry.FIGURES`)."""
+    return {f.target: REPO_DIR / "notebooks" / f"{f.notebook}.ipynb" for f in FIGURES.values()}
 
 
-def figure_notebooks(path: Path = _FIGURES_FILE) -> dict[str, Path]:
-    """Each figure's make target and its notebook, from ``notebooks/figures.txt``
-    (``<target>=<notebook>`` lines)."""
-    pairs = [
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if "=" in line and not line.lstrip().startswith("#")
-    ]
-    return {target.strip(): path.parent / f"{name.strip()}.ipynb" for target, name in pairs}
-
-
-def figure_targets(path: Path = _FIGURES_FILE) -> list[str]:
+def figure_targets() -> list[str]:
     """The figures' make targets, the names a campaign line may start with."""
-    return list(figure_notebooks(path))
+    return list(FIGURES)
 
 
 @dataclass(frozen=True)
@@ -65,7 +57,7 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
         raise ValueError(
             f"campaign file {path} is not text: expected lines '<figure> <only JSON>'"
         ) from None
-    figures = figure_targets() if _FIGURES_FILE.is_file() else None
+    figures = figure_targets()
     runs = []
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
@@ -73,7 +65,7 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
             continue
         figure, text = (line.split(None, 1) + [""])[:2]  # split as the worker's `read` does
         where = f"{path}:{number}"
-        if figures is not None and figure not in figures:
+        if figure not in figures:
             raise ValueError(f"{where}: unknown figure {figure!r}; valid: {', '.join(figures)}")
         only = parse_only(
             text if text.strip() else None, where=f"{where}: the part after {figure!r}"

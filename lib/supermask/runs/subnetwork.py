@@ -28,6 +28,7 @@ from torch import nn
 from ..config import RunConfig
 from ..files import DigestError, atomic_write_bytes, check_digest
 from ..masks import FixedMask, WeightMask, masked_layers
+from ..registry import METHODS
 from .records import MODEL, read_model
 
 __all__ = [
@@ -48,7 +49,7 @@ MASK = "mask.npz"
 SIGNS = "signs/"
 SHAPES, HASH = "shapes", "hash"
 # Methods whose training changes the signs of the kept weights (their magnitudes stay).
-SIGNED_METHODS = ("pab",)
+SIGNED_METHODS = tuple(name for name, method in METHODS.items() if method.signed_mask)
 
 
 class MaskError(ValueError):
