@@ -32,12 +32,13 @@ $(VENV)/.installed: pyproject.toml requirements.lock Makefile
 	touch $@
 
 # Notebooks stay as stored (lib/supermask/notebooks/storage.py): git sees them without outputs
-# however they were saved, and JupyterLab saves them without the kernel's version.
+# however they were saved, and JupyterLab saves them without the kernel's version. JupyterLab
+# opens them with it (lib/supermask/notebooks/lab.py), so connecting a kernel leaves them unmodified.
 JUPYTER_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 notebook-hooks: $(VENV)/.installed
 	@git config filter.notebook.clean 'python3 lib/supermask/notebooks/storage.py' 2>/dev/null || true
 	@mkdir -p $(dir $(JUPYTER_HOOK))
-	@echo '{"FileContentsManager": {"pre_save_hook": "supermask.notebooks.storage.pre_save"}}' > $(JUPYTER_HOOK)
+	@echo '{"ServerApp": {"contents_manager_class": "supermask.notebooks.lab.StoredFormContentsManager"}, "FileContentsManager": {"pre_save_hook": "supermask.notebooks.storage.pre_save"}}' > $(JUPYTER_HOOK)
 
 test: setup
 	$(PY) -m pytest

@@ -1,8 +1,10 @@
-"""Notebooks stay as stored however JupyterLab saves them, and `make figN` talks to a person
-(supermask.notebooks.storage, supermask.notebooks.run)."""
+"""Notebooks stay as stored however JupyterLab opens and saves them, and `make figN` talks to a
+person (supermask.notebooks.storage, supermask.notebooks.lab, supermask.notebooks.run)."""
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from supermask.notebooks import lab
 from supermask.notebooks import storage as notebook_format
 
 from conftest import REPO
@@ -111,15 +114,100 @@ def test_git_diff_is_empty_after_a_save_that_only_added_outputs(tmp_path):
     assert git("status", "--porcelain") == ""
 
 
+def lab_config() -> dict:
+    """The Jupyter config `make setup` writes into the venv (the one line that writes it)."""
+    makefile = (REPO / "Makefile").read_text()
+    line = next(line for line in makefile.splitlines() if "> $(JUPYTER_HOOK)" in line)
+    return json.loads(line.split("'")[1])
+
+
+def lab_contents_manager(root: Path):
+    """The contents manager `make lab` serves notebooks with, as configured (the server's default
+    when the config names none)."""
+    from jupyter_server.serverapp import ServerApp
+    from nbformat.sign import NotebookNotary
+    from traitlets.config import Config
+    from traitlets.utils.importstring import import_item
+
+    config = lab_config()
+    name = config.get("ServerApp", {}).get("contents_manager_class")
+    manager_class = import_item(name) if name else ServerApp.contents_manager_class.default_value
+    manager = manager_class(config=Config(config), root_dir=str(root))
+    manager.notary = NotebookNotary(db_file=":memory:")  # trust signatures stay out of $HOME
+    return manager
+
+
 def test_make_setup_installs_both_hooks():
     makefile = (REPO / "Makefile").read_text()
     assert (
         "git config filter.notebook.clean 'python3 lib/supermask/notebooks/storage.py'" in makefile
     )
-    assert '"pre_save_hook": "supermask.notebooks.storage.pre_save"' in makefile
-    from traitlets.utils.importstring import import_item
+    manager = lab_contents_manager(REPO / "notebooks")
+    assert isinstance(manager, lab.StoredFormContentsManager)
+    assert manager.pre_save_hook is notebook_format.pre_save
 
-    assert import_item("supermask.notebooks.storage.pre_save") is notebook_format.pre_save
+
+def test_a_stored_notebook_opens_with_the_metadata_its_kernel_reports(tmp_path):
+    """On connect JupyterLab writes the kernelspec and the kernel's language_info into the open
+    notebook (NotebookPanel._updateSpec, _updateLanguage) and marks it modified unless both are
+    equal to what it opened with: a real kernel's reply must match what the server served."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    shutil.copy(NOTEBOOKS[0], tmp_path / "fig.ipynb")
+    opened = asyncio.run(lab_contents_manager(tmp_path).get("fig.ipynb"))["content"]["metadata"]
+    name = notebook_format.METADATA["kernelspec"]["name"]
+    spec = KernelSpecManager().get_kernel_spec(name)
+    kernel, client = start_new_kernel(kernel_name=name)
+    try:
+        reply = client.kernel_info(reply=True, timeout=60)["content"]
+    finally:
+        client.stop_channels()
+        kernel.shutdown_kernel(now=True)
+    assert opened == {
+        "kernelspec": {"name": name, "display_name": spec.display_name, "language": spec.language},
+        "language_info": reply["language_info"],
+    }
+
+
+def test_opening_then_saving_a_stored_notebook_leaves_the_file_as_stored(tmp_path):
+    """What the server fills in on open, the pre-save hook takes out on save."""
+    stored = NOTEBOOKS[0].read_text()
+    (tmp_path / "fig.ipynb").write_text(stored)
+    manager = lab_contents_manager(tmp_path)
+    model = asyncio.run(manager.get("fig.ipynb"))
+    assert model["content"]["metadata"] != notebook_format.METADATA
+    asyncio.run(manager.save({"type": "notebook", "content": model["content"]}, "fig.ipynb"))
+    assert (tmp_path / "fig.ipynb").read_text() == stored
+
+
+def test_only_a_stored_notebook_run_by_ipykernel_on_this_python_is_filled_in(tmp_path):
+    """Another kernel's language_info only that kernel knows; a notebook's own metadata stays."""
+    own = json.loads(NOTEBOOKS[0].read_text())
+    own["metadata"] = {"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}}
+    (tmp_path / "own.ipynb").write_text(json.dumps(own))
+    opened = asyncio.run(lab_contents_manager(tmp_path).get("own.ipynb"))["content"]["metadata"]
+    assert opened == own["metadata"]
+
+    from jupyter_client.kernelspec import KernelSpec, NoSuchKernel
+
+    class Specs:
+        def __init__(self, *argv):
+            self.argv = list(argv)
+
+        def get_kernel_spec(self, name):
+            if not self.argv:
+                raise NoSuchKernel(name)
+            return KernelSpec(argv=self.argv, display_name="Python 3", language="python")
+
+    assert lab.kernel_metadata(Specs(), "python3") is None
+    assert lab.kernel_metadata(Specs("/elsewhere/python", "-m", "ipykernel_launcher"), "p") is None
+    assert lab.kernel_metadata(Specs("python", "-m", "other_kernel"), "p") is None
+    filled = lab.kernel_metadata(Specs(sys.executable, "-m", "ipykernel_launcher", "-f", "c"), "p")
+    assert filled["kernelspec"]["name"] == "p"
+    filled["language_info"]["version"] = "changed"  # each caller gets its own copy
+    again = lab.kernel_metadata(Specs("python", "-m", "ipykernel"), "p")
+    assert again["language_info"]["version"] == sys.version.split()[0]
 
 
 def run_figure(tmp_path: Path, data_dir: Path, *parameters: str, **popen):

@@ -12,6 +12,10 @@ moment it autosaves it, and outputs once cells run. Two hooks keep ``git status`
 - git's clean filter (``make setup`` names it in .git/config, ``.gitattributes`` applies it) gives
   git the stored form: no outputs, no execution counts, no viewer metadata, nbformat's layout.
 
+JupyterLab also writes the kernelspec and language_info when a kernel connects, and marks the
+notebook modified unless they are there already: ``make lab``'s contents manager fills them in
+on opening (lab.py), and the pre-save hook takes them out again.
+
 Standard library only, so git can run this file as a script with any Python 3: it reads a
 notebook on stdin and writes its stored form to stdout (text that is not a notebook passes
 through unchanged, so a damaged file is never made worse).
