@@ -59,6 +59,39 @@ def test_learning_curves_one_line_per_run():
     assert plots.learning_curves(curves.assign(test_acc=None), "no accuracy") is None
 
 
+def test_learning_curve_panels_keep_the_papers_order_whichever_run_lands_first():
+    """Panels ordered by the data moved when a Conv2 U_x run landed before any N_k one."""
+    curves = pd.DataFrame(
+        [
+            {
+                "method": "edge-popup",
+                "init": init,
+                "k": 0.5,
+                "optimizer": "sgd",
+                "width": 1.0,
+                "model": model,
+                "hash": f"{model}{init}",
+                "epoch": e,
+                "test_acc": 0.5,
+            }
+            for model, init in (
+                ("conv4", "signed_xavier_constant"),
+                ("conv2", "kaiming_normal"),
+                ("conv2", "signed_constant"),
+            )
+            for e in (1, 2)
+        ]
+    )
+    fig = plots.learning_curves(curves, "order", panel="model", columns="init")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0].startswith("Conv2, signed Kaiming constant") and "Conv4" in titles[-1]
+    assert [t.split(", ")[1].split(" $")[0] for t in titles[:3]] == [
+        "signed Kaiming constant",
+        "Kaiming normal",
+        "signed Xavier constant",
+    ]
+
+
 def test_learning_curves_give_every_method_its_own_line():
     """Catches a dense or Zhou et al. curve drawn like an edge-popup one (the colorblind
     palette once gave them near colours in the paper's Conv2 curves)."""

@@ -13,7 +13,14 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
 
-from ..names import run_name, series_name, value_name
+from ..names import (
+    DISTRIBUTION_NAMES,
+    METHOD_NAMES,
+    MODEL_NAMES,
+    run_name,
+    series_name,
+    value_name,
+)
 from .style import run_styles, series_style
 
 __all__ = [
@@ -87,7 +94,19 @@ def accuracy_curves(
         for value, group in done.groupby(hue, sort=False):
             stats = group.groupby(x)["test_acc"].agg(["mean", "std", "count"]).reset_index()
             xs = stats[x] * scale
-            ax.plot(xs, stats["mean"] * 100, **looks[value].line(), label=names[value])
+            # The mean over seeds, and a band of one standard deviation where there are several.
+            sns.lineplot(
+                x=group[x] * scale,
+                y=group["test_acc"] * 100,
+                errorbar="sd",
+                err_kws={"alpha": 0.2, "linewidth": 0},
+                ax=ax,
+                label=names[value],
+                legend=False,
+                markeredgecolor=looks[value].colour,  # as plt.plot draws markers, not seaborn's
+                markeredgewidth=plt.rcParams["lines.markeredgewidth"],
+                **looks[value].line(),
+            )
             if "did_not_leave_chance" in group:
                 chance = (
                     group.assign(
@@ -112,15 +131,6 @@ def accuracy_curves(
                         zorder=4,
                     )
                     at_chance = True
-            if (stats["count"] > 1).any():
-                std = stats["std"].fillna(0) * 100
-                ax.fill_between(
-                    xs,
-                    (stats["mean"] * 100) - std,
-                    (stats["mean"] * 100) + std,
-                    color=looks[value].colour,
-                    alpha=0.2,
-                )
             if floor is not None:
                 for at, accuracy in zip(xs, stats["mean"] * 100):
                     if accuracy < floor:
@@ -310,6 +320,20 @@ def _legend(fig: plt.Figure, axes, columns: int) -> None:
     fig.tight_layout(rect=(0, min(0.5, (0.05 + 0.26 * rows) / fig.get_figheight()), 1, 1))
 
 
+_ORDERS = {
+    "model": list(MODEL_NAMES),
+    "method": list(METHOD_NAMES),
+    "init": list(DISTRIBUTION_NAMES),
+}
+
+
+def _in_order(values: pd.Series, field: str) -> list:
+    """``field``'s values in the papers' order (models by depth, distributions as Figure 7),
+    others as they come: a panel keeps its place whichever run lands first."""
+    known, seen = _ORDERS.get(field, []), list(dict.fromkeys(values))
+    return sorted(seen, key=lambda v: (known.index(v) if v in known else len(known), seen.index(v)))
+
+
 def learning_curves(
     curves: pd.DataFrame | None,
     title: str,
@@ -336,14 +360,14 @@ def learning_curves(
     if curves.empty:
         return None
     sns.set_theme(style="whitegrid", context="notebook")
-    rows = list(dict.fromkeys(curves[panel])) if panel else [None]
+    rows = _in_order(curves[panel], panel) if panel else [None]
     if columns:
         dense = curves["method"] == "dense"
         own = [series_name(row) for row in curves[dense].to_dict("records")]
         curves = curves.assign(_column=curves[columns].astype(object).where(~dense))
         if not baselines:
             curves.loc[dense, "_column"] = own
-        split = list(dict.fromkeys(curves["_column"].dropna())) or [None]
+        split = _in_order(curves["_column"].dropna(), columns) or [None]
         cells = [(row, column) for row in rows for column in split]
         width = len(split)
     else:
