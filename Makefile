@@ -20,7 +20,7 @@ FIGURES := $(shell PYTHONPATH=lib python3 -m supermask.registry)
 FIGURE_TARGETS := $(foreach f,$(FIGURES),$(firstword $(subst =, ,$(f))))
 notebook_of = $(word 2,$(subst =, ,$(filter $(1)=%,$(FIGURES))))
 
-.PHONY: setup notebook-hooks test lint bench gpu-check lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
+.PHONY: setup notebook-hooks test lint bench fresh-clone gpu-check lab clean figures plots report campaign offload land explore $(FIGURE_TARGETS)
 
 setup: $(VENV)/.installed notebook-hooks
 
@@ -52,6 +52,12 @@ lint: setup
 # Conv4 (the targets), Conv6, CIFAR ResNet-18 and ImageNet ResNet-50 (batch 16).
 bench: setup
 	$(PY) -m supermask bench --models conv4 conv6 resnet18 resnet50
+
+# The README's first commands timed on a fresh clone of the last commit (lib/supermask/fresh_clone.py):
+# results/bench/fresh-clone.json, which `make report` quotes. WITH_TESTS=1 times make test too;
+# BESIDE says what else ran meanwhile.
+fresh-clone: setup
+	$(PY) -m supermask.fresh_clone $(if $(filter 1,$(WITH_TESTS)),--with-tests) --beside "$(BESIDE)"
 
 # The first thing to run on a lent GPU (a few minutes): single and stacked step times for Conv2
 # and Conv4, an epoch without host waits, a stack against its single twins;

@@ -18,6 +18,7 @@ LAYERS = {
     "report": 4,
     "worker": 4,
     "status": 4,
+    "fresh_clone": 4,
 }  # anything else in lib/supermask is core (0)
 
 

@@ -5,7 +5,7 @@ import shutil
 
 import pandas as pd
 
-from supermask import registry, report
+from supermask import fresh_clone, registry, report
 from supermask.config import get_profile
 from supermask.runs.campaign import campaign_table, read_campaign, to_markdown
 
@@ -32,6 +32,40 @@ def test_the_readme_is_short_and_generated_where_it_quotes_numbers():
     assert report.readme_with_status(readme, REPO) == readme
     assert report.LOW_K_START in readme and report.readme_with_low_k(readme, REPO) == readme
     assert report.STATUS_START in readme and "| fig3 | 48 / 48 |" in readme
+    assert report.readme_with_fresh_clone(readme, REPO) == readme
+    typed = re.sub(r"<!-- [^>]*make report writes[^>]*-->.*?<!-- end -->", "", readme, flags=re.S)
+    measured = re.findall(r"\b\d[\d,.]*\s*(?:s|min|minutes|h|hours|CPU-hours|[KMG]i?B)\b", typed)
+    assert not measured, (
+        f"typed measurements in the README, outside its generated blocks: {measured}"
+    )
+
+
+def test_the_fresh_clone_paragraph_says_what_was_measured():
+    """Catches a paragraph that hides a failed command or a dirty tree, or drops the machine."""
+    record = {
+        "commit": "abcdef0123",
+        "measured_at": "2026-12-06T18:00:00+00:00",
+        "machine": "Intel Xeon (AMX), 2 CPUs",
+        "beside": "one campaign worker",
+        "venv_bytes": 6.0e9,
+        "steps": [
+            {"command": "make setup", "seconds": 126.0, "exit_status": 0, "git_status_clean": True},
+            {"command": "make plots", "seconds": 114.0, "exit_status": 0, "git_status_clean": True},
+            {
+                "command": "make test",
+                "seconds": 1500.0,
+                "exit_status": 2,
+                "git_status_clean": False,
+            },
+        ],
+    }
+    text = fresh_clone.readme_paragraph(record)
+    assert "Intel Xeon (AMX), 2 CPUs, one campaign worker; commit abcdef0, 2026-12-06" in text
+    assert "`make setup` took 2.1 min and made a 6.0 GB `.venv/`" in text
+    assert "`make test` 25.0 min, then failed" in text and "not clean after `make test`" in text
+    record["steps"] = record["steps"][:2]
+    assert fresh_clone.readme_paragraph(record).endswith("each leaving `git status` clean.")
+    assert "No fresh clone measured yet" in fresh_clone.readme_paragraph(None)
 
 
 def test_the_docs_quote_every_campaign_they_name_as_the_committed_results_give():

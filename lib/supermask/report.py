@@ -491,6 +491,22 @@ def readme_with_low_k(readme: str, root: str | Path = ".") -> str:
     return readme[:start] + "\n" + text + "\n" + readme[end:]
 
 
+FRESH_CLONE_START = "<!-- fresh clone: make report writes this paragraph -->"
+
+
+def readme_with_fresh_clone(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with the paragraph after the fresh-clone marker replaced by what the last
+    ``make fresh-clone`` measured (results/bench/fresh-clone.json)."""
+    from .fresh_clone import read_record, readme_paragraph
+
+    if FRESH_CLONE_START not in readme:
+        return readme
+    record = read_record(Path(root) / "results" / "bench" / "fresh-clone.json")
+    start = readme.index(FRESH_CLONE_START) + len(FRESH_CLONE_START)
+    end = readme.index(README_END, start)
+    return readme[:start] + "\n" + readme_paragraph(record) + "\n" + readme[end:]
+
+
 # Where the README quotes a campaign's state: the campaign file and profile are in the marker.
 CAMPAIGN_TABLE = re.compile(
     r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
@@ -533,9 +549,15 @@ def main(argv: list[str] | None = None) -> int:
     files = {root / "REPORT.md": build(root)}
     readme = root / "README.md"
     if readme.exists() and README_START in readme.read_text():
-        files[readme] = readme_with_low_k(
-            readme_with_status(readme_with_summary(readme.read_text(), root), root), root
-        )
+        text = readme.read_text()
+        for fill in (
+            readme_with_summary,
+            readme_with_status,
+            readme_with_low_k,
+            readme_with_fresh_clone,
+        ):
+            text = fill(text, root)
+        files[readme] = text
     for page in sorted((root / "docs").glob("*.md")):  # the pages that quote campaign tables
         if CAMPAIGN_TABLE.search(page.read_text()):
             files[page] = readme_with_campaign_tables(page.read_text(), root)

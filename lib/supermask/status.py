@@ -19,6 +19,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .notebooks.grid import notebook_grid
+from .registry import FIGURES
 from .runs.campaign import figure_notebooks
 from .runs.grid import stored_results
 from .runs.records import median_epoch_seconds, read_result
@@ -133,13 +134,23 @@ def status_markdown(results_dir: str | Path, figures_dir: str = "figures") -> st
                 if row["finished"] == row["runs"]
                 else f"{'~' if row['guessed'] else ''}{hours:,.0f}",
             ]
-        plot = Path(figures_dir) / "short" / f"{figure}.png"
+        plots = FIGURES[figure].plots
+        plot = Path(figures_dir) / "short" / f"{plots[0]}.png" if plots else None
         link = (
-            f"[{figure}.png]({plot.as_posix()})"
-            if (Path(results_dir).parent / plot).exists()
+            f"[{plot.name}]({plot.as_posix()})"
+            if plot is not None and (Path(results_dir).parent / plot).exists()
             else ""
         )
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {link} |")
+    totals = []
+    for profile in PROFILE_ORDER:
+        rows = table[table["profile"] == profile]
+        guessed = "~" if (rows["guessed"] & (rows["finished"] < rows["runs"])).any() else ""
+        totals += [
+            f"{rows['finished'].sum()} / {rows['runs'].sum()}",
+            f"{guessed}{rows['cpu_hours_left'].sum():,.0f}",
+        ]
+    lines.append("| **all** | " + " | ".join(f"**{cell}**" for cell in totals) + " |  |")
     return "\n".join(lines)
 
 
