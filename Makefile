@@ -94,7 +94,7 @@ $(FIGURE_TARGETS): setup
 	    -p results_dir "$(RESULTS)" -p figures_dir "$(FIGURES_DIR)" $(PAPERMILL_ARGS)
 
 # Look inside found subnetworks from their committed masks, training nothing (not a paper
-# figure): PAPERMILL_ARGS="-p select '{\"model\": [\"conv2\"]}'" picks the runs.
+# figure; default Conv2 at short): PAPERMILL_ARGS="-p select '{\"model\": [\"conv4\"]}'" picks others.
 explore: setup
 	@mkdir -p notebooks/executed
 	@$(VENV)/bin/papermill --cwd notebooks --no-progress-bar notebooks/explore.ipynb \
