@@ -3,7 +3,8 @@ IteRand) with its verdict at each profile and the numbers behind it, the runs an
 each figure took, and links to the figures. Nothing in it is typed by hand, so it cannot go
 stale: ``make report`` rewrites it and a test fails when it differs from what the CSVs give.
 It also rewrites README.md's summary of the report, its status table (every figure's runs finished
-and CPU-hours left) and the campaign tables the README quotes.
+and CPU-hours left), its fresh-clone timings and the campaign tables the docs quote, and
+PROTOCOL.md's table of hyperparameters from the protocol table in the code.
 
 Usage: ``python -m supermask.report [--check]`` from the repository root.
 """
@@ -507,6 +508,18 @@ def readme_with_fresh_clone(readme: str, root: str | Path = ".") -> str:
     return readme[:start] + "\n" + readme_paragraph(record) + "\n" + readme[end:]
 
 
+PROTOCOL_START = "<!-- protocol table: make report writes this table -->"
+
+
+def protocol_with_table(text: str) -> str:
+    """PROTOCOL.md with its table of hyperparameters as the protocol table in the code has it."""
+    from .protocol import markdown_table
+
+    start = text.index(PROTOCOL_START) + len(PROTOCOL_START)
+    end = text.index(README_END, start)
+    return text[:start] + "\n" + markdown_table() + "\n" + text[end:]
+
+
 # Where the README quotes a campaign's state: the campaign file and profile are in the marker.
 CAMPAIGN_TABLE = re.compile(
     r"(<!-- campaign (?P<file>\S+) at profile (?P<profile>\S+): "
@@ -558,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         ):
             text = fill(text, root)
         files[readme] = text
+    protocol = root / "PROTOCOL.md"
+    if protocol.exists() and PROTOCOL_START in protocol.read_text():
+        files[protocol] = protocol_with_table(protocol.read_text())
     for page in sorted((root / "docs").glob("*.md")):  # the pages that quote campaign tables
         if CAMPAIGN_TABLE.search(page.read_text()):
             files[page] = readme_with_campaign_tables(page.read_text(), root)
