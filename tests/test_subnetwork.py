@@ -1,6 +1,7 @@
 """A run's mask.npz: written when it finishes, read back bit-exactly, refused when it is not the
 run's, and checked by ``verify`` against the recorded accuracy."""
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -274,3 +275,45 @@ def test_a_mask_does_not_stand_for_state_it_does_not_hold(edge_popup):
     (edge_popup / "model.pt").unlink()
     with pytest.raises(MaskError, match="IteRand redraws pruned weights"):
         rebuild(edge_popup, config)
+
+
+def _as_recorded_before_masks(run_dir: Path) -> bytes:
+    """The run as committed before runs wrote masks: no model.pt, no mask, no digests."""
+    mask = (run_dir / MASK).read_bytes()
+    (run_dir / MASK).unlink()
+    (run_dir / "model.pt").unlink()
+    record = json.loads((run_dir / "result.json").read_text())
+    record.pop("mask_sha256", None)
+    record.pop("model_sha256", None)
+    (run_dir / "result.json").write_text(json.dumps(record))
+    return mask
+
+
+def test_retraining_a_run_without_model_pt_writes_the_committed_subnetworks_mask(
+    edge_popup, tiny_data_dir, tmp_path, capsys
+):
+    original = _as_recorded_before_masks(edge_popup)
+    argv = ["masks", str(edge_popup), "--data-dir", str(tiny_data_dir)]
+    with pytest.raises(SystemExit):  # without --retrain it says how to get the mask
+        main(["masks", "--retrain"])
+    assert main(argv) == 0 and not (edge_popup / MASK).exists()
+    assert "--retrain gets their masks" in capsys.readouterr().err
+    assert main([*argv, "--retrain", "--scratch", str(tmp_path / "scratch")]) == 0
+    assert "all 3 epochs equal" in capsys.readouterr().err
+    with np.load(edge_popup / MASK) as written, np.load(io.BytesIO(original)) as trained:
+        assert written.files == trained.files
+        assert all(np.array_equal(written[name], trained[name]) for name in written.files)
+
+
+def test_a_retrained_run_that_differs_from_its_record_gets_no_mask(
+    edge_popup, tiny_data_dir, tmp_path, capsys
+):
+    """A retrain that does not reproduce the record is another subnetwork than the one whose
+    accuracy is committed: catches a retrain that writes its mask regardless."""
+    _as_recorded_before_masks(edge_popup)
+    record = json.loads((edge_popup / "result.json").read_text())
+    record["history"][1]["loss"] += 1e-6
+    (edge_popup / "result.json").write_text(json.dumps(record))
+    argv = ["masks", str(edge_popup), "--retrain", "--scratch", str(tmp_path / "scratch")]
+    assert main([*argv, "--data-dir", str(tiny_data_dir)]) == 0
+    assert "epoch 2 differs" in capsys.readouterr().err and not (edge_popup / MASK).exists()

@@ -294,7 +294,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write mask.npz for finished runs that have their model.pt",
         description="For every finished masked run with a model.pt (trained before runs wrote "
         "their masks), write its mask.npz beside result.json. Runs whose mask is "
-        "already there are left as they are.",
+        "already there are left as they are. With --retrain, a run without model.pt is trained "
+        "again in a scratch store (training is deterministic) and its mask is written only when "
+        "every epoch's loss and accuracies equal its record's.",
     )
     m.add_argument(
         "run_dirs",
@@ -303,6 +305,18 @@ def _parser() -> argparse.ArgumentParser:
         help="run directories (default: every run under RESULTS/runs)",
     )
     _add_results_option(m)
+    m.add_argument(
+        "--retrain",
+        action="store_true",
+        help="retrain the runs that lack model.pt (hours each on a CPU; resumable)",
+    )
+    m.add_argument(
+        "--scratch",
+        default=None,
+        help="where retrained runs go (default: $SUPERMASK_CACHE/retrain)",
+    )
+    m.add_argument("--data-dir", default=None, help="directory holding CIFAR-10, for --retrain")
+    m.add_argument("--device", default="cpu", help="where --retrain trains (default: cpu)")
     return parser
 
 
@@ -357,6 +371,8 @@ def _verify(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _masks(parser: argparse.ArgumentParser, args) -> int:
+    if args.retrain and not args.run_dirs:
+        parser.error("--retrain needs the RUN_DIRs to train again (hours each on a CPU)")
     from .runs.records import MODEL, read_model
     from .runs.subnetwork import MASK, MaskError, mask_shapes, read_mask, write_run_mask
     from .runs.verify import read_run
@@ -383,22 +399,68 @@ def _masks(parser: argparse.ArgumentParser, args) -> int:
             continue
         except MaskError:
             pass  # none yet, or not this run's: written anew from model.pt
+        source, record = run_dir, result
         if not (run_dir / MODEL).is_file():
-            absent.append(run_dir.name)
-            continue
+            if not args.retrain:
+                absent.append(run_dir.name)
+                continue
+            retrained = _retrain(config, result, args)
+            if retrained is None:
+                absent.append(run_dir.name)
+                continue
+            source, record = retrained
         try:
-            model.load_state_dict(read_model(run_dir / MODEL, result))
+            model.load_state_dict(read_model(source / MODEL, record))
         except Exception as error:  # truncated, or not this run's
-            parser.error(f"{run_dir}/{MODEL} does not load into its run ({error})")
+            parser.error(f"{source}/{MODEL} does not load into its run ({error})")
         if write_run_mask(run_dir, model, config) is not None:
             written += 1
             print(f"{run_dir / MASK}: {(run_dir / MASK).stat().st_size / 1024:.0f} KiB")
     print(
         f"{written} masks written, {present} already there, {len(absent)} masked runs "
-        f"without model.pt (retrain them to get their mask)",
+        f"without model.pt" + ("" if args.retrain else " (--retrain gets their masks)"),
         file=sys.stderr,
     )
     return 0
+
+
+def _history(result: dict) -> list[tuple]:
+    keys = ("epoch", "loss", "train_acc", "test_acc")
+    return [tuple(entry.get(key) for key in keys) for entry in result.get("history", [])]
+
+
+def _retrain(config, result: dict, args) -> tuple[Path, dict] | None:
+    """Train ``config`` again in the scratch store; its run folder and record when every
+    epoch equals the committed ``result``'s (the same subnetwork), else None (said why)."""
+    from .runs import sweep
+
+    scratch = (
+        Path(args.scratch)
+        if args.scratch
+        else Path(os.environ.get("SUPERMASK_CACHE", Path.home() / ".cache" / "supermask"))
+        / "retrain"
+    )
+    retrained = sweep.run(config, scratch, args.data_dir, args.device, progress=False)
+    if retrained is None:
+        return None
+    retrained = json.loads(json.dumps(retrained))  # as the record stores it
+    old, new = _history(result), _history(retrained)
+    recorded, again = 100 * result["test_acc"], 100 * retrained["test_acc"]
+    if old != new:
+        first = next((a[0] for a, b in zip(old, new) if a != b), min(len(old), len(new)) + 1)
+        print(
+            f"{config.name}: retrained {again:.2f}% against the recorded {recorded:.2f}%, "
+            f"epoch {first} differs ({retrained.get('device')} against {result.get('device')}): "
+            "not the committed subnetwork, no mask written",
+            file=sys.stderr,
+        )
+        return None
+    print(
+        f"{config.name}: retrained {again:.2f}% = recorded {recorded:.2f}%, all {len(new)} "
+        f"epochs equal ({retrained.get('device')}; recorded on {result.get('device')})",
+        file=sys.stderr,
+    )
+    return sweep.store_for(scratch, args.data_dir, progress=False).run_dir(config), retrained
 
 
 def _export(parser: argparse.ArgumentParser, args) -> int:
