@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,36 @@ from PIL import Image
 from supermask.data.cifar10 import CIFAR10_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def supermask(*args, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m supermask ARGS`` in a process of its own, as a user runs it: its exit status
+    and output (text) for a test to check; ``env`` adds to this process's environment."""
+    extra = {key: str(value) for key, value in (env or {}).items()}
+    return subprocess.run(
+        [sys.executable, "-m", "supermask", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **extra},
+        **kwargs,
+    )
+
+
+def one_epoch(data_dir, results, *extra) -> list:
+    """``train`` arguments of a one-epoch Conv2 run without a progress bar."""
+    return [
+        "train",
+        "--model",
+        "conv2",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--data-dir",
+        data_dir,
+        "--results",
+        results,
+        *extra,
+    ]
 
 
 def make_image_folder(root: Path, train_per_class: int = 12, test_per_class: int = 4) -> Path:

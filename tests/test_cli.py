@@ -1,12 +1,12 @@
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from supermask.cli import main
 from supermask.config import RunConfig
+
+from conftest import supermask
 
 ARGS = [
     "train",
@@ -86,12 +86,7 @@ def test_help_documents_every_option():
 
     from supermask.config import RunConfig
 
-    out = subprocess.run(
-        [sys.executable, "-m", "supermask", "train", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = supermask("train", "--help", check=True).stdout
     imagenet_only = {"dataset", "warmup_epochs", "label_smoothing"}
     fields = [f for f in dataclasses.fields(RunConfig) if f.name not in imagenet_only]
     assert len(fields) == 22

@@ -16,6 +16,8 @@ from supermask.config import RunConfig
 from supermask.runs.store import RunStore, worker_id
 from supermask.runs.sweep import store_for, sweep
 
+from conftest import one_epoch, supermask
+
 # Conv4 on the tiny data: about half a second an epoch, so a run is long enough to be killed
 # in the middle.
 GRID = [RunConfig(model="conv4", k=k, epochs=6, batch_size=32) for k in (0.3, 0.5, 0.7)]
@@ -288,29 +290,9 @@ def tiny_disk(tmp_path):
 def test_a_full_disk_at_the_checkpoint_gives_one_line_and_leaves_nothing_half_written(
     tiny_data_dir, tmp_path, tiny_disk
 ):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "train",
-            "--model",
-            "conv2",
-            "--epochs",
-            "1",
-            "--train-subset",
-            "40",
-            "--test-subset",
-            "20",
-            "--no-progress",
-            "--data-dir",
-            str(tiny_data_dir),
-            "--results",
-            str(tiny_disk / "results"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")},
+    done = supermask(
+        *one_epoch(tiny_data_dir, tiny_disk / "results", "--train-subset", 40, "--test-subset", 20),
+        env={"SUPERMASK_CACHE": tmp_path / "c"},
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
@@ -361,29 +343,11 @@ def test_a_read_only_results_or_runs_directory_is_refused_before_training(
     (tmp_path / "results" / "runs").mkdir(parents=True)
     _read_only(tmp_path / read_only)
     try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "supermask",
-                "train",
-                "--model",
-                "conv2",
-                "--epochs",
-                "1",
-                "--train-subset",
-                "40",
-                "--test-subset",
-                "20",
-                "--no-progress",
-                "--data-dir",
-                str(tiny_data_dir),
-                "--results",
-                str(tmp_path / "results"),
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")},
+        done = supermask(
+            *one_epoch(
+                tiny_data_dir, tmp_path / "results", "--train-subset", 40, "--test-subset", 20
+            ),
+            env={"SUPERMASK_CACHE": tmp_path / "c"},
         )
     finally:
         subprocess.run(["umount", str(tmp_path / read_only)], check=True)
@@ -397,32 +361,19 @@ def test_a_read_only_data_cache_costs_a_decode_not_the_run(tiny_data_dir, tmp_pa
     (tmp_path / "c").mkdir()
     _read_only(tmp_path / "c")
     try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "supermask",
-                "train",
-                "--model",
-                "conv2",
+        done = supermask(
+            *one_epoch(
+                tiny_data_dir,
+                tmp_path / "results",
                 "--width",
-                "0.25",
-                "--epochs",
-                "1",
+                0.25,
                 "--train-subset",
-                "40",
+                40,
                 "--test-subset",
-                "20",
-                "--no-progress",
-                "--data-dir",
-                str(tiny_data_dir),
-                "--results",
-                str(tmp_path / "results"),
+                20,
                 "--json",
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "SUPERMASK_CACHE": str(tmp_path / "c")},
+            ),
+            env={"SUPERMASK_CACHE": tmp_path / "c"},
         )
     finally:
         subprocess.run(["umount", str(tmp_path / "c")], check=True)

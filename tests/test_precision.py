@@ -1,8 +1,6 @@
 """bf16 is part of a run: its own identity, autocast where it belongs, fp32 everywhere else."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,7 +13,7 @@ from supermask.training.cifar10 import train
 from supermask.training.device import autocast
 from supermask.training.loop import build
 
-from conftest import REPO
+from conftest import REPO, supermask
 
 
 def small(**fields):
@@ -42,11 +40,7 @@ def test_profiles_name_their_precision():
 def test_an_unknown_precision_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown precision 'fp16'; valid: fp32, bf16"):
         RunConfig(precision="fp16")
-    done = subprocess.run(
-        [sys.executable, "-m", "supermask", "train", "--precision", "fp16"],
-        capture_output=True,
-        text=True,
-    )
+    done = supermask("train", "--precision", "fp16")
     assert done.returncode == 2 and "fp16" in done.stderr and "bf16" in done.stderr
 
 

@@ -29,7 +29,7 @@ from supermask.training.checkpoint import Clock, restore_checkpoint, write_check
 from supermask.training.loop import build
 from supermask.training.methods import get_method
 
-from conftest import REPO, make_image_folder
+from conftest import REPO, make_image_folder, one_epoch, supermask
 
 CONFIG = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32)
 OTHER = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32, seed=1)
@@ -428,14 +428,7 @@ def test_the_boundary_turns_each_failure_into_one_line_and_its_status(error, sta
 
 
 def _cli(*argv) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "supermask", *argv],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO / "lib")},
-    )
+    return supermask(*argv, cwd=REPO, timeout=120, env={"PYTHONPATH": REPO / "lib"})
 
 
 @pytest.mark.parametrize(
@@ -452,29 +445,11 @@ def test_an_over_long_path_is_one_line(argv, code, named):
 
 
 def test_train_into_an_empty_results_path_is_refused(tmp_path, tiny_data_dir):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "train",
-            "--model",
-            "conv2",
-            "--width",
-            "0.25",
-            "--epochs",
-            "1",
-            "--data-dir",
-            str(tiny_data_dir),
-            "--results",
-            "",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
+    done = supermask(
+        *one_epoch(tiny_data_dir, "", "--width", 0.25),
         cwd=tmp_path,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(REPO / "lib")},
+        env={"PYTHONPATH": REPO / "lib"},
     )
     assert done.returncode == 2 and not (tmp_path / "runs").exists()
 

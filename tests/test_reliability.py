@@ -3,7 +3,6 @@ trusted; what a killed worker half-wrote is cleaned up by the next holder of the
 
 import json
 import subprocess
-import sys
 
 import pytest
 
@@ -12,7 +11,7 @@ from supermask.config import RunConfig
 from supermask.runs.campaign import figure_targets, read_campaign
 from supermask.runs.store import RunStore
 
-from conftest import REPO
+from conftest import REPO, one_epoch, supermask
 
 CONFIG = RunConfig(model="conv2", width=0.25, k=0.5, epochs=2, batch_size=32)
 
@@ -87,9 +86,7 @@ def test_a_binary_campaign_file_is_named(tmp_path):
     path.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(ValueError, match=f"campaign file {path} is not text"):
         read_campaign(path)
-    done = subprocess.run(
-        [sys.executable, "-m", "supermask", "campaign", str(path)], capture_output=True, text=True
-    )
+    done = supermask("campaign", path)
     assert done.returncode == 2 and str(path) in done.stderr
     assert done.stderr.count("\n") <= 3 and "Traceback" not in done.stderr
 
@@ -140,25 +137,7 @@ def _bad_data_dir(tmp_path, kind):
 )
 def test_a_data_dir_that_is_no_directory_gets_one_line_naming_it(tmp_path, kind, message):
     data_dir = _bad_data_dir(tmp_path, kind)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "train",
-            "--model",
-            "conv2",
-            "--epochs",
-            "1",
-            "--no-progress",
-            "--data-dir",
-            data_dir,
-            "--results",
-            str(tmp_path / "results"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = supermask(*one_epoch(data_dir, tmp_path / "results"))
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2 and message in last and "does not exist" not in done.stderr
     assert len(done.stderr.strip().splitlines()) <= 3  # argparse's usage, then one line
@@ -168,47 +147,14 @@ def test_a_data_dir_that_is_no_directory_gets_one_line_naming_it(tmp_path, kind,
 def test_imagenet_refuses_results_that_are_a_file(tmp_path):
     results = tmp_path / "results"
     results.write_text("a file")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "imagenet",
-            "--imagenet-dir",
-            str(tmp_path),
-            "--results",
-            str(results),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = supermask("imagenet", "--imagenet-dir", tmp_path, "--results", results)
     assert done.returncode == 2
     assert f"--results {results} is a file, not a directory" in done.stderr
 
 
 def _train_cli(tmp_path, data_dir):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "train",
-            "--model",
-            "conv2",
-            "--width",
-            "0.25",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--no-progress",
-            "--data-dir",
-            str(data_dir),
-            "--results",
-            str(tmp_path / "results"),
-        ],
-        capture_output=True,
-        text=True,
+    return supermask(
+        *one_epoch(data_dir, tmp_path / "results", "--width", 0.25, "--batch-size", 32)
     )
 
 
@@ -264,25 +210,7 @@ def test_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path, option)
     too_long = tmp_path / "parent" / ("r" * 300)
     paths = {"--results": str(tmp_path / "results"), "--data-dir": str(tmp_path / "data")}
     paths[option] = str(too_long)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "train",
-            "--model",
-            "conv2",
-            "--epochs",
-            "1",
-            "--no-progress",
-            "--results",
-            paths["--results"],
-            "--data-dir",
-            paths["--data-dir"],
-        ],
-        capture_output=True,
-        text=True,
-    )
+    done = supermask(*one_epoch(paths["--data-dir"], paths["--results"]))
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 2, done.stderr
     assert "has 300 bytes, more than the 255 this file system allows" in last, last
@@ -348,28 +276,8 @@ def test_a_subset_larger_than_a_class_allows_is_refused_before_training(tmp_path
     root = make_image_folder(tmp_path / "data" / "cifar10", train_per_class=20)
     for path in sorted((root / "train" / "cat").iterdir())[5:]:
         path.unlink()  # cat keeps 5 of 20
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "supermask",
-            "train",
-            "--model",
-            "conv2",
-            "--width",
-            "0.25",
-            "--epochs",
-            "1",
-            "--train-subset",
-            "100",
-            "--no-progress",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--results",
-            str(tmp_path / "results"),
-        ],
-        capture_output=True,
-        text=True,
+    done = supermask(
+        *one_epoch(tmp_path / "data", tmp_path / "results", "--width", 0.25, "--train-subset", 100)
     )
     assert done.returncode == 2, done.stderr
     assert (
