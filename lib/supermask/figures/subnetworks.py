@@ -16,7 +16,7 @@ import torch
 
 from ..config import FIELDS, Profile, RunConfig
 from ..masks import masked_layers
-from ..names import run_name
+from ..names import METHOD_NAMES, run_name
 from ..runs.grid import parse_only
 from ..runs.records import CONFIG, RESULT, read_config, read_result
 from ..runs.subnetwork import MASK, MaskError, Subnetwork, mask_shapes, read_mask
@@ -204,6 +204,7 @@ def overlaps(runs: pd.DataFrame, masks: dict[str, Subnetwork]) -> tuple[pd.DataF
             rows.append(
                 {
                     "pair": f"{a['name']} / {b['name']}",
+                    "kind": _kind(a, b),
                     "a": a["name"],
                     "b": b["name"],
                     "layer": _layer(path),
@@ -215,8 +216,24 @@ def overlaps(runs: pd.DataFrame, masks: dict[str, Subnetwork]) -> tuple[pd.DataF
             )
     return pd.DataFrame(
         rows,
-        columns=["pair", "a", "b", "layer", "jaccard", "jaccard_chance", "nested", "nested_chance"],
+        columns=[
+            "pair",
+            "kind",
+            "a",
+            "b",
+            "layer",
+            "jaccard",
+            "jaccard_chance",
+            "nested",
+            "nested_chance",
+        ],
     ), different
+
+
+def _kind(a: dict, b: dict) -> str:
+    """What a pair compares: two subnetworks of one method, or two methods."""
+    first, second = (METHOD_NAMES.get(r.get("method"), r.get("method")) for r in (a, b))
+    return f"{first}: two subnetworks" if first == second else f"{first} against {second}"
 
 
 def first_layer_filters(config: RunConfig, subnetwork: Subnetwork) -> np.ndarray:
@@ -234,12 +251,12 @@ def first_layer_filters(config: RunConfig, subnetwork: Subnetwork) -> np.ndarray
 
 
 def _panels(layers: list[str], height: float = 3.0):
-    columns = min(len(layers), 4)
+    columns = min(len(layers), 4)  # plot_degrees names the runs in each row's first panel
     rows = -(-len(layers) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, height * rows), squeeze=False)
     for ax in axes.flat[len(layers) :]:
-        ax.set_visible(False)
-    return fig, list(axes.flat)
+        fig.delaxes(ax)  # not hidden: an empty panel would still carry a 0-1 scale
+    return fig, list(axes.flat)[: len(layers)]
 
 
 def plot_kept(kept: pd.DataFrame, title: str) -> plt.Figure:
@@ -291,7 +308,7 @@ def plot_degrees(degrees: pd.DataFrame, side: str, title: str) -> plt.Figure:
         )
         ax.set_xlabel("kept (%)")
         ax.set_ylabel("")
-        if ax is not axes[0]:
+        if axes.index(ax) % 4:  # the runs' names at the start of each row of panels
             ax.set_yticklabels([])
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
@@ -299,29 +316,39 @@ def plot_degrees(degrees: pd.DataFrame, side: str, title: str) -> plt.Figure:
 
 
 def plot_overlaps(pairs: pd.DataFrame, measure: str, title: str) -> plt.Figure:
-    """``measure`` (``jaccard`` or ``nested``) per layer for each pair of runs: the observed
-    value as a line with markers, its chance level dashed in the same colour."""
+    """``measure`` (``jaccard`` or ``nested``) per layer for each pair of runs, as a multiple of
+    its chance level (two independent masks of the same kept fractions: 1, dashed), one panel
+    per kind of comparison (two subnetworks of one method; two methods)."""
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * pairs["layer"].nunique()), 4.0))
-    colours = sns.color_palette("colorblind", n_colors=max(1, pairs["pair"].nunique()))
-    for colour, (pair, rows) in zip(colours, pairs.groupby("pair", sort=False)):
-        ax.plot(rows["layer"], rows[measure] * 100, marker="o", color=colour, label=pair)
-        ax.plot(
-            rows["layer"],
-            rows[f"{measure}_chance"] * 100,
-            linestyle="--",
-            color=colour,
-            linewidth=1.0,
-            label=f"chance ({pair})",
-        )
-    ax.set_ylabel(
-        {"jaccard": "Jaccard index (%)", "nested": "smaller subnetwork inside the larger (%)"}[
-            measure
-        ]
+    kinds = list(dict.fromkeys(pairs["kind"]))
+    fig, axes = plt.subplots(
+        1,
+        len(kinds),
+        figsize=(max(5.0, 1.0 * pairs["layer"].nunique()) * len(kinds), 4.6),
+        squeeze=False,
+        sharey=True,
     )
-    ax.set_xlabel("layer (input to output)")
-    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.set_title(title, fontsize="medium")
+    for ax, kind in zip(axes[0], kinds):
+        here = pairs[pairs["kind"] == kind]
+        colours = sns.color_palette("colorblind", n_colors=max(1, here["pair"].nunique()))
+        for colour, (pair, rows) in zip(colours, here.groupby("pair", sort=False)):
+            ratio = rows[measure] / rows[f"{measure}_chance"]
+            ax.plot(rows["layer"], ratio, marker="o", color=colour, label=pair)
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1.0, label="chance")
+        ax.set_title(kind, fontsize="medium")
+        ax.set_xlabel("layer (input to output)")
+        ax.tick_params(axis="x", labelsize="small")
+        ax.legend(
+            fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False
+        )
+    axes[0][0].set_ylabel(
+        {
+            "jaccard": "Jaccard index / chance",
+            "nested": "smaller inside larger / chance",
+        }[measure]
+    )
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
     return fig
 
 
