@@ -432,14 +432,10 @@ def _history(result: dict) -> list[tuple]:
 def _retrain(config, result: dict, args) -> tuple[Path, dict] | None:
     """Train ``config`` again in the scratch store; its run folder and record when every
     epoch equals the committed ``result``'s (the same subnetwork), else None (said why)."""
+    from .data.cifar10 import default_cache_dir
     from .runs import sweep
 
-    scratch = (
-        Path(args.scratch)
-        if args.scratch
-        else Path(os.environ.get("SUPERMASK_CACHE", Path.home() / ".cache" / "supermask"))
-        / "retrain"
-    )
+    scratch = Path(args.scratch) if args.scratch else default_cache_dir() / "retrain"
     retrained = sweep.run(config, scratch, args.data_dir, args.device, progress=False)
     if retrained is None:
         return None
