@@ -125,14 +125,17 @@ campaign: setup
 	    --detach --profile "$(PROFILE)" --threads $(THREADS) --results "$(RESULTS)" \
 	    --figures "$(FIGURES_DIR)" --data-dir "$(DATA_DIR)"
 
-# A GPU lent for minutes (lib/supermask/runs/offload.py): `make offload` packs the unfinished runs of
-# RUNS, the commit and CIFAR-10 into .offload/ (about 60 MB); copy the checkout and .offload/ there
-# and run `python3 -m supermask.runs.offload train .offload --out OUT --workers 8 --deadline-s 540`;
+# A GPU lent for minutes (lib/supermask/runs/offload.py): `make offload CAMPAIGN=campaigns/x.txt`
+# (or RUNS=<runs file>) packs the unfinished runs, the commit and CIFAR-10 into .offload/ (about
+# 60 MB); copy the checkout and .offload/ there and run
+# `python3 -m supermask.runs.offload train .offload --out OUT --deadline-s 540`;
 # bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store.
 RUNS ?= campaigns/gpu-fig3-short.txt
 offload: setup
-	$(PY) -m supermask.runs.offload pack --runs $(RUNS) --out .offload --results "$(RESULTS)" \
-	    --data-dir "$(DATA_DIR)"
+	@if [ -n "$(CAMPAIGN)" ]; then $(PY) -m supermask campaign "$(CAMPAIGN)" --profile "$(PROFILE)" \
+	    --results "$(RESULTS)" --data-dir "$(DATA_DIR)" --runs-file .offload/runs.txt >/dev/null; fi
+	$(PY) -m supermask.runs.offload pack --runs $(if $(CAMPAIGN),.offload/runs.txt,$(RUNS)) \
+	    --out .offload --results "$(RESULTS)" --data-dir "$(DATA_DIR)"
 
 land: setup
 	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }

@@ -438,3 +438,36 @@ def test_the_stash_carries_who_trained_an_unfinished_run_into_the_next_session(t
     (run_dir / "result.json").write_text("{}")  # it finished: its copy goes at the next save
     stash.save(tmp_path / "results", tmp_path / "stash")
     assert not (tmp_path / "stash" / run_dir.name).exists()
+
+
+def test_a_campaign_becomes_a_runs_file_for_a_lent_gpu(tmp_path, tiny_data_dir, capsys):
+    """The runs file holds the campaign's unfinished runs, each reading back to the very run
+    (hash) its figure looks up; a finished run is left out."""
+    from supermask import worker
+    from supermask.runs.offload import read_runs
+
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('fig6 {"model": ["conv2"], "k": [0.1]}\n')
+    configs = [
+        c for _, cs in worker.campaign_lines(campaign, "short", tmp_path, tiny_data_dir) for c in cs
+    ]
+    store = store_for(tmp_path, tiny_data_dir, progress=False)
+    store.start(configs[0])
+    store.save_result(
+        configs[0],
+        {
+            "hash": configs[0].hash,
+            "config": configs[0].to_dict(),
+            "status": "finished",
+            "data_fingerprint": store.data.fingerprint,
+        },
+    )
+    runs = tmp_path / "gpu" / "runs.txt"
+    argv = ["campaign", str(campaign), "--profile", "short", "--results", str(tmp_path)]
+    assert main([*argv, "--data-dir", str(tiny_data_dir), "--runs-file", str(runs)]) == 0
+    assert [c.hash for c in read_runs(runs)] == [c.hash for c in configs[1:]]
+    assert f"{len(configs) - 1} unfinished runs written to {runs}" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--runs-file", str(tmp_path / "file" / "runs.txt")])
+    assert exit_.value.code == 2 and "--runs-file" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 
 from supermask.config import RunConfig
 from supermask.data.cifar10 import cifar10_identity
+from supermask.files import file_digest
 from supermask.runs import offload
 from supermask.runs.store import RunStore
 
@@ -114,7 +115,9 @@ def test_train_then_land_round_trip(bundle, runs_file, tiny_data_dir, tmp_path):
     )
     assert summary["finished"] == 2 and summary["commit"] == "c0ffee"
     with tarfile.open(tmp_path / "out" / "runs.tar.gz") as tar:
-        assert len(tar.getnames()) == 4  # config.json and result.json of each run
+        names = sorted(Path(name).name for name in tar.getnames())
+    # config.json and result.json of each run, and the edge-popup run's subnetwork
+    assert names == ["config.json"] * 2 + ["mask.npz"] + ["result.json"] * 2
     landed = offload.land(tmp_path / "out" / "runs.tar.gz", tmp_path / "home")
     assert len(landed["added"]) == 2 and landed["kept"] == []
     store = RunStore(tmp_path / "home", cifar10_identity(tiny_data_dir))
@@ -123,6 +126,9 @@ def test_train_then_land_round_trip(bundle, runs_file, tiny_data_dir, tmp_path):
         assert result is not None and result["status"] == "finished"
         assert result["git_commit"] == "c0ffee"
         assert len(result["trained_by"]) == 1
+        mask = store.run_dir(config) / "mask.npz"
+        assert mask.exists() == (config.method == "edge-popup")
+        assert result.get("mask_sha256") == (file_digest(mask) if mask.exists() else None)
     again = offload.land(tmp_path / "out" / "runs.tar.gz", tmp_path / "home")
     assert again["added"] == [] and len(again["kept"]) == 2  # a run already home is kept
 
@@ -139,15 +145,19 @@ def test_data_that_decodes_otherwise_trains_nothing(bundle, tmp_path):
 def test_a_run_that_cannot_end_before_the_deadline_is_not_started(tmp_path):
     conv2 = RunConfig(model="conv2", epochs=10)
     assert offload._seconds_per_epoch(tmp_path, conv2) is None  # nothing measured: try it
-    (tmp_path / "1.json").write_text(json.dumps({"conv2-edge-popup": 2.0}))
+    (tmp_path / "1.json").write_text(json.dumps({"conv2-edge-popup-x1": 2.0}))
     assert offload._seconds_per_epoch(tmp_path, conv2) == 2.0
     conv8 = RunConfig(model="conv8", epochs=10)
     assert offload._seconds_per_epoch(tmp_path, conv8) == pytest.approx(2.0 * 2.5)
+    # a stack of 4 is bounded by four runs alone until a stack of 4 is timed
+    assert offload._seconds_per_epoch(tmp_path, conv2, 4) == pytest.approx(8.0)
+    (tmp_path / "2.json").write_text(json.dumps({"conv2-edge-popup-x4": 3.0}))
+    assert offload._seconds_per_epoch(tmp_path, conv2, 4) == 3.0
 
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"runs": [conv2.to_dict()]}))
     (tmp_path / "results" / "speed").mkdir(parents=True)
-    (tmp_path / "results" / "speed" / "1.json").write_text(json.dumps({"conv2-edge-popup": 60}))
+    (tmp_path / "results" / "speed" / "1.json").write_text(json.dumps({"conv2-edge-popup-x1": 60}))
     # 10 epochs of 60 s cannot end in 100 s: no data is even looked at (there is none here)
     offload._worker(
         str(manifest),
@@ -157,6 +167,56 @@ def test_a_run_that_cannot_end_before_the_deadline_is_not_started(tmp_path):
         time.time() + 100,
     )
     assert not (tmp_path / "results" / "runs").exists()
+
+
+def test_runs_that_differ_in_seed_train_as_one_stack_there(tmp_path, tiny_data_dir, monkeypatch):
+    """One process, one stack: both records say so, and each lands with its subnetwork."""
+    monkeypatch.setattr(offload, "_clean_commit", lambda repo: "c0ffee")
+    runs = tmp_path / "seeds.txt"
+    runs.write_text(
+        "".join(
+            f'paper {{"model": "conv2", "width": 0.125, "seed": {seed}, "epochs": 1, '
+            '"batch_size": 40}\n'
+            for seed in (0, 1)
+        )
+    )
+    offload.pack(runs, tmp_path / "bundle", tmp_path / "home", tiny_data_dir)
+    summary = offload.train(
+        tmp_path / "bundle",
+        tmp_path / "out",
+        device="cpu",
+        stack=2,
+        deadline_s=300,
+        work_dir=tmp_path / "work",
+        poll_s=1,
+    )
+    assert summary["finished"] == 2 and summary["workers"] == 1 and summary["stack"] == 2
+    assert len(offload.land(tmp_path / "out" / "runs.tar.gz", tmp_path / "home")["added"]) == 2
+    store = RunStore(tmp_path / "home", cifar10_identity(tiny_data_dir))
+    for config in offload.read_runs(runs):
+        result = store.result(config)
+        assert result["engine"] == "stacked" and result["stack_size"] == 2
+        assert file_digest(store.run_dir(config) / "mask.npz") == result["mask_sha256"]
+    with pytest.raises(offload.OffloadError, match="--stack 0: give a whole number"):
+        offload.train(tmp_path / "bundle", tmp_path / "out2", device="cpu", stack=0)
+
+
+def test_land_refuses_a_mask_its_record_does_not_name(tmp_path):
+    config = RunConfig(model="conv2")
+    record = {"hash": config.hash, "config": config.to_dict()}
+    name = f"{config.name}-x"
+    folder = tmp_path / "archive" / name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(record))
+    result = {**record, "status": "finished", "mask_sha256": "0" * 64}
+    (folder / "result.json").write_text(json.dumps(result))
+    (folder / "mask.npz").write_bytes(b"another subnetwork")
+    path = tmp_path / "runs.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(folder, arcname=name)
+    with pytest.raises(offload.OffloadError, match="its record names 000000000000; nothing landed"):
+        offload.land(path, tmp_path / "home")
+    assert not (tmp_path / "home").exists()
 
 
 def _archive_with(tmp_path, name: str, config_json: dict, result: dict) -> Path:

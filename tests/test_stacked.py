@@ -130,24 +130,100 @@ def test_a_stacked_run_records_what_a_single_run_records():
 
 
 def test_stacked_runs_land_in_the_store_as_single_runs_do(tiny_data_dir, tmp_path):
-    from supermask.runs.stacks import sweep_stacked
-    from supermask.runs.sweep import run, store_for
+    from supermask.runs.sweep import run, store_for, sweep
 
     configs = [
         RunConfig(model="conv2", method="edge-popup", width=0.125, seed=s, epochs=1, batch_size=32)
         for s in (0, 1, 2)
     ]
-    results = sweep_stacked(configs[:2], tmp_path, tiny_data_dir, "cpu", stack=4)
+    zhou = RunConfig(model="conv2", method="zhou", width=0.125, epochs=1, batch_size=32)
+    results = sweep([configs[0], zhou, configs[1]], tmp_path, tiny_data_dir, "cpu", stack=4)
+    results = [results[0], results[2]]
     single = run(configs[2], tmp_path, tiny_data_dir, "cpu", progress=False)
     assert [r["status"] for r in results] == ["finished"] * 2
     assert all(r["engine"] == "stacked" and r["stack_size"] == 2 for r in results)
     assert set(results[0]) - set(single) == {"engine", "stack_size"}
     assert set(single) <= set(results[0])
     store = store_for(tmp_path, tiny_data_dir, progress=False)
+    assert "engine" not in store.result(zhou)  # Zhou et al. sample masks: they train alone
     for config, result in zip(configs, results):
         assert store.result(config)["hash"] == config.hash == result["hash"]
-        assert store.model_path(config).exists()
-    assert (
-        sweep_stacked(configs[:2], tmp_path, tiny_data_dir, "cpu")[0]["test_acc"]
-        == results[0]["test_acc"]
-    )
+        assert store.model_path(config).exists() and (store.run_dir(config) / "mask.npz").exists()
+        assert not store.checkpoint_path(config).exists()
+    again = sweep(configs[:2], tmp_path, tiny_data_dir, "cpu", stack=4, progress=False)
+    assert again[0]["test_acc"] == results[0]["test_acc"]
+    with pytest.raises(ValueError, match="stack 0: give a whole number"):
+        sweep(configs[:2], tmp_path, tiny_data_dir, "cpu", stack=0, progress=False)
+
+
+def _two(epochs: int = 2) -> list[RunConfig]:
+    return [
+        RunConfig(
+            model="conv2", method="edge-popup", width=0.125, seed=s, epochs=epochs, batch_size=32
+        )
+        for s in (0, 1)
+    ]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_after_first_epoch(config: RunConfig, entry: dict) -> None:
+    if entry["epoch"] == 1:
+        raise _Stop
+
+
+def test_a_stopped_stack_resumes_as_if_never_stopped(tmp_path):
+    """Each member's checkpoint holds its share of the stacked optimiser state: a stack stopped
+    after epoch 1 and resumed ends bit for bit where the uninterrupted stack ends."""
+    data, cpu = _data(96), torch.device("cpu")
+    configs = _two()
+    whole = train_stack(configs, data, data, cpu)
+    paths = [tmp_path / f"{c.hash}.pt" for c in configs]
+    with pytest.raises(_Stop):
+        train_stack(configs, data, data, cpu, on_epoch=_stop_after_first_epoch, checkpoints=paths)
+    assert all(p.exists() for p in paths)  # every member's, before anyone is told of the epoch
+    resumed = train_stack(configs, data, data, cpu, checkpoints=paths)
+    for alone, again in zip(whole, resumed):
+        assert again.resumed_from_epoch == 1 and again.epochs_run == 2
+        assert [e["loss"] for e in again.history] == [e["loss"] for e in alone.history]
+        assert again.test_acc == alone.test_acc
+        for (name, a), b in zip(
+            alone.model.state_dict().items(), again.model.state_dict().values()
+        ):
+            assert torch.equal(a, b), name
+        assert len(again.sittings) == 2
+
+
+def test_stack_and_single_runs_resume_from_each_others_checkpoints(tmp_path):
+    from supermask.training.cifar10 import train
+
+    data, cpu = _data(96), torch.device("cpu")
+    configs = _two()
+    paths = [tmp_path / f"{c.hash}.pt" for c in configs]
+    with pytest.raises(_Stop):
+        train_stack(configs, data, data, cpu, on_epoch=_stop_after_first_epoch, checkpoints=paths)
+    alone = train(configs[0], data, data, cpu, checkpoint=paths[0], progress=False)
+    assert alone.resumed_from_epoch == 1 and alone.epochs_run == 2
+
+    singles = [tmp_path / f"single-{c.hash}.pt" for c in configs]
+    for config, path in zip(configs, singles):
+        train(config, data, data, cpu, checkpoint=path, progress=False, stop_after_epoch=1)
+    stacked = train_stack(configs, data, data, cpu, checkpoints=singles)
+    assert [o.resumed_from_epoch for o in stacked] == [1, 1]
+    assert all(o.status == "finished" and o.epochs_run == 2 for o in stacked)
+    mixed = [singles[0], tmp_path / "none.pt"]
+    with pytest.raises(ValueError, match="some members of the stack have a checkpoint"):
+        train_stack(configs, data, data, cpu, checkpoints=mixed)
+
+
+def test_runs_stack_only_with_runs_that_resume_from_the_same_epoch():
+    seeds = [RunConfig(model="conv2", method="edge-popup", epochs=3, seed=s) for s in range(4)]
+    resumes = {seeds[1].hash: 2}
+    assert group_stacks(seeds, 4, lambda c: resumes.get(c.hash, 0)) == [
+        [seeds[0], seeds[2], seeds[3]],
+        [seeds[1]],
+    ]
+    with pytest.raises(ValueError, match="stack size must be a whole number >= 1"):
+        group_stacks(seeds, 0)

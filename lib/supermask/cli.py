@@ -15,7 +15,7 @@ from pathlib import Path
 from .boundary import entry_point
 from .config import FLOAT_FIELDS, INT_FIELDS, PROFILES, RunConfig, get_profile
 from .data.cifar10 import DataNotFoundError, load_cifar10
-from .files import WriteError, check_writable_dir
+from .files import WriteError, atomic_write_bytes, check_writable_dir
 from .models import DATASET_OF
 from .protocol import PROTOCOL
 from .runs.store import StoreError
@@ -218,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="threads of the worker the estimate is for (default: 1, as make campaign)",
+    )
+    c.add_argument(
+        "--runs-file",
+        default=None,
+        help="also write the runs this store has not finished as a runs file for a lent GPU "
+        "('<profile> <fields JSON>' lines; make offload CAMPAIGN=... packs them)",
     )
 
     w = commands.add_parser(
@@ -572,8 +578,21 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
         store = None  # the table needs no data; only the estimate does
     try:
         lines = worker.campaign_lines(args.file, profile.name, root, args.data_dir)
+        if args.runs_file is not None:
+            check_writable_dir(Path(args.runs_file).parent, "--runs-file")
     except ValueError as error:
         parser.error(str(error))
+    if args.runs_file is not None:
+        configs = dict.fromkeys(c for _, configs in lines for c in configs)
+        todo = [c for c in configs if store is None or store.result(c) is None]
+        Path(args.runs_file).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(
+            "".join(
+                f"{profile.name} {json.dumps(c.to_dict(), sort_keys=True)}\n" for c in todo
+            ).encode(),
+            args.runs_file,
+        )
+        print(f"{len(todo)} unfinished runs written to {args.runs_file}", file=sys.stderr)
     print(to_markdown(campaign_table(runs, root, profile)))
     print(
         _campaign_cost(

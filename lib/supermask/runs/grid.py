@@ -111,6 +111,7 @@ def figure_runs(
     train: bool = True,
     only: str | dict | None = None,
     wait: bool = True,
+    stack: int | None = None,
 ) -> pd.DataFrame:
     """The figure's table, one row per grid point (status ``missing`` where no run exists).
 
@@ -120,7 +121,7 @@ def figure_runs(
     same store writes the same bytes). Redrawing (``train=False``) needs no data set: a run's
     data is told by the fingerprint in its record. ``wait=False`` leaves runs that another
     worker holds to that worker. Training prints what it will cost first, then a line per
-    finished run.
+    finished run. ``stack`` runs train as one (default: :func:`~.sweep.default_stack`).
     """
     labels = [dict(label) for label, _ in grid]
     configs = [config for _, config in grid]
@@ -146,6 +147,7 @@ def figure_runs(
                 wait=wait,
                 on_epoch=progress.epoch_done,
                 on_run=progress.run_done,
+                stack=stack,
             )
         finally:
             progress.close()

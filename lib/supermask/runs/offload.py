@@ -4,13 +4,14 @@ The lent machine gets a copy of the working tree but not the data beside it, no 
 none of the runs of this store. ``pack`` writes what it needs into one folder: the runs in the
 order they should be trained, the commit they are trained at (the tree must be clean), and the
 CIFAR-10 tree as one file. ``train``, there, rebuilds the tree, refuses to go on unless it
-decodes to this store's data fingerprint, trains the runs on worker processes that share the
-device until a deadline (a run that could not finish by then is not started), and keeps an
-archive of every finished run's record up to date under ``--out``. ``land``, here, adds the
+decodes to this store's data fingerprint, trains the runs in one process per device, runs that
+differ only in their initial values as one stack (:mod:`supermask.training.stacked`), until a
+deadline (a stack that could not finish by then is not started), and keeps an archive of every
+finished run's record and mask up to date under ``--out``. ``land``, here, adds the
 records of the runs this store does not hold yet and reports what it did.
 
     python -m supermask.runs.offload pack --runs campaigns/gpu-short.txt --out .offload
-    python -m supermask.runs.offload train .offload --out "$OUT" --workers 8 --deadline-s 540
+    python -m supermask.runs.offload train .offload --out "$OUT" --deadline-s 540
     python -m supermask.runs.offload land /path/to/runs.tar.gz
 
 A runs file has one line per run: a profile name and the run's fields as JSON, the fields a
@@ -20,6 +21,7 @@ figure notebook gives ``Profile.apply`` (so the run has the hash the figure look
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -40,6 +42,7 @@ from ..files import DigestError, atomic_write_json, check_real_dir, remove_stale
 from ..provenance import LIB_DIR, REPO_DIR, library_digest
 from .records import CONFIG, RESULT, check_record, parse_config, parse_result
 from .store import RunStore, holder_of
+from .subnetwork import MASK
 
 __all__ = ["OffloadError", "land", "pack", "read_runs", "train"]
 
@@ -50,6 +53,7 @@ SHARED_ENV = "SUPERMASK_DEVICE_SHARED_BY"
 _MANIFEST = "manifest.json"
 _DATA_INDEX, _DATA_BLOB = "cifar10-index.json", "cifar10.bin"
 _ARCHIVE = "runs.tar.gz"
+_RECORD_FILES = (CONFIG, RESULT, MASK)  # the mask is there for the runs that have one
 # Seconds per epoch relative to Conv2's, for a model not yet timed on the lent device: the ratios
 # of edge-popup step times measured on an H200 (results/bench/vm-cuda.json; Conv6 between Conv4
 # and Conv8), where the masks, not the multiply-adds, set the pace.
@@ -223,15 +227,17 @@ def _unpack_data(bundle: Path, root: Path) -> None:
 
 
 def _archive(results_dir: Path, out: Path) -> int:
-    """Write every finished run's config.json and result.json to ``out/runs.tar.gz`` (replacing
-    the last archive in one rename); the number of runs in it."""
+    """Write every finished run's config.json, result.json and mask.npz (its subnetwork, part
+    of the record) to ``out/runs.tar.gz`` (replacing the last archive in one rename); the
+    number of runs in it."""
     finished = sorted((results_dir / "runs").glob(f"*/{RESULT}"))
     temporary = out / f".{_ARCHIVE}.tmp"
     with tarfile.open(temporary, "w:gz") as tar:
         for result in finished:
-            for name in (CONFIG, RESULT):
+            for name in _RECORD_FILES:
                 path = result.parent / name
-                tar.add(path, arcname=f"{result.parent.name}/{name}")
+                if path.is_file():
+                    tar.add(path, arcname=f"{result.parent.name}/{name}")
     os.replace(temporary, out / _ARCHIVE)
     return len(finished)
 
@@ -240,17 +246,22 @@ def train(
     bundle: str | os.PathLike,
     out: str | os.PathLike,
     device: str = "cuda",
-    workers: int = 8,
+    workers: int = 1,
     deadline_s: float = 540.0,
     work_dir: str | os.PathLike | None = None,
     poll_s: float = 15.0,
+    stack: int | None = None,
 ) -> dict:
-    """Train the bundle's runs on ``workers`` processes sharing ``device`` until ``deadline_s``
-    seconds after the call; the archive under ``out`` holds every run finished so far."""
+    """Train the bundle's runs on ``workers`` processes sharing ``device`` (one: its stacks
+    keep the device busy, where processes would take turns on it), in stacks of up to
+    ``stack`` runs (default: the sweep's), until ``deadline_s`` seconds after the call; the
+    archive under ``out`` holds every run finished so far."""
     started = time.monotonic()
     bundle, out = Path(bundle), Path(out)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise OffloadError(f"--workers {workers!r}: give a whole number >= 1")
+    if stack is not None and (not isinstance(stack, int) or isinstance(stack, bool) or stack < 1):
+        raise OffloadError(f"--stack {stack!r}: give a whole number of runs >= 1 (1: each alone)")
     if not isinstance(deadline_s, (int, float)) or not math.isfinite(deadline_s) or deadline_s <= 0:
         raise OffloadError(f"--deadline-s {deadline_s!r}: give a positive number of seconds")
     try:
@@ -298,6 +309,7 @@ def train(
         str(results_dir),
         device,
         str(deadline),
+        *([] if stack is None else ["--stack", str(stack)]),
     ]
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
     log.info("%d workers on %d runs until %.0f s", workers, len(manifest["runs"]), deadline_s)
@@ -321,6 +333,7 @@ def train(
         "finished": finished,
         "runs": len(manifest["runs"]),
         "workers": workers,
+        "stack": stack,
         "seconds": round(time.monotonic() - started, 1),
         "commit": manifest["commit"],
     }
@@ -328,65 +341,101 @@ def train(
     return summary
 
 
-def _seconds_per_epoch(speed_dir: Path, config: RunConfig) -> float | None:
-    """The latest epoch time measured for ``config``'s model (any worker), or one scaled from
-    another model's; None before any epoch has finished."""
+def _seconds_per_epoch(speed_dir: Path, config: RunConfig, size: int = 1) -> float | None:
+    """The latest epoch time measured for a stack of ``size`` runs of ``config``'s model (any
+    worker), or one scaled from another model's or stack size's (in proportion to the runs, an
+    upper bound: a stack costs less per run than alone); None before any epoch has finished."""
     measured = {}
     for path in speed_dir.glob("*.json"):
         try:
             measured.update(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue
-    key = f"{config.model}-{config.method}"
+    key = f"{config.model}-{config.method}-x{size}"
     if key in measured:
         return measured[key]
-    scaled = [
-        s / _RELATIVE_COST.get(k.split("-", 1)[0], 1.0) * _RELATIVE_COST.get(config.model, 1.0)
-        for k, s in measured.items()
-    ]
+    scaled = []
+    for name, seconds in measured.items():
+        model, _, stacked = name.partition("-")
+        runs = int(stacked.rpartition("-x")[2]) if "-x" in stacked else 1
+        scaled.append(
+            seconds
+            / _RELATIVE_COST.get(model, 1.0)
+            * _RELATIVE_COST.get(config.model, 1.0)
+            * max(1.0, size / runs)
+        )
     return max(scaled) if scaled else None
 
 
 def _worker(
-    manifest_path: str, data_dir: str, results_dir: str, device: str, deadline: float
+    manifest_path: str,
+    data_dir: str,
+    results_dir: str,
+    device: str,
+    deadline: float,
+    stack: int | None = None,
 ) -> None:
-    """Train the manifest's runs in order, taking those no other worker holds, starting a run
-    only if the epoch times measured so far say it ends before ``deadline``."""
-    from .sweep import sweep
+    """Train the manifest's runs in order, in stacks of up to ``stack`` (default: the sweep's),
+    taking those no other worker holds, starting a stack only if the epoch times measured so
+    far say it ends before ``deadline``."""
+    from ..training.stacked import group_stacks
+    from .sweep import default_stack, sweep
 
     manifest = json.loads(Path(manifest_path).read_text())
     _check_runs(manifest.get("runs") if isinstance(manifest, dict) else None, manifest_path)
+    size = default_stack(device) if stack is None else stack
     speed_dir = Path(results_dir) / "speed"
     own = speed_dir / f"{os.getpid()}.json"
     times: dict[str, float] = {}
-    last = [time.monotonic()]
-
-    def on_epoch(config: RunConfig, entry: dict) -> None:
-        now = time.monotonic()
-        times[f"{config.model}-{config.method}"] = now - last[0]
-        last[0] = now
-        atomic_write_json(times, own)
-
-    for fields in manifest["runs"]:
-        config = RunConfig(**fields)
-        per_epoch = _seconds_per_epoch(speed_dir, config)
+    for group in group_stacks([RunConfig(**fields) for fields in manifest["runs"]], size):
+        config = group[0]
+        per_epoch = _seconds_per_epoch(speed_dir, config, len(group))
         if per_epoch is not None and time.time() + 1.15 * per_epoch * config.epochs > deadline:
             continue
-        last[0] = time.monotonic()
+        key = f"{config.model}-{config.method}-x{len(group)}"
+        last = {"at": time.monotonic(), "epoch": 0}
+
+        def on_epoch(member: RunConfig, entry: dict, key=key, last=last) -> None:
+            if entry["epoch"] == last["epoch"]:
+                return  # the stack's epoch was timed at its first member
+            now = time.monotonic()
+            times[key] = now - last["at"]
+            last.update(at=now, epoch=entry["epoch"])
+            atomic_write_json(times, own)
+
         sweep(
-            [config],
+            group,
             results_dir=results_dir,
             data_dir=data_dir,
             device=device,
             progress=False,
             wait=False,
             on_epoch=on_epoch,
+            stack=size,
         )
 
 
 def _run_name(name: str) -> bool:
     """Whether ``name`` is one plain folder name (no path, no ``..``)."""
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)) and name not in (".", "..")
+
+
+def _check_mask(archive, name: str, result: dict, mask: bytes | None) -> None:
+    """A record's mask is the one its result names (by SHA-256), or absent when it names none."""
+    expected = result.get("mask_sha256")
+    if mask is None:
+        if expected is not None:
+            raise OffloadError(
+                f"{archive}: run {name} names a mask ({expected[:12]}) that the archive "
+                "lacks; nothing landed"
+            )
+        return
+    digest = hashlib.sha256(mask).hexdigest()
+    if digest != expected:
+        raise OffloadError(
+            f"{archive}: run {name}'s mask.npz has SHA-256 {digest[:12]}, its record "
+            f"names {str(expected)[:12]}; nothing landed"
+        )
 
 
 def land(
@@ -409,10 +458,10 @@ def land(
                 name, _, file = member.name.rstrip("/").partition("/")
                 if member.isdir() and _run_name(name) and not file:
                     continue  # a run folder's own entry
-                if not member.isfile() or not _run_name(name) or file not in (CONFIG, RESULT):
+                if not member.isfile() or not _run_name(name) or file not in _RECORD_FILES:
                     raise OffloadError(
                         f"{archive}: member {member.name!r} is not a run's "
-                        "config.json or result.json; nothing landed"
+                        "config.json, result.json or mask.npz; nothing landed"
                     )
                 members[member.name] = member
             names = sorted({name.split("/")[0] for name in members})
@@ -441,8 +490,10 @@ def land(
                     )
                 records[name] = {
                     file: tar.extractfile(members[f"{name}/{file}"]).read()
-                    for file in (CONFIG, RESULT)
+                    for file in _RECORD_FILES
+                    if f"{name}/{file}" in members
                 }
+                _check_mask(archive, name, result, records[name].get(MASK))
     except (tarfile.TarError, OSError, EOFError) as error:
         raise OffloadError(f"{archive} is not a readable runs archive ({error})") from None
     for name in names:  # every target checked before the first is written
@@ -454,7 +505,7 @@ def land(
         if (target / RESULT).exists() or (target / RESULT).is_symlink():
             kept.append(name)
             continue
-        for file in (CONFIG, RESULT):
+        for file in _RECORD_FILES:
             if (target / file).is_symlink() or (target / file).is_dir():
                 raise OffloadError(
                     f"{target / file} is a link or a directory where the run's "
@@ -471,7 +522,7 @@ def land(
     try:
         for name in added:
             (runs / name).mkdir(parents=True, exist_ok=True)
-            for file in (CONFIG, RESULT):
+            for file in records[name]:
                 temporary = runs / name / f".{file}.landing.tmp"
                 with open(temporary, "wb") as f:
                     f.write(records[name][file])
@@ -482,11 +533,11 @@ def land(
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         for name in added:
-            (runs / name / f".{CONFIG}.landing.tmp").unlink(missing_ok=True)
-            (runs / name / f".{RESULT}.landing.tmp").unlink(missing_ok=True)
+            for file in _RECORD_FILES:
+                (runs / name / f".{file}.landing.tmp").unlink(missing_ok=True)
         raise
-    for temporary, path in staged:  # configs before results: a run is finished last
-        if path.name == CONFIG:
+    for temporary, path in staged:  # configs and masks before results: a run is finished last
+        if path.name != RESULT:
             os.replace(temporary, path)
     for temporary, path in staged:
         if path.name == RESULT:
@@ -511,13 +562,22 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("bundle")
     t.add_argument("--out", required=True, help="where runs.tar.gz and summary.json go")
     t.add_argument("--device", default="cuda")
-    t.add_argument("--workers", type=int, default=8)
+    t.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the device (default: 1)"
+    )
+    t.add_argument(
+        "--stack",
+        type=int,
+        default=None,
+        help="runs trained as one stack (default: 10 on CUDA, 1 on a CPU; 1: each alone)",
+    )
     t.add_argument("--deadline-s", type=float, default=540.0)
     t.add_argument("--work-dir", default=None)
     w = commands.add_parser("worker")  # one of train's processes
     for name in ("manifest", "data_dir", "results_dir", "device"):
         w.add_argument(name)
     w.add_argument("deadline", type=float)
+    w.add_argument("--stack", type=int, default=None)
     la = commands.add_parser("land", help="add an archive's finished runs to this store")
     la.add_argument("archive")
     la.add_argument("--results", default="results")
@@ -545,12 +605,20 @@ def main(argv: list[str] | None = None) -> int:
                         args.workers,
                         args.deadline_s,
                         args.work_dir,
+                        stack=args.stack,
                     )
                 )
             )
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # train's deadline
-            _worker(args.manifest, args.data_dir, args.results_dir, args.device, args.deadline)
+            _worker(
+                args.manifest,
+                args.data_dir,
+                args.results_dir,
+                args.device,
+                args.deadline,
+                args.stack,
+            )
         else:
             fingerprint = (
                 cifar10_identity(args.data_dir, progress=False).fingerprint

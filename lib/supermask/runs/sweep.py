@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -19,6 +20,7 @@ from ..files import file_digest
 from ..training.cifar10 import check_data_fits, train
 from ..training.device import resolve_device
 from ..training.loop import TrainOutcome
+from ..training.stacked import checkpoint_epoch, group_stacks, train_stack
 from .records import sittings_device, write_model
 from .store import RunStore
 from .subnetwork import write_run_mask
@@ -26,6 +28,7 @@ from .subnetwork import write_run_mask
 __all__ = [
     "default_data_dir",
     "default_results_dir",
+    "default_stack",
     "lookup",
     "run",
     "save_run",
@@ -44,6 +47,13 @@ def default_data_dir() -> Path:
 def default_results_dir() -> Path:
     """``$RESULTS_DIR``, else ``./results``."""
     return Path(os.environ.get("RESULTS_DIR", "results"))
+
+
+def default_stack(device: str) -> int:
+    """How many runs train as one stack by default: 10 on CUDA, where one run's small steps
+    leave the card idle between launches; 1 (every run alone) on the CPU, whose steps already
+    run at its matmul peak."""
+    return 10 if resolve_device(device).type == "cuda" else 1
 
 
 def store_for(
@@ -212,8 +222,13 @@ def sweep(
     wait: bool = True,
     on_epoch: Callable[[RunConfig, dict], None] | None = None,
     on_run: Callable[[RunConfig, dict | None], None] | None = None,
+    stack: int | None = None,
 ) -> list[dict | None]:
     """Results of every config, in order; finished runs are read, the others trained.
+
+    In-process, runs that differ only in their initial values train ``stack`` at a time as
+    one stack (:mod:`supermask.training.stacked`; default :func:`default_stack`: 10 on CUDA,
+    1 on the CPU), each saved exactly as it would be alone, plus its stack size.
 
     Runs that another worker is training are waited for at the end (or taken over if that worker
     died); with ``wait=False`` they are left as None, so a campaign worker moves on to the next
@@ -238,21 +253,51 @@ def sweep(
         ):
             pass
         return [_outcome(config, future.result) for config, future in zip(configs, futures)]
+    size = default_stack(device) if stack is None else stack
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"stack {size!r}: give a whole number of runs >= 1 (1: each alone)")
     data_dir = data_dir if data_dir is not None else default_data_dir()
     store = store_for(results_dir, data_dir, download, progress)
     data = _data_of(data_dir, download, progress)
-    results: list[dict | None] = []
+    results: list[dict | None] = [None] * len(configs)
     report = on_run or (lambda config, result: None)
-    for config in tqdm(configs, desc="runs", disable=not progress, unit="run"):
-        results.append(
-            _outcome(
-                config,
-                lambda c=config: _run(
-                    c, store, data, device, progress, wait=False, on_epoch=on_epoch
-                ),
-            )
+    plan, first = [[i] for i in range(len(configs))], {}
+    if size > 1:  # finished runs first (read), then the others in stacks
+        finished = [i for i, c in enumerate(configs) if store.result(c) is not None]
+        for i, config in enumerate(configs):
+            if i not in finished:
+                first.setdefault(config.hash, i)
+        fingerprint = None if store.data is None else store.data.fingerprint
+        stacks = group_stacks(
+            [configs[i] for i in first.values()],
+            size,
+            lambda c: checkpoint_epoch(store.checkpoint_path(c), c, fingerprint),
         )
-        report(config, results[-1])
+        plan = [[i] for i in finished] + [[first[c.hash] for c in group] for group in stacks]
+    bar = tqdm(total=len(configs), desc="runs", disable=not progress, unit="run")
+    for indices in plan:
+        group = [configs[i] for i in indices]
+        if len(group) == 1:
+            outcomes = [
+                _outcome(
+                    group[0],
+                    lambda c=group[0]: _run(
+                        c, store, data, device, progress, wait=False, on_epoch=on_epoch
+                    ),
+                )
+            ]
+        else:
+            outcomes = _run_stack(group, store, data, device, progress, on_epoch)
+        for i, result in zip(indices, outcomes):
+            results[i] = result
+            report(configs[i], result)
+            bar.update()
+    for i, config in enumerate(configs):  # a run asked for twice, trained once
+        if results[i] is None and first.get(config.hash, i) != i:
+            results[i] = results[first[config.hash]]
+            report(config, results[i])
+            bar.update()
+    bar.close()
     if not wait:
         return results
     # Runs another sweep was training: wait for them (or take them over if that sweep died).
@@ -269,6 +314,86 @@ def sweep(
     return results
 
 
+def _run_stack(
+    group: list[RunConfig],
+    store: RunStore,
+    data,
+    device: str,
+    progress: bool,
+    on_epoch: Callable[[RunConfig, dict], None] | None,
+) -> list[dict | None]:
+    """Train ``group`` as one stack: each member claimed, started, checkpointed and saved as it
+    would be alone (plus ``engine`` and ``stack_size``); a member another worker holds is left
+    as None. If the stack itself fails, its members train one by one."""
+    train_data, test_data = data()
+    results: dict[str, dict | None] = {}
+    with contextlib.ExitStack() as claims:
+        held = []
+        for config in group:
+            try:
+                check_data_fits(config, train_data, test_data)
+                store.check_writable(config)
+            except Exception as error:  # this member fails alone, as it would in a sweep
+                results[config.hash] = _failed(config, error)
+                continue
+            if claims.enter_context(store.claim(config)) and store.result(config) is None:
+                held.append(config)
+            else:
+                results[config.hash] = store.result(config)
+        if len(held) > 1:
+            for config in held:
+                store.start(config)
+                store.note_trainer(config)
+            commit = provenance.git_commit()
+            torch_device = resolve_device(device)
+            log.info(
+                "training %d runs as one stack: %s", len(held), ", ".join(c.name for c in held)
+            )
+            try:
+                outcomes = train_stack(
+                    held,
+                    train_data,
+                    test_data,
+                    torch_device,
+                    on_epoch=on_epoch,
+                    checkpoints=[store.checkpoint_path(c) for c in held],
+                    data_fingerprint=None if store.data is None else store.data.fingerprint,
+                    commit=commit,
+                )
+            except (DataNotFoundError, KeyboardInterrupt):
+                raise
+            except Exception as error:
+                log.warning(
+                    "the stack of %d failed (%s: %s); its runs train one by one",
+                    len(held),
+                    type(error).__name__,
+                    error,
+                )
+            else:
+                for config, outcome in zip(held, outcomes):
+                    results[config.hash] = save_run(
+                        store,
+                        config,
+                        outcome,
+                        torch_device,
+                        commit,
+                        engine="stacked",
+                        stack_size=len(held),
+                    )
+        for config in held:
+            if config.hash not in results:  # alone: one member, or a stack that failed
+                results[config.hash] = _outcome(
+                    config,
+                    lambda c=config: (
+                        store.result(c)
+                        or _train_and_save(
+                            store, c, train_data, test_data, device, progress, on_epoch
+                        )
+                    ),
+                )
+    return [results.get(config.hash) for config in group]
+
+
 def _outcome(config: RunConfig, get_result) -> dict | None:
     """The run's result, or a ``failed`` record of the error that stopped it, so one broken
     config does not stop a sweep. Nothing is stored for a failure: the next sweep tries again.
@@ -278,10 +403,15 @@ def _outcome(config: RunConfig, get_result) -> dict | None:
     except (DataNotFoundError, KeyboardInterrupt):
         raise
     except Exception as error:
-        log.warning("%s failed: %s: %s", config.name, type(error).__name__, error)
-        return {
-            "hash": config.hash,
-            "config": config.to_dict(),
-            "status": "failed",
-            "error": f"{type(error).__name__}: {error}",
-        }
+        return _failed(config, error)
+
+
+def _failed(config: RunConfig, error: Exception) -> dict:
+    """The ``failed`` record of the error that stopped a run (nothing is stored)."""
+    log.warning("%s failed: %s: %s", config.name, type(error).__name__, error)
+    return {
+        "hash": config.hash,
+        "config": config.to_dict(),
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+    }

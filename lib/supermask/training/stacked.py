@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -34,7 +35,14 @@ from ..config import RunConfig
 from ..data.cifar10 import ImageTensors
 from ..masks import masked_layers
 from ..provenance import device_name
-from .checkpoint import Clock
+from .checkpoint import (
+    Clock,
+    Optimizers,
+    checkpoint_identity,
+    read_checkpoint,
+    restore_checkpoint,
+    write_checkpoint,
+)
 from .cifar10 import _prepare_data, in_memory_feed
 from .device import autocast, check_precision, set_matmul_precision
 from .loop import TrainOutcome, _diverged, _epoch_test_accuracy, _outcome, _Run, build
@@ -44,6 +52,7 @@ __all__ = [
     "STACKABLE_METHODS",
     "Stack",
     "check_stackable",
+    "checkpoint_epoch",
     "group_stacks",
     "stack_key",
     "train_stack",
@@ -94,15 +103,22 @@ def check_stackable(configs: list[RunConfig]) -> None:
         raise ValueError("a stack holds a run twice")
 
 
-def group_stacks(configs: list[RunConfig], size: int) -> list[list[RunConfig]]:
+def group_stacks(
+    configs: list[RunConfig],
+    size: int,
+    resumes_from: Callable[[RunConfig], int] = lambda config: 0,
+) -> list[list[RunConfig]]:
     """``configs`` in stacks of at most ``size`` (in order of first appearance); a run that
-    does not stack is a stack of one."""
-    if size < 1:
-        raise ValueError(f"stack size must be at least 1, got {size}")
+    does not stack is a stack of one. Runs stack only with runs that resume from the same epoch
+    (``resumes_from``: 0 for a fresh run)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"stack size must be a whole number >= 1, got {size!r}")
     groups: dict[str, list[list[RunConfig]]] = {}
     stacks: list[list[RunConfig]] = []
     for config in configs:
         key = stack_key(config)
+        if key is not None and size > 1:
+            key += f"@{resumes_from(config)}"
         open_ = groups.get(key) if key is not None else None
         if open_ and len(open_[-1]) < size:
             open_[-1].append(config)
@@ -123,9 +139,11 @@ class Stack:
         device: torch.device,
         total_steps: int,
         dtype: torch.dtype | None = None,
+        warmup_steps: int = 0,
     ):
         check_stackable(configs)
         self.configs, self.device = configs, device
+        self.total_steps, self.warmup_steps = total_steps, warmup_steps
         self.config = configs[0]
         self.method = get_method(self.config.method)
         self.models = [
@@ -143,7 +161,7 @@ class Stack:
         self.buffers = {name: b.contiguous() for name, b in buffers.items()}
         trainable = [p for p in self.params.values() if p.requires_grad]
         self.optimizers = self.method.optimizers(
-            SimpleNamespace(parameters=lambda: trainable), self.config, total_steps
+            SimpleNamespace(parameters=lambda: trainable), self.config, total_steps, warmup_steps
         )
         self._losses = vmap(self._loss)
 
@@ -176,6 +194,123 @@ class Stack:
             model.get_buffer(name).copy_(value[i])
         return model
 
+    def _single_optimizers(self, i: int) -> Optimizers:
+        return self.method.optimizers(
+            self.models[i], self.configs[i], self.total_steps, self.warmup_steps
+        )
+
+    def member_optimizers(self, i: int) -> Optimizers:
+        """Member i's optimisers as its single run builds them, holding member i's share of the
+        stacked state and the shared schedule: what its checkpoint saves."""
+        singles = self._single_optimizers(i)
+        for (single, _), (stacked, _) in zip(singles, self.optimizers, strict=True):
+            single.load_state_dict(_member_share(stacked.state_dict(), i))
+        return [(single, schedule) for (single, _), (_, schedule) in zip(singles, self.optimizers)]
+
+    def write_checkpoint(
+        self,
+        i: int,
+        path: Path,
+        epoch: int,
+        clock: Clock,
+        history: list[dict],
+        data_fingerprint: str | None,
+    ) -> None:
+        """Member i's checkpoint, the very one its single run would write: it resumes alone or
+        in any stack."""
+        write_checkpoint(
+            path,
+            epoch,
+            self.member(i),
+            self.member_optimizers(i),
+            clock,
+            history,
+            self.device,
+            checkpoint_identity(self.configs[i], data_fingerprint),
+        )
+
+    @torch.no_grad()
+    def restore(
+        self, states: list[dict], data_fingerprint: str | None
+    ) -> list[tuple[int, Clock, list[dict]]]:
+        """Load every member's checkpoint state (as :func:`read_checkpoint` reads it) into the
+        stack; each member's (epoch, clock, history). Raises unless all resume from one epoch."""
+        restored, singles = [], []
+        for i, (config, state) in enumerate(zip(self.configs, states, strict=True)):
+            optimizers = self._single_optimizers(i)
+            restored.append(
+                restore_checkpoint(
+                    state, self.models[i], optimizers, config, self.device, data_fingerprint
+                )
+            )
+            singles.append(optimizers)
+            for name, value in self.params.items():
+                value[i].copy_(self.models[i].get_parameter(name))
+            for name, value in self.buffers.items():
+                value[i].copy_(self.models[i].get_buffer(name))
+        epochs = sorted({epoch for epoch, _, _ in restored})
+        if len(epochs) > 1:
+            raise ValueError(f"a stack's members resume from one epoch, not from {epochs}")
+        for j, (stacked, schedule) in enumerate(self.optimizers):
+            shares = [member[j][0].state_dict() for member in singles]
+            stacked.load_state_dict(
+                {"state": _stacked_state(shares), "param_groups": shares[0]["param_groups"]}
+            )
+            if schedule is not None:
+                schedule.load_state_dict(singles[0][j][1].state_dict())
+        return restored
+
+
+def _member_share(saved: dict, i: int) -> dict:
+    """Member i's share of a stacked optimiser's state: its slice of every tensor with the run
+    dimension (all but the 0-dimensional ones, such as Adam's shared step count)."""
+    return {
+        "state": {
+            key: {
+                name: value[i].clone() if torch.is_tensor(value) and value.dim() > 0 else value
+                for name, value in entry.items()
+            }
+            for key, entry in saved["state"].items()
+        },
+        "param_groups": saved["param_groups"],
+    }
+
+
+def _stacked_state(shares: list[dict]) -> dict:
+    """The members' optimiser states as one stacked state (the inverse of :func:`_member_share`);
+    the 0-dimensional values must agree."""
+    state = {}
+    for key, entry in shares[0]["state"].items():
+        state[key] = {}
+        for name, value in entry.items():
+            values = [share["state"][key][name] for share in shares]
+            if torch.is_tensor(value) and value.dim() > 0:
+                state[key][name] = torch.stack(values)
+            elif any(not torch.equal(torch.as_tensor(v), torch.as_tensor(value)) for v in values):
+                raise ValueError(f"members disagree in their optimiser's shared {name!r}")
+            else:
+                state[key][name] = value
+    return state
+
+
+def checkpoint_epoch(path: Path | None, config: RunConfig, data_fingerprint: str | None) -> int:
+    """The epoch ``config``'s checkpoint at ``path`` resumes from: 0 when there is none, or one
+    that is unreadable or another run's (the run then starts over)."""
+    if path is None or not path.exists():
+        return 0
+    try:
+        state = read_checkpoint(path)
+        identity = state.get("identity") or {}
+        if identity.get("hash") != config.hash or identity.get("data_fingerprint") not in (
+            None,
+            data_fingerprint,
+        ):
+            return 0
+        epoch = state["epoch"]
+        return epoch if isinstance(epoch, int) and 0 < epoch <= config.epochs else 0
+    except Exception:  # unreadable: the run starts over, as a single run does
+        return 0
+
 
 def _epoch(stack: Stack, feeds: list, epoch: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """One epoch of stacked steps: (loss sums, correct counts) per member, on the device."""
@@ -200,10 +335,18 @@ def train_stack(
     device: torch.device,
     eval_every_epoch: bool = True,
     on_epoch: Callable[[RunConfig, dict], None] | None = None,
+    checkpoints: list[Path] | None = None,
+    data_fingerprint: str | None = None,
+    commit: str | None = None,
 ) -> list[TrainOutcome]:
     """Train ``configs`` as one stack on CIFAR-10 in memory; each member's outcome, as
     :func:`supermask.training.cifar10.train` would return it alone. A member that diverges is
-    recorded as diverged and the others go on."""
+    recorded as diverged and the others go on.
+
+    With ``checkpoints`` (one path per member), the members resume from theirs, all from one
+    epoch (written by a stack or by single runs alike), and each member's checkpoint is written
+    after every epoch, in the single run's format: a stopped stack resumes, stacked or alone.
+    """
     check_stackable(configs)
     config = configs[0]
     check_precision(config.precision, device)
@@ -213,12 +356,26 @@ def train_stack(
     started = time.perf_counter()
     stack = Stack(configs, device, config.epochs * feeds[0].steps_per_epoch)
     prepare_s = time.perf_counter() - started
-    clocks = [Clock() for _ in configs]
+    paths = list(checkpoints) if checkpoints is not None else [None] * len(configs)
+    resumable = [checkpoint_epoch(p, c, data_fingerprint) > 0 for p, c in zip(paths, configs)]
+    if any(resumable) and not all(resumable):
+        raise ValueError(
+            "some members of the stack have a checkpoint to resume from and some do not: "
+            + ", ".join(c.name for c, r in zip(configs, resumable) if r)
+        )
+    if all(resumable):
+        states = [read_checkpoint(p, device) for p in paths]
+        restored = stack.restore(states, data_fingerprint)
+        done = restored[0][0]
+        clocks = [clock for _, clock, _ in restored]
+        histories = [history for _, _, history in restored]
+        log.info("%d runs resume as one stack after epoch %d", len(configs), done)
+    else:
+        done, clocks, histories = 0, [Clock() for _ in configs], [[] for _ in configs]
     for clock in clocks:
-        clock.start(0, device_name(device))
-    histories: list[list[dict]] = [[] for _ in configs]
+        clock.start(done, device_name(device), commit)
     status = ["finished"] * len(configs)
-    for epoch in range(config.epochs):
+    for epoch in range(done, config.epochs):
         loss_sum, correct, seen = _epoch(stack, feeds, epoch)
         losses, hits = loss_sum.tolist(), correct.tolist()
         for i, member in enumerate(configs):
@@ -229,6 +386,7 @@ def train_stack(
             model = stack.member(i)
             if _diverged(entry, [p for p in model.parameters() if p.requires_grad]):
                 status[i] = "diverged"
+                clocks[i].epoch_done()
                 log.warning(
                     "%s diverged in epoch %d (loss %s)", member.name, epoch + 1, entry["loss"]
                 )
@@ -247,12 +405,16 @@ def train_stack(
                 entry["train_acc"],
                 len(configs),
             )
-        for i, clock in enumerate(clocks):
-            if len(histories[i]) == epoch + 1:
-                clock.epoch_done()
-        for i, member in enumerate(configs):
-            if status[i] == "finished" and on_epoch is not None:
-                on_epoch(member, histories[i][-1])
+        going_on = [i for i in range(len(configs)) if status[i] == "finished"]
+        for i in going_on:
+            clocks[i].epoch_done()
+            if paths[i] is not None:
+                stack.write_checkpoint(
+                    i, paths[i], epoch + 1, clocks[i], histories[i], data_fingerprint
+                )
+        if on_epoch is not None:
+            for i in going_on:
+                on_epoch(configs[i], histories[i][-1])
         if not any(s == "finished" for s in status):
             break
     return [
@@ -266,7 +428,7 @@ def train_stack(
             device,
             None,
             prepare_s=prepare_s,
-            resumed_from_epoch=0,
+            resumed_from_epoch=done,
         )
         for i, (member, model) in enumerate(zip(configs, stack.models))
     ]
