@@ -40,8 +40,11 @@ notebook-hooks: $(VENV)/.installed
 	@mkdir -p $(dir $(JUPYTER_HOOK))
 	@echo '{"ServerApp": {"contents_manager_class": "supermask.notebooks.lab.StoredFormContentsManager"}, "FileContentsManager": {"pre_save_hook": "supermask.notebooks.storage.pre_save"}}' > $(JUPYTER_HOOK)
 
+# The suite runs on TEST_PROCESSES processes (pytest-xdist): one per core, at most 4, by default;
+# 0 runs it in this process (say TEST_PROCESSES=1 beside a campaign worker on a 2-core machine).
+TEST_PROCESSES ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist worksteal
 
 # Lint, format check and type check, as CI runs them (pre-commit runs the same on each commit).
 lint: setup

@@ -11,6 +11,9 @@ from supermask.data.cifar10 import CIFAR10_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one test process per core
+    torch.set_num_threads(1)
+
 
 def supermask(*args, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     """``python -m supermask ARGS`` in a process of its own, as a user runs it: its exit status

@@ -150,6 +150,20 @@ def test_two_sweeps_at_once_never_train_a_run_twice(tiny_data_dir, tmp_path, uni
     assert a["test_acc"].tolist() == b["test_acc"].tolist()
 
 
+def _spawned_children() -> list[int]:
+    """This process's live multiprocessing children (Dask's worker processes)."""
+    import psutil
+
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                alive.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
 def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
     pytest.importorskip("distributed")
     from supermask.runs.cluster import dask_client, dask_executor
@@ -192,6 +206,8 @@ def test_dask_cluster_survives_a_killed_worker(tiny_data_dir, tmp_path):
             progress=False,
         )
         killer.join()
+    # closing the client stops its cluster's worker processes
+    _wait_for(lambda: not _spawned_children(), timeout=30, what="exit of the Dask workers")
     _same_runs(results, serial)
     assert len(store.trainers(killed[0])) == 2
     assert store.result(killed[0])["resumed_from_epoch"] >= 1

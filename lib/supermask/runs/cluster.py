@@ -20,9 +20,9 @@ __all__ = ["dask_client", "dask_executor"]
 def dask_client(address: str | None = None, **local_cluster_options):
     """A ``dask.distributed.Client``: to the scheduler at ``address``, or to a new LocalCluster
     (one single-threaded worker process per run slot unless ``local_cluster_options`` say
-    otherwise)."""
+    otherwise) that the client owns, so closing the client stops its worker processes."""
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
     except ImportError as error:
         raise ImportError(
             "sweeps on Dask need the 'distributed' package: pip install 'supermask[dask]'"
@@ -30,7 +30,7 @@ def dask_client(address: str | None = None, **local_cluster_options):
     if address is not None:
         return Client(address)
     options = {"threads_per_worker": 1, "processes": True, **local_cluster_options}
-    return Client(LocalCluster(**options))
+    return Client(**options)
 
 
 def dask_executor(client) -> Executor:
