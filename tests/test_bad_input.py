@@ -245,6 +245,8 @@ NOTEBOOK_CASES = [
     ({"figures_dir": "{file}/figures"}, "figures_dir {file}/figures is not writable"),
     ({"train": "yes"}, "train must be True or False, got 'yes'"),
     ({"wait": 0}, "wait must be True or False, got 0"),
+    ({"stack": 0}, "stack must be a whole number of runs >= 1 (1: each alone) or None, got 0"),
+    ({"stack": True}, "stack must be a whole number of runs >= 1"),
     ({"profile": "fast"}, "unknown profile 'fast'; valid: smoke, short, paper"),
     ({"device": "cuda:7"}, "device 'cuda:7'"),
 ]

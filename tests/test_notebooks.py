@@ -88,6 +88,7 @@ def test_notebook_smoke(notebook, smoke_data_dir, real_data_cache, tmp_path, mon
         ({"only": '{"colour": ["red"]}'}, "only: unknown field 'colour'"),
         ({"only": "model=conv2"}, "only must be JSON"),
         ({"wait": "no"}, "wait must be True or False"),
+        ({"stack": "4"}, "stack must be a whole number of runs >= 1"),
         ({"results_dir": ""}, "results_dir must be a directory path, got ''"),
         ({"figures_dir": ""}, "figures_dir must be a directory path, got ''"),
         ({"train": False, "only": "not json"}, "only must be JSON"),

@@ -36,10 +36,15 @@ def check_figure_parameters(
     wait: bool = True,
     results_dir: str | os.PathLike | None = None,
     figures_dir: str | os.PathLike | None = None,
+    stack: int | None = None,
 ) -> FigureParameters:
     """The checked parameters, or a ``ValueError`` (``DataNotFoundError`` for the data) that
     says what was wrong and what is accepted, raised before any run or file is written."""
     _check_text(profile=profile, device=device)
+    if stack is not None and (isinstance(stack, bool) or not isinstance(stack, int) or stack < 1):
+        raise ValueError(
+            f"stack must be a whole number of runs >= 1 (1: each alone) or None, got {stack!r}"
+        )
     prof = get_profile(profile)
     seeds = _check_seeds(seeds, prof.seeds)
     if not isinstance(train, bool):
