@@ -317,38 +317,54 @@ def plot_degrees(degrees: pd.DataFrame, side: str, title: str) -> plt.Figure:
 
 def plot_overlaps(pairs: pd.DataFrame, measure: str, title: str) -> plt.Figure:
     """``measure`` (``jaccard`` or ``nested``) per layer for each pair of runs, as a multiple of
-    its chance level (two independent masks of the same kept fractions: 1, dashed), one panel
-    per kind of comparison (two subnetworks of one method; two methods)."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    its chance level (two independent masks of the same kept fractions: 1, white), one heat map
+    per kind of comparison (two subnetworks of one method; two methods), a row per pair: it
+    stays readable however many runs a grid holds."""
+    sns.set_theme(style="white", context="notebook")
+    pairs = pairs.assign(ratio=pairs[measure] / pairs[f"{measure}_chance"])
     kinds = list(dict.fromkeys(pairs["kind"]))
+    layers = list(dict.fromkeys(pairs["layer"]))
+    rows = [pairs.loc[pairs["kind"] == kind, "pair"].nunique() for kind in kinds]
+    longest = max(len(pair) for pair in pairs["pair"])
     fig, axes = plt.subplots(
-        1,
         len(kinds),
-        figsize=(max(5.0, 1.0 * pairs["layer"].nunique()) * len(kinds), 4.6),
+        1,
+        figsize=(
+            0.075 * longest + 0.9 * len(layers) + 2.0,
+            0.32 * sum(rows) + 1.1 * len(kinds) + 0.6,
+        ),
         squeeze=False,
-        sharey=True,
+        gridspec_kw={"height_ratios": rows},
+        layout="constrained",
     )
-    for ax, kind in zip(axes[0], kinds):
+    top = max(2.0, float(pairs["ratio"].max()))
+    label = {
+        "jaccard": "Jaccard index / chance",
+        "nested": "smaller inside larger / chance",
+    }[measure]
+    for ax, kind in zip(axes[:, 0], kinds):
         here = pairs[pairs["kind"] == kind]
-        colours = sns.color_palette("colorblind", n_colors=max(1, here["pair"].nunique()))
-        for colour, (pair, rows) in zip(colours, here.groupby("pair", sort=False)):
-            ratio = rows[measure] / rows[f"{measure}_chance"]
-            ax.plot(rows["layer"], ratio, marker="o", color=colour, label=pair)
-        ax.axhline(1.0, color="black", linestyle="--", linewidth=1.0, label="chance")
-        ax.set_title(kind, fontsize="medium")
-        ax.set_xlabel("layer (input to output)")
-        ax.tick_params(axis="x", labelsize="small")
-        ax.legend(
-            fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False
+        table = here.pivot(index="pair", columns="layer", values="ratio").reindex(
+            index=list(dict.fromkeys(here["pair"])), columns=layers
         )
-    axes[0][0].set_ylabel(
-        {
-            "jaccard": "Jaccard index / chance",
-            "nested": "smaller inside larger / chance",
-        }[measure]
-    )
+        sns.heatmap(
+            table,
+            ax=ax,
+            cmap="vlag",
+            center=1.0,
+            vmin=0.0,
+            vmax=top,
+            annot=True,
+            fmt=".1f",
+            annot_kws={"fontsize": "x-small"},
+            linewidths=0.5,
+            cbar_kws={"label": f"{label} (1: chance)"},
+        )
+        ax.set_title(kind, fontsize="medium")
+        ax.set_ylabel("")
+        ax.set_xlabel("layer (input to output)" if ax is axes[-1, 0] else "")
+        ax.tick_params(axis="both", labelsize="small")
     fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
     return fig
 
 
