@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -294,6 +295,10 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     return fig
 
 
+_LEGEND_ROOM = 1.0  # inches below the panels that every figure's size leaves for its legend
+_BASE_HEIGHT: weakref.WeakKeyDictionary[plt.Figure, float] = weakref.WeakKeyDictionary()
+
+
 def _legend(fig: plt.Figure, axes, columns: int) -> None:
     """One legend of every panel's labels below the panels (each label once), and the panels
     laid out above it."""
@@ -308,6 +313,11 @@ def _legend(fig: plt.Figure, axes, columns: int) -> None:
     widest = max((len(label.replace("$", "")) for label in handles), default=0)
     columns = max(1, min(columns, int(2.0 * fig.get_figwidth() / (0.075 * widest + 0.6))))
     rows = -(-len(handles) // columns)
+    needed = 0.05 + 0.26 * rows  # inches of legend
+    # A legend of more rows than the figure left room for makes the figure taller, so that it
+    # does not squeeze the panels (a one-row figure of twenty runs' curves).
+    base = _BASE_HEIGHT.setdefault(fig, fig.get_figheight())  # a second legend replaces the first
+    fig.set_figheight(base + max(0.0, needed - _LEGEND_ROOM))
     if handles:  # none while no run of the figure has finished
         fig.legend(
             handles.values(),
@@ -317,7 +327,7 @@ def _legend(fig: plt.Figure, axes, columns: int) -> None:
             frameon=False,
             bbox_to_anchor=(0.5, -0.02),
         )
-    fig.tight_layout(rect=(0, min(0.5, (0.05 + 0.26 * rows) / fig.get_figheight()), 1, 1))
+    fig.tight_layout(rect=(0, min(0.5, needed / fig.get_figheight()), 1, 1))
 
 
 _ORDERS = {
