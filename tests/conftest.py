@@ -12,6 +12,9 @@ from supermask.data.cifar10 import CIFAR10_CLASSES
 REPO = Path(__file__).resolve().parents[1]
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one test process per core
+    # one thread here and in every process a test starts, so that a run trained in a subprocess
+    # sums its floats in the order of its in-process twin
+    os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
 
