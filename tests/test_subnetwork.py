@@ -317,3 +317,22 @@ def test_a_retrained_run_that_differs_from_its_record_gets_no_mask(
     argv = ["masks", str(edge_popup), "--retrain", "--scratch", str(tmp_path / "scratch")]
     assert main([*argv, "--data-dir", str(tiny_data_dir)]) == 0
     assert "epoch 2 differs" in capsys.readouterr().err and not (edge_popup / MASK).exists()
+
+
+def test_a_run_another_kind_of_device_trained_is_left_for_one_like_it(
+    edge_popup, tiny_data_dir, tmp_path, capsys
+):
+    """Training does not repeat across devices (in bf16 it differs from the first epoch), so a
+    retrain here would spend hours and write no mask: it is not started unless asked for."""
+    _as_recorded_before_masks(edge_popup)
+    record = json.loads((edge_popup / "result.json").read_text())
+    record["device"] = "cpu: Another CPU (avx512-bf16, 1 thread)"
+    (edge_popup / "result.json").write_text(json.dumps(record))
+    argv = ["masks", str(edge_popup), "--retrain", "--scratch", str(tmp_path / "scratch")]
+    argv += ["--data-dir", str(tiny_data_dir)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "trained on cpu: Another CPU (avx512-bf16, 1 thread), this is cpu: " in err
+    assert "--any-device" in err and not (tmp_path / "scratch").exists()
+    assert main([*argv, "--any-device"]) == 0  # the same machine under another name: it repeats
+    assert "all 3 epochs equal" in capsys.readouterr().err and (edge_popup / MASK).exists()

@@ -323,6 +323,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--data-dir", default=None, help="directory holding CIFAR-10, for --retrain")
     m.add_argument("--device", default="cpu", help="where --retrain trains (default: cpu)")
+    m.add_argument(
+        "--any-device",
+        action="store_true",
+        help="retrain a run here even if another kind of device trained it (its epochs then "
+        "differ, from the first in bf16, and no mask is written: a measurement only)",
+    )
     return parser
 
 
@@ -439,8 +445,18 @@ def _retrain(config, result: dict, args) -> tuple[Path, dict] | None:
     """Train ``config`` again in the scratch store; its run folder and record when every
     epoch equals the committed ``result``'s (the same subnetwork), else None (said why)."""
     from .data.cifar10 import default_cache_dir
+    from .provenance import device_name
     from .runs import sweep
 
+    here = device_name(resolve_device(args.device))
+    if result.get("device") != here and not args.any_device:
+        print(
+            f"{config.name}: trained on {result.get('device')}, this is {here}: training does "
+            "not repeat across devices, so it is left for one like the first (or give "
+            "--any-device)",
+            file=sys.stderr,
+        )
+        return None
     scratch = Path(args.scratch) if args.scratch else default_cache_dir() / "retrain"
     retrained = sweep.run(config, scratch, args.data_dir, args.device, progress=False)
     if retrained is None:
