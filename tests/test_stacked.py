@@ -227,3 +227,27 @@ def test_runs_stack_only_with_runs_that_resume_from_the_same_epoch():
     ]
     with pytest.raises(ValueError, match="stack size must be a whole number >= 1"):
         group_stacks(seeds, 0)
+
+
+def test_a_member_that_diverges_stops_alone(monkeypatch):
+    """Member 1's scores poisoned after its first step: it is recorded as diverged after epoch
+    1 and not evaluated, while member 0 trains both epochs exactly as in a stack of its own."""
+    data, cpu = _data(64), torch.device("cpu")
+    configs = _two()
+    alone = train_stack(configs[:1], data, data, cpu)[0]
+    step = Stack.step
+
+    def poisoned(self, xs, ys):
+        result = step(self, xs, ys)
+        if len(self.configs) == 2:
+            scores = next(p for p in self.params.values() if p.requires_grad)
+            scores.data[1].fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(Stack, "step", poisoned)
+    kept, diverged = train_stack(configs, data, data, cpu)
+    assert diverged.status == "diverged" and diverged.epochs_run == 1
+    assert diverged.test_acc is None
+    assert kept.status == "finished" and kept.epochs_run == 2
+    assert [e["loss"] for e in kept.history] == [e["loss"] for e in alone.history]
+    assert kept.test_acc == alone.test_acc

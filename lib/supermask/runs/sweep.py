@@ -356,6 +356,7 @@ def _run_stack(
                     test_data,
                     torch_device,
                     on_epoch=on_epoch,
+                    progress=progress,
                     checkpoints=[store.checkpoint_path(c) for c in held],
                     data_fingerprint=None if store.data is None else store.data.fingerprint,
                     commit=commit,

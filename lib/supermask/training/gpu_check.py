@@ -30,7 +30,7 @@ from .cifar10 import in_memory_feed
 from .device import set_matmul_precision
 from .loop import Feed, Processes, _epoch_steps, _Run, _start, build
 from .methods import get_method
-from .stacked import Stack, _epoch
+from .stacked import Stack, Stacked
 
 __all__ = ["agreement", "run_check", "time_single", "time_stack"]
 
@@ -95,11 +95,11 @@ def time_stack(
     configs = [_config(model, precision, seed=seed) for seed in range(size)]
     data = _images(steps * configs[0].batch_size, device)
     feeds = [in_memory_feed(c, data, data, torch.contiguous_format) for c in configs]
-    stack = Stack(configs, device, 2 * steps)
-    _epoch(stack, feeds, 0)
+    stacked = Stacked(Stack(configs, device, 2 * steps), feeds)
+    stacked.train_epoch(0)
     _sync(device)
     started = time.perf_counter()
-    _epoch(stack, feeds, 1)
+    stacked.train_epoch(1)
     _sync(device)
     step_s = (time.perf_counter() - started) / steps
     per_run = step_s / size

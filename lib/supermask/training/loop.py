@@ -1,4 +1,8 @@
-"""The one training loop (:func:`fit`): build, train, checkpoint every epoch, resume, evaluate.
+"""The one training loop: build, train, checkpoint every epoch, resume, evaluate.
+
+:func:`train_lockstep` is the epoch loop of any runs that step together: one run (:func:`fit`)
+or a stack of them (:mod:`supermask.training.stacked`), whose step is the single run's step with
+a leading run dimension.
 
 CIFAR-10 in memory (:mod:`supermask.training.cifar10`) and ImageNet over many processes
 (:mod:`supermask.runs.imagenet`) run the same loop, fed by a :class:`Feed`. Everything
@@ -17,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
@@ -29,6 +34,7 @@ from ..models import build_model
 from ..provenance import device_name
 from .checkpoint import (
     Clock,
+    Optimizers,
     checkpoint_identity,
     read_checkpoint,
     restore_checkpoint,
@@ -38,7 +44,7 @@ from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
 from .methods import Method, get_method
 
-__all__ = ["Feed", "Processes", "TrainOutcome", "build", "fit"]
+__all__ = ["Feed", "Lockstep", "Processes", "TrainOutcome", "build", "fit", "train_lockstep"]
 
 log = logging.getLogger(__name__)
 
@@ -266,29 +272,64 @@ def _epoch_steps(
     return loss_sum, correct, seen
 
 
-def _train_epoch(
-    run: _Run,
-    config: RunConfig,
-    feed: Feed,
-    epoch: int,
-    device: torch.device,
-    processes: Processes,
-    bar: tqdm,
-) -> dict:
-    """One epoch of optimiser steps; its history entry (loss, train accuracy, sign flips)."""
-    flips_before = _flips(run.optimizers)
-    loss_sum, correct, seen = _epoch_steps(run, config, feed, epoch, device, processes, bar)
-    loss_total, correct_total, seen_total = processes.all_sum(
-        [loss_sum.item(), correct.item(), seen], device
-    )
-    entry = {
-        "epoch": epoch + 1,
-        "loss": loss_total / seen_total,
-        "train_acc": correct_total / seen_total,
-    }
-    if flips_before is not None:
-        entry["flips"] = _flips(run.optimizers) - flips_before
-    return entry
+class Lockstep(Protocol):
+    """Runs that train step for step together: one run (:func:`fit`), or a stack of runs whose
+    parameters carry a leading run dimension (:class:`supermask.training.stacked.Stack`). The
+    epoch loop (:func:`train_lockstep`) is the same for both."""
+
+    configs: list[RunConfig]
+    method: Method
+
+    def train_epoch(self, epoch: int, bar: tqdm) -> list[dict]:
+        """One epoch of steps; each run's loss and train accuracy (and sign flips, where an
+        optimiser counts them), summed over processes."""
+        ...
+
+    def model(self, i: int) -> nn.Module:
+        """Run i's model holding its current state."""
+        ...
+
+    def optimizers(self, i: int) -> Optimizers:
+        """Run i's optimisers as its checkpoint saves them."""
+        ...
+
+
+@dataclass
+class _Alone:
+    """One run (over one process or several) as a :class:`Lockstep` of one."""
+
+    run: _Run
+    config: RunConfig
+    feed: Feed
+    device: torch.device
+    processes: Processes
+
+    @property
+    def configs(self) -> list[RunConfig]:
+        return [self.config]
+
+    @property
+    def method(self) -> Method:
+        return self.run.method
+
+    def train_epoch(self, epoch: int, bar: tqdm) -> list[dict]:
+        flips_before = _flips(self.run.optimizers)
+        loss_sum, correct, seen = _epoch_steps(
+            self.run, self.config, self.feed, epoch, self.device, self.processes, bar
+        )
+        loss_total, correct_total, seen_total = self.processes.all_sum(
+            [loss_sum.item(), correct.item(), seen], self.device
+        )
+        entry = {"loss": loss_total / seen_total, "train_acc": correct_total / seen_total}
+        if flips_before is not None:
+            entry["flips"] = _flips(self.run.optimizers) - flips_before
+        return [entry]
+
+    def model(self, i: int) -> nn.Module:
+        return self.run.model
+
+    def optimizers(self, i: int) -> Optimizers:
+        return self.run.optimizers
 
 
 def _diverged(entry: dict, trainable: list[torch.Tensor]) -> bool:
@@ -296,7 +337,8 @@ def _diverged(entry: dict, trainable: list[torch.Tensor]) -> bool:
 
 
 def _outcome(
-    run: _Run,
+    method: Method,
+    model: nn.Module,
     config: RunConfig,
     status: str,
     history: list[dict],
@@ -310,13 +352,13 @@ def _outcome(
     """The final evaluation (a diverged run is not evaluated) and the kept counts."""
     with autocast(device, config.precision):
         evaluation = (
-            run.method.evaluate(run.model, test, device, config.eval_samples, reduce)
+            method.evaluate(model, test, device, config.eval_samples, reduce)
             if status == "finished"
             else {"test_acc": None}
         )
-    counts = kept_counts(run.model)
+    counts = kept_counts(model)
     return TrainOutcome(
-        model=run.model,
+        model=model,
         status=status,
         test_acc=evaluation.pop("test_acc"),
         extra=evaluation,
@@ -324,7 +366,7 @@ def _outcome(
         kept=sum(kept for kept, _ in counts.values()),
         total=sum(total for _, total in counts.values()),
         kept_per_layer=counts,
-        trainable_values=run.method.trainable_values(run.model),
+        trainable_values=method.trainable_values(model),
         wall_s=clock.wall_s,
         eval_s=clock.eval_s,
         epoch_s=clock.epoch_s,
@@ -362,7 +404,6 @@ def fit(
     """
     check_precision(config.precision, device)
     set_matmul_precision(device)
-    reduce = (lambda values: processes.all_sum(values, device)) if processes.distributed else None
     prepare_started = time.perf_counter()
     run = _start(config, feed, device, wrap)
     prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
@@ -374,81 +415,146 @@ def fit(
         device,
         data_fingerprint,
     )
-    trainable = [p for p in run.model.parameters() if p.requires_grad]
-    status = "finished"
+    outcomes = train_lockstep(
+        _Alone(run, config, feed, device, processes),
+        feed,
+        device,
+        done,
+        [clock],
+        [history],
+        [checkpoint],
+        prepare_s=prepare_s,
+        progress=progress,
+        stop_after_epoch=stop_after_epoch,
+        eval_every_epoch=eval_every_epoch,
+        processes=processes,
+        on_epoch=None if on_epoch is None else lambda i, entry: on_epoch(entry),
+        data_fingerprint=data_fingerprint,
+        commit=commit,
+    )
+    return None if outcomes is None else outcomes[0]
+
+
+def train_lockstep(
+    runs: Lockstep,
+    feed: Feed,
+    device: torch.device,
+    done: int,
+    clocks: list[Clock],
+    histories: list[list[dict]],
+    checkpoints: list[Path | None],
+    prepare_s: float = 0.0,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+    eval_every_epoch: bool = True,
+    processes: Processes = Processes(),
+    on_epoch: Callable[[int, dict], None] | None = None,
+    data_fingerprint: str | None = None,
+    commit: str | None = None,
+) -> list[TrainOutcome] | None:
+    """The epoch loop of every run, alone or stacked: train ``runs`` from epoch ``done`` (their
+    ``clocks`` and ``histories`` read from their checkpoints), record each run's epoch, stop a
+    run that diverges without stopping the others, measure the learning curve, write each run's
+    checkpoint (``checkpoints[i]``, by the main process), then call ``on_epoch(i, entry)``.
+    ``feed`` gives the steps per epoch and the test set; ``stop_after_epoch`` ends the call
+    early (None) once that many epochs are done. Each run's outcome, as :func:`fit` returns it.
+    """
+    configs = runs.configs
+    config = configs[0]
+    reduce = (lambda values: processes.all_sum(values, device)) if processes.distributed else None
+    together = f" (stack of {len(configs)})" if len(configs) > 1 else ""
+    status = ["finished"] * len(configs)
     bar = tqdm(
         total=config.epochs * feed.steps_per_epoch,
         initial=done * feed.steps_per_epoch,
-        desc=config.name,
+        desc=config.name + together,
         disable=not (progress and processes.main),
         leave=False,
         unit="step",
     )
-    clock.start(done, device_name(device), commit)
+    for clock in clocks:
+        clock.start(done, device_name(device), commit)
     for epoch in range(done, config.epochs):
-        entry = _train_epoch(run, config, feed, epoch, device, processes, bar)
-        history.append(entry)
-        bar.set_postfix(
-            epoch=epoch + 1, loss=f"{entry['loss']:.3f}", acc=f"{entry['train_acc']:.3f}"
-        )
-        if processes.main:
-            log.info(
-                "%s epoch %d: loss %.4f train acc %.4f",
-                config.name,
-                epoch + 1,
-                entry["loss"],
-                entry["train_acc"],
-            )
-        if _diverged(entry, trainable):
-            clock.epoch_done()
-            status = "diverged"
-            log.warning("%s diverged in epoch %d (loss %s)", config.name, epoch + 1, entry["loss"])
-            break
-        if eval_every_epoch:
-            eval_started = time.perf_counter()
-            entry["test_acc"] = _epoch_test_accuracy(
-                run.method, run.model, config, epoch + 1, feed.test, device, reduce
-            )
-            clock.eval_s += time.perf_counter() - eval_started
+        going_on = [i for i, s in enumerate(status) if s == "finished"]
+        entries = runs.train_epoch(epoch, bar)
+        for i in going_on:
+            entry = {"epoch": epoch + 1, **entries[i]}
+            histories[i].append(entry)
+            if processes.main:
+                log.info(
+                    "%s epoch %d: loss %.4f train acc %.4f%s",
+                    configs[i].name,
+                    epoch + 1,
+                    entry["loss"],
+                    entry["train_acc"],
+                    together,
+                )
+            model = runs.model(i)
+            if _diverged(entry, [p for p in model.parameters() if p.requires_grad]):
+                clocks[i].epoch_done()
+                status[i] = "diverged"
+                log.warning(
+                    "%s diverged in epoch %d (loss %s)", configs[i].name, epoch + 1, entry["loss"]
+                )
+                continue
+            if eval_every_epoch:
+                eval_started = time.perf_counter()
+                entry["test_acc"] = _epoch_test_accuracy(
+                    runs.method, model, configs[i], epoch + 1, feed.test, device, reduce
+                )
+                clocks[i].eval_s += time.perf_counter() - eval_started
+        if len(configs) == 1:
             bar.set_postfix(
                 epoch=epoch + 1,
-                loss=f"{entry['loss']:.3f}",
-                acc=f"{entry['train_acc']:.3f}",
-                test=f"{entry['test_acc']:.3f}",
+                loss=f"{histories[0][-1]['loss']:.3f}",
+                acc=f"{histories[0][-1]['train_acc']:.3f}",
+                **(
+                    {"test": f"{histories[0][-1]['test_acc']:.3f}"}
+                    if "test_acc" in histories[0][-1]
+                    else {}
+                ),
             )
-        clock.epoch_done()
-        if processes.main:
-            if checkpoint is not None:
+        going_on = [i for i in going_on if status[i] == "finished"]
+        for i in going_on:
+            clocks[i].epoch_done()
+            if processes.main and checkpoints[i] is not None:
                 write_checkpoint(
-                    checkpoint,
+                    checkpoints[i],
                     epoch + 1,
-                    run.model,
-                    run.optimizers,
-                    clock,
-                    history,
+                    runs.model(i),
+                    runs.optimizers(i),
+                    clocks[i],
+                    histories[i],
                     device,
-                    checkpoint_identity(config, data_fingerprint),
+                    checkpoint_identity(configs[i], data_fingerprint),
                 )
-            if on_epoch is not None:
-                on_epoch(entry)
+        if processes.main and on_epoch is not None:  # once every run's epoch is safe
+            for i in going_on:
+                on_epoch(i, histories[i][-1])
         if processes.distributed:
             dist.barrier()
+        if "finished" not in status:
+            break
         if epoch + 1 == stop_after_epoch and epoch + 1 < config.epochs:
             bar.close()
             return None
     bar.close()
     if processes.distributed:  # rank 0's batch-norm statistics, as DDP itself broadcasts them
-        for buffer in run.model.buffers():
+        for buffer in runs.model(0).buffers():
             dist.broadcast(buffer, 0)
-    return _outcome(
-        run,
-        config,
-        status,
-        history,
-        clock,
-        feed.test,
-        device,
-        reduce,
-        prepare_s=prepare_s,
-        resumed_from_epoch=done,
-    )
+    return [
+        _outcome(
+            runs.method,
+            runs.model(i),
+            member,
+            status[i],
+            histories[i],
+            clocks[i],
+            feed.test,
+            device,
+            reduce,
+            prepare_s=prepare_s,
+            resumed_from_epoch=done,
+        )
+        for i, member in enumerate(configs)
+    ]

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,27 +31,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from ..data.cifar10 import ImageTensors
 from ..masks import masked_layers
-from ..provenance import device_name
-from .checkpoint import (
-    Clock,
-    Optimizers,
-    checkpoint_identity,
-    read_checkpoint,
-    restore_checkpoint,
-    write_checkpoint,
-)
+from .checkpoint import Clock, Optimizers, read_checkpoint, restore_checkpoint
 from .cifar10 import _prepare_data, in_memory_feed
 from .device import autocast, check_precision, set_matmul_precision
-from .loop import TrainOutcome, _diverged, _epoch_test_accuracy, _outcome, _Run, build
-from .methods import get_method
+from .loop import Feed, TrainOutcome, build, train_lockstep
+from .methods import Method, get_method
 
 __all__ = [
     "STACKABLE_METHODS",
     "Stack",
+    "Stacked",
     "check_stackable",
     "checkpoint_epoch",
     "group_stacks",
@@ -207,28 +202,6 @@ class Stack:
             single.load_state_dict(_member_share(stacked.state_dict(), i))
         return [(single, schedule) for (single, _), (_, schedule) in zip(singles, self.optimizers)]
 
-    def write_checkpoint(
-        self,
-        i: int,
-        path: Path,
-        epoch: int,
-        clock: Clock,
-        history: list[dict],
-        data_fingerprint: str | None,
-    ) -> None:
-        """Member i's checkpoint, the very one its single run would write: it resumes alone or
-        in any stack."""
-        write_checkpoint(
-            path,
-            epoch,
-            self.member(i),
-            self.member_optimizers(i),
-            clock,
-            history,
-            self.device,
-            checkpoint_identity(self.configs[i], data_fingerprint),
-        )
-
     @torch.no_grad()
     def restore(
         self, states: list[dict], data_fingerprint: str | None
@@ -312,20 +285,48 @@ def checkpoint_epoch(path: Path | None, config: RunConfig, data_fingerprint: str
         return 0
 
 
-def _epoch(stack: Stack, feeds: list, epoch: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """One epoch of stacked steps: (loss sums, correct counts) per member, on the device."""
-    loss_sum = torch.zeros(len(feeds), device=stack.device)
-    correct = torch.zeros(len(feeds), dtype=torch.int64, device=stack.device)
-    seen = 0
-    for steps in zip(*(feed.epoch(epoch) for feed in feeds)):
-        batches = [micro[0] for micro in steps]
-        xs = torch.stack([x for x, _ in batches])
-        ys = torch.stack([y for _, y in batches])
-        losses, hits = stack.step(xs, ys)
-        loss_sum += losses * ys.shape[1]
-        correct += hits
-        seen += ys.shape[1]
-    return loss_sum, correct, seen
+@dataclass
+class Stacked:
+    """A :class:`Stack` fed member by member (``feeds[i]``: member i's data order), as the
+    epoch loop (:func:`train_lockstep`) trains it: the stacked step is the single run's step
+    with a leading run dimension, and everything around it is the single run's loop."""
+
+    stack: Stack
+    feeds: list[Feed]
+
+    @property
+    def configs(self) -> list[RunConfig]:
+        return self.stack.configs
+
+    @property
+    def method(self) -> Method:
+        return self.stack.method
+
+    def train_epoch(self, epoch: int, bar: tqdm | None = None) -> list[dict]:
+        stack = self.stack
+        loss_sum = torch.zeros(len(self.feeds), device=stack.device)
+        correct = torch.zeros(len(self.feeds), dtype=torch.int64, device=stack.device)
+        seen = 0
+        for steps in zip(*(feed.epoch(epoch) for feed in self.feeds)):
+            batches = [micro[0] for micro in steps]
+            xs = torch.stack([x for x, _ in batches])
+            ys = torch.stack([y for _, y in batches])
+            losses, hits = stack.step(xs, ys)
+            loss_sum += losses * ys.shape[1]
+            correct += hits
+            seen += ys.shape[1]
+            if bar is not None:
+                bar.update()
+        return [
+            {"loss": loss / seen, "train_acc": hit / seen}
+            for loss, hit in zip(loss_sum.tolist(), correct.tolist())
+        ]
+
+    def model(self, i: int) -> nn.Module:
+        return self.stack.member(i)
+
+    def optimizers(self, i: int) -> Optimizers:
+        return self.stack.member_optimizers(i)
 
 
 def train_stack(
@@ -335,6 +336,7 @@ def train_stack(
     device: torch.device,
     eval_every_epoch: bool = True,
     on_epoch: Callable[[RunConfig, dict], None] | None = None,
+    progress: bool = False,
     checkpoints: list[Path] | None = None,
     data_fingerprint: str | None = None,
     commit: str | None = None,
@@ -354,7 +356,8 @@ def train_stack(
     train_data, test_data = _prepare_data(config, train_data, test_data, device)
     feeds = [in_memory_feed(c, train_data, test_data, torch.contiguous_format) for c in configs]
     started = time.perf_counter()
-    stack = Stack(configs, device, config.epochs * feeds[0].steps_per_epoch)
+    steps = feeds[0].steps_per_epoch
+    stack = Stack(configs, device, config.epochs * steps, None, (config.warmup_epochs or 0) * steps)
     prepare_s = time.perf_counter() - started
     paths = list(checkpoints) if checkpoints is not None else [None] * len(configs)
     resumable = [checkpoint_epoch(p, c, data_fingerprint) > 0 for p, c in zip(paths, configs)]
@@ -372,63 +375,20 @@ def train_stack(
         log.info("%d runs resume as one stack after epoch %d", len(configs), done)
     else:
         done, clocks, histories = 0, [Clock() for _ in configs], [[] for _ in configs]
-    for clock in clocks:
-        clock.start(done, device_name(device), commit)
-    status = ["finished"] * len(configs)
-    for epoch in range(done, config.epochs):
-        loss_sum, correct, seen = _epoch(stack, feeds, epoch)
-        losses, hits = loss_sum.tolist(), correct.tolist()
-        for i, member in enumerate(configs):
-            if status[i] != "finished":
-                continue
-            entry = {"epoch": epoch + 1, "loss": losses[i] / seen, "train_acc": hits[i] / seen}
-            histories[i].append(entry)
-            model = stack.member(i)
-            if _diverged(entry, [p for p in model.parameters() if p.requires_grad]):
-                status[i] = "diverged"
-                clocks[i].epoch_done()
-                log.warning(
-                    "%s diverged in epoch %d (loss %s)", member.name, epoch + 1, entry["loss"]
-                )
-                continue
-            if eval_every_epoch:
-                eval_started = time.perf_counter()
-                entry["test_acc"] = _epoch_test_accuracy(
-                    stack.method, model, member, epoch + 1, test_data, device, None
-                )
-                clocks[i].eval_s += time.perf_counter() - eval_started
-            log.info(
-                "%s epoch %d: loss %.4f train acc %.4f (stack of %d)",
-                member.name,
-                epoch + 1,
-                entry["loss"],
-                entry["train_acc"],
-                len(configs),
-            )
-        going_on = [i for i in range(len(configs)) if status[i] == "finished"]
-        for i in going_on:
-            clocks[i].epoch_done()
-            if paths[i] is not None:
-                stack.write_checkpoint(
-                    i, paths[i], epoch + 1, clocks[i], histories[i], data_fingerprint
-                )
-        if on_epoch is not None:
-            for i in going_on:
-                on_epoch(configs[i], histories[i][-1])
-        if not any(s == "finished" for s in status):
-            break
-    return [
-        _outcome(
-            _Run(stack.method, model, model, []),
-            member,
-            status[i],
-            histories[i],
-            clocks[i],
-            test_data,
-            device,
-            None,
-            prepare_s=prepare_s,
-            resumed_from_epoch=done,
-        )
-        for i, (member, model) in enumerate(zip(configs, stack.models))
-    ]
+    outcomes = train_lockstep(
+        Stacked(stack, feeds),
+        feeds[0],
+        device,
+        done,
+        clocks,
+        histories,
+        paths,
+        prepare_s=prepare_s,
+        progress=progress,
+        eval_every_epoch=eval_every_epoch,
+        on_epoch=None if on_epoch is None else lambda i, entry: on_epoch(configs[i], entry),
+        data_fingerprint=data_fingerprint,
+        commit=commit,
+    )
+    assert outcomes is not None  # None only for a stop_after_epoch, which a stack never asks
+    return outcomes
