@@ -197,7 +197,7 @@ def test_runs_that_differ_in_seed_train_as_one_stack_there(tmp_path, tiny_data_d
         result = store.result(config)
         assert result["engine"] == "stacked" and result["stack_size"] == 2
         assert file_digest(store.run_dir(config) / "mask.npz") == result["mask_sha256"]
-    with pytest.raises(offload.OffloadError, match="--stack 0: give a whole number"):
+    with pytest.raises(offload.OffloadError, match="--stack must be a whole number of runs >= 1"):
         offload.train(tmp_path / "bundle", tmp_path / "out2", device="cpu", stack=0)
 
 

@@ -152,7 +152,9 @@ def test_stacked_runs_land_in_the_store_as_single_runs_do(tiny_data_dir, tmp_pat
         assert not store.checkpoint_path(config).exists()
     again = sweep(configs[:2], tmp_path, tiny_data_dir, "cpu", stack=4, progress=False)
     assert again[0]["test_acc"] == results[0]["test_acc"]
-    with pytest.raises(ValueError, match="stack 0: give a whole number"):
+    with pytest.raises(
+        ValueError, match=r"stack must be a whole number of runs >= 1 \(1: each alone\), got 0"
+    ):
         sweep(configs[:2], tmp_path, tiny_data_dir, "cpu", stack=0, progress=False)
 
 
@@ -225,7 +227,7 @@ def test_runs_stack_only_with_runs_that_resume_from_the_same_epoch():
         [seeds[0], seeds[2], seeds[3]],
         [seeds[1]],
     ]
-    with pytest.raises(ValueError, match="stack size must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="stack must be a whole number of runs >= 1"):
         group_stacks(seeds, 0)
 
 

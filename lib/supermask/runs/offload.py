@@ -260,8 +260,12 @@ def train(
     bundle, out = Path(bundle), Path(out)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise OffloadError(f"--workers {workers!r}: give a whole number >= 1")
-    if stack is not None and (not isinstance(stack, int) or isinstance(stack, bool) or stack < 1):
-        raise OffloadError(f"--stack {stack!r}: give a whole number of runs >= 1 (1: each alone)")
+    from ..training.stacked import check_stack_size
+
+    try:
+        check_stack_size(stack, "--stack", none_ok=True)
+    except ValueError as error:
+        raise OffloadError(str(error)) from None
     if not isinstance(deadline_s, (int, float)) or not math.isfinite(deadline_s) or deadline_s <= 0:
         raise OffloadError(f"--deadline-s {deadline_s!r}: give a positive number of seconds")
     try:

@@ -10,6 +10,7 @@ from ..config import MAX_SEED, Profile, get_profile
 from ..data.cifar10 import cifar10_identity
 from ..files import check_writable_dir
 from ..training.device import resolve_device
+from ..training.stacked import check_stack_size
 from .sweep import default_data_dir
 
 __all__ = [
@@ -41,10 +42,7 @@ def check_figure_parameters(
     """The checked parameters, or a ``ValueError`` (``DataNotFoundError`` for the data) that
     says what was wrong and what is accepted, raised before any run or file is written."""
     _check_text(profile=profile, device=device)
-    if stack is not None and (isinstance(stack, bool) or not isinstance(stack, int) or stack < 1):
-        raise ValueError(
-            f"stack must be a whole number of runs >= 1 (1: each alone) or None, got {stack!r}"
-        )
+    check_stack_size(stack, none_ok=True)
     prof = get_profile(profile)
     seeds = _check_seeds(seeds, prof.seeds)
     if not isinstance(train, bool):

@@ -20,7 +20,7 @@ from ..files import file_digest
 from ..training.cifar10 import check_data_fits, train
 from ..training.device import resolve_device
 from ..training.loop import TrainOutcome
-from ..training.stacked import checkpoint_epoch, group_stacks, train_stack
+from ..training.stacked import check_stack_size, checkpoint_epoch, group_stacks, train_stack
 from .records import sittings_device, write_model
 from .store import RunStore
 from .subnetwork import write_run_mask
@@ -254,8 +254,7 @@ def sweep(
             pass
         return [_outcome(config, future.result) for config, future in zip(configs, futures)]
     size = default_stack(device) if stack is None else stack
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"stack {size!r}: give a whole number of runs >= 1 (1: each alone)")
+    check_stack_size(size)
     data_dir = data_dir if data_dir is not None else default_data_dir()
     store = store_for(results_dir, data_dir, download, progress)
     data = _data_of(data_dir, download, progress)

@@ -46,6 +46,7 @@ __all__ = [
     "STACKABLE_METHODS",
     "Stack",
     "Stacked",
+    "check_stack_size",
     "check_stackable",
     "checkpoint_epoch",
     "group_stacks",
@@ -98,6 +99,18 @@ def check_stackable(configs: list[RunConfig]) -> None:
         raise ValueError("a stack holds a run twice")
 
 
+def check_stack_size(size: object, what: str = "stack", none_ok: bool = False) -> None:
+    """A ``ValueError`` unless ``size`` is a stack size (None too, where ``none_ok``: the
+    device's default)."""
+    if none_ok and size is None:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(
+            f"{what} must be a whole number of runs >= 1 (1: each alone)"
+            f"{' or None' if none_ok else ''}, got {size!r}"
+        )
+
+
 def group_stacks(
     configs: list[RunConfig],
     size: int,
@@ -106,8 +119,7 @@ def group_stacks(
     """``configs`` in stacks of at most ``size`` (in order of first appearance); a run that
     does not stack is a stack of one. Runs stack only with runs that resume from the same epoch
     (``resumes_from``: 0 for a fresh run)."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"stack size must be a whole number >= 1, got {size!r}")
+    check_stack_size(size)
     groups: dict[str, list[list[RunConfig]]] = {}
     stacks: list[list[RunConfig]] = []
     for config in configs:
