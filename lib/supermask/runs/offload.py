@@ -251,11 +251,13 @@ def train(
     work_dir: str | os.PathLike | None = None,
     poll_s: float = 15.0,
     stack: int | None = None,
+    graphs: bool = True,
 ) -> dict:
     """Train the bundle's runs on ``workers`` processes sharing ``device`` (one: its stacks
     keep the device busy, where processes would take turns on it), in stacks of up to
     ``stack`` runs (default: the sweep's), until ``deadline_s`` seconds after the call; the
-    archive under ``out`` holds every run finished so far."""
+    archive under ``out`` holds every run finished so far. ``graphs=False`` (``--no-graphs``)
+    runs every step eagerly."""
     started = time.monotonic()
     bundle, out = Path(bundle), Path(out)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
@@ -314,6 +316,7 @@ def train(
         device,
         str(deadline),
         *([] if stack is None else ["--stack", str(stack)]),
+        *([] if graphs else ["--no-graphs"]),
     ]
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
     log.info("%d workers on %d runs until %.0f s", workers, len(manifest["runs"]), deadline_s)
@@ -378,10 +381,12 @@ def _worker(
     device: str,
     deadline: float,
     stack: int | None = None,
+    graphs: bool = True,
 ) -> None:
     """Train the manifest's runs in order, in stacks of up to ``stack`` (default: the sweep's),
     taking those no other worker holds, starting a stack only if the epoch times measured so
-    far say it ends before ``deadline``."""
+    far say it ends before ``deadline``; each step replayed from a CUDA graph unless ``graphs``
+    is False."""
     from ..training.stacked import group_stacks
     from .sweep import default_stack, sweep
 
@@ -416,6 +421,7 @@ def _worker(
             wait=False,
             on_epoch=on_epoch,
             stack=size,
+            graphs=None if graphs else False,
         )
 
 
@@ -575,6 +581,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="runs trained as one stack (default: 10 on CUDA, 1 on a CPU; 1: each alone)",
     )
+    t.add_argument(
+        "--no-graphs",
+        dest="graphs",
+        action="store_false",
+        help="run every step eagerly (default: replayed from a CUDA graph on CUDA)",
+    )
     t.add_argument("--deadline-s", type=float, default=540.0)
     t.add_argument("--work-dir", default=None)
     w = commands.add_parser("worker")  # one of train's processes
@@ -582,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         w.add_argument(name)
     w.add_argument("deadline", type=float)
     w.add_argument("--stack", type=int, default=None)
+    w.add_argument("--no-graphs", dest="graphs", action="store_false")
     la = commands.add_parser("land", help="add an archive's finished runs to this store")
     la.add_argument("archive")
     la.add_argument("--results", default="results")
@@ -610,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.deadline_s,
                         args.work_dir,
                         stack=args.stack,
+                        graphs=args.graphs,
                     )
                 )
             )
@@ -622,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.device,
                 args.deadline,
                 args.stack,
+                args.graphs,
             )
         else:
             fingerprint = (

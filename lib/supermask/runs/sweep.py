@@ -104,6 +104,7 @@ def _run(
     progress: bool,
     wait: bool,
     on_epoch: Callable[[RunConfig, dict], None] | None = None,
+    graphs: bool | None = None,
 ) -> dict | None:
     result = store.result(config)
     if result is not None:
@@ -117,7 +118,7 @@ def _run(
         if not claimed:
             return None
         return store.result(config) or _train_and_save(
-            store, config, train_data, test_data, device, progress, on_epoch
+            store, config, train_data, test_data, device, progress, on_epoch, graphs
         )
 
 
@@ -140,6 +141,7 @@ def _train_and_save(
     device: str,
     progress: bool,
     on_epoch=None,
+    graphs: bool | None = None,
 ) -> dict:
     store.start(config)
     store.note_trainer(config)
@@ -155,6 +157,7 @@ def _train_and_save(
         on_epoch=None if on_epoch is None else lambda entry: on_epoch(config, entry),
         data_fingerprint=None if store.data is None else store.data.fingerprint,
         commit=commit,
+        graphs=graphs,
     )
     return save_run(store, config, outcome, torch_device, commit)
 
@@ -223,12 +226,15 @@ def sweep(
     on_epoch: Callable[[RunConfig, dict], None] | None = None,
     on_run: Callable[[RunConfig, dict | None], None] | None = None,
     stack: int | None = None,
+    graphs: bool | None = None,
 ) -> list[dict | None]:
     """Results of every config, in order; finished runs are read, the others trained.
 
     In-process, runs that differ only in their initial values train ``stack`` at a time as
     one stack (:mod:`supermask.training.stacked`; default :func:`default_stack`: 10 on CUDA,
-    1 on the CPU), each saved exactly as it would be alone, plus its stack size.
+    1 on the CPU), each saved exactly as it would be alone, plus its stack size. ``graphs``
+    replays each step from a CUDA graph (:func:`supermask.training.graphs.use_graphs`: by
+    default on CUDA where the method allows; False turns it off).
 
     Runs that another worker is training are waited for at the end (or taken over if that worker
     died); with ``wait=False`` they are left as None, so a campaign worker moves on to the next
@@ -281,12 +287,12 @@ def sweep(
                 _outcome(
                     group[0],
                     lambda c=group[0]: _run(
-                        c, store, data, device, progress, wait=False, on_epoch=on_epoch
+                        c, store, data, device, progress, False, on_epoch, graphs
                     ),
                 )
             ]
         else:
-            outcomes = _run_stack(group, store, data, device, progress, on_epoch)
+            outcomes = _run_stack(group, store, data, device, progress, on_epoch, graphs)
         for i, result in zip(indices, outcomes):
             results[i] = result
             report(configs[i], result)
@@ -320,6 +326,7 @@ def _run_stack(
     device: str,
     progress: bool,
     on_epoch: Callable[[RunConfig, dict], None] | None,
+    graphs: bool | None = None,
 ) -> list[dict | None]:
     """Train ``group`` as one stack: each member claimed, started, checkpointed and saved as it
     would be alone (plus ``engine`` and ``stack_size``); a member another worker holds is left
@@ -356,6 +363,7 @@ def _run_stack(
                     torch_device,
                     on_epoch=on_epoch,
                     progress=progress,
+                    graphs=graphs,
                     checkpoints=[store.checkpoint_path(c) for c in held],
                     data_fingerprint=None if store.data is None else store.data.fingerprint,
                     commit=commit,
@@ -387,7 +395,7 @@ def _run_stack(
                     lambda c=config: (
                         store.result(c)
                         or _train_and_save(
-                            store, c, train_data, test_data, device, progress, on_epoch
+                            store, c, train_data, test_data, device, progress, on_epoch, graphs
                         )
                     ),
                 )

@@ -85,6 +85,7 @@ def train(
     on_epoch: Callable[[dict], None] | None = None,
     data_fingerprint: str | None = None,
     commit: str | None = None,
+    graphs: bool | None = None,
 ) -> TrainOutcome | None:
     """Train ``config`` on CIFAR-10 in memory, from scratch or from ``checkpoint``, saving it
     after every epoch.
@@ -94,6 +95,7 @@ def train(
     ``eval_every_epoch`` adds the test accuracy after every epoch to the history (the learning
     curve); it never changes what training does. ``data_fingerprint`` and ``commit`` go into
     the checkpoints and sittings (what the run trains on, the code of each sitting).
+    ``graphs`` replays each step from a CUDA graph (default: on CUDA where the method allows).
     """
     device = resolve_device(device)
     if device.type == "cpu":
@@ -110,4 +112,5 @@ def train(
         on_epoch=on_epoch,
         data_fingerprint=data_fingerprint,
         commit=commit,
+        graphs=graphs,
     )

@@ -102,8 +102,9 @@ def set_matmul_precision(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
-def autocast(device: torch.device, precision: str):
-    """The context a forward pass of a ``precision`` run goes in."""
+def autocast(device: torch.device, precision: str, cache: bool = True):
+    """The context a forward pass of a ``precision`` run goes in (``cache=False`` inside a
+    CUDA graph's capture, which autocast's cache of cast weights must not outlive)."""
     if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()

@@ -2,7 +2,8 @@
 GPU engine is right and how fast it is, written to ``results/bench/<host>-gpu-check.json``.
 
 On CUDA it measures, for Conv2 and Conv4 edge-popup in fp32 and bf16: a single run's step time
-through the training loop's own step and feed; a stack's (:mod:`.stacked`) run-steps per
+through the training loop's own step and feed, eager and replayed from a CUDA graph (and
+whether the graphed run ends where the eager one does); a stack's (:mod:`.stacked`) run-steps per
 second and epochs per second per run at several stack sizes; whether a single run's epoch
 runs without one host wait (``torch.cuda.set_sync_debug_mode("error")``); and how far a
 stacked run strays from its single twin over 50 fp32 steps (mask bits differing, largest
@@ -32,12 +33,12 @@ from .loop import Feed, Processes, _epoch_steps, _Run, _start, build
 from .methods import get_method
 from .stacked import Stack, Stacked
 
-__all__ = ["agreement", "run_check", "time_single", "time_stack"]
+__all__ = ["agreement", "graph_agreement", "run_check", "time_single", "time_stack"]
 
 log = logging.getLogger(__name__)
 
 CIFAR10_TRAIN = 50_000
-STACK_SIZES = (1, 4, 8, 16)
+STACK_SIZES = (1, 4, 10, 20)
 
 
 def _images(n: int, device: torch.device) -> ImageTensors:
@@ -66,13 +67,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_single(model: str, precision: str, device: torch.device, steps: int = 30) -> dict:
+def time_single(
+    model: str, precision: str, device: torch.device, steps: int = 30, graphs: bool = False
+) -> dict:
     """A single run's seconds per step over an epoch of ``steps`` steps (after one warm-up
-    epoch), through the loop's own step and feed."""
+    epoch, in which a graphed run captures its step), through the loop's own step and feed."""
     config = _config(model, precision)
     data = _images(steps * config.batch_size, device)
     feed = in_memory_feed(config, data, data)
-    run = _start(config, feed, device, None)
+    run = _start(config, feed, device, None, graphs)
     bar = tqdm(disable=True)
     _epoch_steps(run, config, feed, 0, device, Processes(), bar)
     _sync(device)
@@ -80,22 +83,62 @@ def time_single(model: str, precision: str, device: torch.device, steps: int = 3
     _epoch_steps(run, config, feed, 1, device, Processes(), bar)
     _sync(device)
     step_s = (time.perf_counter() - started) / steps
-    return {
+    timing = {
         "step_s": step_s,
         "images_per_s": config.batch_size / step_s,
         "epoch_s": step_s * CIFAR10_TRAIN / config.batch_size,
     }
+    if run.graphed is not None:
+        timing["graph_captured"] = run.graphed.graph is not None
+        if run.graphed.failed is not None:
+            timing["graph_error"] = f"{type(run.graphed.failed).__name__}: {run.graphed.failed}"
+    return timing
+
+
+def graph_agreement(model: str, device: torch.device, steps: int = 30) -> dict:
+    """A single fp32 run trained ``steps`` steps with its step replayed from a CUDA graph
+    against the same run trained eagerly: mask bits differing and the largest relative score
+    error at the end (replays run the eager kernels, so 0 is expected)."""
+    config = _config(model, "fp32")
+    data = _images(steps * config.batch_size, device)
+    feed = in_memory_feed(config, data, data)
+    runs = []
+    for graphs in (False, True):
+        run = _start(config, feed, device, None, graphs)
+        _epoch_steps(run, config, feed, 0, device, Processes(), tqdm(disable=True))
+        runs.append(run)
+    eager, graphed = runs
+    differ = total = 0
+    worst = 0.0
+    for (_, _, a), (_, _, b) in zip(masked_layers(eager.model), masked_layers(graphed.model)):
+        differ += int((a.mask() != b.mask()).sum())
+        total += a.scores.numel()
+        worst = max(worst, ((a.scores - b.scores).abs().max() / a.scores.abs().max()).item())
+    return {
+        "model": model,
+        "steps": steps,
+        "graph_captured": graphed.graphed is not None and graphed.graphed.graph is not None,
+        "mask_bits": total,
+        "bits_differing": differ,
+        "max_relative_score_error": worst,
+    }
 
 
 def time_stack(
-    model: str, precision: str, size: int, device: torch.device, steps: int = 30
+    model: str,
+    precision: str,
+    size: int,
+    device: torch.device,
+    steps: int = 30,
+    graphs: bool | None = None,
 ) -> dict:
-    """A stack of ``size`` runs: seconds per stacked step and per run-step, and the epochs per
-    second that the stack trains in all."""
+    """A stack of ``size`` runs (its step graphed as training graphs it, unless ``graphs``
+    says): seconds per stacked step and per run-step, and the epochs per second that the stack
+    trains in all."""
     configs = [_config(model, precision, seed=seed) for seed in range(size)]
     data = _images(steps * configs[0].batch_size, device)
     feeds = [in_memory_feed(c, data, data, torch.contiguous_format) for c in configs]
-    stacked = Stacked(Stack(configs, device, 2 * steps), feeds)
+    stacked = Stacked(Stack(configs, device, 2 * steps, graphs=graphs), feeds)
     stacked.train_epoch(0)
     _sync(device)
     started = time.perf_counter()
@@ -103,8 +146,10 @@ def time_stack(
     _sync(device)
     step_s = (time.perf_counter() - started) / steps
     per_run = step_s / size
+    graphed = stacked.stack.graphed
     return {
         "stack_size": size,
+        "graphed": graphed is not None and graphed.graph is not None,
         "step_s": step_s,
         "run_step_s": per_run,
         "images_per_s": configs[0].batch_size / per_run,
@@ -118,7 +163,7 @@ def sync_free(device: torch.device) -> dict:
     config = _config("conv2", "fp32", width=0.25)
     data = _images(4 * config.batch_size, device)
     feed = in_memory_feed(config, data, data)
-    run = _start(config, feed, device, None)
+    run = _start(config, feed, device, None, graphs=False)
     _sync(device)
     torch.cuda.set_sync_debug_mode("error")
     try:
@@ -220,7 +265,6 @@ def run_check(
         "git_commit": provenance.git_commit(),
         "versions": provenance.versions(),
         "cuda": device.type == "cuda",
-        "cuda_graphs": "not implemented yet",
     }
     if device.type != "cuda":
         report["skipped"] = "no CUDA device: step times, stacks and the host-wait check skipped"
@@ -234,13 +278,17 @@ def run_check(
         report["timings"] = {}
         for model in models:
             for precision in ("fp32", "bf16"):
-                entry = {"single": time_single(model, precision, device)}
+                entry = {
+                    "single": time_single(model, precision, device),
+                    "single_graphed": time_single(model, precision, device, graphs=True),
+                }
                 entry["stacks"] = [
                     time_stack(model, precision, size, device) for size in stack_sizes
                 ]
                 report["timings"][f"{model}-{precision}"] = entry
                 log.info("%s %s: %s", model, precision, entry)
         report["agreement"] = [agreement(model, device) for model in models]
+        report["graph_agreement"] = [graph_agreement(model, device) for model in models]
     report["check_s"] = time.perf_counter() - started
     path = Path(out_dir) / f"{report['host']}-gpu-check.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,9 +311,12 @@ def format_report(report: dict) -> str:
             f"({s['epochs_per_s']:.2f} epochs/s)"
             for s in entry["stacks"]
         )
+        graphed = entry["single_graphed"]
         lines.append(
             f"{name}: single {single['step_s'] * 1e3:.2f} ms/step "
-            f"({single['epoch_s']:.2f} s/epoch); stacked {stacks}"
+            f"({single['epoch_s']:.2f} s/epoch), graphed {graphed['step_s'] * 1e3:.2f} ms/step"
+            f"{'' if graphed.get('graph_captured') else ' (capture failed: eager)'}; "
+            f"stacked {stacks}"
         )
     for a in report["agreement"]:
         lines.append(
@@ -273,6 +324,13 @@ def format_report(report: dict) -> str:
             f"{a['dtype']} steps: {a['bits_differing_last_step']} of {a['mask_bits']} "
             f"mask bits differ at the end (first at step {a['first_step_differing']}), "
             f"max relative score error {a['max_relative_score_error']:.1e}"
+        )
+    for g in report.get("graph_agreement", []):
+        lines.append(
+            f"{g['model']} graphed vs eager, {g['steps']} fp32 steps: {g['bits_differing']} of "
+            f"{g['mask_bits']} mask bits differ, max relative score error "
+            f"{g['max_relative_score_error']:.1e}"
+            f"{'' if g['graph_captured'] else ' (capture failed)'}"
         )
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ from .checkpoint import (
 )
 from .device import autocast, check_precision, set_matmul_precision
 from .evaluate import Batches, Reduce
+from .graphs import GraphedGradients, use_graphs
 from .methods import Method, get_method
 
 __all__ = ["Feed", "Lockstep", "Processes", "TrainOutcome", "build", "fit", "train_lockstep"]
@@ -170,6 +171,21 @@ class _Run:
     model: nn.Module
     net: nn.Module
     optimizers: list
+    graphed: GraphedGradients | None = None  # its forward and backward, replayed on CUDA
+
+
+def _gradients(run: _Run, config: RunConfig, device: torch.device):
+    """The step's forward and backward as a CUDA graph captures it: (loss, correct count)."""
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing or 0.0)
+
+    def compute(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(device, config.precision, cache=False):
+            logits = run.net(x)
+            loss = loss_fn(logits, y)
+        loss.backward()
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+    return compute
 
 
 def _start(
@@ -177,17 +193,24 @@ def _start(
     feed: Feed,
     device: torch.device,
     wrap: Callable[[nn.Module], nn.Module] | None,
+    graphs: bool | None = None,
 ) -> _Run:
+    """The run built on ``device``; its steps replayed from a CUDA graph where
+    :func:`use_graphs` says so (never over several processes or micro-batches)."""
     method = get_method(config.method)
     model = build(config).to(device=device, memory_format=torch.channels_last)
     total_steps = config.epochs * feed.steps_per_epoch
     warmup_steps = (config.warmup_epochs or 0) * feed.steps_per_epoch
-    return _Run(
+    run = _Run(
         method,
         model,
         wrap(model) if wrap is not None else model,
         method.optimizers(model, config, total_steps, warmup_steps),
     )
+    if wrap is None and feed.micro_batches == 1 and use_graphs(device, config.method, graphs):
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        run.graphed = GraphedGradients(_gradients(run, config, device), trainable, device)
+    return run
 
 
 def _resume(
@@ -228,6 +251,35 @@ def _resume(
     return run, epoch, clock, history
 
 
+def _micro_batches(
+    run: _Run,
+    micro_batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    config: RunConfig,
+    feed: Feed,
+    device: torch.device,
+    processes: Processes,
+    loss_fn: nn.Module,
+):
+    """One step's gradients, from its graph or micro-batch by micro-batch (adding up, the last
+    one synchronising the processes); yields each micro-batch's (loss, correct count, size)."""
+    if run.graphed is not None:
+        ((x, y),) = micro_batches
+        loss, hits = run.graphed(x, y)
+        yield loss, hits, len(y)
+        return
+    for optimizer, _ in run.optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    for i, (x, y) in enumerate(micro_batches):
+        last = i == feed.micro_batches - 1
+        sync = run.net.no_sync() if processes.distributed and not last else contextlib.nullcontext()
+        with sync:
+            with autocast(device, config.precision):
+                logits = run.net(x)
+                loss = loss_fn(logits, y)
+            (loss / feed.micro_batches if feed.micro_batches > 1 else loss).backward()
+        yield loss.detach(), (logits.argmax(1) == y).sum(), len(y)
+
+
 def _epoch_steps(
     run: _Run,
     config: RunConfig,
@@ -246,23 +298,12 @@ def _epoch_steps(
     seen = 0
     first_step = epoch * feed.steps_per_epoch + 1
     for step, micro_batches in enumerate(feed.epoch(epoch), start=first_step):
-        for optimizer, _ in run.optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        for i, (x, y) in enumerate(micro_batches):
-            last = i == feed.micro_batches - 1
-            sync = (
-                run.net.no_sync()
-                if processes.distributed and not last
-                else contextlib.nullcontext()
-            )
-            with sync:
-                with autocast(device, config.precision):
-                    logits = run.net(x)
-                    loss = loss_fn(logits, y)
-                (loss / feed.micro_batches if feed.micro_batches > 1 else loss).backward()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
+        for loss, hits, size in _micro_batches(
+            run, micro_batches, config, feed, device, processes, loss_fn
+        ):
+            loss_sum += loss * size
+            correct += hits
+            seen += size
         for optimizer, scheduler in run.optimizers:
             optimizer.step()
             if scheduler is not None:
@@ -291,6 +332,11 @@ class Lockstep(Protocol):
 
     def optimizers(self, i: int) -> Optimizers:
         """Run i's optimisers as its checkpoint saves them."""
+        ...
+
+    def graphed(self) -> bool | None:
+        """Whether the steps replay from a CUDA graph (False: its capture failed or is still
+        to come); None where they are not graphed."""
         ...
 
 
@@ -330,6 +376,9 @@ class _Alone:
 
     def optimizers(self, i: int) -> Optimizers:
         return self.run.optimizers
+
+    def graphed(self) -> bool | None:
+        return None if self.run.graphed is None else self.run.graphed.graph is not None
 
 
 def _diverged(entry: dict, trainable: list[torch.Tensor]) -> bool:
@@ -391,6 +440,7 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
     data_fingerprint: str | None = None,
     commit: str | None = None,
+    graphs: bool | None = None,
 ) -> TrainOutcome | None:
     """The one training loop, for CIFAR-10 in memory and ImageNet over many processes alike.
 
@@ -400,16 +450,17 @@ def fit(
     add up (the last one synchronises the processes); counts are summed over processes.
     ``on_epoch`` gets each epoch's history entry once its checkpoint is written. Checkpoints
     carry the run's hash and ``data_fingerprint``, and a resume refuses another run's; each
-    sitting records the ``commit`` it ran.
+    sitting records the ``commit`` it ran. ``graphs`` replays each step from a CUDA graph
+    (:func:`use_graphs`: by default on CUDA where the method allows).
     """
     check_precision(config.precision, device)
     set_matmul_precision(device)
     prepare_started = time.perf_counter()
-    run = _start(config, feed, device, wrap)
+    run = _start(config, feed, device, wrap, graphs)
     prepare_s = time.perf_counter() - prepare_started  # PaB's pruning at init happens here
     run, done, clock, history = _resume(
         run,
-        lambda: _start(config, feed, device, wrap),
+        lambda: _start(config, feed, device, wrap, graphs),
         checkpoint,
         config,
         device,
@@ -477,6 +528,10 @@ def train_lockstep(
     for epoch in range(done, config.epochs):
         going_on = [i for i, s in enumerate(status) if s == "finished"]
         entries = runs.train_epoch(epoch, bar)
+        graphed = runs.graphed()
+        if graphed is not None:  # provenance of this sitting
+            for i in going_on:
+                clocks[i].sittings[-1]["cuda_graph"] = graphed
         for i in going_on:
             entry = {"epoch": epoch + 1, **entries[i]}
             histories[i].append(entry)

@@ -39,6 +39,7 @@ from ..masks import masked_layers
 from .checkpoint import Clock, Optimizers, read_checkpoint, restore_checkpoint
 from .cifar10 import _prepare_data, in_memory_feed
 from .device import autocast, check_precision, set_matmul_precision
+from .graphs import GraphedGradients, use_graphs
 from .loop import Feed, TrainOutcome, build, train_lockstep
 from .methods import Method, get_method
 
@@ -147,6 +148,7 @@ class Stack:
         total_steps: int,
         dtype: torch.dtype | None = None,
         warmup_steps: int = 0,
+        graphs: bool | None = None,
     ):
         check_stackable(configs)
         self.configs, self.device = configs, device
@@ -171,25 +173,38 @@ class Stack:
             SimpleNamespace(parameters=lambda: trainable), self.config, total_steps, warmup_steps
         )
         self._losses = vmap(self._loss)
+        self.graphed = (
+            GraphedGradients(self._gradients, trainable, device)
+            if use_graphs(device, self.config.method, graphs)
+            else None
+        )
 
     def _loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor):
         logits = functional_call(self.template, (params, buffers), (x,))
         loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing or 0.0)
         return loss, logits
 
+    def _gradients(self, xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stacked forward and backward as a CUDA graph captures it."""
+        with autocast(self.device, self.config.precision, cache=self.graphed is None):
+            losses, logits = self._losses(self.params, self.buffers, xs, ys)
+        losses.sum().backward()
+        return losses.detach(), (logits.detach().argmax(-1) == ys).sum(-1)
+
     def step(self, xs: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of every member, member i on (``xs[i]``, ``ys[i]``); each member's loss and
         count of correct predictions, on the device."""
-        for optimizer, _ in self.optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.config.precision):
-            losses, logits = self._losses(self.params, self.buffers, xs, ys)
-        losses.sum().backward()
+        if self.graphed is not None:
+            losses, hits = self.graphed(xs, ys)
+        else:
+            for optimizer, _ in self.optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            losses, hits = self._gradients(xs, ys)
         for optimizer, scheduler in self.optimizers:
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-        return losses.detach(), (logits.detach().argmax(-1) == ys).sum(-1)
+        return losses, hits
 
     @torch.no_grad()
     def member(self, i: int) -> nn.Module:
@@ -340,6 +355,10 @@ class Stacked:
     def optimizers(self, i: int) -> Optimizers:
         return self.stack.member_optimizers(i)
 
+    def graphed(self) -> bool | None:
+        graphed = self.stack.graphed
+        return None if graphed is None else graphed.graph is not None
+
 
 def train_stack(
     configs: list[RunConfig],
@@ -349,6 +368,7 @@ def train_stack(
     eval_every_epoch: bool = True,
     on_epoch: Callable[[RunConfig, dict], None] | None = None,
     progress: bool = False,
+    graphs: bool | None = None,
     checkpoints: list[Path] | None = None,
     data_fingerprint: str | None = None,
     commit: str | None = None,
@@ -369,7 +389,9 @@ def train_stack(
     feeds = [in_memory_feed(c, train_data, test_data, torch.contiguous_format) for c in configs]
     started = time.perf_counter()
     steps = feeds[0].steps_per_epoch
-    stack = Stack(configs, device, config.epochs * steps, None, (config.warmup_epochs or 0) * steps)
+    stack = Stack(
+        configs, device, config.epochs * steps, None, (config.warmup_epochs or 0) * steps, graphs
+    )
     prepare_s = time.perf_counter() - started
     paths = list(checkpoints) if checkpoints is not None else [None] * len(configs)
     resumable = [checkpoint_epoch(p, c, data_fingerprint) > 0 for p, c in zip(paths, configs)]
