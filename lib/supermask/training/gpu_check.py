@@ -248,6 +248,16 @@ def agreement(
     }
 
 
+def _measured(fn, *args, **kwargs) -> dict:
+    """``fn``'s measurement, or the error that stopped it: one failure leaves the others."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:
+        log.warning("%s failed: %s: %s", fn.__name__, type(error).__name__, error)
+        first_line = (str(error).splitlines() or [""])[0]
+        return {"error": f"{type(error).__name__}: {first_line}"}
+
+
 def run_check(
     out_dir: str | Path,
     device: torch.device | None = None,
@@ -255,17 +265,25 @@ def run_check(
     stack_sizes: tuple[int, ...] = STACK_SIZES,
 ) -> dict:
     """Everything above on ``device`` (CUDA when there is one), written to
-    ``<out_dir>/<host>-gpu-check.json``; the report."""
+    ``<out_dir>/<host>-gpu-check.json`` after each measurement (a check cut short keeps what
+    it measured); the report."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     set_matmul_precision(device)
     started = time.perf_counter()
-    report = {
+    report: dict = {
         "host": socket.gethostname().split(".")[0],
         "device": provenance.device_name(device),
         "git_commit": provenance.git_commit(),
         "versions": provenance.versions(),
         "cuda": device.type == "cuda",
     }
+    path = Path(out_dir) / f"{report['host']}-gpu-check.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        report["check_s"] = time.perf_counter() - started
+        atomic_write_json(report, path)
+
     if device.type != "cuda":
         report["skipped"] = "no CUDA device: step times, stacks and the host-wait check skipped"
         report["agreement"] = [
@@ -274,27 +292,32 @@ def run_check(
             )
         ]
     else:
-        report["sync_free_epoch"] = sync_free(device)
+        report["sync_free_epoch"] = _measured(sync_free, device)
         report["timings"] = {}
         for model in models:
             for precision in ("fp32", "bf16"):
                 entry = {
-                    "single": time_single(model, precision, device),
-                    "single_graphed": time_single(model, precision, device, graphs=True),
+                    "single": _measured(time_single, model, precision, device),
+                    "single_graphed": _measured(time_single, model, precision, device, graphs=True),
+                    "stacks": [],
                 }
-                entry["stacks"] = [
-                    time_stack(model, precision, size, device) for size in stack_sizes
-                ]
                 report["timings"][f"{model}-{precision}"] = entry
+                for size in stack_sizes:
+                    stack = _measured(time_stack, model, precision, size, device)
+                    entry["stacks"].append({"stack_size": size, **stack})
+                    save()
                 log.info("%s %s: %s", model, precision, entry)
-        report["agreement"] = [agreement(model, device) for model in models]
-        report["graph_agreement"] = [graph_agreement(model, device) for model in models]
-    report["check_s"] = time.perf_counter() - started
-    path = Path(out_dir) / f"{report['host']}-gpu-check.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(report, path)
+        report["agreement"] = [_measured(agreement, model, device) for model in models]
+        save()
+        report["graph_agreement"] = [_measured(graph_agreement, model, device) for model in models]
+    save()
     report["path"] = str(path)
     return report
+
+
+def _ms(entry: dict, key: str, unit: str = "ms/step") -> str:
+    """``entry[key]`` seconds as milliseconds, or the error that stopped its measurement."""
+    return f"error ({entry['error']})" if "error" in entry else f"{entry[key] * 1e3:.2f} {unit}"
 
 
 def format_report(report: dict) -> str:
@@ -305,20 +328,21 @@ def format_report(report: dict) -> str:
     if "sync_free_epoch" in report:
         lines.append(f"epoch without a host wait: {report['sync_free_epoch']}")
     for name, entry in report.get("timings", {}).items():
-        single = entry["single"]
+        single, graphed = entry["single"], entry["single_graphed"]
         stacks = ", ".join(
-            f"N={s['stack_size']}: {s['run_step_s'] * 1e3:.2f} ms/run-step "
-            f"({s['epochs_per_s']:.2f} epochs/s)"
+            f"N={s['stack_size']}: {_ms(s, 'run_step_s', 'ms/run-step')}"
+            + (f" ({s['epochs_per_s']:.2f} epochs/s)" if "error" not in s else "")
             for s in entry["stacks"]
         )
-        graphed = entry["single_graphed"]
+        captured = "error" in graphed or graphed.get("graph_captured")
         lines.append(
-            f"{name}: single {single['step_s'] * 1e3:.2f} ms/step "
-            f"({single['epoch_s']:.2f} s/epoch), graphed {graphed['step_s'] * 1e3:.2f} ms/step"
-            f"{'' if graphed.get('graph_captured') else ' (capture failed: eager)'}; "
-            f"stacked {stacks}"
+            f"{name}: single {_ms(single, 'step_s')}, graphed {_ms(graphed, 'step_s')}"
+            f"{'' if captured else ' (capture failed: eager)'}; stacked {stacks}"
         )
     for a in report["agreement"]:
+        if "error" in a:
+            lines.append(f"stack vs single twins: error ({a['error']})")
+            continue
         lines.append(
             f"stack of {a['stack_size']} {a['model']} vs single twins, {a['steps']} "
             f"{a['dtype']} steps: {a['bits_differing_last_step']} of {a['mask_bits']} "
@@ -326,6 +350,9 @@ def format_report(report: dict) -> str:
             f"max relative score error {a['max_relative_score_error']:.1e}"
         )
     for g in report.get("graph_agreement", []):
+        if "error" in g:
+            lines.append(f"graphed vs eager: error ({g['error']})")
+            continue
         lines.append(
             f"{g['model']} graphed vs eager, {g['steps']} fp32 steps: {g['bits_differing']} of "
             f"{g['mask_bits']} mask bits differ, max relative score error "
