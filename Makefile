@@ -115,17 +115,19 @@ report: setup
 
 # A detached campaign worker that survives the terminal (python -m supermask worker --detach,
 # docs/WORKERS.md): trains the lines of CAMPAIGN (a file of "<figure> <only JSON>" lines, e.g.
-# campaigns/fig6-short.txt), or one FIG with ONLY, in order, at PROFILE, with THREADS threads,
-# from a frozen worktree of HEAD (.campaign/<commit>); follow it in logs/. Start it again to resume
-# (runs continue from their last epoch checkpoint); a second worker started beside it takes the
-# next free run. A bad file is refused (exit 2) before anything starts.
+# campaigns/fig6-short.txt), or one FIG with ONLY, in order, with THREADS threads, from a frozen
+# worktree of HEAD (.campaign/<commit>); follow it in logs/. A campaign file names its profile
+# (its 'profile' line); PROFILE, if given, must agree; FIG runs at PROFILE. Start it again to
+# resume (runs continue from their last epoch checkpoint); a second worker started beside it
+# takes the next free run. A bad file is refused (exit 2) before anything starts.
 THREADS ?= 1
+CAMPAIGN_PROFILE = $(if $(filter file,$(origin PROFILE)),,--profile "$(PROFILE)")
 campaign: setup
 	@mkdir -p logs
-	@if [ -n "$(FIG)" ]; then echo '$(FIG) $(ONLY)' > logs/campaign-$(FIG).txt; fi
+	@if [ -n "$(FIG)" ]; then printf 'profile %s\n%s %s\n' '$(PROFILE)' '$(FIG)' '$(ONLY)' > logs/campaign-$(FIG).txt; fi
 	@test -n "$(FIG)$(CAMPAIGN)" || { echo "campaign: give CAMPAIGN=<file> or FIG=<figure>" >&2; exit 2; }
 	@$(PY) -m supermask worker "$(abspath $(if $(FIG),logs/campaign-$(FIG).txt,$(CAMPAIGN)))" \
-	    --detach --profile "$(PROFILE)" --threads $(THREADS) --results "$(RESULTS)" \
+	    --detach $(CAMPAIGN_PROFILE) --threads $(THREADS) --results "$(RESULTS)" \
 	    --figures "$(FIGURES_DIR)" --data-dir "$(DATA_DIR)"
 
 # A GPU lent for minutes (lib/supermask/runs/offload.py): `make offload CAMPAIGN=campaigns/x.txt`
@@ -135,7 +137,7 @@ campaign: setup
 # bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store.
 RUNS ?= campaigns/gpu-fig3-short.txt
 offload: setup
-	@if [ -n "$(CAMPAIGN)" ]; then $(PY) -m supermask campaign "$(CAMPAIGN)" --profile "$(PROFILE)" \
+	@if [ -n "$(CAMPAIGN)" ]; then $(PY) -m supermask campaign "$(CAMPAIGN)" $(CAMPAIGN_PROFILE) \
 	    --results "$(RESULTS)" --data-dir "$(DATA_DIR)" --runs-file .offload/runs.txt >/dev/null; fi
 	$(PY) -m supermask.runs.offload pack --runs $(if $(CAMPAIGN),.offload/runs.txt,$(RUNS)) \
 	    --out .offload --results "$(RESULTS)" --data-dir "$(DATA_DIR)"

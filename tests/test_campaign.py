@@ -210,6 +210,8 @@ def test_runs_are_numbered_in_training_order_across_lines(tmp_path):
             'fig3 {"modle": ["conv2"]}',
             "c.txt:2: the part after 'fig3': unknown field 'modle'; valid: ",
         ),
+        ("profile long", "c.txt:2: unknown profile 'long'; valid: smoke, short, paper"),
+        ("profile short\nprofile paper", "c.txt:3: a second profile line; a campaign has one"),
     ],
 )
 def test_bad_campaign_line_is_refused_naming_the_line(line, message, tmp_path, capsys):
@@ -471,3 +473,25 @@ def test_a_campaign_becomes_a_runs_file_for_a_lent_gpu(tmp_path, tiny_data_dir, 
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--runs-file", str(tmp_path / "file" / "runs.txt")])
     assert exit_.value.code == 2 and "--runs-file" in capsys.readouterr().err
+
+
+def test_a_campaign_runs_at_the_profile_its_file_names(tmp_path, tiny_data_dir, capsys):
+    """A campaign file's 'profile' line decides where its runs are looked up and trained; a
+    --profile that contradicts it is refused, before anything is written."""
+    from supermask.runs.offload import read_runs
+
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('# a comment\nprofile short\nfig6 {"model": ["conv2"], "k": [0.1]}\n')
+    runs = tmp_path / "runs.txt"
+    argv = ["campaign", str(campaign), "--results", str(tmp_path), "--data-dir", str(tiny_data_dir)]
+    assert main([*argv, "--runs-file", str(runs)]) == 0
+    assert {c.epochs for c in read_runs(runs)} == {20}  # short's, not the paper's 100
+    assert all(line.startswith("short ") for line in runs.read_text().splitlines())
+    runs.unlink()
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--profile", "paper", "--runs-file", str(runs)])
+    assert exit_.value.code == 2 and not runs.exists()
+    assert "is a campaign at profile short; --profile paper contradicts it" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, "--profile", "short"]) == 0

@@ -205,7 +205,12 @@ def _parser() -> argparse.ArgumentParser:
         "measured (resumed runs at their own latest epochs). Reads only.",
     )
     c.add_argument("file", help="campaign file, e.g. campaigns/conv2-paper.txt")
-    c.add_argument("--profile", default="paper", choices=list(PROFILES))
+    c.add_argument(
+        "--profile",
+        default=None,
+        choices=list(PROFILES),
+        help="the campaign's profile (default: its file's 'profile' line, else paper)",
+    )
     _add_results_option(c)
     c.add_argument(
         "--data-dir",
@@ -238,7 +243,12 @@ def _parser() -> argparse.ArgumentParser:
         "logs/. See docs/WORKERS.md.",
     )
     w.add_argument("file", help="campaign file, e.g. campaigns/fig6-short.txt")
-    w.add_argument("--profile", default="short", choices=list(PROFILES))
+    w.add_argument(
+        "--profile",
+        default=None,
+        choices=list(PROFILES),
+        help="the campaign's profile (default: its file's 'profile' line, else short)",
+    )
     _add_results_option(w)
     w.add_argument("--figures", default="figures", help="where plots go (default: ./figures)")
     w.add_argument(
@@ -576,11 +586,12 @@ def _status(parser: argparse.ArgumentParser, args) -> int:
 
 def _campaign(parser: argparse.ArgumentParser, args) -> int:
     from . import worker
-    from .runs.campaign import campaign_table, read_campaign, to_markdown
+    from .runs.campaign import campaign_table, read_campaign, resolve_profile, to_markdown
 
     root = _results_dir(args)
     try:
         runs = read_campaign(args.file)
+        args.profile = resolve_profile(args.file, args.profile, "paper")
     except ValueError as error:
         parser.error(str(error))
     if args.threads < 1:
@@ -625,11 +636,16 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
 
 def _worker(parser: argparse.ArgumentParser, args) -> int:
     from . import worker
+    from .runs.campaign import resolve_profile
 
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     root = _results_dir(args)
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+    try:
+        args.profile = resolve_profile(args.file, args.profile, "short")
+    except ValueError as error:
+        parser.error(str(error))
     if not args.detach:
         try:
             return worker.work(args.file, args.profile, root, args.figures, data_dir)

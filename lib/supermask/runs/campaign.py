@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Profile
+from ..config import PROFILES, Profile
 from ..names import percent, run_name
 from ..provenance import REPO_DIR, device_label
 from ..registry import FIGURES
@@ -19,10 +19,12 @@ from .tables import epoch_seconds, milestone_epochs
 
 __all__ = [
     "CampaignRun",
+    "campaign_profile",
     "campaign_table",
     "figure_notebooks",
     "figure_targets",
     "read_campaign",
+    "resolve_profile",
     "to_markdown",
 ]
 
@@ -45,10 +47,8 @@ class CampaignRun:
     only: dict[str, list]
 
 
-def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
-    """The lines ``<figure> <only JSON>`` of a campaign file, in order (``#`` starts a comment).
-    A bad line raises ValueError naming the file, the line and what is valid."""
-    path = Path(path)
+def _lines(path: Path) -> list[tuple[int, str, str]]:
+    """(line number, first word, the rest) of each line that is not blank or a comment."""
     if not path.is_file():
         raise ValueError(f"campaign file {path} does not exist")
     try:
@@ -57,13 +57,54 @@ def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
         raise ValueError(
             f"campaign file {path} is not text: expected lines '<figure> <only JSON>'"
         ) from None
+    found = []
+    for number, line in enumerate(lines, 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, rest = (line.split(None, 1) + [""])[:2]
+            found.append((number, word, rest))
+    return found
+
+
+def campaign_profile(path: str | os.PathLike) -> str | None:
+    """The profile a campaign file names in its ``profile <name>`` line (None without one):
+    the profile its runs are trained and looked up at."""
+    path = Path(path)
+    named = [(number, text.strip()) for number, word, text in _lines(path) if word == "profile"]
+    if len(named) > 1:
+        raise ValueError(f"{path}:{named[1][0]}: a second profile line; a campaign has one")
+    for number, name in named:
+        if name not in PROFILES:
+            raise ValueError(
+                f"{path}:{number}: unknown profile {name!r}; valid: {', '.join(PROFILES)}"
+            )
+        return name
+    return None
+
+
+def resolve_profile(path: str | os.PathLike, asked: str | None, default: str) -> str:
+    """The profile to run a campaign at: the file's own (``asked``, if given, must agree),
+    else ``asked``, else ``default``."""
+    named = campaign_profile(path)
+    if named is not None and asked is not None and asked != named:
+        raise ValueError(
+            f"{path} is a campaign at profile {named}; --profile {asked} contradicts it "
+            "(leave --profile out)"
+        )
+    return named or asked or default
+
+
+def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:
+    """The lines ``<figure> <only JSON>`` of a campaign file, in order (``#`` starts a comment;
+    a ``profile <name>`` line names the campaign's profile, :func:`campaign_profile`). A bad
+    line raises ValueError naming the file, the line and what is valid."""
+    path = Path(path)
+    campaign_profile(path)
     figures = figure_targets()
     runs = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
+    for number, figure, text in _lines(path):
+        if figure == "profile":
             continue
-        figure, text = (line.split(None, 1) + [""])[:2]  # split as the worker's `read` does
         where = f"{path}:{number}"
         if figure not in figures:
             raise ValueError(f"{where}: unknown figure {figure!r}; valid: {', '.join(figures)}")
