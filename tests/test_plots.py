@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from supermask.figures import plots
 
@@ -454,3 +455,25 @@ def test_points_far_below_the_others_sit_on_the_bottom_edge_with_their_accuracy(
     assert printed.count("\u219310.2") == 2, printed
     assert list(fig.axes[0].get_xticks()) == [10, 50, 90]
     assert plots.figure_problems(fig) == []
+
+
+@pytest.mark.parametrize(
+    "lowest, cut", [(14.0, False), (5.0, True)], ids=["held-by-the-room", "below-it"]
+)
+def test_a_point_is_cut_to_the_bottom_edge_only_when_it_lies_below_the_axis(lowest, cut):
+    """Catches Figure 6's Conv6 N_k k = 0.1 (13.7 %) drawn twice, once in place and once on
+    the bottom edge as '13.7 below the axis', because the room made below the others for cut
+    points held it: a point is cut only if the axis drawn does not reach it."""
+    import matplotlib.pyplot as plt
+
+    runs = _runs()
+    finished = runs["status"] == "finished"
+    values = [lowest, 25, 45, 53, 54, 60, 66, 72, 74, 76, 78, 79]
+    runs.loc[finished, "test_acc"] = [v / 100 for v in values]
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    bottom = fig.axes[0].get_ylim()[0]
+    printed = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_text()[:1] == "\u2193"]
+    assert printed == ([f"\u2193{lowest:.1f}"] if cut else []), printed
+    assert (lowest < bottom) == cut, (lowest, bottom)
+    assert bottom < 25  # the next point up is always in place
+    plt.close("all")

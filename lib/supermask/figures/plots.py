@@ -81,7 +81,7 @@ def accuracy_curves(
     )
     means = finished.groupby([panel, hue, x], sort=False)["test_acc"].mean() * 100
     levels = dense.groupby([panel, "optimizer"])["test_acc"].mean() * 100
-    floor = _low_outlier_fence(pd.concat([means, levels]))
+    floor, limits = _accuracy_axis(pd.concat([means, levels]))
     noted = False  # a "runs not run yet" note sits at the bottom of some panel
     at_chance = False  # some point's runs did not leave chance (drawn open)
     below = False  # some point sits on the bottom edge, below the axis' range
@@ -198,9 +198,7 @@ def accuracy_curves(
                 noted = True
         ax.set_title(value_name(panel, name))
         ax.set_xlabel(xlabel)
-    _accuracy_range(
-        axes[0][0], [v for v in [*means, *levels] if floor is None or v >= floor], below
-    )
+    axes[0][0].set_ylim(*limits)
     if at_chance:  # one legend entry says what an open marker means
         axes[0][0].plot(
             [],
@@ -239,6 +237,27 @@ def _low_outlier_fence(accuracies: pd.Series) -> float | None:
     return low - max(1.5 * (high - low), 10.0)
 
 
+def _accuracy_axis(accuracies: pd.Series) -> tuple[float | None, tuple[float, float]]:
+    """(floor, limits) of the accuracy axis (%): the limits span the points with room around
+    them, and below them where points far below the others (:func:`_low_outlier_fence`) are
+    cut to the bottom edge; the floor is that edge, below which a point is cut (None: none
+    is). A point the room below would hold is drawn in place, not cut; 0-100 where nothing is
+    drawn, the scale an accuracy has, rather than matplotlib's 0-1."""
+    values = accuracies.dropna().to_numpy()
+    if not len(values):
+        return None, (0.0, 100.0)
+    fence = _low_outlier_fence(accuracies)
+    cut = values < fence if fence is not None else values < -math.inf
+    while True:  # uncut the points the room left below the others holds, until none is left
+        low, high = values[~cut].min(), values[~cut].max()
+        pad = max(0.08 * (high - low), 1.0)
+        bottom = low - pad - (0.2 * (high - low) if cut.any() else 0.0)
+        still = cut & (values < bottom)
+        if (still == cut).all():
+            return (bottom if cut.any() else None), (bottom, high + pad)
+        cut = still
+
+
 def _on_bottom_edge(ax: plt.Axes, x: float, accuracy: float, look, stacked: int) -> None:
     """A point below the axis' range: its marker on the bottom edge (nudged sideways where
     another one sits at the same x), its accuracy printed beside it, both in its look."""
@@ -269,18 +288,6 @@ def _on_bottom_edge(ax: plt.Axes, x: float, accuracy: float, look, stacked: int)
         zorder=6,
         bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
     )
-
-
-def _accuracy_range(ax: plt.Axes, accuracies: list[float], cut: bool) -> None:
-    """The accuracy axis over ``accuracies`` (%), with room around them, and below them where
-    points are ``cut`` to the bottom edge (their printed values); 0-100 where nothing is drawn,
-    the scale an accuracy has, rather than matplotlib's 0-1."""
-    if not accuracies:
-        ax.set_ylim(0, 100)
-        return
-    low, high = min(accuracies), max(accuracies)
-    pad = max(0.08 * (high - low), 1.0)
-    ax.set_ylim(low - pad - (0.2 * (high - low) if cut else 0), high + pad)
 
 
 def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
