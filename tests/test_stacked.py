@@ -253,3 +253,29 @@ def test_a_member_that_diverges_stops_alone(monkeypatch):
     assert kept.status == "finished" and kept.epochs_run == 2
     assert [e["loss"] for e in kept.history] == [e["loss"] for e in alone.history]
     assert kept.test_acc == alone.test_acc
+
+
+def test_a_float32_stack_trains_within_the_seed_noise_of_its_single_twins():
+    """In float32 a member leaves its twin only by rounding (masks flip one at a time, later):
+    its first epoch's loss is its twin's to 1e-4, and its final accuracy is nearer its twin's
+    than the seeds are to each other. Catches a stack that mixes its members' data orders,
+    optimiser states or schedules, which moves the first epoch by far more."""
+    from supermask.training.cifar10 import train
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (512,), generator=generator)
+    shifted = torch.randint(0, 128, (512, 3, 32, 32), generator=generator) + 12 * labels.view(
+        -1, 1, 1, 1
+    )
+    data = ImageTensors(shifted.clamp(0, 255).to(torch.uint8), labels)  # a learnable task
+    configs = [
+        RunConfig(model="conv2", method="edge-popup", width=0.25, seed=s, epochs=3, batch_size=32)
+        for s in (0, 1, 2)
+    ]
+    alone = [train(c, data, data, "cpu", progress=False) for c in configs]
+    stacked = train_stack(configs, data, data, torch.device("cpu"))
+    spread = max(o.test_acc for o in alone) - min(o.test_acc for o in alone)
+    assert spread > 0.05
+    for single, member in zip(alone, stacked):
+        assert member.history[0]["loss"] == pytest.approx(single.history[0]["loss"], rel=1e-4)
+        assert abs(member.test_acc - single.test_acc) < spread / 2
