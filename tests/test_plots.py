@@ -91,6 +91,10 @@ def test_learning_curve_panels_keep_the_papers_order_whichever_run_lands_first()
         "Kaiming normal",
         "signed Xavier constant",
     ]
+    empty = [
+        ax.get_title() for ax in fig.axes if [t.get_text() for t in ax.texts] == ["not run yet"]
+    ]
+    assert len(empty) == 3 and "Conv2, signed Xavier constant" in empty[0], empty  # no curve yet
 
 
 def test_learning_curves_give_every_method_its_own_line():

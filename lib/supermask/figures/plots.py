@@ -419,6 +419,17 @@ def learning_curves(
                 markersize=4,
                 label=label(run.iloc[0].to_dict()),
             )
+        if here.empty:  # a cell of the grid whose runs are still to come
+            ax.text(
+                0.5,
+                0.5,
+                "not run yet",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="grey",
+                fontsize=12,
+            )
         if not columns or ax.get_subplotspec().is_last_row():
             ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
