@@ -264,3 +264,24 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     )
     assert "--workers 0" in capsys.readouterr().err
     assert not (tmp_path / "home").exists() and not (tmp_path / "o").exists()
+
+
+def test_a_lease_checks_then_trains_and_a_check_that_overruns_costs_the_runs_nothing(
+    bundle, tmp_path, capsys
+):
+    """One command spends a lent GPU: the check in a process of its own (stopped here at a
+    limit it cannot meet), then the bundle's runs, and a summary last. A wrong bundle is
+    refused before the check spends any of the lease."""
+    from supermask.runs import lease
+
+    summary = lease.lease(bundle, tmp_path / "out", deadline_s=300, device="cpu", check_s=0.5)
+    assert summary["check"]["ended"] == "stopped at its limit of 0.5 s"
+    assert summary["runs"]["finished"] == 2
+    assert (tmp_path / "out" / "runs.tar.gz").exists()
+    assert json.loads((tmp_path / "out" / "lease.json").read_text())["runs"]["finished"] == 2
+    printed = lease.format_summary(summary)
+    assert printed.startswith("gpu check: stopped at its limit of 0.5 s after ")
+    assert "runs: 2 of 2 finished" in printed
+    assert lease.main([str(tmp_path / "nothing"), "--out", str(tmp_path / "out2")]) == 2
+    assert "nothing/manifest.json does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()

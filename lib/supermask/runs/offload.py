@@ -242,6 +242,26 @@ def _archive(results_dir: Path, out: Path) -> int:
     return len(finished)
 
 
+def read_bundle(bundle: str | os.PathLike) -> dict:
+    """The bundle's manifest, checked, and checked to be packed from this copy's library; an
+    ``OffloadError`` that says what is wrong, before anything is trained."""
+    path = Path(bundle) / _MANIFEST
+    if not path.is_file():
+        raise OffloadError(f"{path} does not exist: give the folder make offload packed")
+    try:
+        manifest = check_manifest(json.loads(path.read_text()), str(path))
+    except ValueError as error:
+        raise OffloadError(f"{path}: {error}") from None
+    packed, here = manifest.get("library_sha256"), library_digest()
+    if packed is not None and packed != here:
+        raise OffloadError(
+            f"this copy's library (SHA-256 {here[:12]}) is not the one packed at "
+            f"commit {manifest['commit'][:12]} ({packed[:12]}): its runs would "
+            "record a commit they were not trained at; nothing was trained"
+        )
+    return manifest
+
+
 def train(
     bundle: str | os.PathLike,
     out: str | os.PathLike,
@@ -270,19 +290,7 @@ def train(
         raise OffloadError(str(error)) from None
     if not isinstance(deadline_s, (int, float)) or not math.isfinite(deadline_s) or deadline_s <= 0:
         raise OffloadError(f"--deadline-s {deadline_s!r}: give a positive number of seconds")
-    try:
-        manifest = check_manifest(
-            json.loads((bundle / _MANIFEST).read_text()), str(bundle / _MANIFEST)
-        )
-    except ValueError as error:
-        raise OffloadError(f"{bundle / _MANIFEST}: {error}") from None
-    packed, here = manifest.get("library_sha256"), library_digest()
-    if packed is not None and packed != here:
-        raise OffloadError(
-            f"this copy's library (SHA-256 {here[:12]}) is not the one packed at "
-            f"commit {manifest['commit'][:12]} ({packed[:12]}): its runs would "
-            "record a commit they were not trained at; nothing was trained"
-        )
+    manifest = read_bundle(bundle)
     work = Path(work_dir or tempfile.mkdtemp(prefix="offload-"))
     data_dir, results_dir = work / "data" / "cifar10", work / "results"
     _unpack_data(bundle, data_dir)

@@ -339,7 +339,7 @@ def format_report(report: dict) -> str:
             f"{name}: single {_ms(single, 'step_s')}, graphed {_ms(graphed, 'step_s')}"
             f"{'' if captured else ' (capture failed: eager)'}; stacked {stacks}"
         )
-    for a in report["agreement"]:
+    for a in report.get("agreement", []):
         if "error" in a:
             lines.append(f"stack vs single twins: error ({a['error']})")
             continue
