@@ -131,14 +131,16 @@ campaign: setup
 	    --figures "$(FIGURES_DIR)" --data-dir "$(DATA_DIR)"
 
 # A GPU lent for minutes (lib/supermask/runs/offload.py): `make offload CAMPAIGN=campaigns/x.txt`
-# (or RUNS=<runs file>) packs the unfinished runs, the commit and CIFAR-10 into .offload/ (about
-# 60 MB); copy the checkout and .offload/ there and run
-# `python3 -m supermask.runs.offload train .offload --out OUT --deadline-s 540`;
+# (several files, in order: CAMPAIGN="a.txt b.txt"; or RUNS=<runs file>) packs the unfinished
+# runs, the commit and CIFAR-10 into .offload/ (about 60 MB); copy the checkout and .offload/
+# there and run `python3 -m supermask.runs.lease .offload --out OUT --deadline-s 540`;
 # bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store.
 RUNS ?= campaigns/gpu-fig3-short.txt
 offload: setup
-	@if [ -n "$(CAMPAIGN)" ]; then $(PY) -m supermask campaign "$(CAMPAIGN)" $(CAMPAIGN_PROFILE) \
-	    --results "$(RESULTS)" --data-dir "$(DATA_DIR)" --runs-file .offload/runs.txt >/dev/null; fi
+	@if [ -n "$(CAMPAIGN)" ]; then rm -f .offload/runs.txt; for campaign in $(CAMPAIGN); do \
+	    $(PY) -m supermask campaign "$$campaign" $(CAMPAIGN_PROFILE) --results "$(RESULTS)" \
+	    --data-dir "$(DATA_DIR)" --runs-file .offload/one-campaign.txt >/dev/null || exit 2; \
+	    cat .offload/one-campaign.txt >> .offload/runs.txt; done; rm -f .offload/one-campaign.txt; fi
 	$(PY) -m supermask.runs.offload pack --runs $(if $(CAMPAIGN),.offload/runs.txt,$(RUNS)) \
 	    --out .offload --results "$(RESULTS)" --data-dir "$(DATA_DIR)"
 
