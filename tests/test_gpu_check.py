@@ -50,3 +50,42 @@ def test_a_measurement_that_fails_is_reported_and_the_others_stand():
     assert "single 2.00 ms/step, graphed error (RuntimeError: capture)" in printed
     assert "N=4: 0.50 ms/run-step (5.10 epochs/s), N=10: error (OutOfMemoryError" in printed
     assert "graphed vs eager: error (ValueError: CUDA graphs need a CUDA device" in printed
+
+
+def test_the_readme_quotes_the_newest_cuda_check_and_what_figure_3_would_take(tmp_path):
+    """The README's GPU paragraph is generated: from the newest check that ran on CUDA (a CPU
+    check says nothing of a GPU), Figure 3's paper grid costed at the stacked run-step time."""
+    from supermask.config import RunConfig
+    from supermask.training.gpu_check import latest_cuda_report, readme_paragraph
+
+    assert "No GPU has measured this code yet" in readme_paragraph(None, [])
+    timing = {"step_s": 0.002, "images_per_s": 64000.0, "epoch_s": 0.8}
+    stacks = [
+        {"stack_size": 4, "run_step_s": 0.001, "images_per_s": 128000.0},
+        {"stack_size": 10, "run_step_s": 0.0005, "images_per_s": 256000.0},
+    ]
+    report = {
+        "device": "NVIDIA H100",
+        "git_commit": "abcdef0123",
+        "measured_at": "2026-12-08T10:00:00+0000",
+        "cuda": True,
+        "timings": {
+            "conv4-bf16": {"single": timing, "single_graphed": timing, "stacks": stacks},
+        },
+    }
+    (tmp_path / "old-gpu-check.json").write_text(
+        json.dumps({**report, "measured_at": "2026-12-01T00:00:00+0000", "device": "older"})
+    )
+    (tmp_path / "vm-gpu-check.json").write_text(json.dumps({"cuda": False, "device": "cpu"}))
+    (tmp_path / "new-gpu-check.json").write_text(json.dumps(report))
+    assert latest_cuda_report(tmp_path)["device"] == "NVIDIA H100"
+    conv4 = [RunConfig(model="conv4", seed=s, epochs=100, precision="bf16") for s in range(100)]
+    text = readme_paragraph(report, conv4)
+    assert "on NVIDIA H100 (commit abcdef0, 2026-12-08)" in text
+    assert "2.00 ms alone, 2.00 ms replayed from a CUDA graph" in text
+    assert "0.50 ms per run in a stack of 10 (256,000 images/s)" in text
+    # 100 runs x 100 epochs x 391 steps x 0.5 ms = 1955 s
+    assert "(100 runs of 100 epochs) would take about 0.5 GPU-hours" in text
+    assert "scaled from Conv4" not in text
+    conv6 = RunConfig(model="conv6", epochs=100, precision="bf16")
+    assert "Conv6 and Conv8 scaled from Conv4" in readme_paragraph(report, [*conv4, conv6])

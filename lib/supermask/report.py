@@ -508,6 +508,26 @@ def readme_with_fresh_clone(readme: str, root: str | Path = ".") -> str:
     return readme[:start] + "\n" + readme_paragraph(record) + "\n" + readme[end:]
 
 
+GPU_START = "<!-- gpu: make report writes this paragraph -->"
+
+
+def readme_with_gpu(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with the paragraph after the GPU marker replaced by what the newest CUDA
+    ``make gpu-check`` measured (results/bench/*-gpu-check.json) and what Figure 3 at the paper
+    protocol would take at that speed."""
+    from .notebooks.grid import notebook_grid
+    from .training.gpu_check import latest_cuda_report, readme_paragraph
+
+    if GPU_START not in readme:
+        return readme
+    root = Path(root)
+    grid = list(dict.fromkeys(c for _, c in notebook_grid("fig3", "paper", root / "results")))
+    paragraph = readme_paragraph(latest_cuda_report(root / "results" / "bench"), grid)
+    start = readme.index(GPU_START) + len(GPU_START)
+    end = readme.index(README_END, start)
+    return readme[:start] + "\n" + paragraph + "\n" + readme[end:]
+
+
 PROTOCOL_START = "<!-- protocol table: make report writes this table -->"
 
 
@@ -568,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             readme_with_status,
             readme_with_low_k,
             readme_with_fresh_clone,
+            readme_with_gpu,
         ):
             text = fill(text, root)
         files[readme] = text

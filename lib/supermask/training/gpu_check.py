@@ -14,6 +14,7 @@ in float64 at a tiny width on the CPU, and writes what it measured; the test sui
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
 import time
@@ -33,7 +34,15 @@ from .loop import Feed, Processes, _epoch_steps, _Run, _start, build
 from .methods import get_method
 from .stacked import Stack, Stacked
 
-__all__ = ["agreement", "graph_agreement", "run_check", "time_single", "time_stack"]
+__all__ = [
+    "agreement",
+    "graph_agreement",
+    "latest_cuda_report",
+    "readme_paragraph",
+    "run_check",
+    "time_single",
+    "time_stack",
+]
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +285,7 @@ def run_check(
         "git_commit": provenance.git_commit(),
         "versions": provenance.versions(),
         "cuda": device.type == "cuda",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     path = Path(out_dir) / f"{report['host']}-gpu-check.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -360,6 +370,99 @@ def format_report(report: dict) -> str:
             f"{'' if g['graph_captured'] else ' (capture failed)'}"
         )
     return "\n".join(lines)
+
+
+def latest_cuda_report(bench_dir: str | Path) -> dict | None:
+    """The newest report of a check that ran on CUDA under ``bench_dir``, or None."""
+    reports = []
+    for path in Path(bench_dir).glob("*-gpu-check.json"):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if report.get("cuda") and report.get("timings"):
+            reports.append(report)
+    return max(reports, key=lambda r: r.get("measured_at", "")) if reports else None
+
+
+def _run_epoch_s(report: dict, config: RunConfig, stack: int) -> tuple[float, bool] | None:
+    """Seconds of one run's epoch of ``config`` in a stack of ``stack`` (or the largest measured
+    below it) in the report, and whether it was scaled from another model by training GFLOP
+    per image (the report times Conv2 and Conv4 only)."""
+    from .bench import training_gflop_per_image
+
+    def measured(model: str) -> float | None:
+        entry = report["timings"].get(f"{model}-{config.precision}", {})
+        stacks = [s for s in entry.get("stacks", []) if "error" not in s]
+        fitting = [s for s in stacks if s["stack_size"] <= stack] or stacks
+        if not fitting:
+            return None
+        best = max(fitting, key=lambda s: s["stack_size"])
+        return best["run_step_s"]
+
+    steps = -(-CIFAR10_TRAIN // config.batch_size)
+    own = measured(config.model)
+    if own is not None:
+        return own * steps * config.width**2, False
+    for model in ("conv4", "conv2"):
+        other = measured(model)
+        if other is not None:
+            ratio = training_gflop_per_image(config.model) / training_gflop_per_image(model)
+            return other * ratio * steps * config.width**2, True
+    return None
+
+
+def readme_paragraph(report: dict | None, figure3_paper: list[RunConfig], stack: int = 10) -> str:
+    """What the README says of the GPU engine: the newest CUDA check's step times and what
+    Figure 3 at the paper protocol (``figure3_paper``, its grid) would take on that card."""
+    if report is None:
+        return (
+            "No GPU has measured this code yet: the first lent GPU runs `make gpu-check` "
+            "(through `python -m supermask.runs.lease`, docs/RUNNING.md), and this paragraph "
+            "then gives its step times and what Figure 3 at the paper protocol takes on it."
+        )
+    conv4 = report["timings"].get("conv4-bf16", {})
+
+    def ms(entry: dict) -> str:
+        return "failed" if "error" in entry else f"{entry['step_s'] * 1e3:.2f} ms"
+
+    parts = []
+    if conv4:
+        stacked = [
+            s for s in conv4.get("stacks", []) if s["stack_size"] == stack and "error" not in s
+        ]
+        parts.append(
+            f"a Conv4 edge-popup step in bf16 took {ms(conv4['single'])} alone, "
+            f"{ms(conv4['single_graphed'])} replayed from a CUDA graph"
+            + (
+                f", and {stacked[0]['run_step_s'] * 1e3:.2f} ms per run in a stack of {stack} "
+                f"({stacked[0]['images_per_s']:,.0f} images/s)"
+                if stacked
+                else ""
+            )
+        )
+    seconds, scaled, unknown = 0.0, False, 0
+    for config in figure3_paper:
+        per_epoch = _run_epoch_s(report, config, stack)
+        if per_epoch is None:
+            unknown += 1
+            continue
+        seconds += per_epoch[0] * config.epochs
+        scaled |= per_epoch[1]
+    cost = (
+        f"Figure 3 at the paper protocol ({len(figure3_paper)} runs of "
+        f"{max(c.epochs for c in figure3_paper)} epochs) would take about "
+        f"{seconds / 3600:.1f} GPU-hours of training steps on it in stacks of {stack}"
+        + (" (Conv6 and Conv8 scaled from Conv4 by their training GFLOP)" if scaled else "")
+        + (f", {unknown} runs not estimated" if unknown else "")
+        + " (per-epoch evaluation not counted)"
+    )
+    return (
+        f"Measured by `make gpu-check` on {report['device']} (commit {report['git_commit'][:7]}"
+        f"{', ' + report['measured_at'][:10] if report.get('measured_at') else ''}): "
+        + "; ".join(parts)
+        + f". {cost}."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
