@@ -140,6 +140,11 @@ def test_data_that_decodes_otherwise_trains_nothing(bundle, tmp_path):
     with pytest.raises(offload.OffloadError, match="not 000000000000 as where it was packed"):
         offload.train(bundle, tmp_path / "out", device="cpu", workers=1, work_dir=tmp_path / "work")
     assert not (tmp_path / "out").exists()
+    from supermask.runs import lease  # a lease still brings back its check, and says why not more
+
+    summary = lease.lease(bundle, tmp_path / "lease", 300, device="cpu", check_s=0.5)
+    assert "not 000000000000 as where it was packed" in summary["runs"]["skipped"]
+    assert "runs: none trained (the data decodes" in lease.format_summary(summary)
 
 
 def test_a_run_that_cannot_end_before_the_deadline_is_not_started(tmp_path):

@@ -98,7 +98,12 @@ def lease(
         if left < _MIN_TRAIN_S:
             runs = {"skipped": f"{left:.0f} s left after the check"}
         else:
-            runs = offload.train(bundle, out, device, deadline_s=left, stack=stack, graphs=graphs)
+            try:
+                runs = offload.train(
+                    bundle, out, device, deadline_s=left, stack=stack, graphs=graphs
+                )
+            except offload.OffloadError as error:  # the check's table still comes back
+                runs = {"skipped": str(error)}
     finally:
         if monitor is not None:
             monitor.terminate()
