@@ -87,5 +87,10 @@ def test_the_readme_quotes_the_newest_cuda_check_and_what_figure_3_would_take(tm
     # 100 runs x 100 epochs x 391 steps x 0.5 ms = 1955 s
     assert "(100 runs of 100 epochs) would take about 0.5 GPU-hours" in text
     assert "scaled from Conv4" not in text
+    assert "evaluation not counted" in text
     conv6 = RunConfig(model="conv6", epochs=100, precision="bf16")
     assert "Conv6 and Conv8 scaled from Conv4" in readme_paragraph(report, [*conv4, conv6])
+    report["timings"]["conv4-bf16"]["single"] = {**timing, "eval_s": 1.0}
+    # and 100 runs x 100 epochs x 1 s of evaluation: 11,955 s in all
+    assert "about 3.3 GPU-hours" in readme_paragraph(report, conv4)
+    assert "evaluation included" in readme_paragraph(report, conv4)

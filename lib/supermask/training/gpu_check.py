@@ -30,7 +30,7 @@ from ..files import atomic_write_json
 from ..masks import masked_layers
 from .cifar10 import in_memory_feed
 from .device import set_matmul_precision
-from .loop import Feed, Processes, _epoch_steps, _Run, _start, build
+from .loop import Feed, Processes, _epoch_steps, _epoch_test_accuracy, _Run, _start, build
 from .methods import get_method
 from .stacked import Stack, Stacked
 
@@ -47,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CIFAR10_TRAIN = 50_000
+CIFAR10_TEST = 10_000
 STACK_SIZES = (1, 4, 10, 20)
 
 
@@ -80,7 +81,9 @@ def time_single(
     model: str, precision: str, device: torch.device, steps: int = 30, graphs: bool = False
 ) -> dict:
     """A single run's seconds per step over an epoch of ``steps`` steps (after one warm-up
-    epoch, in which a graphed run captures its step), through the loop's own step and feed."""
+    epoch, in which a graphed run captures its step), through the loop's own step and feed, and
+    the seconds of the learning curve's evaluation of the 10,000 test images (each run of a
+    stack makes its own)."""
     config = _config(model, precision)
     data = _images(steps * config.batch_size, device)
     feed = in_memory_feed(config, data, data)
@@ -92,10 +95,16 @@ def time_single(
     _epoch_steps(run, config, feed, 1, device, Processes(), bar)
     _sync(device)
     step_s = (time.perf_counter() - started) / steps
+    _epoch_test_accuracy(run.method, run.model, config, 1, feed.test, device, None)
+    _sync(device)
+    started = time.perf_counter()
+    _epoch_test_accuracy(run.method, run.model, config, 2, feed.test, device, None)
+    _sync(device)
     timing = {
         "step_s": step_s,
         "images_per_s": config.batch_size / step_s,
         "epoch_s": step_s * CIFAR10_TRAIN / config.batch_size,
+        "eval_s": (time.perf_counter() - started) * CIFAR10_TEST / len(data),
     }
     if run.graphed is not None:
         timing["graph_captured"] = run.graphed.graph is not None
@@ -345,8 +354,9 @@ def format_report(report: dict) -> str:
             for s in entry["stacks"]
         )
         captured = "error" in graphed or graphed.get("graph_captured")
+        evaluation = f" (eval {single['eval_s']:.2f} s)" if "eval_s" in single else ""
         lines.append(
-            f"{name}: single {_ms(single, 'step_s')}, graphed {_ms(graphed, 'step_s')}"
+            f"{name}: single {_ms(single, 'step_s')}{evaluation}, graphed {_ms(graphed, 'step_s')}"
             f"{'' if captured else ' (capture failed: eager)'}; stacked {stacks}"
         )
     for a in report.get("agreement", []):
@@ -412,6 +422,16 @@ def _run_epoch_s(report: dict, config: RunConfig, stack: int) -> tuple[float, bo
     return None
 
 
+def _eval_s(report: dict, config: RunConfig) -> float:
+    """The learning curve's evaluation of one epoch of ``config`` (each stacked run makes its
+    own): the single run's measured eval, Conv4's for a model not timed, 0 where none was."""
+    for model in (config.model, "conv4", "conv2"):
+        single = report["timings"].get(f"{model}-{config.precision}", {}).get("single", {})
+        if "eval_s" in single:
+            return single["eval_s"] * config.width**2
+    return 0.0
+
+
 def readme_paragraph(report: dict | None, figure3_paper: list[RunConfig], stack: int = 10) -> str:
     """What the README says of the GPU engine: the newest CUDA check's step times and what
     Figure 3 at the paper protocol (``figure3_paper``, its grid) would take on that card."""
@@ -442,12 +462,13 @@ def readme_paragraph(report: dict | None, figure3_paper: list[RunConfig], stack:
             )
         )
     seconds, scaled, unknown = 0.0, False, 0
+    evaluated = any("eval_s" in entry.get("single", {}) for entry in report["timings"].values())
     for config in figure3_paper:
         per_epoch = _run_epoch_s(report, config, stack)
         if per_epoch is None:
             unknown += 1
             continue
-        seconds += per_epoch[0] * config.epochs
+        seconds += (per_epoch[0] + _eval_s(report, config)) * config.epochs
         scaled |= per_epoch[1]
     cost = (
         f"Figure 3 at the paper protocol ({len(figure3_paper)} runs of "
@@ -455,7 +476,11 @@ def readme_paragraph(report: dict | None, figure3_paper: list[RunConfig], stack:
         f"{seconds / 3600:.1f} GPU-hours of training steps on it in stacks of {stack}"
         + (" (Conv6 and Conv8 scaled from Conv4 by their training GFLOP)" if scaled else "")
         + (f", {unknown} runs not estimated" if unknown else "")
-        + " (per-epoch evaluation not counted)"
+        + (
+            ", each epoch's test evaluation included"
+            if evaluated
+            else ", each epoch's test evaluation not counted"
+        )
     )
     return (
         f"Measured by `make gpu-check` on {report['device']} (commit {report['git_commit'][:7]}"
