@@ -171,16 +171,7 @@ def accuracy_curves(
             ax.set_xlim(value - (0.5 * abs(value) or 0.5), value + (0.5 * abs(value) or 0.5))
             ax.set_xticks([value])
         if done.empty and len(diverged) == 0:
-            ax.text(
-                0.5,
-                0.5,
-                "not run yet",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                color="grey",
-                fontsize=12,
-            )
+            _not_run_yet(ax)
         else:
             # the panel's dense baselines count too: a missing one is a missing line
             missing = sum((part["status"] == "missing").sum() for part in (here, dense_here))
@@ -223,6 +214,20 @@ def accuracy_curves(
         low, high = axes[0][0].get_ylim()
         axes[0][0].set_ylim(low - 0.1 * (high - low), high)
     return _finish(fig, axes[0], title, columns=4)
+
+
+def _not_run_yet(ax: plt.Axes) -> None:
+    """A panel with nothing to draw says so, rather than looking like a drawing fault."""
+    ax.text(
+        0.5,
+        0.5,
+        "not run yet",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="grey",
+        fontsize=12,
+    )
 
 
 def _low_outlier_fence(accuracies: pd.Series) -> float | None:
@@ -420,16 +425,7 @@ def learning_curves(
                 label=label(run.iloc[0].to_dict()),
             )
         if here.empty:  # a cell of the grid whose runs are still to come
-            ax.text(
-                0.5,
-                0.5,
-                "not run yet",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                color="grey",
-                fontsize=12,
-            )
+            _not_run_yet(ax)
         if not columns or ax.get_subplotspec().is_last_row():
             ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
@@ -521,9 +517,7 @@ def budget_curves(
         ax.axvline(reference, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("epochs of training (cosine schedule over the run; points dodged sideways)")
     if done.empty:
-        ax.text(
-            0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", va="center", color="grey"
-        )
+        _not_run_yet(ax)
         ax.set_ylim(0, 100)
     return _finish(fig, [ax], title, columns=3)
 
@@ -587,16 +581,7 @@ def cost_scatter(
     ]
     if finished.empty:  # the accuracy's own scale; no cost axis has one before a run
         for ax in axes[0]:
-            ax.text(
-                0.5,
-                0.5,
-                "not run yet",
-                transform=ax.transAxes,
-                ha="center",
-                va="center",
-                color="grey",
-                fontsize=12,
-            )
+            _not_run_yet(ax)
             ax.set_ylim(0, 100)
             ax.xaxis.set_major_locator(ticker.NullLocator())
     else:
