@@ -202,3 +202,16 @@ def test_the_summary_names_each_machine_once_however_runs_moved_between_them():
         "not recorded)"
     )
     assert report._summary(runs[:2]).endswith("on cpu: A (1 thread), cpu: B (1 thread)")
+
+
+def test_the_readme_says_what_the_committed_masks_add_to_a_clone(tmp_path):
+    from supermask.report import masks_sentence, readme_with_masks
+
+    for name, size in (("a", 400_000), ("b", 250_000)):
+        (tmp_path / "results" / "runs" / name).mkdir(parents=True)
+        (tmp_path / "results" / "runs" / name / "mask.npz").write_bytes(b"x" * size)
+    (tmp_path / "results" / "runs" / "c").mkdir()  # a run without a mask (dense)
+    assert masks_sentence(tmp_path).startswith("The store commits 2 subnetworks' masks, 0.7 MB")
+    readme = "a\n<!-- masks: make report writes this sentence -->\nold\n<!-- end -->\nb\n"
+    assert "\n0.7 MB" not in readme_with_masks(readme, tmp_path)
+    assert "2 subnetworks' masks" in readme_with_masks(readme, tmp_path).splitlines()[2]

@@ -508,6 +508,28 @@ def readme_with_fresh_clone(readme: str, root: str | Path = ".") -> str:
     return readme[:start] + "\n" + readme_paragraph(record) + "\n" + readme[end:]
 
 
+MASKS_START = "<!-- masks: make report writes this sentence -->"
+
+
+def masks_sentence(root: str | Path = ".") -> str:
+    """How many subnetworks the store commits and what their masks add to a clone."""
+    masks = sorted((Path(root) / "results" / "runs").glob("*/mask.npz"))
+    size = sum(path.stat().st_size for path in masks)
+    return (
+        f"The store commits {len(masks)} subnetworks' masks, {size / 1e6:.1f} MB in all "
+        "(compressed already, so about as much in a clone's git objects)."
+    )
+
+
+def readme_with_masks(readme: str, root: str | Path = ".") -> str:
+    """``readme`` with the sentence after the masks marker replaced by :func:`masks_sentence`."""
+    if MASKS_START not in readme:
+        return readme
+    start = readme.index(MASKS_START) + len(MASKS_START)
+    end = readme.index(README_END, start)
+    return readme[:start] + "\n" + masks_sentence(root) + "\n" + readme[end:]
+
+
 GPU_START = "<!-- gpu: make report writes this paragraph -->"
 
 
@@ -589,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             readme_with_low_k,
             readme_with_fresh_clone,
             readme_with_gpu,
+            readme_with_masks,
         ):
             text = fill(text, root)
         files[readme] = text
