@@ -10,9 +10,9 @@ graph on the batch copied into the graph's input. A batch of another size (an ep
 one) runs eagerly, adding into the graph's gradient tensors. A capture that fails leaves the run
 eager, with a warning.
 
-Only methods whose step is the same kernels on the same tensors every time are graphed: a step
-that draws random numbers (Zhou et al.'s sampled masks) or replaces tensors between steps
-(IteRand's redraws, PaB, Bop) trains eagerly.
+Only edge-popup and dense, whose step is the same kernels on the same tensors every time, are
+graphed. Zhou et al.'s step draws random numbers; IteRand redraws weights between steps, and
+PaB's optimiser works outside the usual step: these train eagerly until each is checked.
 """
 
 from __future__ import annotations
