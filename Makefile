@@ -134,7 +134,8 @@ campaign: setup
 # (several files, in order: CAMPAIGN="a.txt b.txt"; or RUNS=<runs file>) packs the unfinished
 # runs, the commit and CIFAR-10 into .offload/ (about 60 MB); copy the checkout and .offload/
 # there and run `python3 -m supermask.runs.lease .offload --out OUT --deadline-s 540`;
-# bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store.
+# bring OUT/runs.tar.gz back and `make land ARCHIVE=...` adds its finished runs to the store
+# and redraws every figure that holds one of them.
 RUNS ?= campaigns/gpu-fig3-short.txt
 offload: setup
 	@if [ -n "$(CAMPAIGN)" ]; then rm -f .offload/runs.txt; for campaign in $(CAMPAIGN); do \
@@ -147,6 +148,9 @@ offload: setup
 land: setup
 	@test -n "$(ARCHIVE)" || { echo "land: give ARCHIVE=<runs.tar.gz>" >&2; exit 2; }
 	$(PY) -m supermask.runs.offload land "$(ARCHIVE)" --results "$(RESULTS)" --data-dir "$(DATA_DIR)"
+	@runs=$$(tar tzf "$(ARCHIVE)" | cut -d/ -f1 | sort -u | sed 's|^|$(RESULTS)/runs/|'); \
+	    [ -z "$$runs" ] || $(PY) -m supermask redraw --results "$(RESULTS)" \
+	    --figures "$(FIGURES_DIR)" --data-dir "$(DATA_DIR)" $$runs
 
 # JupyterLab on the notebooks, with the data found as above ($$DATA_DIR); as root (a container)
 # it needs --allow-root. Saving a figure notebook keeps its stored form (no outputs).

@@ -276,6 +276,53 @@ def test_a_worker_skips_bf16_runs_where_bf16_is_emulated(
     assert ("skipped budget" in capsys.readouterr().out) == (not native)
 
 
+def test_after_a_line_a_worker_redraws_the_other_figures_that_hold_its_runs(
+    tmp_path, monkeypatch, capsys
+):
+    """Figure 6's Conv4 Zhou et al. N_k run is also in the budget study's grid: once a line
+    finishes it, the worker redraws the budget study (not Figure 6 again: its own notebook did
+    that). A line whose runs were already finished, or that finished nothing, redraws nothing.
+    Catches a worker that leaves the other figures' CSVs stale, the fault the committed-figure
+    test found by hand."""
+    import papermill
+
+    results = tmp_path / "results"
+    monkeypatch.setenv("SUPERMASK_STASH", str(tmp_path / "stash"))
+    monkeypatch.setattr(worker, "bf16_native", lambda: True)
+    lines = worker.campaign_lines(
+        _campaign(
+            tmp_path, 'fig6 {"model": ["conv4"], "method": ["zhou"], "init": ["kaiming_normal"]}'
+        ),
+        "short",
+        results,
+        tmp_path,
+    )
+    (config,) = lines[0][1]
+
+    def trains(notebook, out, parameters, **_):
+        run = results / "runs" / f"{config.name}-data"
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "result.json").write_text("{}")
+
+    redrawn = []
+    monkeypatch.setattr(papermill, "execute_notebook", trains)
+    monkeypatch.setattr(
+        worker, "redraw", lambda figure, profile, *_: redrawn.append((figure, profile))
+    )
+    campaign = tmp_path / "c.txt"
+    assert worker.work(campaign, "short", results, tmp_path / "figures", tmp_path) == 0
+    assert redrawn == [("budget", "paper")]
+    assert "budget at paper redrawn" in capsys.readouterr().out
+    assert worker.work(campaign, "short", results, tmp_path / "figures", tmp_path) == 0
+    assert redrawn == [("budget", "paper")]  # already finished before the line: nothing new
+
+
+def _campaign(tmp_path, *lines):
+    path = tmp_path / "c.txt"
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
 def test_two_workers_share_one_campaign_each_run_trained_once(tmp_path, smoke_data_dir):
     """Two workers started at once on one campaign: every run is trained by exactly one of them,
     and the figure's CSV holds every run."""

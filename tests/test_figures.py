@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import papermill
 import pytest
 
@@ -63,3 +64,31 @@ def test_committed_figure_redraws_without_problems(figure, profile, tmp_path, mo
     assert drawn and set(drawn) <= set(committed), (drawn, committed)
     for csv in (REPO / "results" / profile).glob(f"{figure}*.csv"):
         assert (results / profile / csv.name).read_bytes() == csv.read_bytes(), csv.name
+
+
+def test_redraw_rewrites_every_figure_that_holds_a_run_and_refuses_a_non_run(tmp_path):
+    """``supermask redraw RUN_DIR`` (what ``make land`` runs on the runs it adds) finds the
+    figures whose grids hold the run and redraws them from the store: here Figure 6 at short,
+    the only figure holding Conv4 Zhou et al. with the signed Xavier constant, whose CSV then
+    shows the run finished at its recorded accuracy. A folder that is not a run's is refused
+    in one error line (after the usage line), exit 2, with nothing drawn."""
+    from conftest import supermask
+
+    committed = REPO / "results" / "runs" / "conv4-zhou-b335ed7c97e97c66-ae3bcfea9779"
+    run = tmp_path / "results" / "runs" / committed.name
+    run.mkdir(parents=True)
+    for name in ("config.json", "result.json"):
+        shutil.copy2(committed / name, run / name)
+    figures = tmp_path / "figures"
+
+    refused = supermask("redraw", tmp_path, "--results", tmp_path / "results", "--figures", figures)
+    assert refused.returncode == 2 and not figures.exists()
+    assert "is not a run directory" in refused.stderr.strip().splitlines()[-1]
+
+    done = supermask("redraw", run, "--results", tmp_path / "results", "--figures", figures)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["redraw: fig6 at short redrawn"]
+    frame = pd.read_csv(tmp_path / "results" / "short" / "fig6.csv")
+    (row,) = frame[frame["hash"] == "b335ed7c97e97c66"].to_dict("records")
+    assert row["status"] == "finished" and row["test_acc"] == pytest.approx(0.54835)
+    assert (figures / "short" / "fig6.png").exists()

@@ -305,6 +305,24 @@ def _parser() -> argparse.ArgumentParser:
         help="test images a run may differ by (default: 0, the machine kind that trained it)",
     )
 
+    r = commands.add_parser(
+        "redraw",
+        help="redraw every figure whose grid holds these runs, training nothing",
+        description="Find every figure, at profiles short and paper, whose grid holds one of "
+        "the runs, and run its notebook without training, so that its CSVs and plots match "
+        "the store (a run can belong to several figures: make land calls this on the runs "
+        "it adds). Exit 2 for a directory that is not a run's; exit 1 if a notebook fails.",
+    )
+    r.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run directories, results/runs/<model>-<method>-<hash>-<data>",
+    )
+    _add_results_option(r)
+    r.add_argument("--figures", default="figures", help="where plots go (default: ./figures)")
+    r.add_argument("--data-dir", default=None, help="directory holding CIFAR-10 (not read)")
+
     m = commands.add_parser(
         "masks",
         help="write mask.npz for finished runs that have their model.pt",
@@ -722,6 +740,31 @@ def _bench(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+def _redraw(parser: argparse.ArgumentParser, args) -> int:
+    import papermill
+
+    from .notebooks.redraw import figures_holding, read_hashes, redraw
+
+    try:
+        hashes = read_hashes(args.run_dirs)
+    except ValueError as error:
+        parser.error(str(error))
+    results = _results_dir(args)
+    figures = figures_holding(hashes, results, args.data_dir)
+    if not figures:
+        print("redraw: no figure's grid holds these runs; nothing redrawn")
+        return 0
+    failed = 0
+    for figure, profile in figures:
+        try:
+            redraw(figure, profile, results, args.figures, args.data_dir)
+            print(f"redraw: {figure} at {profile} redrawn")
+        except papermill.PapermillExecutionError as error:
+            failed += 1
+            print(f"redraw: {figure} at {profile} failed: {error.ename}: {error.evalue}")
+    return 1 if failed else 0
+
+
 @entry_point("python -m supermask")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -734,6 +777,8 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(parser, args)
     if args.command == "masks":
         return _masks(parser, args)
+    if args.command == "redraw":
+        return _redraw(parser, args)
     if args.command == "imagenet":
         return _imagenet(parser, args)
     if args.command == "status":

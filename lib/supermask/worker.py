@@ -30,6 +30,7 @@ import torch
 
 from .config import RunConfig, get_profile
 from .notebooks.grid import notebook_grid
+from .notebooks.redraw import figures_holding, finished_hashes, redraw
 from .provenance import REPO_DIR, cpu_bf16_native
 from .runs import stash
 from .runs.campaign import CampaignRun, figure_notebooks, read_campaign
@@ -84,7 +85,8 @@ def work(
     data_dir: str | os.PathLike,
 ) -> int:
     """Train the campaign's lines in order through their notebooks; 0 when every line was left
-    (trained, held by another worker, or waiting for bf16), 1 when a notebook failed."""
+    (trained, held by another worker, or waiting for bf16), 1 when a notebook failed. After a
+    line that finished runs, the other figures whose grids hold them are redrawn too."""
     import papermill
 
     results_dir, code = Path(results_dir), REPO_DIR
@@ -117,6 +119,7 @@ def work(
                 "wait": False,
                 "only": json.dumps(line.only),
             }
+            before = finished_hashes(configs, results_dir)
             try:
                 papermill.execute_notebook(
                     str(notebook),
@@ -130,6 +133,16 @@ def work(
             except papermill.PapermillExecutionError as error:
                 failed += 1
                 _say(f"{text} failed: {error.ename}: {error.evalue}")
+            landed = finished_hashes(configs, results_dir) - before
+            for figure, other in figures_holding(landed, results_dir, data_dir):
+                if (figure, other) == (line.figure, profile):
+                    continue
+                try:
+                    redraw(figure, other, results_dir, figures_dir, data_dir, executed)
+                    _say(f"{figure} at {other} redrawn: it holds runs of {text}")
+                except papermill.PapermillExecutionError as error:
+                    failed += 1
+                    _say(f"{figure} at {other} failed to redraw: {error.ename}: {error.evalue}")
     finally:
         stop.set()
         stash.save(results_dir)

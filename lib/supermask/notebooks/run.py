@@ -84,6 +84,32 @@ def parse(argv: list[str], declared: dict[str, str] | None = None) -> tuple[str,
     return name, notebook, executed, parameters
 
 
+def execute(notebook: Path, executed: Path, parameters: dict, stdout_file=None) -> None:
+    """papermill's run of ``notebook`` from its own folder into ``executed``, the notebook's
+    printed lines to ``stdout_file``. The kernel inherits this process's stderr: its start-up
+    warning and the tracebacks of its shutdown after Ctrl-C go to a log beside the executed
+    notebook, not to the terminal. Raises as papermill does."""
+    import papermill
+
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    terminal = os.dup(2)
+    try:
+        with open(executed.with_name(executed.stem + ".kernel.log"), "w") as log_file:
+            os.dup2(log_file.fileno(), 2)
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters=parameters,
+                cwd=str(notebook.parent),
+                progress_bar=False,
+                stdout_file=stdout_file,
+                stderr_file=None,
+            )
+    finally:
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 3:
@@ -100,32 +126,14 @@ def _main(argv: list[str]) -> int:
     import papermill
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # its "Executing" chatter
-    executed.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.reconfigure(line_buffering=True)  # each run's line reaches a log as it is printed
-    # The kernel inherits this process's stderr: its start-up warning and the tracebacks of its
-    # shutdown after Ctrl-C go to a log beside the executed notebook, not to the terminal.
-    kernel_log = executed.with_name(executed.stem + ".kernel.log")
-    terminal = os.dup(2)
     error = None
     try:
-        with open(kernel_log, "w") as log_file:
-            os.dup2(log_file.fileno(), 2)
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters=parameters,
-                cwd=str(notebook.parent),
-                progress_bar=False,
-                stdout_file=sys.stdout,
-                stderr_file=None,
-            )
+        execute(notebook, executed, parameters, sys.stdout)
     except KeyboardInterrupt:
         error = "KeyboardInterrupt"
     except papermill.PapermillExecutionError as failed:
         error = failed
-    finally:
-        os.dup2(terminal, 2)
-        os.close(terminal)
     if error is None:
         return 0
     if error == "KeyboardInterrupt" or error.ename == "KeyboardInterrupt":  # kernel got it too

@@ -1,0 +1,99 @@
+"""Redraw, training nothing, every figure whose grid holds given runs.
+
+One run can belong to several figures: Figure 6's Conv4 Zhou et al. N_k run is also a seed of
+the budget study's noise families, Figure 3's width-1 runs are Figure 4's, Figure 4's Conv6 runs
+are IteRand's edge-popup points. The notebook that trains a run redraws its own figure; the
+others would keep a CSV and plot that no longer match the store. A campaign worker redraws them
+after each line, and ``python -m supermask redraw RUN_DIR...`` (``make land``) after runs arrive
+from elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..config import RunConfig
+from ..provenance import REPO_DIR
+from ..registry import FIGURES
+from ..runs.campaign import figure_notebooks
+from ..runs.records import read_config
+from .grid import notebook_grid
+from .run import execute
+
+__all__ = ["figures_holding", "finished_hashes", "read_hashes", "redraw"]
+
+PROFILES = ("short", "paper")  # the profiles whose CSVs and plots are committed
+
+
+def figures_holding(
+    hashes: Iterable[str],
+    results_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    profiles: Iterable[str] = PROFILES,
+) -> list[tuple[str, str]]:
+    """(figure, profile) of every figure drawn at one of ``profiles`` whose grid holds one of
+    ``hashes``, in the registry's order; figures without a CIFAR-10 grid hold none."""
+    wanted = set(hashes)
+    holding: list[tuple[str, str]] = []
+    if not wanted:
+        return holding
+    for figure in FIGURES.values():
+        for profile in profiles:
+            if not figure.drawn_at(profile):
+                continue
+            try:
+                grid = notebook_grid(figure.target, profile, results_dir, data_dir)
+            except ValueError:  # no grid (the ImageNet table)
+                break
+            if wanted & {config.hash for _, config in grid}:
+                holding.append((figure.target, profile))
+    return holding
+
+
+def finished_hashes(configs: Iterable[RunConfig], results_dir: str | os.PathLike) -> set[str]:
+    """The hashes of ``configs`` that have a finished record under ``results_dir``/runs, on
+    whatever data (a run folder is the config's name, then the data's short fingerprint)."""
+    runs = Path(results_dir) / "runs"
+    return {config.hash for config in configs if any(runs.glob(f"{config.name}*/result.json"))}
+
+
+def redraw(
+    figure: str,
+    profile: str,
+    results_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None,
+    executed_dir: str | os.PathLike = REPO_DIR / "notebooks" / "executed",
+) -> Path:
+    """Run ``figure``'s notebook at ``profile`` without training (its CSVs under
+    ``results_dir``, its plots under ``figures_dir``); the executed notebook's path. A failing
+    notebook raises papermill's ``PapermillExecutionError``."""
+    notebook = figure_notebooks()[figure]  # run from its folder: every path made absolute
+    name = f"{notebook.stem}-{profile}-redraw-{os.getpid()}.ipynb"
+    executed = Path(executed_dir).resolve() / name
+    parameters = {
+        "profile": profile,
+        "results_dir": str(Path(results_dir).resolve()),
+        "figures_dir": str(Path(figures_dir).resolve()),
+        "train": False,
+    }
+    if data_dir is not None:
+        parameters["data_dir"] = str(Path(data_dir).resolve())
+    execute(notebook, executed, parameters)
+    return executed
+
+
+def read_hashes(run_dirs: Iterable[str | os.PathLike]) -> list[str]:
+    """The config hash of each run directory; ValueError naming the first one without a
+    readable config.json."""
+    hashes = []
+    for run_dir in run_dirs:
+        try:
+            hashes.append(read_config(Path(run_dir) / "config.json").hash)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{run_dir} is not a run directory with a readable config.json ({error})"
+            ) from None
+    return hashes
