@@ -481,3 +481,15 @@ def test_a_point_is_cut_to_the_bottom_edge_only_when_it_lies_below_the_axis(lowe
     assert (lowest < bottom) == cut, (lowest, bottom)
     assert bottom < 25  # the next point up is always in place
     plt.close("all")
+
+
+def test_a_long_title_and_legend_leave_every_panel_its_minimum_height():
+    """Figure 6's one row of panels under a long title and a three-row legend came out 1.2
+    inches tall, flattening the differences between series; the figure grows instead. Catches
+    a layout that gives the panels whatever the text leaves."""
+    runs = pd.concat([_runs().assign(init=f"init {n}") for n in range(6)], ignore_index=True)
+    fig = plots.accuracy_curves(
+        runs, x="k", hue="init", panel="model", title="a long title " * 12, xlabel="k"
+    )
+    heights = [ax.get_position().height * fig.get_figheight() for ax in fig.axes]
+    assert min(heights) >= plots._MIN_PANEL_HEIGHT - 1e-6, heights

@@ -307,6 +307,7 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     return fig
 
 
+_MIN_PANEL_HEIGHT = 2.2  # inches: a lower panel flattens the differences a reader compares
 _LEGEND_ROOM = 1.0  # inches below the panels that every figure's size leaves for its legend
 _BASE_HEIGHT: weakref.WeakKeyDictionary[plt.Figure, float] = weakref.WeakKeyDictionary()
 
@@ -340,6 +341,12 @@ def _legend(fig: plt.Figure, axes, columns: int) -> None:
             bbox_to_anchor=(0.5, -0.02),
         )
     fig.tight_layout(rect=(0, min(0.5, needed / fig.get_figheight()), 1, 1))
+    # The title, panel titles, tick labels and legend come out of a fixed height: where they
+    # leave the panels squat, the figure grows by what the panels lack.
+    panel = min(ax.get_position().height for ax in axes) * fig.get_figheight()
+    if panel < _MIN_PANEL_HEIGHT:
+        fig.set_figheight(fig.get_figheight() + _MIN_PANEL_HEIGHT - panel)
+        fig.tight_layout(rect=(0, min(0.5, needed / fig.get_figheight()), 1, 1))
 
 
 _ORDERS = {
