@@ -277,6 +277,30 @@ def test_edge_popup_beats_zhou():
     assert [c.holds for c in zhou_claims(popup, zhou)] == [False, False]
 
 
+def test_edge_popup_is_compared_with_zhou_only_once_its_curve_over_k_is_whole():
+    """Catches Figure 6's verdict at short turning on Conv4 U_x edge-popup at k = 0.1 alone
+    (10.7 %, at chance), the only point of its curve yet, taken as its best over k."""
+    popup = frame(
+        curve("conv4", "signed_constant", [0.53, 0.74, 0.77, 0.76, 0.66])
+        + curve("conv4", "signed_xavier_constant", [0.107])
+        + [
+            ("conv4", "signed_xavier_constant", k, None, "missing", "sgd")
+            for k in (0.3, 0.5, 0.7, 0.9)
+        ]
+    )
+    zhou = frame(
+        [
+            ("conv4", "signed_constant", None, 0.652, "finished", "sgd"),
+            ("conv4", "signed_xavier_constant", None, 0.548, "finished", "sgd"),
+        ]
+    )
+    same = zhou_claims(popup, zhou)[0]
+    assert same.holds is True and same.margin == pytest.approx(0.77 - 0.652)
+    assert same.evidence.endswith("conv4/U_x: edge-popup 1 of 5 k run"), same.evidence
+    alone = zhou_claims(popup[popup["init"] == "signed_xavier_constant"], zhou)[0]
+    assert alone.holds is None
+
+
 def test_kaiming_helps_zhou():
     good = {
         "kaiming_normal": 0.66,
