@@ -15,6 +15,7 @@ import torch
 from supermask import worker
 from supermask.cli import main
 from supermask.config import RunConfig, get_profile
+from supermask.notebooks import redraw as redraw_module
 from supermask.runs import stash, tables
 from supermask.runs.campaign import campaign_table, read_campaign
 from supermask.runs.grid import parse_only
@@ -299,15 +300,15 @@ def test_after_a_line_a_worker_redraws_the_other_figures_that_hold_its_runs(
     )
     (config,) = lines[0][1]
 
+    committed = REPO / "results" / "runs" / f"{config.name}-ae3bcfea9779"
+
     def trains(notebook, out, parameters, **_):
-        run = results / "runs" / f"{config.name}-data"
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "result.json").write_text("{}")
+        shutil.copytree(committed, results / "runs" / committed.name, dirs_exist_ok=True)
 
     redrawn = []
     monkeypatch.setattr(papermill, "execute_notebook", trains)
     monkeypatch.setattr(
-        worker, "redraw", lambda figure, profile, *_: redrawn.append((figure, profile))
+        redraw_module, "redraw", lambda figure, profile, *_: redrawn.append((figure, profile))
     )
     campaign = tmp_path / "c.txt"
     assert worker.work(campaign, "short", results, tmp_path / "figures", tmp_path) == 0

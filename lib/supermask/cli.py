@@ -741,28 +741,18 @@ def _bench(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _redraw(parser: argparse.ArgumentParser, args) -> int:
-    import papermill
-
-    from .notebooks.redraw import figures_holding, read_hashes, redraw
+    from .notebooks.redraw import read_hashes, redraw_holding
 
     try:
         hashes = read_hashes(args.run_dirs)
     except ValueError as error:
         parser.error(str(error))
-    results = _results_dir(args)
-    figures = figures_holding(hashes, results, args.data_dir)
-    if not figures:
+    done = redraw_holding(hashes, _results_dir(args), args.figures, args.data_dir)
+    if not done:
         print("redraw: no figure's grid holds these runs; nothing redrawn")
-        return 0
-    failed = 0
-    for figure, profile in figures:
-        try:
-            redraw(figure, profile, results, args.figures, args.data_dir)
-            print(f"redraw: {figure} at {profile} redrawn")
-        except papermill.PapermillExecutionError as error:
-            failed += 1
-            print(f"redraw: {figure} at {profile} failed: {error.ename}: {error.evalue}")
-    return 1 if failed else 0
+    for figure, profile, error in done:
+        print(f"redraw: {figure} at {profile} " + (f"failed: {error}" if error else "redrawn"))
+    return 1 if any(error for *_, error in done) else 0
 
 
 @entry_point("python -m supermask")

@@ -30,11 +30,12 @@ import torch
 
 from .config import RunConfig, get_profile
 from .notebooks.grid import notebook_grid
-from .notebooks.redraw import figures_holding, finished_hashes, redraw
+from .notebooks.redraw import redraw_holding
+from .notebooks.run import execute
 from .provenance import REPO_DIR, cpu_bf16_native
 from .runs import stash
 from .runs.campaign import CampaignRun, figure_notebooks, read_campaign
-from .runs.grid import select
+from .runs.grid import select, stored_results
 
 __all__ = ["bf16_native", "campaign_lines", "start", "work"]
 
@@ -119,35 +120,38 @@ def work(
                 "wait": False,
                 "only": json.dumps(line.only),
             }
-            before = finished_hashes(configs, results_dir)
+            before = _finished(configs, results_dir)
             try:
-                papermill.execute_notebook(
-                    str(notebook),
-                    str(executed / f"{notebook.stem}-{profile}-campaign-{os.getpid()}.ipynb"),
-                    parameters=parameters,
-                    cwd=str(notebook.parent),
-                    progress_bar=False,
-                    stdout_file=sys.stdout,
-                    stderr_file=None,
+                execute(
+                    notebook,
+                    executed / f"{notebook.stem}-{profile}-campaign-{os.getpid()}.ipynb",
+                    parameters,
+                    sys.stdout,
                 )
             except papermill.PapermillExecutionError as error:
                 failed += 1
                 _say(f"{text} failed: {error.ename}: {error.evalue}")
-            landed = finished_hashes(configs, results_dir) - before
-            for figure, other in figures_holding(landed, results_dir, data_dir):
-                if (figure, other) == (line.figure, profile):
-                    continue
-                try:
-                    redraw(figure, other, results_dir, figures_dir, data_dir, executed)
-                    _say(f"{figure} at {other} redrawn: it holds runs of {text}")
-                except papermill.PapermillExecutionError as error:
-                    failed += 1
-                    _say(f"{figure} at {other} failed to redraw: {error.ename}: {error.evalue}")
+            landed = _finished(configs, results_dir) - before
+            skip = (line.figure, profile)  # its notebook has just drawn it
+            for figure, other, fault in redraw_holding(
+                landed, results_dir, figures_dir, data_dir, skip, executed
+            ):
+                failed += fault is not None
+                _say(
+                    f"{figure} at {other} failed to redraw: {fault}"
+                    if fault
+                    else f"{figure} at {other} redrawn: it holds runs of {text}"
+                )
     finally:
         stop.set()
         stash.save(results_dir)
     _say(f"campaign {path} done")
     return 1 if failed else 0
+
+
+def _finished(configs: list[RunConfig], results_dir: Path) -> set[str]:
+    """The hashes of ``configs`` that the store holds a finished record of."""
+    return {c.hash for c, r in zip(configs, stored_results(configs, results_dir)) if r}
 
 
 def _commit(code: Path) -> str:

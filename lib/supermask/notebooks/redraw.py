@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..config import RunConfig
 from ..provenance import REPO_DIR
 from ..registry import FIGURES
 from ..runs.campaign import figure_notebooks
@@ -22,7 +21,7 @@ from ..runs.records import read_config
 from .grid import notebook_grid
 from .run import execute
 
-__all__ = ["figures_holding", "finished_hashes", "read_hashes", "redraw"]
+__all__ = ["figures_holding", "read_hashes", "redraw", "redraw_holding"]
 
 PROFILES = ("short", "paper")  # the profiles whose CSVs and plots are committed
 
@@ -52,13 +51,6 @@ def figures_holding(
     return holding
 
 
-def finished_hashes(configs: Iterable[RunConfig], results_dir: str | os.PathLike) -> set[str]:
-    """The hashes of ``configs`` that have a finished record under ``results_dir``/runs, on
-    whatever data (a run folder is the config's name, then the data's short fingerprint)."""
-    runs = Path(results_dir) / "runs"
-    return {config.hash for config in configs if any(runs.glob(f"{config.name}*/result.json"))}
-
-
 def redraw(
     figure: str,
     profile: str,
@@ -83,6 +75,30 @@ def redraw(
         parameters["data_dir"] = str(Path(data_dir).resolve())
     execute(notebook, executed, parameters)
     return executed
+
+
+def redraw_holding(
+    hashes: Iterable[str],
+    results_dir: str | os.PathLike,
+    figures_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None,
+    skip: tuple[str, str] | None = None,
+    executed_dir: str | os.PathLike = REPO_DIR / "notebooks" / "executed",
+) -> list[tuple[str, str, str | None]]:
+    """:func:`redraw` every figure of :func:`figures_holding` but ``skip`` (a (figure, profile)
+    just drawn): (figure, profile, None or the error of its failing notebook) for each."""
+    import papermill
+
+    done: list[tuple[str, str, str | None]] = []
+    for figure, profile in figures_holding(hashes, results_dir, data_dir):
+        if (figure, profile) == skip:
+            continue
+        try:
+            redraw(figure, profile, results_dir, figures_dir, data_dir, executed_dir)
+            done.append((figure, profile, None))
+        except papermill.PapermillExecutionError as error:
+            done.append((figure, profile, f"{error.ename}: {error.evalue}"))
+    return done
 
 
 def read_hashes(run_dirs: Iterable[str | os.PathLike]) -> list[str]:
