@@ -49,7 +49,9 @@ def test_speed_is_seconds_per_training_image_epoch_on_this_device(tmp_path):
     record(store, config(epochs=2, train_subset=1000), wall_s=100.0)  # 0.05 s per image-epoch
     record(store, config(k=0.3, epochs=2, train_subset=1000), wall_s=999.0, device="cuda: X")
     speeds = measured_speeds(store, DEVICE)
-    assert speeds[("conv2", "edge-popup", "fp32")] == speeds[("conv2", None, "fp32")] == 0.05
+    assert (
+        speeds[("conv2", "edge-popup", "fp32", 1.0)] == speeds[("conv2", None, "fp32", 1.0)] == 0.05
+    )
 
 
 def test_a_run_paused_for_an_hour_does_not_make_its_model_look_slow(tmp_path):
@@ -57,11 +59,11 @@ def test_a_run_paused_for_an_hour_does_not_make_its_model_look_slow(tmp_path):
     record(store, config(), wall_s=3700.0, epoch_s=[25.0, 3625.0, 25.0, 25.0])
     record(store, config(k=0.9, model="conv4"), wall_s=3700.0)  # untimed epochs: its mean
     speeds = measured_speeds(store, DEVICE)
-    assert speeds[("conv2", None, "fp32")] == 0.05  # 25 s per epoch of 500 images
-    assert speeds[("conv4", None, "fp32")] == 3700.0 / 4 / 500
+    assert speeds[("conv2", None, "fp32", 1.0)] == 0.05  # 25 s per epoch of 500 images
+    assert speeds[("conv4", None, "fp32", 1.0)] == 3700.0 / 4 / 500
     imagenet = RunConfig(model="resnet50", dataset="imagenet", epochs=1, batch_size=8)
     record(store, imagenet, wall_s=10.0)
-    assert not any(model == "resnet50" for model, _, _ in measured_speeds(store, DEVICE))
+    assert not any(model == "resnet50" for model, _, _, _ in measured_speeds(store, DEVICE))
 
 
 def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
@@ -73,7 +75,7 @@ def test_the_median_of_the_latest_runs_is_the_speed(tmp_path):
             wall_s=wall_s,
             finished_at=f"2026-12-0{i + 1}T10:00:00+0000",
         )
-    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 0.1
+    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32", 1.0)] == 0.1
 
 
 def test_a_run_resumed_on_another_machine_is_timed_on_each_from_its_own_epochs(tmp_path):
@@ -87,10 +89,10 @@ def test_a_run_resumed_on_another_machine_is_timed_on_each_from_its_own_epochs(t
         sittings=sittings,
         device=f"{OTHER} (epochs 1-2); {DEVICE} (epochs 3-4)",
     )
-    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 10.0 / 500
-    assert measured_speeds(store, OTHER)[("conv2", None, "fp32")] == 100.0 / 500
+    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32", 1.0)] == 10.0 / 500
+    assert measured_speeds(store, OTHER)[("conv2", None, "fp32", 1.0)] == 100.0 / 500
     record(store, config(k=0.1), wall_s=400.0, sittings=sittings, device="mixed")  # untimed
-    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32")] == 10.0 / 500
+    assert measured_speeds(store, DEVICE)[("conv2", None, "fp32", 1.0)] == 10.0 / 500
 
 
 def test_a_bf16_run_is_not_estimated_from_fp32_speeds(tmp_path):
@@ -107,7 +109,7 @@ def test_a_bf16_run_is_not_estimated_from_fp32_speeds(tmp_path):
         RunConfig(model="conv2", k=0.1, epochs=4, train_subset=500, precision="bf16"),
         wall_s=50.0,
     )
-    assert measured_speeds(store, DEVICE)[("conv2", None, "bf16")] == 0.025
+    assert measured_speeds(store, DEVICE)[("conv2", None, "bf16", 1.0)] == 0.025
 
 
 def test_plan_counts_stored_runs_and_estimates_the_rest(tmp_path):
@@ -149,6 +151,24 @@ def checkpoint(store: RunStore, run: RunConfig, epoch_s: list[float]) -> None:
         },
         store.checkpoint_path(run),
     )
+
+
+def test_a_wider_run_costs_the_square_of_its_width_until_its_own_width_is_timed(tmp_path):
+    """Figure 4's widths 0.25-2: a width-2 run priced at width 1's speed per image would be
+    promised in a quarter of its time."""
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)  # width 1: 25 s an epoch
+    wide = RunConfig(model="conv2", k=0.5, epochs=4, train_subset=500, width=2.0)
+    plan = SweepProgress("fig4", [wide], store, DEVICE, write=None, bar=False).plan()
+    assert "time: 7 min," in plan, plan  # 4 x 100 s
+    record(store, RunConfig(model="conv2", k=0.3, epochs=4, train_subset=500, width=2.0), 300.0)
+    speeds = measured_speeds(store, DEVICE)
+    assert speeds[("conv2", None, "fp32", 2.0)] == 300.0 / 4 / 500 / 4
+    plan = SweepProgress("fig4", [wide], store, DEVICE, write=None, bar=False).plan()
+    assert "time: 5 min," in plan, plan  # width 2's own 300 s, not 400
+    narrow = RunConfig(model="conv2", k=0.5, epochs=4, train_subset=500, width=0.5)
+    plan = SweepProgress("fig4", [narrow], store, DEVICE, write=None, bar=False).plan()
+    assert "time: 25 s," in plan, plan  # nearest width timed is 1: 100 s / 4
 
 
 def test_a_resumed_run_is_estimated_from_its_own_latest_epochs(tmp_path):

@@ -1,14 +1,16 @@
 """What a figure's sweep will cost before it trains, and where it stands while it does.
 
 Before training: one line (runs in the store, runs to train, estimated time at the speed this
-machine measured on earlier runs of the same models; for a model it never timed, at another
-machine's speed, named as a guess). While training: one bar for the whole sweep, advanced once
-per epoch (a widget in a notebook, so an executed notebook keeps one bar, not one line per
-update), and one printed line per finished run with the time left.
+machine measured on earlier runs of the same models, at the same width where one ran; for a
+model it never timed, at another machine's speed, named as a guess). While training: one bar
+for the whole sweep, advanced once per epoch (a widget in a notebook, so an executed notebook
+keeps one bar, not one line per update), and one printed line per finished run with the time
+left.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -25,24 +27,39 @@ CIFAR10_TRAIN_IMAGES = 50_000
 RECENT_RUNS = 5  # the speed of a model is the median of its latest runs on this device
 
 
-def _image_epochs(config: RunConfig) -> int:
-    """Training images seen by a whole run: the unit its cost scales with."""
-    return config.epochs * (config.train_subset or CIFAR10_TRAIN_IMAGES)
+def _image_work(config: RunConfig) -> float:
+    """One epoch's cost in training images through the model at width 1: a convolution's
+    FLOPs grow as the square of the width multiplier."""
+    return (config.train_subset or CIFAR10_TRAIN_IMAGES) * config.width**2
 
 
-Speeds = dict[tuple[str, str | None, str], float]
+def _work(config: RunConfig) -> float:
+    """A whole run's cost, in the unit of :func:`_image_work`."""
+    return config.epochs * _image_work(config)
 
 
-def _speed_samples(store: RunStore) -> dict[str, dict[tuple, list[tuple[str, float]]]]:
-    """Per device, per (model, method, precision) and (model, None, precision): (when finished,
-    seconds per training image and epoch) of each finished run, from the epochs it trained on
-    that device (a run resumed on another machine is timed on each)."""
+Key = tuple[str, str | None, str, float]  # model, method (None: any), precision, width
+Speeds = dict[Key, float]
+
+
+def _keys(config: RunConfig) -> tuple[Key, Key]:
+    return (
+        (config.model, config.method, config.precision, config.width),
+        (config.model, None, config.precision, config.width),
+    )
+
+
+def _speed_samples(store: RunStore) -> dict[str, dict[Key, list[tuple[str, float]]]]:
+    """Per device, per (model, method, precision, width) and (model, None, precision, width):
+    (when finished, seconds per unit of :func:`_image_work`) of each finished run, from the
+    epochs it trained on that device (a run resumed on another machine is timed on each)."""
     samples: dict[str, dict[tuple, list[tuple[str, float]]]] = {}
     for result in store.finished():
         config = result.get("config") or {}
         if config.get("dataset") not in (None, "cifar10"):
             continue
-        images = config.get("train_subset") or CIFAR10_TRAIN_IMAGES
+        width = float(config.get("width", 1.0))
+        images = (config.get("train_subset") or CIFAR10_TRAIN_IMAGES) * width**2
         when = str(result.get("finished_at", ""))
         # Records made before precision was a field trained in fp32.
         model, precision = config.get("model"), config.get("precision") or "fp32"
@@ -52,7 +69,10 @@ def _speed_samples(store: RunStore) -> dict[str, dict[tuple, list[tuple[str, flo
             per_epoch = typical_seconds_per_epoch(result, device)
             if per_epoch is None:
                 continue
-            for key in ((model, config.get("method"), precision), (model, None, precision)):
+            for key in (
+                (model, config.get("method"), precision, width),
+                (model, None, precision, width),
+            ):
                 samples.setdefault(device, {}).setdefault(key, []).append(
                     (when, per_epoch / images)
                 )
@@ -64,21 +84,21 @@ def _latest_median(values: list[tuple[str, float]]) -> float:
 
 
 def measured_speeds(store: RunStore, device: str) -> Speeds:
-    """Seconds per training image and epoch (evaluation included) on ``device``, from the
-    latest finished runs in ``store``: keyed (model, method, precision) and (model, None,
-    precision) for any method; bf16 and fp32 differ by up to 2x, and far more where bf16 is
-    emulated."""
+    """Seconds per training image and epoch (evaluation included) on ``device``, scaled to the
+    model at width 1 (:func:`_image_work`), from the latest finished runs in ``store``: keyed
+    (model, method, precision, width) and (model, None, precision, width) for any method; bf16
+    and fp32 differ by up to 2x, and far more where bf16 is emulated."""
     return {
         key: _latest_median(values) for key, values in _speed_samples(store).get(device, {}).items()
     }
 
 
-def speeds_elsewhere(store: RunStore, device: str) -> dict[tuple, tuple[float, str]]:
+def speeds_elsewhere(store: RunStore, device: str) -> dict[Key, tuple[float, str]]:
     """For each model, method and precision timed on other machines than ``device``: its speed
     on the one that timed it last, and that machine's name. A stashed store carries runs from
     every machine a campaign ran on; their speed is only a guess here (machines differ, and not
     by one factor for every model), but a better one than none."""
-    best: dict[tuple, tuple[str, float, str]] = {}
+    best: dict[Key, tuple[str, float, str]] = {}
     for other, keys in _speed_samples(store).items():
         if other == device:
             continue
@@ -104,32 +124,35 @@ def _with_resumed_speeds(
     """``speeds`` updated by the median speed of the runs resumed now, the latest measurement of
     their model (finished runs may have been timed beside the tests): a sweep that resumes its
     first conv8 run can also say what conv8 costs."""
-    samples: dict[tuple[str, str | None, str], list[float]] = {}
+    samples: dict[Key, list[float]] = {}
     for h, (_, per_epoch) in resumed.items():
         config = todo[h]
         if per_epoch is None:
             continue
-        images = config.train_subset or CIFAR10_TRAIN_IMAGES
-        for key in (
-            (config.model, config.method, config.precision),
-            (config.model, None, config.precision),
-        ):
-            samples.setdefault(key, []).append(per_epoch / images)
+        for key in _keys(config):
+            samples.setdefault(key, []).append(per_epoch / _image_work(config))
     return {**speeds, **{key: statistics.median(s) for key, s in samples.items()}}
 
 
 def _speed(config: RunConfig, speeds: dict):
-    """What ``speeds`` holds for the config's model, method and precision, else for its model
-    and precision, else None."""
-    return speeds.get(
-        (config.model, config.method, config.precision),
-        speeds.get((config.model, None, config.precision)),
-    )
+    """What ``speeds`` holds for the config's model, method, precision and width, else for any
+    method at its width, else at the nearest width measured (the method's first): width^2
+    overestimates a wider run a little and underestimates a narrower one, whose fixed costs
+    weigh more, so a measured width comes first. None where the model and precision never ran."""
+    exact = next((speeds[key] for key in _keys(config) if key in speeds), None)
+    if exact is not None:
+        return exact
+    for method in (config.method, None):
+        widths = [key[3] for key in speeds if key[:3] == (config.model, method, config.precision)]
+        if widths:
+            nearest = min(widths, key=lambda w: (abs(math.log(w / config.width)), w))
+            return speeds[(config.model, method, config.precision, nearest)]
+    return None
 
 
 def _estimate(config: RunConfig, speed: float | None) -> float | None:
-    """A whole run's seconds at ``speed`` (seconds per training image and epoch)."""
-    return None if speed is None else speed * _image_epochs(config)
+    """A whole run's seconds at ``speed`` (seconds per unit of :func:`_image_work`)."""
+    return None if speed is None else speed * _work(config)
 
 
 def _kind(config: RunConfig) -> str:
@@ -246,12 +269,12 @@ class SweepProgress:
             self.spent_s += wall_s
             self.spent_estimate_s += estimate
         elif wall_s and result.get("status") == "finished":  # the first measurement of a model
-            speed = wall_s / _image_epochs(config)
+            speed = wall_s / _work(config)
             for other, pending in self.todo.items():
                 if _kind(pending) == _kind(config) and (
                     self.estimates[other] is None or other in self.borrowed
                 ):
-                    self.estimates[other] = speed * _image_epochs(pending)
+                    self.estimates[other] = speed * _work(pending)
                     self.borrowed.pop(other, None)
         accuracy = result.get("test_acc")
         outcome = (
