@@ -461,6 +461,23 @@ def test_points_far_below_the_others_sit_on_the_bottom_edge_with_their_accuracy(
     assert plots.figure_problems(fig) == []
 
 
+def test_a_point_at_chance_cut_to_the_bottom_edge_stays_open_there():
+    """Catches Figure 7's Conv4 N_x k = 0.1 (12.6 %, did not leave chance) drawn as a filled
+    marker on the bottom edge, while its open marker sat out of view at its true accuracy."""
+    import matplotlib.pyplot as plt
+
+    runs = _runs().assign(test_acc=lambda r: 0.55 + r["k"] / 4)
+    stuck = (runs["model"] == "conv4") & (runs["k"] == 0.1)
+    runs.loc[stuck, "test_acc"] = 0.102
+    runs["did_not_leave_chance"] = stuck & (runs["init"] == "kaiming_normal")
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    on_edge = [line for line in fig.axes[1].get_lines() if not line.get_clip_on()]
+    assert len(on_edge) == 2, on_edge
+    faces = sorted(line.get_markerfacecolor() == "white" for line in on_edge)
+    assert faces == [False, True], faces  # the run at chance open, the other filled
+    plt.close(fig)
+
+
 @pytest.mark.parametrize(
     "lowest, cut", [(14.0, False), (5.0, True)], ids=["held-by-the-room", "below-it"]
 )

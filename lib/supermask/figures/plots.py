@@ -10,6 +10,7 @@ import weakref
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib import ticker
@@ -108,6 +109,7 @@ def accuracy_curves(
                 markeredgewidth=plt.rcParams["lines.markeredgewidth"],
                 **looks[value].line(),
             )
+            chance = np.zeros(len(stats), dtype=bool)
             if "did_not_leave_chance" in group:
                 chance = (
                     group.assign(
@@ -133,9 +135,9 @@ def accuracy_curves(
                     )
                     at_chance = True
             if floor is not None:
-                for at, accuracy in zip(xs, stats["mean"] * 100):
+                for at, accuracy, stuck in zip(xs, stats["mean"] * 100, chance):
                     if accuracy < floor:
-                        _on_bottom_edge(ax, at, accuracy, looks[value], edge.get(at, 0))
+                        _on_bottom_edge(ax, at, accuracy, looks[value], edge.get(at, 0), stuck)
                         edge[at] = edge.get(at, 0) + 1
                         below = True
         diverged = here[~here["status"].isin(["finished", "missing"])]
@@ -263,9 +265,12 @@ def _accuracy_axis(accuracies: pd.Series) -> tuple[float | None, tuple[float, fl
         cut = still
 
 
-def _on_bottom_edge(ax: plt.Axes, x: float, accuracy: float, look, stacked: int) -> None:
+def _on_bottom_edge(
+    ax: plt.Axes, x: float, accuracy: float, look, stacked: int, at_chance: bool
+) -> None:
     """A point below the axis' range: its marker on the bottom edge (nudged sideways where
-    another one sits at the same x), its accuracy printed beside it, both in its look."""
+    another one sits at the same x; open where its runs did not leave chance), its accuracy
+    printed beside it, both in its look."""
     from matplotlib.transforms import offset_copy
 
     edge = offset_copy(ax.get_xaxis_transform(), fig=ax.figure, x=5 * stacked, units="points")
@@ -276,6 +281,7 @@ def _on_bottom_edge(ax: plt.Axes, x: float, accuracy: float, look, stacked: int)
         linestyle="none",
         marker=look.marker,
         color=look.colour,
+        markerfacecolor="white" if at_chance else look.colour,
         markersize=7,
         clip_on=False,
         zorder=5,
