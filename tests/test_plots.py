@@ -318,6 +318,49 @@ def test_a_point_whose_run_did_not_leave_chance_has_an_open_marker():
     plt.close(fig)
 
 
+def _start_and_step(markevery) -> tuple[int, None, int]:
+    start, step = markevery if isinstance(markevery, tuple) else (0, markevery)
+    return start, None, step
+
+
+def test_curves_lying_on_one_another_each_show_their_markers():
+    """Catches the deep low-k figure's Conv8 U_k curve hidden under another run at chance: both
+    at ln 10 every epoch, their markers on the same epochs, only one curve to be seen."""
+    import matplotlib.pyplot as plt
+
+    curves = pd.DataFrame(
+        [
+            {
+                "method": "edge-popup",
+                "init": init,
+                "k": 0.1,
+                "optimizer": "sgd",
+                "width": 1.0,
+                "model": "conv8",
+                "hash": init,
+                "epoch": e,
+                "loss": 2.3026,
+                "test_acc": 0.1,
+            }
+            for init in ("signed_constant", "kaiming_normal")
+            for e in range(1, 21)
+        ]
+    )
+    for fig in (
+        plots.loss_and_accuracy_curves(curves, "at chance"),
+        plots.learning_curves(curves, "at chance", panel="model"),
+    ):
+        for ax in fig.axes:
+            marked = [
+                frozenset(line.get_xdata()[slice(*_start_and_step(line.get_markevery()))])
+                for line in ax.get_lines()
+                if len(line.get_xdata()) == 20
+            ]
+            if marked:
+                assert len(marked) == 2 and not marked[0] & marked[1], marked
+        plt.close(fig)
+
+
 def _problems_of(fig, kind: str) -> list[str]:
     return [p for p in plots.figure_problems(fig) if kind in p]
 

@@ -427,13 +427,14 @@ def learning_curves(
         here = curves if row is None else curves[curves[panel] == row]
         if column is not None:
             here = here[here["_column"].isna() | (here["_column"] == column)]
-        for run_hash, run in here.groupby("hash", sort=False):
+        groups = list(here.groupby("hash", sort=False))
+        for i, (run_hash, run) in enumerate(groups):
             run = run.sort_values("epoch")
             ax.plot(
                 run["epoch"],
                 run["test_acc"] * 100,
                 **looks[run_hash].line(),
-                markevery=max(1, len(run) // 8),
+                markevery=_markevery(i, len(groups), len(run)),
                 markersize=4,
                 label=label(run.iloc[0].to_dict()),
             )
@@ -450,6 +451,14 @@ def learning_curves(
     return _finish(fig, axes, title, columns=3)
 
 
+def _markevery(i: int, runs: int, epochs: int) -> tuple[int, int]:
+    """About eight markers on a curve of ``epochs`` points, the ``runs`` curves of a panel
+    starting at staggered epochs: curves that lie on one another (runs at chance) still show
+    each one's markers."""
+    step = max(1, epochs // 8)
+    return (i * step) // max(runs, 1) % step, step
+
+
 def loss_and_accuracy_curves(
     curves: pd.DataFrame | None, title: str, label=series_name, vary: str | list[str] = "init"
 ) -> plt.Figure | None:
@@ -463,9 +472,14 @@ def loss_and_accuracy_curves(
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(12.0, 4.4))
     runs = curves.drop_duplicates("hash").to_dict("records")
     looks = dict(zip((row["hash"] for row in runs), run_styles(runs, vary=vary)))
-    for run_hash, run in curves.groupby("hash", sort=False):
+    groups = list(curves.groupby("hash", sort=False))
+    for i, (run_hash, run) in enumerate(groups):
         run = run.sort_values("epoch")
-        look = {**looks[run_hash].line(), "markevery": max(1, len(run) // 8), "markersize": 4}
+        look = {
+            **looks[run_hash].line(),
+            "markevery": _markevery(i, len(groups), len(run)),
+            "markersize": 4,
+        }
         name = f"{label(run.iloc[0].to_dict())}, {int(run['epoch'].max())} epochs"
         loss_ax.plot(run["epoch"], run["loss"], label=name, **look)
         acc_ax.plot(run["epoch"], run["test_acc"] * 100, **look)
