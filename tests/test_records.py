@@ -78,6 +78,25 @@ def test_old_records_devices_are_shown_in_today_s_words():
         assert device_label(unchanged) == unchanged
 
 
+def test_a_machine_kind_is_its_name_and_bf16_instructions_not_its_threads():
+    """Catches REPORT.md's precision table calling an fp32 run on the Intel Xeon (AMX) and a
+    bf16 run on the AMD EPYC one device kind, because both records start with 'cpu'."""
+    from supermask.provenance import machine_kind, same_machine_kind
+
+    amd, old_amd = "cpu: AMD EPYC (avx512-bf16, 1 thread)", "cpu: AMD EPYC (1 threads)"
+    amx = "cpu: Intel(R) Xeon(R) Processor (amx-bf16, 1 thread)"
+    avx = "cpu: Intel(R) Xeon(R) Processor (avx512-bf16, 2 threads)"
+    h200 = "NVIDIA H200 (shared by 8 workers)"
+    assert machine_kind(amx) == "cpu: Intel(R) Xeon(R) Processor [amx-bf16]"
+    assert machine_kind(h200) == machine_kind("NVIDIA H200") == "NVIDIA H200"
+    assert machine_kind("device not recorded (epochs 1-3); " + amx + " (epochs 4-20)") is None
+    assert same_machine_kind(amd, old_amd)  # written before records named instructions
+    assert same_machine_kind(amx, amx.replace("1 thread", "2 threads"))
+    assert not same_machine_kind(amd, amx)
+    assert not same_machine_kind(amx, avx)  # one model name, other bf16 kernels
+    assert not same_machine_kind(h200, amd) and not same_machine_kind(None, None)
+
+
 def test_a_run_s_typical_epoch_ignores_the_epochs_its_worker_spent_stopped():
     """The median, not the mean: an epoch during which the worker was stopped for the suite
     (SIGSTOP) must not read as the run's speed; records from before epochs were timed: None."""

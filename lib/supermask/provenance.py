@@ -148,6 +148,38 @@ def device_label(recorded: str) -> str:
     return re.sub(r"\b1 threads\)", "1 thread)", recorded)
 
 
+def machine_kind(recorded: str | None) -> str | None:
+    """What a record's ``device`` says of the machine's arithmetic: its name and, where named,
+    its best bf16 instructions (``cpu: AMD EPYC``, ``cpu: Intel(R) Xeon(R) Processor
+    [amx-bf16]``, ``NVIDIA H200``), without thread counts or how many workers shared it; None
+    for a run that trained on several devices or did not record one. Two CPUs of one name
+    but different instructions run different bf16 kernels."""
+    if not recorded or ";" in recorded or recorded.startswith("device not recorded"):
+        return None
+    match = re.fullmatch(r"(.*?)(?: \((.*)\))?", recorded.strip())
+    assert match is not None  # the pattern matches any string
+    name, notes = match.group(1), match.group(2) or ""
+    instructions = [
+        note.strip()
+        for note in notes.split(",")
+        if note.strip() and not re.fullmatch(r"\d+ threads?|shared by \d+ workers", note.strip())
+    ]
+    return name + (f" [{', '.join(instructions)}]" if instructions else "")
+
+
+def same_machine_kind(a: str | None, b: str | None) -> bool:
+    """Whether two records' devices are one kind of machine (:func:`machine_kind`); a record
+    that names no instructions (written before devices did) matches its model's any."""
+    kind_a, kind_b = machine_kind(a), machine_kind(b)
+    if kind_a is None or kind_b is None:
+        return False
+    name_a, _, instructions_a = kind_a.partition(" [")
+    name_b, _, instructions_b = kind_b.partition(" [")
+    return name_a == name_b and (
+        instructions_a == instructions_b or not (instructions_a and instructions_b)
+    )
+
+
 def device_name(device: torch.device, threads: int | None = None) -> str:
     """E.g. ``NVIDIA H100 80GB HBM3`` or ``cpu: AMD EPYC (avx512-bf16, 1 thread)``: a CPU with
     this process's threads, or ``threads`` (the name another process would record)."""

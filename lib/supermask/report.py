@@ -23,7 +23,7 @@ from .config import PROFILES, get_profile
 from .figures import budget, claims
 from .names import DISTRIBUTION_NAMES, math_names, run_name
 from .protocol import PAPER_EPOCHS
-from .provenance import device_label
+from .provenance import device_label, same_machine_kind
 from .registry import FIGURES
 from .runs import tables
 from .runs.campaign import campaign_table, read_campaign
@@ -397,8 +397,7 @@ def _precision_pairs(root: Path) -> list[str]:
                     "gate": f"{gate:.1f}",
                     "within": "yes" if abs(diff) <= gate else "no",
                     "same device kind": "yes"
-                    if str(fp32.get("device")).split(":")[0]
-                    == str(bf16.get("device")).split(":")[0]
+                    if same_machine_kind(fp32.get("device"), bf16.get("device"))
                     else "no: precision and device differ together",
                 }
             )
@@ -408,7 +407,9 @@ def _precision_pairs(root: Path) -> list[str]:
         "Every pair of finished runs in the store that differ only in precision (fp32 against "
         "bf16 autocast), with the machine each trained on and the bf16 gate's verdict (within "
         f"{100 * budget.BF16_GATE:.1f} points; {100 * budget.BF16_REFERENCE_GATE:.1f} at the "
-        "paper's 100 epochs). A pair trained on different kinds of device mixes two causes.",
+        "paper's 100 epochs). A pair trained on different kinds of device mixes two causes; "
+        "a kind is the machine's name and its bf16 instructions (AMD's AVX-512 BF16 and "
+        "Intel's AMX run different bf16 kernels, and their runs differ from the first epoch).",
         "",
     ]
     if not rows:
