@@ -755,28 +755,26 @@ def _redraw(parser: argparse.ArgumentParser, args) -> int:
     return 1 if any(error for *_, error in done) else 0
 
 
+_SUBCOMMANDS = {
+    "bench": _bench,
+    "export": _export,
+    "verify": _verify,
+    "masks": _masks,
+    "redraw": _redraw,
+    "imagenet": _imagenet,
+    "status": _status,
+    "campaign": _campaign,
+    "worker": _worker,
+}  # "train" is main's own
+
+
 @entry_point("python -m supermask")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "bench":
-        return _bench(parser, args)
-    if args.command == "export":
-        return _export(parser, args)
-    if args.command == "verify":
-        return _verify(parser, args)
-    if args.command == "masks":
-        return _masks(parser, args)
-    if args.command == "redraw":
-        return _redraw(parser, args)
-    if args.command == "imagenet":
-        return _imagenet(parser, args)
-    if args.command == "status":
-        return _status(parser, args)
-    if args.command == "campaign":
-        return _campaign(parser, args)
-    if args.command == "worker":
-        return _worker(parser, args)
+    subcommand = _SUBCOMMANDS.get(args.command)
+    if subcommand is not None:
+        return subcommand(parser, args)
     logging.basicConfig(
         level=logging.INFO if not args.json else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
