@@ -66,6 +66,28 @@ def test_committed_figure_redraws_without_problems(figure, profile, tmp_path, mo
         assert (results / profile / csv.name).read_bytes() == csv.read_bytes(), csv.name
 
 
+def test_redraws_keep_one_executed_notebook_per_figure_and_profile(tmp_path, monkeypatch):
+    """Catches notebooks/executed/ growing by a notebook and a kernel log at every landing
+    (named by the process that redrew, about 1.5 MB each), and two workers redrawing at once
+    writing into one file: each writes its own, then takes the shared name whole."""
+    from supermask.notebooks import redraw as redraw_module
+
+    def execute(notebook, executed, parameters):
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        executed.with_name(executed.stem + ".kernel.log").write_text("log")
+        executed.write_text(f"{notebook.name} at {parameters['profile']}")
+
+    monkeypatch.setattr(redraw_module, "execute", execute)
+    for _ in range(2):
+        path = redraw_module.redraw("fig6", "short", tmp_path, tmp_path, None, tmp_path / "x")
+    assert path == tmp_path / "x" / "fig6_zhou-short-redraw.ipynb"
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == [
+        "fig6_zhou-short-redraw.ipynb",
+        "fig6_zhou-short-redraw.kernel.log",
+    ]
+    assert path.read_text() == "fig6_zhou.ipynb at short"
+
+
 def test_redraw_rewrites_every_figure_that_holds_a_run_and_refuses_a_non_run(tmp_path):
     """``supermask redraw RUN_DIR`` (what ``make land`` runs on the runs it adds) finds the
     figures whose grids hold the run and redraws them from the store: here Figure 6 at short,

@@ -60,11 +60,13 @@ def redraw(
     executed_dir: str | os.PathLike = REPO_DIR / "notebooks" / "executed",
 ) -> Path:
     """Run ``figure``'s notebook at ``profile`` without training (its CSVs under
-    ``results_dir``, its plots under ``figures_dir``); the executed notebook's path. A failing
-    notebook raises papermill's ``PapermillExecutionError``."""
+    ``results_dir``, its plots under ``figures_dir``); the executed notebook's path, one per
+    figure and profile, the latest redraw's. A failing notebook raises papermill's
+    ``PapermillExecutionError`` and stays under a name of its own process for reading."""
     notebook = figure_notebooks()[figure]  # run from its folder: every path made absolute
-    name = f"{notebook.stem}-{profile}-redraw-{os.getpid()}.ipynb"
-    executed = Path(executed_dir).resolve() / name
+    executed = Path(executed_dir).resolve() / f"{notebook.stem}-{profile}-redraw.ipynb"
+    # Workers redraw at once: each writes its own file, then takes the shared name whole.
+    working = executed.with_name(f"{executed.stem}-{os.getpid()}.ipynb")
     parameters = {
         "profile": profile,
         "results_dir": str(Path(results_dir).resolve()),
@@ -73,7 +75,11 @@ def redraw(
     }
     if data_dir is not None:
         parameters["data_dir"] = str(Path(data_dir).resolve())
-    execute(notebook, executed, parameters)
+    execute(notebook, working, parameters)
+    for suffix in (".kernel.log", ".ipynb"):
+        os.replace(
+            working.with_name(working.stem + suffix), executed.with_name(executed.stem + suffix)
+        )
     return executed
 
 
