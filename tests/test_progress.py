@@ -246,6 +246,19 @@ def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path
     assert len(lines) == 2
 
 
+def test_a_run_paused_for_the_tests_does_not_stretch_the_eta_of_the_rest(tmp_path):
+    """Catches the ETA corrected by a run's wall time: a worker stopped for an hour made the
+    runs left look an hour slower each."""
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)  # estimate: 100 s per run of 4 x 500
+    runs = [config(k=0.1), config(k=0.3)]
+    lines = []
+    progress = SweepProgress("fig3", runs, store, DEVICE, write=lines.append, bar=False)
+    paused = {"status": "finished", "test_acc": 0.5, "wall_s": 3700.0}
+    progress.run_done(runs[0], {**paused, "epoch_s": [25.0, 3625.0, 25.0, 25.0]})
+    assert lines[-1].endswith("in 62 min; 1 left, ETA 2 min"), lines  # 100 s, not 3700
+
+
 def test_runs_of_models_never_timed_here_are_named_in_the_eta(tmp_path):
     store = RunStore(tmp_path)
     record(store, config(k=0.9), wall_s=100.0)

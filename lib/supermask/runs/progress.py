@@ -194,7 +194,7 @@ class SweepProgress:
             if self.estimates[h] is None and (found := _speed(config, elsewhere)):
                 self.estimates[h], self.borrowed[h] = _estimate(config, found[0]), found[1]
         self.done = 0
-        self.spent_s = 0.0  # wall time of the runs finished so far in this sweep
+        self.spent_s = 0.0  # what the runs finished so far in this sweep took, at their speed
         self.spent_estimate_s = 0.0  # what the estimate said they would take
         self.started = time.monotonic()
         self.bar = tqdm(
@@ -264,12 +264,16 @@ class SweepProgress:
         self.left.pop(config.hash)
         self.done += 1
         wall_s = result.get("wall_s") or 0.0
+        # What its epochs take, not its wall time: a worker stopped while the tests ran, or a
+        # run that diverged early, says nothing of what the runs left will take.
+        per_epoch = typical_seconds_per_epoch(result)
+        taken = per_epoch * config.epochs if per_epoch else wall_s
         estimate = self.estimates.pop(config.hash)
-        if estimate is not None and wall_s and not self.borrowed.pop(config.hash, None):
-            self.spent_s += wall_s
+        if estimate is not None and taken and not self.borrowed.pop(config.hash, None):
+            self.spent_s += taken
             self.spent_estimate_s += estimate
-        elif wall_s and result.get("status") == "finished":  # the first measurement of a model
-            speed = wall_s / _work(config)
+        elif taken and result.get("status") == "finished":  # the first measurement of a model
+            speed = taken / _work(config)
             for other, pending in self.todo.items():
                 if _kind(pending) == _kind(config) and (
                     self.estimates[other] is None or other in self.borrowed
