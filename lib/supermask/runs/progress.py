@@ -27,26 +27,24 @@ CIFAR10_TRAIN_IMAGES = 50_000
 RECENT_RUNS = 5  # the speed of a model is the median of its latest runs on this device
 
 
-def _image_work(config: RunConfig) -> float:
+def _image_work(train_subset: int | None, width: float) -> float:
     """One epoch's cost in training images through the model at width 1: a convolution's
     FLOPs grow as the square of the width multiplier."""
-    return (config.train_subset or CIFAR10_TRAIN_IMAGES) * config.width**2
+    return (train_subset or CIFAR10_TRAIN_IMAGES) * width**2
 
 
 def _work(config: RunConfig) -> float:
     """A whole run's cost, in the unit of :func:`_image_work`."""
-    return config.epochs * _image_work(config)
+    return config.epochs * _image_work(config.train_subset, config.width)
 
 
 Key = tuple[str, str | None, str, float]  # model, method (None: any), precision, width
 Speeds = dict[Key, float]
 
 
-def _keys(config: RunConfig) -> tuple[Key, Key]:
-    return (
-        (config.model, config.method, config.precision, config.width),
-        (config.model, None, config.precision, config.width),
-    )
+def _keys(model: str, method: str | None, precision: str, width: float) -> tuple[Key, Key]:
+    """A speed's two keys: for its method, and for any method."""
+    return (model, method, precision, width), (model, None, precision, width)
 
 
 def _speed_samples(store: RunStore) -> dict[str, dict[Key, list[tuple[str, float]]]]:
@@ -59,7 +57,7 @@ def _speed_samples(store: RunStore) -> dict[str, dict[Key, list[tuple[str, float
         if config.get("dataset") not in (None, "cifar10"):
             continue
         width = float(config.get("width", 1.0))
-        images = (config.get("train_subset") or CIFAR10_TRAIN_IMAGES) * width**2
+        images = _image_work(config.get("train_subset"), width)
         when = str(result.get("finished_at", ""))
         # Records made before precision was a field trained in fp32.
         model, precision = config.get("model"), config.get("precision") or "fp32"
@@ -69,10 +67,7 @@ def _speed_samples(store: RunStore) -> dict[str, dict[Key, list[tuple[str, float
             per_epoch = typical_seconds_per_epoch(result, device)
             if per_epoch is None:
                 continue
-            for key in (
-                (model, config.get("method"), precision, width),
-                (model, None, precision, width),
-            ):
+            for key in _keys(model, config.get("method"), precision, width):
                 samples.setdefault(device, {}).setdefault(key, []).append(
                     (when, per_epoch / images)
                 )
@@ -129,8 +124,10 @@ def _with_resumed_speeds(
         config = todo[h]
         if per_epoch is None:
             continue
-        for key in _keys(config):
-            samples.setdefault(key, []).append(per_epoch / _image_work(config))
+        for key in _keys(config.model, config.method, config.precision, config.width):
+            samples.setdefault(key, []).append(
+                per_epoch / _image_work(config.train_subset, config.width)
+            )
     return {**speeds, **{key: statistics.median(s) for key, s in samples.items()}}
 
 
@@ -139,7 +136,8 @@ def _speed(config: RunConfig, speeds: dict):
     method at its width, else at the nearest width measured (the method's first): width^2
     overestimates a wider run a little and underestimates a narrower one, whose fixed costs
     weigh more, so a measured width comes first. None where the model and precision never ran."""
-    exact = next((speeds[key] for key in _keys(config) if key in speeds), None)
+    keys = _keys(config.model, config.method, config.precision, config.width)
+    exact = next((speeds[key] for key in keys if key in speeds), None)
     if exact is not None:
         return exact
     for method in (config.method, None):
