@@ -336,3 +336,28 @@ def test_a_run_another_kind_of_device_trained_is_left_for_one_like_it(
     assert "--any-device" in err and not (tmp_path / "scratch").exists()
     assert main([*argv, "--any-device"]) == 0  # the same machine under another name: it repeats
     assert "all 3 epochs equal" in capsys.readouterr().err and (edge_popup / MASK).exists()
+
+
+def test_explore_tells_apart_runs_that_differ_only_in_seed(tmp_path, tiny_data_dir):
+    """Two seeds of the same two k: each seed's pair of subnetworks is its own row of the
+    overlap plot (the runs' legend names alone are equal across seeds)."""
+    from dataclasses import replace
+
+    import matplotlib.pyplot as plt
+
+    from supermask.config import PROFILES
+    from supermask.figures import subnetworks
+
+    for seed in (0, 1):
+        for k in (0.3, 0.5):
+            config = replace(EDGE_POPUP, k=k, seed=seed, epochs=1)
+            run(config, results_dir=tmp_path, data_dir=tiny_data_dir, device="cpu", progress=False)
+    profile = replace(PROFILES["smoke"], train_subset=None, test_subset=None)
+    runs = subnetworks.chosen_runs(tmp_path, profile, {"model": ["conv2"]})
+    assert len(runs) == 4 and runs["name"].is_unique
+    assert "edge-popup $U_k$ k=0.3, width 0.25, seed 1" in set(runs["name"])
+    masks, missing = subnetworks.load_masks(runs)
+    assert not missing
+    pairs, different = subnetworks.overlaps(runs, masks)
+    assert pairs["pair"].nunique() == 2 and len(different) == 4  # seeds differ: weights differ
+    plt.close(subnetworks.plot_overlaps(pairs, "jaccard", "two seeds"))

@@ -16,7 +16,7 @@ import torch
 
 from ..config import FIELDS, Profile, RunConfig
 from ..masks import masked_layers
-from ..names import METHOD_NAMES, run_name
+from ..names import METHOD_NAMES, model_name, run_name
 from ..runs.grid import parse_only
 from ..runs.records import CONFIG, RESULT, read_config, read_result
 from ..runs.subnetwork import MASK, MaskError, Subnetwork, mask_shapes, read_mask
@@ -82,11 +82,22 @@ def chosen_runs(
             }
         )
     columns = [*FIELDS, "config", "hash", "run_dir", "test_acc", "has_mask", "result", "name"]
-    return (
-        pd.DataFrame(rows, columns=columns)
-        .sort_values(["model", "method", "init", "k", "seed"], na_position="last")
-        .reset_index(drop=True)
-    )
+    runs = pd.DataFrame(rows, columns=columns)
+    runs["name"] = _distinct_names(runs)
+    return runs.sort_values(
+        ["model", "method", "init", "k", "seed"], na_position="last"
+    ).reset_index(drop=True)
+
+
+def _distinct_names(runs: pd.DataFrame) -> pd.Series:
+    """Each run's legend name, with its model and seed added where the chosen runs hold more
+    than one (pairs, tables and plots are keyed by name), and its hash where that is not enough."""
+    names = runs["name"].copy()
+    for field, label in (("model", model_name), ("seed", "seed {}".format)):
+        if runs[field].nunique() > 1:
+            names = names + ", " + runs[field].map(label)
+    clash = names.duplicated(keep=False)
+    return names.where(~clash, names + " (" + runs["hash"] + ")")
 
 
 def config_of(row: dict) -> RunConfig:
