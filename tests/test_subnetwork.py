@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from supermask.cli import main
-from supermask.config import RunConfig
+from supermask.config import PROFILES, RunConfig
 from supermask.data.cifar10 import load_cifar10
+from supermask.figures import subnetworks
 from supermask.runs.records import read_model
 from supermask.runs.subnetwork import (
     MASK,
@@ -27,6 +28,8 @@ from supermask.runs.subnetwork import (
 from supermask.runs.sweep import run
 from supermask.training.evaluate import accuracy
 from supermask.training.loop import build
+
+from conftest import REPO
 
 EDGE_POPUP = RunConfig(model="conv2", width=0.25, k=0.5, epochs=3, batch_size=32)
 ZHOU = RunConfig(model="conv2", width=0.25, method="zhou", epochs=1, batch_size=32, eval_samples=2)
@@ -345,9 +348,6 @@ def test_explore_tells_apart_runs_that_differ_only_in_seed(tmp_path, tiny_data_d
 
     import matplotlib.pyplot as plt
 
-    from supermask.config import PROFILES
-    from supermask.figures import subnetworks
-
     for seed in (0, 1):
         for k in (0.3, 0.5):
             config = replace(EDGE_POPUP, k=k, seed=seed, epochs=1)
@@ -361,3 +361,14 @@ def test_explore_tells_apart_runs_that_differ_only_in_seed(tmp_path, tiny_data_d
     pairs, different = subnetworks.overlaps(runs, masks)
     assert pairs["pair"].nunique() == 2 and len(different) == 4  # seeds differ: weights differ
     plt.close(subnetworks.plot_overlaps(pairs, "jaccard", "two seeds"))
+
+
+@pytest.mark.parametrize("profile", ["short", "paper"])
+def test_every_committed_run_explore_can_choose_has_a_name_of_its_own(profile):
+    """The exploration notebook keys its tables and plots by name: on the committed store, any
+    selection (one model, or all) must name each run once, seeds of one configuration included."""
+    everything = subnetworks.chosen_runs(REPO / "results", PROFILES[profile], None)
+    assert len(everything) and everything["name"].is_unique
+    for model in everything["model"].unique():
+        chosen = subnetworks.chosen_runs(REPO / "results", PROFILES[profile], {"model": [model]})
+        assert chosen["name"].is_unique, chosen["name"][chosen["name"].duplicated()].tolist()
