@@ -283,6 +283,34 @@ def test_a_single_x_value_gets_its_own_tick():
     assert fig.axes[0].get_xlim() == (0.5, 1.5)
 
 
+def test_widths_on_a_ratio_axis_are_evenly_spaced_and_read_as_plain_numbers():
+    """Catches Figure 4's width axis crowding 0.25 and 0.5 (a linear axis), or labelling its
+    ticks 2^-2 (matplotlib's default on a log axis)."""
+    runs = pd.DataFrame(
+        [
+            {
+                "model": "conv4",
+                "init": "signed_constant",
+                "width": w,
+                "status": "finished",
+                "test_acc": 0.5 + w / 10,
+            }
+            for w in (0.25, 0.5, 1.0, 2.0)
+        ]
+    )
+    fig = plots.accuracy_curves(
+        runs, x="width", hue="init", panel="model", title="t", xlabel="width", x_log=True
+    )
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert ax.get_xscale() == "log"
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["0.25", "0.5", "1", "2"]
+    left, right = ax.get_xlim()
+    assert right / 2.0 == pytest.approx(0.25 / left)  # the same room on both sides
+    pixels = ax.transData.transform([(w, 0.6) for w in (0.25, 0.5, 1.0, 2.0)])[:, 0]
+    assert max(pixels[1:] - pixels[:-1]) - min(pixels[1:] - pixels[:-1]) < 1e-6
+
+
 def test_a_point_whose_run_did_not_leave_chance_has_an_open_marker():
     """Catches a chance-level run drawn like any other point, and the CSV column computed from
     anything but the run's per-epoch loss (within 0.01 of ln 10 for more than half its

@@ -51,6 +51,7 @@ def accuracy_curves(
     label=series_name,
     x_percent: bool = False,
     xticks=None,
+    x_log: bool = False,
 ) -> plt.Figure:
     """One panel per value of ``panel``; test accuracy (%) against ``x``, one line per ``hue``
     value, named ``label(row)`` and styled by :mod:`.style` (a series' own look; shades of it
@@ -62,8 +63,9 @@ def accuracy_curves(
     optimiser. The accuracy axis spans the points and baselines, except points far below all
     the others (runs stuck near chance), which would squash the band where the series differ:
     those sit on the axis' bottom edge with their accuracy printed. Ticks mark ``xticks``, by
-    default the grid's x values where it has few. Runs of status ``missing`` are not drawn; a
-    panel with no finished run says it was not run.
+    default the grid's x values where it has few. ``x_log`` spaces x by ratio (base 2), for
+    multipliers such as widths 0.25-2 whose small values would crowd on a linear axis. Runs of
+    status ``missing`` are not drawn; a panel with no finished run says it was not run.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     panels = list(dict.fromkeys(runs[panel]))
@@ -164,7 +166,14 @@ def accuracy_curves(
                 label=series_name(row),
             )
         if margin > 0:
-            ax.set_xlim(span.min() - margin, span.max() + margin)
+            if x_log:
+                ax.set_xscale("log", base=2)
+                ratio = (span.max() / span.min()) ** 0.05
+                ax.set_xlim(span.min() / ratio, span.max() * ratio)
+                ax.xaxis.set_minor_locator(ticker.NullLocator())
+                ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            else:
+                ax.set_xlim(span.min() - margin, span.max() + margin)
             ticks = xticks if xticks is not None else sorted(runs[x].dropna().unique())
             if len(ticks) <= 9:
                 ax.set_xticks([tick * scale for tick in ticks])
