@@ -22,8 +22,8 @@ from supermask.notebooks.run import parse
 from supermask.runs import offload
 from supermask.runs.export import ExportError, export_run
 from supermask.runs.parameters import check_figure_parameters
-from supermask.runs.progress import measured_speeds
 from supermask.runs.records import check_record, parse_result, read_model
+from supermask.runs.speeds import measured_speeds, one_thread_cpu_speeds
 from supermask.runs.store import RunStore, StoreError
 from supermask.training.checkpoint import Clock, restore_checkpoint, write_checkpoint
 from supermask.training.loop import build
@@ -589,6 +589,7 @@ def test_a_damaged_neighbour_does_not_stop_a_scan(tmp_path, damage, caplog):
     (bad / "result.json").write_text(json.dumps(_record(**damage, data_fingerprint=_DROP)))
     assert [r["hash"] for r in store.finished()] == [OTHER.hash]
     assert measured_speeds(store, "cpu: x")
+    one_thread_cpu_speeds(store)  # the status table's scan
     states = {row["run"]: row["state"] for row in store.progress()}
     assert states[bad.name] == "damaged"
 

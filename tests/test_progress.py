@@ -6,7 +6,8 @@ import json
 import torch
 
 from supermask.config import RunConfig
-from supermask.runs.progress import SweepProgress, format_duration, measured_speeds
+from supermask.runs.progress import SweepProgress, format_duration
+from supermask.runs.speeds import measured_speeds, one_thread_cpu_speeds
 from supermask.runs.store import RunStore
 
 DEVICE = "cpu: Test CPU (1 threads)"
@@ -228,6 +229,19 @@ def test_a_model_timed_only_on_another_machine_is_estimated_at_that_speed_and_sa
     # correction of the estimates made from this machine's speeds.
     progress.run_done(runs[1], {"status": "finished", "test_acc": 0.5, "wall_s": 200.0})
     assert lines[-1].endswith("2 left, ETA 5 min"), lines  # 100 s + 200 s, no guess named
+
+
+def test_the_readmes_speed_pools_every_one_thread_cpu_and_only_timed_epochs(tmp_path):
+    """The status table's speed: the same on every machine, from epochs timed on one thread."""
+    store = RunStore(tmp_path)
+    record(store, config(k=0.1), wall_s=0.0, epoch_s=[10.0] * 4)  # 0.02 s per image-epoch
+    record(store, config(k=0.3), wall_s=0.0, epoch_s=[30.0] * 4, device=OTHER)  # 0.06
+    wide = RunConfig(model="conv2", k=0.5, epochs=4, train_subset=500, width=2.0)
+    record(store, wide, wall_s=0.0, epoch_s=[80.0] * 4)  # 80 / (500 * 4): 0.04
+    record(store, config(k=0.7), wall_s=0.0, epoch_s=[1.0] * 4, device="cuda: X")
+    record(store, config(k=0.9), wall_s=0.0, epoch_s=[1.0] * 4, device="cpu: Y (2 threads)")
+    record(store, config(model="conv4"), wall_s=4000.0)  # untimed: its wall time holds pauses
+    assert one_thread_cpu_speeds(store) == {("conv2", "fp32"): 0.04}
 
 
 def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path):

@@ -2,32 +2,32 @@
 
 The grids are the notebooks' own (:mod:`supermask.notebooks.grid`); a run counts as finished
 when the store holds its record (:func:`supermask.runs.grid.stored_results`, no data set needed).
-The cost is in CPU-hours of one thread, from the speed of the committed CPU runs: per model and
-precision, seconds per training image and GFLOP of a training step (a run at width w costs about
-w^2 the GFLOP of width 1), the median over the finished one-thread CPU runs, so that every
-machine computes the same table from the same store. A model never timed takes its precision's
-median over every model (marked ``~``).
+The cost is in CPU-hours of one thread, at the median speed of the store's runs timed on one
+thread of a CPU, per model and precision (:func:`supermask.runs.speeds.one_thread_cpu_speeds`),
+so that every machine computes the same table from the same store. A model never timed takes
+its precision's median over the models timed, scaled by the GFLOP of its training step (marked
+``~``).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
-from .config import RunConfig
 from .notebooks.grid import notebook_grid
 from .registry import FIGURES
 from .runs.campaign import figure_notebooks
 from .runs.grid import stored_results
-from .runs.records import median_epoch_seconds, read_result
+from .runs.speeds import one_thread_cpu_speeds, run_work
+from .runs.store import RunStore
 
-__all__ = ["PROFILE_ORDER", "figure_status", "status_markdown", "train_images"]
+__all__ = ["PROFILE_ORDER", "figure_status", "status_markdown"]
 
 PROFILE_ORDER = ("short", "paper")  # smoke exercises the pipeline: nothing to report
-_CIFAR10_TRAIN = 50_000
 
 
 @cache
@@ -37,48 +37,15 @@ def _gflop(model: str) -> float:
     return training_gflop_per_image(model)
 
 
-def train_images(config: RunConfig) -> int:
-    return config.train_subset or _CIFAR10_TRAIN
-
-
-def _cost(config: RunConfig) -> float:
-    """GFLOP of one epoch of ``config``, up to the constant that the speed carries."""
-    return _gflop(config.model) * config.width**2 * train_images(config)
-
-
-def _speeds(results_dir: Path) -> dict[tuple[str, str], float]:
-    """Seconds per unit of :func:`_cost`, per (model, precision), from the finished one-thread
-    CPU runs of the store (GPU runs and runs timed with more threads say nothing of one)."""
-    samples: dict[tuple[str, str], list[float]] = {}
-    for path in sorted((results_dir / "runs").glob("*/result.json")):
-        try:
-            result = read_result(path)
-            config = RunConfig.from_dict(result["config"])
-        except (ValueError, KeyError, TypeError, OSError):
-            continue
-        device = str(result.get("device") or "")
-        seconds = median_epoch_seconds(result)
-        if (
-            result.get("status") != "finished"
-            or config.dataset != "cifar10"
-            or not seconds
-            or not device.startswith("cpu")
-            or "1 thread)" not in device
-        ):
-            continue
-        samples.setdefault((config.model, str(config.precision)), []).append(
-            seconds / _cost(config)
-        )
-    return {key: statistics.median(values) for key, values in samples.items()}
-
-
 def figure_status(results_dir: str | Path, profiles=PROFILE_ORDER) -> pd.DataFrame:
     """One row per figure and profile: runs finished, runs in the grid, CPU-hours left (one
     thread) and whether that rests on a model never timed."""
     results_dir = Path(results_dir)
-    speeds = _speeds(results_dir)
-    fallback = {
-        precision: statistics.median(v for (_, p), v in speeds.items() if p == precision)
+    speeds = one_thread_cpu_speeds(RunStore(results_dir))
+    per_gflop = {  # a model never timed: its precision's median speed per GFLOP of a step
+        precision: statistics.median(
+            v / _gflop(m) for (m, p), v in speeds.items() if p == precision
+        )
         for precision in {p for _, p in speeds}
     }
     rows = []
@@ -93,10 +60,12 @@ def figure_status(results_dir: str | Path, profiles=PROFILE_ORDER) -> pd.DataFra
             left = [config for config, result in zip(grid, stored) if result is None]
             seconds, guessed = 0.0, False
             for config in left:
-                speed = speeds.get((config.model, str(config.precision)))
+                precision = str(config.precision)
+                speed = speeds.get((config.model, precision))
                 if speed is None:
-                    speed, guessed = fallback.get(str(config.precision), float("nan")), True
-                seconds += speed * _cost(config) * (config.epochs or 0)
+                    speed = per_gflop.get(precision, math.nan) * _gflop(config.model)
+                    guessed = True
+                seconds += speed * run_work(config)
             rows.append(
                 {
                     "figure": figure,

@@ -10,7 +10,6 @@ left.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -19,89 +18,18 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig
 from .records import typical_seconds_per_epoch
+from .speeds import (
+    Key,
+    image_work,
+    measured_speeds,
+    run_work,
+    speed_for,
+    speed_keys,
+    speeds_elsewhere,
+)
 from .store import RunStore
 
-__all__ = ["SweepProgress", "format_duration", "measured_speeds", "speeds_elsewhere"]
-
-CIFAR10_TRAIN_IMAGES = 50_000
-RECENT_RUNS = 5  # the speed of a model is the median of its latest runs on this device
-
-
-def _image_work(train_subset: int | None, width: float) -> float:
-    """One epoch's cost in training images through the model at width 1: a convolution's
-    FLOPs grow as the square of the width multiplier."""
-    return (train_subset or CIFAR10_TRAIN_IMAGES) * width**2
-
-
-def _work(config: RunConfig) -> float:
-    """A whole run's cost, in the unit of :func:`_image_work`."""
-    return config.epochs * _image_work(config.train_subset, config.width)
-
-
-Key = tuple[str, str | None, str, float]  # model, method (None: any), precision, width
-Speeds = dict[Key, float]
-
-
-def _keys(model: str, method: str | None, precision: str, width: float) -> tuple[Key, Key]:
-    """A speed's two keys: for its method, and for any method."""
-    return (model, method, precision, width), (model, None, precision, width)
-
-
-def _speed_samples(store: RunStore) -> dict[str, dict[Key, list[tuple[str, float]]]]:
-    """Per device, per (model, method, precision, width) and (model, None, precision, width):
-    (when finished, seconds per unit of :func:`_image_work`) of each finished run, from the
-    epochs it trained on that device (a run resumed on another machine is timed on each)."""
-    samples: dict[str, dict[tuple, list[tuple[str, float]]]] = {}
-    for result in store.finished():
-        config = result.get("config") or {}
-        if config.get("dataset") not in (None, "cifar10"):
-            continue
-        width = float(config.get("width", 1.0))
-        images = _image_work(config.get("train_subset"), width)
-        when = str(result.get("finished_at", ""))
-        # Records made before precision was a field trained in fp32.
-        model, precision = config.get("model"), config.get("precision") or "fp32"
-        devices = {s["device"] for s in result.get("sittings") or []} or {result.get("device")}
-        for device in devices - {None}:
-            # The typical epoch: a worker stopped for a while does not make its run slow.
-            per_epoch = typical_seconds_per_epoch(result, device)
-            if per_epoch is None:
-                continue
-            for key in _keys(model, config.get("method"), precision, width):
-                samples.setdefault(device, {}).setdefault(key, []).append(
-                    (when, per_epoch / images)
-                )
-    return samples
-
-
-def _latest_median(values: list[tuple[str, float]]) -> float:
-    return statistics.median(s for _, s in sorted(values)[-RECENT_RUNS:])
-
-
-def measured_speeds(store: RunStore, device: str) -> Speeds:
-    """Seconds per training image and epoch (evaluation included) on ``device``, scaled to the
-    model at width 1 (:func:`_image_work`), from the latest finished runs in ``store``: keyed
-    (model, method, precision, width) and (model, None, precision, width) for any method; bf16
-    and fp32 differ by up to 2x, and far more where bf16 is emulated."""
-    return {
-        key: _latest_median(values) for key, values in _speed_samples(store).get(device, {}).items()
-    }
-
-
-def speeds_elsewhere(store: RunStore, device: str) -> dict[Key, tuple[float, str]]:
-    """For each model, method and precision timed on other machines than ``device``: its speed
-    on the one that timed it last, and that machine's name. A stashed store carries runs from
-    every machine a campaign ran on; their speed is only a guess here (machines differ, and not
-    by one factor for every model), but a better one than none."""
-    best: dict[Key, tuple[str, float, str]] = {}
-    for other, keys in _speed_samples(store).items():
-        if other == device:
-            continue
-        for key, values in keys.items():
-            latest = max(when for when, _ in values)
-            if key not in best or latest > best[key][0]:
-                best[key] = (latest, _latest_median(values), other)
-    return {key: (speed, other) for key, (_, speed, other) in best.items()}
+__all__ = ["SweepProgress", "format_duration"]
 
 
 def format_duration(seconds: float) -> str:
@@ -124,33 +52,16 @@ def _with_resumed_speeds(
         config = todo[h]
         if per_epoch is None:
             continue
-        for key in _keys(config.model, config.method, config.precision, config.width):
+        for key in speed_keys(config.model, config.method, str(config.precision), config.width):
             samples.setdefault(key, []).append(
-                per_epoch / _image_work(config.train_subset, config.width)
+                per_epoch / image_work(config.train_subset, config.width)
             )
     return {**speeds, **{key: statistics.median(s) for key, s in samples.items()}}
 
 
-def _speed(config: RunConfig, speeds: dict):
-    """What ``speeds`` holds for the config's model, method, precision and width, else for any
-    method at its width, else at the nearest width measured (the method's first): width^2
-    overestimates a wider run a little and underestimates a narrower one, whose fixed costs
-    weigh more, so a measured width comes first. None where the model and precision never ran."""
-    keys = _keys(config.model, config.method, config.precision, config.width)
-    exact = next((speeds[key] for key in keys if key in speeds), None)
-    if exact is not None:
-        return exact
-    for method in (config.method, None):
-        widths = [key[3] for key in speeds if key[:3] == (config.model, method, config.precision)]
-        if widths:
-            nearest = min(widths, key=lambda w: (abs(math.log(w / config.width)), w))
-            return speeds[(config.model, method, config.precision, nearest)]
-    return None
-
-
 def _estimate(config: RunConfig, speed: float | None) -> float | None:
-    """A whole run's seconds at ``speed`` (seconds per unit of :func:`_image_work`)."""
-    return None if speed is None else speed * _work(config)
+    """A whole run's seconds at ``speed`` (:mod:`supermask.runs.speeds`' unit)."""
+    return None if speed is None else speed * run_work(config)
 
 
 def _kind(config: RunConfig) -> str:
@@ -180,7 +91,7 @@ class SweepProgress:
         speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
         self.device = device
         self.estimates = {
-            h: _estimate(c, _speed(c, speeds))
+            h: _estimate(c, speed_for(c, speeds))
             if resumed[h][1] is None
             else resumed[h][1] * c.epochs
             for h, c in self.todo.items()
@@ -189,7 +100,7 @@ class SweepProgress:
         self.borrowed: dict[str, str] = {}  # run hash: the machine whose speed its estimate is
         elsewhere = speeds_elsewhere(store, device) if None in self.estimates.values() else {}
         for h, config in self.todo.items():
-            if self.estimates[h] is None and (found := _speed(config, elsewhere)):
+            if self.estimates[h] is None and (found := speed_for(config, elsewhere)):
                 self.estimates[h], self.borrowed[h] = _estimate(config, found[0]), found[1]
         self.done = 0
         self.spent_s = 0.0  # what the runs finished so far in this sweep took, at their speed
@@ -271,12 +182,12 @@ class SweepProgress:
             self.spent_s += taken
             self.spent_estimate_s += estimate
         elif taken and result.get("status") == "finished":  # the first measurement of a model
-            speed = taken / _work(config)
+            speed = taken / run_work(config)
             for other, pending in self.todo.items():
                 if _kind(pending) == _kind(config) and (
                     self.estimates[other] is None or other in self.borrowed
                 ):
-                    self.estimates[other] = speed * _work(pending)
+                    self.estimates[other] = speed * run_work(pending)
                     self.borrowed.pop(other, None)
         accuracy = result.get("test_acc")
         outcome = (
