@@ -191,6 +191,26 @@ def test_a_campaign_over_several_models_names_each_runs_model(tmp_path):
     ) == ["1. Conv2 edge-popup $U_k$ k=0.5", "2. Conv4 edge-popup $U_k$ k=0.5"]
 
 
+def test_a_line_with_its_own_schedule_names_every_runs_epochs_and_distribution(tmp_path):
+    """The deep low-k campaign: one line trains 100 epochs, the others the profile's 20. Catches
+    rows that hide which run is the long one, and a distribution shown by its key
+    (scaled_signed_constant) where it has no symbol."""
+    rows = [
+        {"model": "conv8", "k": 0.1, "init": "scaled_signed_constant", "epochs": 20, "hash": "a"},
+        {"model": "conv8", "k": 0.1, "epochs": 100, "hash": "b"},
+    ]
+    assert _run_labels(
+        tmp_path,
+        "short",
+        "lowk",
+        rows,
+        ['{"init": ["scaled_signed_constant"]}', '{"epochs": [100]}'],
+    ) == [
+        "1. edge-popup scaled signed Kaiming constant k=0.1, 20 epochs",
+        "2. edge-popup $U_k$ k=0.1, 100 epochs",
+    ]
+
+
 def test_runs_are_numbered_in_training_order_across_lines(tmp_path):
     """A line that expands to a k sweep gives each run its own number, as commits count them."""
     rows = [{"model": "conv2", "k": k, "hash": str(k)} for k in (0.1, 0.5)] + [

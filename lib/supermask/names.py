@@ -112,7 +112,8 @@ def run_name(row: Mapping) -> str:
     if method == "dense":
         return series_name(row) + suffix
     init = value_of(row, "init")
-    symbol = f"${SYMBOLS[init]}$" if init in SYMBOLS else (init or "")
+    # The paper's symbol where it has one, else the distribution's name (never its key).
+    symbol = f"${SYMBOLS[init]}$" if init in SYMBOLS else DISTRIBUTION_NAMES.get(init, init or "")
     name = METHOD_NAMES.get(method, method)
     if method == "zhou":
         return f"{name} {symbol}{suffix}"

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .config import PROFILES, get_profile
 from .figures import budget, claims
-from .names import DISTRIBUTION_NAMES, math_names, run_name
+from .names import DISTRIBUTION_NAMES, math_names, model_name, run_name
 from .protocol import PAPER_EPOCHS
 from .provenance import device_label, same_machine_kind
 from .registry import FIGURES
@@ -387,7 +387,7 @@ def _precision_pairs(root: Path) -> list[str]:
             )
             rows.append(
                 {
-                    "run": f"{config.model.capitalize()} {run_name(config.to_dict())}, seed "
+                    "run": f"{model_name(config.model)} {run_name(config.to_dict())}, seed "
                     f"{config.seed}, {config.epochs} epochs",
                     "fp32 (%)": f"{100 * fp32['test_acc']:.1f}",
                     "fp32 device": device_label(str(fp32.get("device"))),

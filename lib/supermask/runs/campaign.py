@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import PROFILES, Profile
-from ..names import percent, run_name
+from ..names import model_name, percent, run_name
 from ..provenance import REPO_DIR, device_label
 from ..registry import FIGURES
 from .grid import csv_path, curves_path, parse_only
@@ -152,14 +152,14 @@ def campaign_table(
     ]
     epochs = milestone_epochs(max(lengths_run, default=profile.epochs))
     # A campaign over schedule lengths (the budget study) names each run's length.
-    lengths = {tuple(run.only["epochs"]) for run in runs if "epochs" in run.only}
+    lengths = {profile.epochs} | {e for run in runs for e in run.only.get("epochs", [])}
     # ... and one over several models (a whole figure) names each run's model.
     models = {model for run in runs for model in run.only.get("model", [])}
     # ... and one over seeds (the seed spread) names each run's seed.
     seeds = {seed for run in runs for seed in run.only.get("seed", [])}
 
     def label(row) -> str:
-        name = (f"{row['model'].capitalize()} " if len(models) > 1 else "") + run_name(row)
+        name = (f"{model_name(row['model'])} " if len(models) > 1 else "") + run_name(row)
         name += f", {row['epochs']} epochs" if len(lengths) > 1 else ""
         name += f", seed {row['seed']}" if len(seeds) > 1 else ""
         precision = row.get("precision")  # named where it is not the profile's
