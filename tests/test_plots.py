@@ -35,6 +35,20 @@ def test_same_data_gives_byte_identical_figures(tmp_path):
         assert first.read_bytes() == second.read_bytes(), first.suffix
 
 
+def test_a_title_too_wide_for_its_figure_breaks_before_its_protocol():
+    """Catches the title wrapped mid-phrase ("... 1 / seed, bf16)"), as Figure 4's was, and a
+    title that fits broken needlessly."""
+    protocol = "(profile short: 20 epochs, all train / all test images, 1 seed, bf16)"
+    head = "Figure 4: varying the width of the parent network, edge-popup at k = 0.5, " * 2
+    long = f"{head} {protocol}"
+    fig = plots.accuracy_curves(_runs(), x="k", hue="init", panel="model", title=long, xlabel="k")
+    assert fig._suptitle.get_text() == f"{head}\n{protocol}"
+    fig = plots.accuracy_curves(
+        _runs(), x="k", hue="init", panel="model", title="t (p)", xlabel="k"
+    )
+    assert fig._suptitle.get_text() == "t (p)"
+
+
 def test_learning_curves_one_line_per_run():
     curves = pd.DataFrame(
         [

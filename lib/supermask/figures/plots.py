@@ -310,6 +310,17 @@ def _on_bottom_edge(
     )
 
 
+def _suptitle(fig: plt.Figure, title: str) -> None:
+    """The figure's title; one too wide for the figure breaks before its protocol (the last
+    parenthesis) rather than mid-phrase, and wraps to the figure's width from there."""
+    text = fig.suptitle(title)
+    too_wide = text.get_window_extent(fig.canvas.get_renderer()).width > fig.bbox.width
+    if too_wide and "\n" not in title and " (" in title:
+        head, _, protocol = title.rpartition(" (")
+        text.set_text(f"{head}\n({protocol}")
+    text.set_wrap(True)
+
+
 def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     """Accuracy axis label on each row's first panel, one legend of every panel's labels below
     the panels, the title wrapped to the figure's width (a longer one would widen the saved
@@ -317,7 +328,7 @@ def _finish(fig: plt.Figure, axes, title: str, columns: int) -> plt.Figure:
     for ax in axes:
         if ax.get_subplotspec() is None or ax.get_subplotspec().is_first_col():
             ax.set_ylabel("test accuracy (%)")
-    fig.suptitle(title, wrap=True)
+    _suptitle(fig, title)
     _legend(fig, axes, columns)
     return fig
 
@@ -515,7 +526,7 @@ def loss_and_accuracy_curves(
     fig.legend(
         handles, labels, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.02)
     )
-    fig.suptitle(title)
+    _suptitle(fig, title)
     fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 1) // 2 + 1), 1, 1))
     return fig
 
@@ -628,7 +639,7 @@ def cost_scatter(
             frameon=False,
             bbox_to_anchor=(0.5, -0.02),
         )
-    fig.suptitle(title, wrap=True)
+    _suptitle(fig, title)
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(handles) - 1) // 4), 1, 1))
     return fig
 
