@@ -446,14 +446,15 @@ def build(root: str | Path = ".") -> str:
 README_START, README_END = "<!-- report summary: make report writes this table -->", "<!-- end -->"
 
 
-def readme_with_summary(readme: str, root: str | Path = ".") -> str:
-    """``readme`` with the block between the summary markers replaced by the summary table."""
+def readme_with_summary(readme: str, root: str | Path = ".", link_to: str = "REPORT.md") -> str:
+    """``readme`` with the block between the summary markers replaced by the summary table,
+    its figures linked to ``link_to`` (the report, from where ``readme`` lies)."""
     start = readme.index(README_START)
     end = readme.index(README_END, start)
     return (
         readme[: start + len(README_START)]
         + "\n"
-        + summary_table(root, "REPORT.md")
+        + summary_table(root, link_to)
         + "\n"
         + readme[end:]
     )
@@ -619,9 +620,12 @@ def main(argv: list[str] | None = None) -> int:
     protocol = root / "PROTOCOL.md"
     if protocol.exists() and PROTOCOL_START in protocol.read_text():
         files[protocol] = protocol_with_table(protocol.read_text())
-    for page in sorted((root / "docs").glob("*.md")):  # the pages that quote campaign tables
-        if CAMPAIGN_TABLE.search(page.read_text()):
-            files[page] = readme_with_campaign_tables(page.read_text(), root)
+    for page in sorted((root / "docs").glob("*.md")):  # the pages that quote generated tables
+        text = page.read_text()
+        if README_START in text:
+            files[page] = text = readme_with_summary(text, root, "../REPORT.md")
+        if CAMPAIGN_TABLE.search(text):
+            files[page] = readme_with_campaign_tables(text, root)
     if args.check:
         stale = [
             path for path, text in files.items() if not path.exists() or path.read_text() != text
