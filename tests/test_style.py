@@ -43,6 +43,11 @@ def test_one_name_for_one_thing():
         names.run_name({"method": "edge-popup", "init": "signed_constant", "k": 0.5, "width": 2.0})
         == "edge-popup $U_k$ k=0.5, width 2"
     )
+    released = {"method": "edge-popup", "init": "released_scaled_signed_constant", "k": 0.1}
+    assert (  # a table in plain text: no TeX left over
+        names.plain_text(names.run_name(released))
+        == "edge-popup scaled signed Kaiming constant, released code's 1/sqrt(1-k) k=0.1"
+    )
 
 
 def test_runs_of_one_series_get_shades_that_keep_their_look_across_figures():

@@ -17,6 +17,7 @@ __all__ = [
     "math_names",
     "model_name",
     "percent",
+    "plain_text",
     "run_name",
     "series_name",
     "value_name",
@@ -126,3 +127,9 @@ def run_name(row: Mapping) -> str:
 def math_names(text: str) -> str:
     """Distribution symbols such as U_k and N_x typeset as in the paper ($U_k$, $N_x$)."""
     return re.sub(r"(?<!\$)\b([NU]_[kx])\b(?!\$)", r"$\1$", text)
+
+
+def plain_text(name: str) -> str:
+    """A name for a plain-text table: its math as written text ("$U_k$" -> "U_k",
+    "$1/\\sqrt{1-k}$" -> "1/sqrt(1-k)")."""
+    return re.sub(r"\\sqrt\{([^}]*)\}", r"sqrt(\1)", name).replace("$", "")

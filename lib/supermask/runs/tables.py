@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..config import FIELDS, IMPLICIT_VALUES, INT_FIELDS, RunConfig
 from ..files import atomic_write_bytes
-from ..names import model_name, run_name
+from ..names import model_name, plain_text, run_name
 from .records import median_epoch_seconds, seconds_per_epoch
 
 __all__ = [
@@ -228,7 +228,7 @@ def milestones(curves: pd.DataFrame, epochs=MILESTONES) -> pd.DataFrame:
     ("dense (SGD)", "edge-popup U_k k=0.5"), never a dense run's unused distribution and k."""
     named = curves.assign(
         model=[model_name(model) for model in curves["model"]],
-        run=[run_name(row).replace("$", "") for row in curves.to_dict("records")],
+        run=[plain_text(run_name(row)) for row in curves.to_dict("records")],
     )
     at = named[named["epoch"].isin(epochs)]
     table = at.groupby(["model", "run", "epoch"], sort=False)["test_acc"].mean().unstack("epoch")
