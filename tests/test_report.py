@@ -240,3 +240,57 @@ def test_the_readme_says_what_the_committed_masks_add_to_a_clone(tmp_path):
     readme = "a\n<!-- masks: make report writes this sentence -->\nold\n<!-- end -->\nb\n"
     assert "old" not in readme_with_masks(readme, tmp_path)
     assert "2 subnetworks' masks" in readme_with_masks(readme, tmp_path).splitlines()[2]
+
+
+def _low_k_prose(tmp_path, long_losses: list[float] | None) -> str:
+    """The low-k section's sentence for Figure 3's U_k run and the scaled one at 20 epochs, and
+    the 100-epoch U_k run with ``long_losses`` per epoch (None: not finished)."""
+    stuck, learns = [2.3026] * 20, [2.30, 2.2, *[1.5] * 18]
+    runs = [
+        ("a", "signed_constant", 20, stuck, 0.102),
+        ("b", "scaled_signed_constant", 20, learns, 0.713),
+    ]
+    if long_losses is not None:
+        runs.append(("c", "signed_constant", 100, long_losses, 0.55))
+    frame = pd.DataFrame(
+        [
+            {"hash": h, "init": i, "epochs": e, "status": "finished", "test_acc": a}
+            for h, i, e, _, a in runs
+        ]
+        + (
+            []
+            if long_losses is not None
+            else [
+                {
+                    "hash": "c",
+                    "init": "signed_constant",
+                    "epochs": 100,
+                    "status": "missing",
+                    "test_acc": None,
+                }
+            ]
+        )
+    )
+    curves = pd.DataFrame(
+        [
+            {"hash": h, "epoch": n + 1, "loss": loss}
+            for h, _, _, losses, _ in runs
+            for n, loss in enumerate(losses)
+        ]
+    )
+    curves.to_csv(tmp_path / "lowk_curves.csv", index=False)
+    return report._low_k_section(frame, tmp_path / "lowk_curves.csv")[-1]
+
+
+def test_the_low_k_answer_says_what_it_means_for_figure_3_in_each_outcome(tmp_path):
+    """The rule (leave chance: loss 0.05 below ln 10) decides the sentence: catches a
+    conclusion ('cannot start learning') kept after the 100-epoch run leaves chance, and an
+    answer read from the wrong run."""
+    waiting = _low_k_prose(tmp_path, None)
+    assert "leaves chance at epoch 2 in the same 20 epochs" in waiting
+    assert "not finished yet" in waiting and "has not started learning" in waiting
+    never = _low_k_prose(tmp_path, [2.3026] * 100)
+    assert "still never leaves chance (55.0 %)" in never and "cannot start learning" in never
+    late = _low_k_prose(tmp_path, [2.3026] * 56 + [2.2472] + [2.0] * 43)
+    assert "leaves chance at epoch 57 and ends at 55.0 %" in late
+    assert "late start (56 of 100 epochs at chance)" in late and "cannot" not in late
