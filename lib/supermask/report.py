@@ -231,11 +231,13 @@ def _low_k_section(runs: pd.DataFrame, curves_path: Path) -> list[str]:
     what that says of Figure 3's "worst at the ends" on the deep networks."""
     curves = pd.read_csv(curves_path) if curves_path.exists() else None
     escape = tables.escape_epochs(curves) if curves is not None else pd.Series(dtype="Int64")
-    rows, left = [], {}
+    rows, left, accuracy = [], {}, {}
     for row in runs.to_dict("records"):
         finished = row["status"] == "finished"
         epoch = escape.get(row["hash"]) if finished else None
         left[(row["init"], int(row["epochs"]))] = None if not finished else epoch
+        if finished:
+            accuracy[(row["init"], int(row["epochs"]))] = 100 * row["test_acc"]
         rows.append(
             {
                 "question": row.get("question", ""),
@@ -248,27 +250,25 @@ def _low_k_section(runs: pd.DataFrame, curves_path: Path) -> list[str]:
             }
         )
     lines = [table_markdown(pd.DataFrame(rows)), ""]
-    accuracy = {
-        (row["init"], int(row["epochs"])): 100 * row["test_acc"]
-        for row in runs.to_dict("records")
-        if row["status"] == "finished"
-    }
     plain = left.get(("signed_constant", 20))
     scaled = left.get(("scaled_signed_constant", 20))
-    long_run = left.get(("signed_constant", 100), "missing")
+    long_run = left.get(("signed_constant", PAPER_EPOCHS), "missing")
     if isinstance(long_run, str):  # no such run in the grid
         return lines
     if long_run is None:
-        answer = "Whether $U_k$ leaves chance given the paper's 100 epochs: not finished yet."
+        answer = (
+            f"Whether $U_k$ leaves chance given the paper's {PAPER_EPOCHS} epochs: "
+            "not finished yet."
+        )
     elif pd.isna(long_run):
         answer = (
-            "Given the paper's 100 epochs $U_k$ still never leaves chance "
-            f"({accuracy[('signed_constant', 100)]:.1f} %)."
+            f"Given the paper's {PAPER_EPOCHS} epochs $U_k$ still never leaves chance "
+            f"({accuracy[('signed_constant', PAPER_EPOCHS)]:.1f} %)."
         )
     else:
         answer = (
-            f"Given the paper's 100 epochs $U_k$ leaves chance at epoch {int(long_run)} and ends "
-            f"at {accuracy[('signed_constant', 100)]:.1f} %."
+            f"Given the paper's {PAPER_EPOCHS} epochs $U_k$ leaves chance at epoch "
+            f"{int(long_run)} and ends at {accuracy[('signed_constant', PAPER_EPOCHS)]:.1f} %."
         )
     stalls = plain is not None and pd.isna(plain)
     if not (stalls and scaled is not None and not pd.isna(scaled)):
@@ -287,8 +287,8 @@ def _low_k_section(runs: pd.DataFrame, curves_path: Path) -> list[str]:
         meaning = (
             ' So on the deep networks, Figure 3\'s "accuracy is worst at the ends of k" owes '
             f"its k = 0.1 point in part to the unscaled initialisation's late start "
-            f"({int(long_run) - 1} of 100 epochs at chance), not only to what the subnetworks "
-            "that k allows can do."
+            f"({int(long_run) - 1} of {PAPER_EPOCHS} epochs at chance), not only to what the "
+            "subnetworks that k allows can do."
         )
     return [
         *lines,
