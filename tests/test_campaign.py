@@ -17,7 +17,7 @@ from supermask.cli import main
 from supermask.config import RunConfig, get_profile
 from supermask.notebooks import redraw as redraw_module
 from supermask.runs import stash, tables
-from supermask.runs.campaign import campaign_table, read_campaign
+from supermask.runs.campaign import campaign_table, read_campaign, resolve_profile
 from supermask.runs.grid import parse_only
 from supermask.runs.sweep import store_for
 
@@ -563,3 +563,16 @@ def test_a_campaign_runs_at_the_profile_its_file_names(tmp_path, tiny_data_dir, 
         capsys.readouterr().err
     )
     assert main([*argv, "--profile", "short"]) == 0
+
+
+def test_a_file_without_a_profile_line_is_tabulated_at_the_profile_its_worker_trains(
+    tmp_path, tiny_data_dir, capsys
+):
+    """Catches the table and the worker falling back to different profiles: the table would
+    count the runs of another profile than the ones being trained."""
+    campaign = tmp_path / "c.txt"
+    campaign.write_text('fig3 {"model": ["conv2"], "init": ["signed_constant"], "k": [0.1]}\n')
+    assert resolve_profile(campaign, None) == "short"
+    argv = ["campaign", str(campaign), "--results", str(tmp_path), "--data-dir", str(tiny_data_dir)]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.startswith("c (short): 0 of 1 runs in the store")

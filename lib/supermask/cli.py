@@ -69,6 +69,25 @@ def _add_results_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_data_dir_option(parser: argparse.ArgumentParser, use: str = "") -> None:
+    """``--data-dir``; ``use`` says what the command reads it for, where that is not plain."""
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"directory holding CIFAR-10{use} (default: $DATA_DIR or {default_data_dir()})",
+    )
+
+
+def _add_campaign_options(parser: argparse.ArgumentParser, example: str) -> None:
+    parser.add_argument("file", help=f"campaign file, e.g. {example}")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        choices=list(PROFILES),
+        help="the campaign's profile (default: its file's 'profile' line, else short)",
+    )
+
+
 def _add_config_options(
     parser: argparse.ArgumentParser, names: tuple[str, ...], models: list[str] = _CIFAR_MODELS
 ) -> None:
@@ -110,11 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         "unset follow the reference protocol of the method and optimiser.",
     )
     _add_config_options(p, _TRAIN_OPTIONS)
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})",
-    )
+    _add_data_dir_option(p)
     p.add_argument(
         "--download",
         action="store_true",
@@ -204,20 +219,9 @@ def _parser() -> argparse.ArgumentParser:
         "stderr, what the runs left cost one worker here, at the speed this machine "
         "measured (resumed runs at their own latest epochs). Reads only.",
     )
-    c.add_argument("file", help="campaign file, e.g. campaigns/conv2-paper.txt")
-    c.add_argument(
-        "--profile",
-        default=None,
-        choices=list(PROFILES),
-        help="the campaign's profile (default: its file's 'profile' line, else paper)",
-    )
+    _add_campaign_options(c, "campaigns/conv2-paper.txt")
     _add_results_option(c)
-    c.add_argument(
-        "--data-dir",
-        default=None,
-        help="the CIFAR-10 the runs train on, to find their checkpoints for the time "
-        f"estimate (default: $DATA_DIR or {default_data_dir()})",
-    )
+    _add_data_dir_option(c, ", to find the runs' checkpoints for the time estimate")
     c.add_argument(
         "--threads",
         type=int,
@@ -242,18 +246,10 @@ def _parser() -> argparse.ArgumentParser:
         "the background from a frozen copy of HEAD (.campaign/<commit>), logging to "
         "logs/. See docs/WORKERS.md.",
     )
-    w.add_argument("file", help="campaign file, e.g. campaigns/fig6-short.txt")
-    w.add_argument(
-        "--profile",
-        default=None,
-        choices=list(PROFILES),
-        help="the campaign's profile (default: its file's 'profile' line, else short)",
-    )
+    _add_campaign_options(w, "campaigns/fig6-short.txt")
     _add_results_option(w)
     w.add_argument("--figures", default="figures", help="where plots go (default: ./figures)")
-    w.add_argument(
-        "--data-dir", default=None, help=f"CIFAR-10 (default: $DATA_DIR or {default_data_dir()})"
-    )
+    _add_data_dir_option(w)
     w.add_argument(
         "--detach",
         action="store_true",
@@ -292,11 +288,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="run directories, results/runs/<model>-<method>-<hash>-<data>",
     )
-    v.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"directory holding CIFAR-10 (default: $DATA_DIR or {default_data_dir()})",
-    )
+    _add_data_dir_option(v)
     v.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     v.add_argument(
         "--tolerance",
@@ -321,7 +313,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_results_option(r)
     r.add_argument("--figures", default="figures", help="where plots go (default: ./figures)")
-    r.add_argument("--data-dir", default=None, help="directory holding CIFAR-10 (not read)")
+    _add_data_dir_option(r, ", whose fingerprint ends the runs' names (nothing trains)")
 
     m = commands.add_parser(
         "masks",
@@ -349,7 +341,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="where retrained runs go (default: $SUPERMASK_CACHE/retrain)",
     )
-    m.add_argument("--data-dir", default=None, help="directory holding CIFAR-10, for --retrain")
+    _add_data_dir_option(m, ", for --retrain")
     m.add_argument("--device", default="cpu", help="where --retrain trains (default: cpu)")
     m.add_argument(
         "--any-device",
@@ -609,7 +601,7 @@ def _campaign(parser: argparse.ArgumentParser, args) -> int:
     root = _results_dir(args)
     try:
         runs = read_campaign(args.file)
-        args.profile = resolve_profile(args.file, args.profile, "paper")
+        args.profile = resolve_profile(args.file, args.profile)
     except ValueError as error:
         parser.error(str(error))
     if args.threads < 1:
@@ -661,7 +653,7 @@ def _worker(parser: argparse.ArgumentParser, args) -> int:
     root = _results_dir(args)
     data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
     try:
-        args.profile = resolve_profile(args.file, args.profile, "short")
+        args.profile = resolve_profile(args.file, args.profile)
     except ValueError as error:
         parser.error(str(error))
     if not args.detach:

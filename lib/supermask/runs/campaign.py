@@ -81,16 +81,17 @@ def campaign_profile(path: str | os.PathLike) -> str | None:
     return None
 
 
-def resolve_profile(path: str | os.PathLike, asked: str | None, default: str) -> str:
-    """The profile to run a campaign at: the file's own (``asked``, if given, must agree),
-    else ``asked``, else ``default``."""
+def resolve_profile(path: str | os.PathLike, asked: str | None) -> str:
+    """The profile to run or tabulate a campaign at: the file's own (``asked``, if given, must
+    agree), else ``asked``, else short (as ``make``'s PROFILE), so that the worker and the
+    table of one file always read the same runs."""
     named = campaign_profile(path)
     if named is not None and asked is not None and asked != named:
         raise ValueError(
             f"{path} is a campaign at profile {named}; --profile {asked} contradicts it "
             "(leave --profile out)"
         )
-    return named or asked or default
+    return named or asked or "short"
 
 
 def read_campaign(path: str | os.PathLike) -> list[CampaignRun]:

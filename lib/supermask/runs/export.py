@@ -21,7 +21,7 @@ from ..config import RunConfig
 from ..files import DigestError, atomic_torch_save, check_real_dir
 from ..masks import kept_counts, masked_layers, sampled_masks
 from ..models import DATASET_OF, NUM_CLASSES, build_model
-from .records import CONFIG, MODEL, RESULT, check_record, read_config, read_model, read_result
+from .records import CONFIG, MODEL, RESULT, read_model, read_record
 from .subnetwork import MASK, MaskError, rebuild
 
 __all__ = ["EXPORT_FORMAT", "ExportError", "export_run", "plain_state_dict"]
@@ -82,16 +82,7 @@ def _read_run(run_dir: Path) -> tuple[RunConfig, dict, dict | None]:
             f"{run_dir} is not a run directory (one with a config.json, "
             "results/runs/<model>-<method>-<hash>-<data>)"
         )
-    try:
-        config = read_config(run_dir / CONFIG)
-        result = read_result(run_dir / RESULT)
-        check_record(run_dir.name, config, result)
-    except FileNotFoundError as error:
-        raise ExportError(
-            f"{run_dir} holds no finished run ({Path(error.filename).name} is missing)"
-        ) from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise ExportError(f"{run_dir}: unreadable run record ({error})") from None
+    config, result = read_record(run_dir, ExportError)
     if result.get("status") != "finished":
         raise ExportError(f"{run_dir}: the run {result.get('status')}; there is nothing to export")
     try:

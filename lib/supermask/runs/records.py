@@ -36,6 +36,7 @@ __all__ = [
     "parse_result",
     "read_config",
     "read_model",
+    "read_record",
     "read_result",
     "recorded_devices",
     "seconds_per_epoch",
@@ -169,6 +170,23 @@ def check_record(name: str, config: RunConfig, result: dict) -> None:
             f"{name}: its result was trained on data {fingerprint!r}, not on the "
             f"data {data} its folder names"
         )
+
+
+def read_record(run_dir: Path, error: type[Exception] = ValueError) -> tuple[RunConfig, dict]:
+    """(config, result) of a run directory, checked to belong together (:func:`check_record`);
+    ``error`` with one line naming the directory when a file is missing or either is unreadable,
+    so that each command raises its own kind of error with the same words."""
+    try:
+        config = read_config(run_dir / CONFIG)
+        result = read_result(run_dir / RESULT)
+        check_record(run_dir.name, config, result)
+    except FileNotFoundError as missing:
+        raise error(
+            f"{run_dir} holds no finished run ({Path(missing.filename).name} is missing)"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as damaged:
+        raise error(f"{run_dir}: unreadable run record ({damaged})") from None
+    return config, result
 
 
 def write_model(path: Path, model: nn.Module) -> str:

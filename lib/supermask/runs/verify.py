@@ -21,7 +21,7 @@ from ..masks import kept_counts
 from ..provenance import device_name
 from ..training.device import autocast, check_precision, set_matmul_precision
 from ..training.evaluate import accuracy
-from .records import CONFIG, RESULT, check_record, read_config, read_result
+from .records import read_record
 from .subnetwork import MaskError, rebuild
 
 __all__ = ["Verification", "read_run", "recorded_accuracy", "verify_run"]
@@ -53,16 +53,7 @@ def read_run(run_dir: str | Path) -> tuple[RunConfig, dict]:
     """(config, result) of a finished run directory; :class:`MaskError` with one line if it is
     not one."""
     run_dir = Path(run_dir)
-    try:
-        config = read_config(run_dir / CONFIG)
-        result = read_result(run_dir / RESULT)
-        check_record(run_dir.name, config, result)
-    except FileNotFoundError as error:
-        raise MaskError(
-            f"{run_dir} holds no finished run ({Path(error.filename).name} is missing)"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise MaskError(f"{run_dir}: unreadable run record ({error})") from None
+    config, result = read_record(run_dir, MaskError)
     if result.get("status") != "finished":
         raise MaskError(f"{run_dir}: the run {result.get('status')}; it has no subnetwork")
     return config, result
