@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -150,3 +151,19 @@ def test_every_config_field_reaches_the_run(tiny_data_dir, tmp_path, capsys):
         0,
         8,
     )
+
+
+def test_the_default_data_is_where_make_looks(tmp_path, monkeypatch):
+    """$DATA_DIR, else shared/data beside the checkout, else ./data. Catches a CLI or notebook
+    that, run without --data-dir, misses the copy that make finds beside the checkout."""
+    from supermask import provenance
+    from supermask.runs.sweep import default_data_dir
+
+    checkout = tmp_path / "checkout"
+    monkeypatch.setattr(provenance, "REPO_DIR", checkout)
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    assert default_data_dir() == Path("data")
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    assert default_data_dir() == tmp_path / "shared" / "data"
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "mine"))
+    assert default_data_dir() == tmp_path / "mine"

@@ -40,8 +40,12 @@ log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
-    """``$DATA_DIR``, else ``./data``."""
-    return Path(os.environ.get("DATA_DIR", "data"))
+    """``$DATA_DIR``, else ``shared/data`` beside the checkout where it exists, else ``./data``:
+    where ``make`` looks, so that the CLI and a notebook opened anywhere find the same copy."""
+    if "DATA_DIR" in os.environ:
+        return Path(os.environ["DATA_DIR"])
+    beside = provenance.REPO_DIR.parent / "shared" / "data"
+    return beside if beside.is_dir() else Path("data")
 
 
 def default_results_dir() -> Path:
