@@ -260,6 +260,24 @@ def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path
     assert len(lines) == 2
 
 
+def test_a_narrow_run_priced_from_another_width_reprices_its_width_not_the_machine(tmp_path):
+    """Figure 4's narrow runs: priced from width 1's speed by width^2, they take longer (fixed
+    costs). Catches the first one's overrun taken for a slower machine: the ETA of a Conv4
+    campaign went from 86 min to 6.5 h after its first width-0.5 run."""
+    store = RunStore(tmp_path)
+    record(store, config(k=0.9), wall_s=100.0)  # width 1: 100 s a run
+    narrow = [
+        RunConfig(model="conv2", k=k, epochs=4, train_subset=500, width=0.5) for k in (0.1, 0.3)
+    ]
+    runs = [*narrow, config(k=0.5)]
+    lines = []
+    progress = SweepProgress("fig4", runs, store, DEVICE, write=lines.append, bar=False)
+    assert "time: 2 min," in progress.plan()  # 25 + 25 + 100 s
+    progress.run_done(narrow[0], {"status": "finished", "test_acc": 0.5, "wall_s": 100.0})
+    # The other narrow run at its own width's 100 s, the width-1 run still at 100 s: not 4 x.
+    assert lines[-1].endswith("2 left, ETA 3 min"), lines
+
+
 def test_a_run_paused_for_the_tests_does_not_stretch_the_eta_of_the_rest(tmp_path):
     """Catches the ETA corrected by a run's wall time: a worker stopped for an hour made the
     runs left look an hour slower each."""

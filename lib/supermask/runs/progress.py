@@ -64,6 +64,12 @@ def _estimate(config: RunConfig, speed: float | None) -> float | None:
     return None if speed is None else speed * run_work(config)
 
 
+def _timed(config: RunConfig, speeds: dict) -> bool:
+    """Whether ``speeds`` holds the config's own model, width and precision."""
+    keys = speed_keys(config.model, config.method, str(config.precision), config.width)
+    return any(key in speeds for key in keys)
+
+
 def _kind(config: RunConfig) -> str:
     """What a speed measurement is good for: the model, and its precision where not fp32."""
     return config.model if config.precision == "fp32" else f"{config.model} {config.precision}"
@@ -88,13 +94,19 @@ class SweepProgress:
         # the speed its own latest epochs took (measured beside whatever runs beside it now).
         resumed = {h: store.checkpoint_progress(c, device) for h, c in self.todo.items()}
         self.left = {h: c.epochs - resumed[h][0] for h, c in self.todo.items()}
-        speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
+        self.speeds = _with_resumed_speeds(measured_speeds(store, device), self.todo, resumed)
         self.device = device
         self.estimates = {
-            h: _estimate(c, speed_for(c, speeds))
+            h: _estimate(c, speed_for(c, self.speeds))
             if resumed[h][1] is None
             else resumed[h][1] * c.epochs
             for h, c in self.todo.items()
+        }
+        # Runs priced at their own model, width and precision here: only they say, once
+        # finished, how far this machine's speed has moved (a run priced from another width
+        # misses its fixed costs, and says nothing of the machine).
+        self.exact = {
+            h for h, c in self.todo.items() if resumed[h][1] is not None or _timed(c, self.speeds)
         }
         # Runs of models never timed here: estimated at their speed on another machine, named.
         self.borrowed: dict[str, str] = {}  # run hash: the machine whose speed its estimate is
@@ -178,17 +190,13 @@ class SweepProgress:
         per_epoch = typical_seconds_per_epoch(result)
         taken = per_epoch * config.epochs if per_epoch else wall_s
         estimate = self.estimates.pop(config.hash)
-        if estimate is not None and taken and not self.borrowed.pop(config.hash, None):
+        self.borrowed.pop(config.hash, None)
+        if estimate is not None and taken and config.hash in self.exact:
             self.spent_s += taken
             self.spent_estimate_s += estimate
-        elif taken and result.get("status") == "finished":  # the first measurement of a model
-            speed = taken / run_work(config)
-            for other, pending in self.todo.items():
-                if _kind(pending) == _kind(config) and (
-                    self.estimates[other] is None or other in self.borrowed
-                ):
-                    self.estimates[other] = speed * run_work(pending)
-                    self.borrowed.pop(other, None)
+        self.exact.discard(config.hash)
+        if taken and result.get("status") == "finished":
+            self._learn(config, taken / run_work(config))
         accuracy = result.get("test_acc")
         outcome = (
             f"{100 * accuracy:.1f}%"
@@ -201,6 +209,20 @@ class SweepProgress:
             f"{self.title} [{self.done}/{self.done + len(self.todo)}] {config.name}: "
             f"{outcome} in {format_duration(wall_s)}; {len(self.todo)} left{eta}"
         )
+
+    def _learn(self, config: RunConfig, speed: float) -> None:
+        """Price again, at a speed measured here now, the runs left that had only another
+        width's, another machine's or no speed: the first run of a model or width gives the
+        ETA of its kind."""
+        for key in speed_keys(config.model, config.method, str(config.precision), config.width):
+            self.speeds.setdefault(key, speed)
+        for h, pending in self.todo.items():
+            if h in self.exact or (found := speed_for(pending, self.speeds)) is None:
+                continue
+            self.estimates[h] = _estimate(pending, found)
+            self.borrowed.pop(h, None)
+            if _timed(pending, self.speeds):
+                self.exact.add(h)
 
     def close(self) -> None:
         self.bar.close()
