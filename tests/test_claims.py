@@ -16,6 +16,7 @@ from supermask.figures.claims import (
     chi2_quantile,
     depth_claims,
     distribution_claims,
+    figure_claims,
     fixed_size_claim,
     iterand_width_claims,
     pab_claims,
@@ -221,6 +222,25 @@ def test_signed_constant_at_least_kaiming_normal():
         distribution_frame([0.3, 0.6, 0.7, 0.6, 0.4], [0.3, 0.6, 0.72, 0.6, 0.4], [0.1] * 5)
     )
     assert by_statement(claims, "Signed Kaiming").holds is False
+
+
+def test_figure_4_compares_the_distributions_at_the_same_width():
+    """Catches widths pooled: U_k's mean over widths 0.25-1 (70.7) against N_k's at width 1
+    alone (75) read as U_k worse, though U_k leads wherever both ran."""
+    popup = pd.DataFrame(
+        {
+            "model": "conv4",
+            "method": "edge-popup",
+            "init": ["signed_constant"] * 3 + ["kaiming_normal"],
+            "k": 0.5,
+            "width": [0.25, 0.5, 1.0, 1.0],
+            "status": "finished",
+            "optimizer": "sgd",
+            "test_acc": [0.62, 0.73, 0.77, 0.75],
+        }
+    )
+    claim = by_statement(figure_claims("fig4", popup), "Signed Kaiming")
+    assert claim.holds and claim.evidence == "conv4 w=1: U_k 77.0% vs N_k 75.0%", claim
 
 
 def test_kaiming_beats_xavier_only_vastly():

@@ -1105,7 +1105,15 @@ def _fig3(runs: pd.DataFrame) -> list[Claim]:
 
 def _fig4(runs: pd.DataFrame) -> list[Claim]:
     popup, dense = _methods(runs, "edge-popup", "dense")
-    return width_claims(popup, dense) + distribution_claims(popup)
+    return width_claims(popup, dense) + distribution_claims(_networks(popup))
+
+
+def _networks(popup: pd.DataFrame) -> pd.DataFrame:
+    """Each depth at each width as its own network (model "conv4 w=0.5"), so that a claim made
+    per network compares two distributions at the same width, as Figure 3's per depth: pooled
+    over widths, one distribution's mean over three widths met the other's at one."""
+    ordered = popup.sort_values(["model", "width"], kind="stable")
+    return ordered.assign(model=ordered["model"] + ordered["width"].map(lambda w: f" w={w:g}"))
 
 
 # Each figure's claims (registry.FIGURES names the figures): its notebook and REPORT.md judge
