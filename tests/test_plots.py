@@ -585,6 +585,22 @@ def test_a_point_is_cut_to_the_bottom_edge_only_when_it_lies_below_the_axis(lowe
     plt.close("all")
 
 
+def test_a_straggler_twelve_points_under_a_tight_cluster_is_drawn_in_place():
+    """Catches Figure 4's Conv4 width 0.25 (63.4 %, under a cluster at 73-82 %) cut to the
+    bottom edge, its curve leaving the panel: a point is an outlier 20 points under the lower
+    quartile, as a run at chance is."""
+    import matplotlib.pyplot as plt
+
+    runs = _runs()
+    finished = runs["status"] == "finished"
+    values = [63, 73, 75, 75, 77, 78, 79, 80, 80, 81, 81, 82]
+    runs.loc[finished, "test_acc"] = [v / 100 for v in values]
+    fig = plots.accuracy_curves(runs, x="k", hue="init", panel="model", title="t", xlabel="k")
+    printed = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_text()[:1] == "\u2193"]
+    assert printed == [] and fig.axes[0].get_ylim()[0] < 63, printed
+    plt.close("all")
+
+
 def test_a_long_title_and_legend_leave_every_panel_its_minimum_height():
     """Figure 6's one row of panels under a long title and a three-row legend came out 1.2
     inches tall, flattening the differences between series; the figure grows instead. Catches
