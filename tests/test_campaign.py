@@ -34,22 +34,26 @@ def _write_figure(results, profile, figure, rows, curves):
     tables.write_csv(pd.DataFrame(curves), results / profile.name / f"{figure}_curves.csv")
 
 
+# A finished Conv2 run at the paper's protocol, as a figure's CSV holds it.
+FINISHED = {
+    "model": "conv2",
+    "method": "edge-popup",
+    "init": "signed_constant",
+    "k": 0.5,
+    "seed": 0,
+    "status": "finished",
+    "test_acc": 0.766,
+    "wall_s": 7200.0,
+    "epochs_run": 100,
+    "median_epoch_s": 65.4,
+    "device": "cpu: X (1 threads)",
+    "hash": "aaa",
+}
+
+
 def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
     profile = get_profile("paper")
-    finished = {
-        "model": "conv2",
-        "method": "edge-popup",
-        "init": "signed_constant",
-        "k": 0.5,
-        "seed": 0,
-        "status": "finished",
-        "test_acc": 0.766,
-        "wall_s": 7200.0,
-        "epochs_run": 100,
-        "median_epoch_s": 65.4,
-        "device": "cpu: X (1 threads)",
-        "hash": "aaa",
-    }
+    finished = FINISHED
     _write_figure(
         tmp_path,
         profile,
@@ -92,19 +96,7 @@ def test_campaign_table_lists_its_runs_in_order_with_their_curves(tmp_path):
 def test_campaign_table_reads_a_csv_from_before_epochs_were_timed(tmp_path):
     """Such a CSV has no median_epoch_s column: the table falls back to the mean epoch."""
     profile = get_profile("paper")
-    row = {
-        "model": "conv2",
-        "method": "edge-popup",
-        "init": "signed_constant",
-        "k": 0.5,
-        "seed": 0,
-        "status": "finished",
-        "test_acc": 0.766,
-        "wall_s": 7200.0,
-        "epochs_run": 100,
-        "device": "cpu: X",
-        "hash": "aaa",
-    }
+    row = FINISHED
     _write_figure(
         tmp_path, profile, "fig3", [row], [{"hash": "aaa", "epoch": 100, "test_acc": 0.766}]
     )
@@ -120,18 +112,7 @@ def test_milestone_columns_stop_at_the_campaigns_longest_run(tmp_path):
     """The seed spread trains 20 epochs at the 100-epoch profile: no empty epoch 25-100 columns,
     which would read as runs that stopped early."""
     profile = get_profile("paper")
-    run = {
-        "model": "conv2",
-        "method": "edge-popup",
-        "init": "signed_constant",
-        "k": 0.5,
-        "epochs": 20,
-        "status": "finished",
-        "test_acc": 0.7,
-        "wall_s": 1200.0,
-        "epochs_run": 20,
-        "device": "cpu: X (1 threads)",
-    }
+    run = {**FINISHED, "epochs": 20, "test_acc": 0.7, "wall_s": 1200.0, "epochs_run": 20}
     _write_figure(
         tmp_path,
         profile,
