@@ -31,6 +31,26 @@ def supermask(*args, env: dict | None = None, **kwargs) -> subprocess.CompletedP
     )
 
 
+def whole_and_resumed(config, train_data, test_data, tmp_path, between=None):
+    """``config`` trained on the CPU in one sitting and in two (stopped after epoch 1, then
+    resumed from its checkpoint with the global RNG reseeded, as another process would find
+    it): what a resumed run must equal. ``between`` is called between the sittings."""
+    from supermask.training.cifar10 import train
+
+    def sitting(name, **stop):
+        checkpoint = tmp_path / name
+        return train(
+            config, train_data, test_data, "cpu", checkpoint=checkpoint, progress=False, **stop
+        )
+
+    whole = sitting("a.pt")
+    assert sitting("b.pt", stop_after_epoch=1) is None
+    if between is not None:
+        between(tmp_path / "b.pt")
+    torch.manual_seed(12345)  # whatever the process did in between must not matter
+    return whole, sitting("b.pt")
+
+
 def one_epoch(data_dir, results, *extra) -> list:
     """``train`` arguments of a one-epoch Conv2 run without a progress bar."""
     return [

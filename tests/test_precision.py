@@ -13,7 +13,7 @@ from supermask.training.cifar10 import train
 from supermask.training.device import autocast
 from supermask.training.loop import build
 
-from conftest import REPO, supermask
+from conftest import REPO, supermask, whole_and_resumed
 
 
 def small(**fields):
@@ -82,24 +82,7 @@ def test_bf16_trains_with_fp32_state_exact_masks_and_frozen_weights(tiny_data_di
 def test_bf16_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = small(precision="bf16")
-    whole = train(
-        config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False
-    )
-    assert (
-        train(
-            config,
-            train_data,
-            test_data,
-            "cpu",
-            checkpoint=tmp_path / "b.pt",
-            progress=False,
-            stop_after_epoch=1,
-        )
-        is None
-    )
-    resumed = train(
-        config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False
-    )
+    whole, resumed = whole_and_resumed(config, train_data, test_data, tmp_path)
     assert resumed.history == whole.history and resumed.test_acc == whole.test_acc
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)

@@ -6,6 +6,8 @@ from supermask.masks import masked_layers
 from supermask.training.cifar10 import train
 from supermask.training.loop import build
 
+from conftest import whole_and_resumed
+
 
 def small(**fields):
     return RunConfig(**{"model": "conv2", "width": 0.25, "epochs": 3, "batch_size": 32, **fields})
@@ -14,27 +16,15 @@ def small(**fields):
 def test_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = small(k=0.5)
-    whole = train(
-        config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False
-    )
-
-    stopped = train(
+    first_sitting = {}
+    whole, resumed = whole_and_resumed(
         config,
         train_data,
         test_data,
-        "cpu",
-        checkpoint=tmp_path / "b.pt",
-        progress=False,
-        stop_after_epoch=1,
+        tmp_path,
+        between=lambda path: first_sitting.update(torch.load(path, weights_only=True)),
     )
-    assert stopped is None
-    first_sitting = torch.load(tmp_path / "b.pt", weights_only=True)
     assert first_sitting["epoch"] == 1 and len(first_sitting["epoch_s"]) == 1
-    torch.manual_seed(12345)  # whatever the process did in between must not matter
-    resumed = train(
-        config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False
-    )
-
     assert resumed.test_acc == whole.test_acc
     assert resumed.history == whole.history
     # Each epoch's time, the first sitting's kept: what status estimates the time left from.

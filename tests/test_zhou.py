@@ -8,8 +8,9 @@ from supermask.init import initialize
 from supermask.masks import ZhouMask, apply_zhou, masked_layers, sampled_masks
 from supermask.models import conv4
 from supermask.runs.sweep import run
-from supermask.training.cifar10 import train
 from supermask.training.methods import Zhou
+
+from conftest import whole_and_resumed
 
 
 def test_samples_follow_the_probabilities():
@@ -103,22 +104,7 @@ def test_zhou_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     """Mask sampling draws from the global RNG, which the checkpoint carries."""
     train_data, test_data = load_cifar10(tiny_data_dir)
     config = RunConfig(model="conv2", width=0.25, method="zhou", epochs=2, batch_size=32)
-    whole = train(
-        config, train_data, test_data, "cpu", checkpoint=tmp_path / "a.pt", progress=False
-    )
-    train(
-        config,
-        train_data,
-        test_data,
-        "cpu",
-        checkpoint=tmp_path / "b.pt",
-        progress=False,
-        stop_after_epoch=1,
-    )
-    torch.manual_seed(999)
-    resumed = train(
-        config, train_data, test_data, "cpu", checkpoint=tmp_path / "b.pt", progress=False
-    )
+    whole, resumed = whole_and_resumed(config, train_data, test_data, tmp_path)
     assert resumed.history == whole.history
     assert resumed.extra["test_acc_sampled"] == whole.extra["test_acc_sampled"]
 
