@@ -144,31 +144,31 @@ def _budget_section(runs: pd.DataFrame, profile: str) -> list[str]:
     ]
 
 
+def _budget_table(intro: str, table: pd.DataFrame, decimals: int) -> list[str]:
+    """A budget table under its one-line introduction, its empty cells blank (runs not finished)."""
+    shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.{decimals}f}")
+    return ["", intro, "", table_markdown(shown.reset_index())]
+
+
 def _shortfall(runs: pd.DataFrame, profile) -> list[str]:
-    """What profile short gives up per depth (empty cells until its runs have finished)."""
-    table = budget.shortfall(runs, profile)
-    shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    return [
-        "",
+    """What profile short gives up per depth."""
+    return _budget_table(
         "What profile short gives up, per depth: edge-popup $U_k$ k=0.5 after short's "
         "schedule and after the reference, both in short's precision:",
-        "",
-        table_markdown(shown.reset_index()),
-    ]
+        budget.shortfall(runs, profile),
+        1,
+    )
 
 
 def _seed_spread(runs: pd.DataFrame, profile) -> list[str]:
     """How far one seed moves a short result at k=0.5, per depth (the middle-k family's seeds;
     the noise every family gives is in the report's seed-noise section)."""
-    table = budget.seed_spread(runs, profile)
-    shown = table.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    return [
-        "",
+    return _budget_table(
         "How far the seed moves edge-popup $U_k$ k=0.5 at short's schedule (with every "
         "other seeded configuration, this is what the seed-noise section pools):",
-        "",
-        table_markdown(shown.reset_index()),
-    ]
+        budget.seed_spread(runs, profile),
+        2,
+    )
 
 
 def _noise_section(root: Path) -> list[str]:
