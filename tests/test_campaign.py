@@ -17,7 +17,12 @@ from supermask.cli import main
 from supermask.config import RunConfig, get_profile
 from supermask.notebooks import redraw as redraw_module
 from supermask.runs import stash, tables
-from supermask.runs.campaign import campaign_table, read_campaign, resolve_profile
+from supermask.runs.campaign import (
+    campaign_profile,
+    campaign_table,
+    read_campaign,
+    resolve_profile,
+)
 from supermask.runs.grid import parse_only
 from supermask.runs.sweep import store_for
 
@@ -557,3 +562,14 @@ def test_a_file_without_a_profile_line_is_tabulated_at_the_profile_its_worker_tr
     argv = ["campaign", str(campaign), "--results", str(tmp_path), "--data-dir", str(tiny_data_dir)]
     assert main(argv) == 0
     assert capsys.readouterr().err.startswith("c (short): 0 of 1 runs in the store")
+
+
+def test_every_committed_campaign_line_selects_runs_of_its_figure():
+    """Catches a campaign file that a worker refuses at its start (a value its figure's grid
+    lost, a field misspelt) or a line that selects nothing: found only when a session starts
+    it. Files without a profile line are runs files for a lent GPU, not campaigns."""
+    campaigns = [p for p in sorted((REPO / "campaigns").glob("*.txt")) if campaign_profile(p)]
+    assert len(campaigns) >= 10
+    for path in campaigns:
+        lines = worker.campaign_lines(path, resolve_profile(path, None), REPO / "results")
+        assert lines and all(runs for _, runs in lines), path
