@@ -263,7 +263,7 @@ def test_a_line_per_finished_run_with_an_eta_corrected_by_measured_time(tmp_path
 def test_a_narrow_run_priced_from_another_width_reprices_its_width_not_the_machine(tmp_path):
     """Figure 4's narrow runs: priced from width 1's speed by width^2, they take longer (fixed
     costs). Catches the first one's overrun taken for a slower machine: the ETA of a Conv4
-    campaign went from 86 min to 6.5 h after its first width-0.5 run."""
+    campaign went from 86 min to 6.5 h after its first width-0.25 run."""
     store = RunStore(tmp_path)
     record(store, config(k=0.9), wall_s=100.0)  # width 1: 100 s a run
     narrow = [

@@ -483,10 +483,20 @@ def depth_claims(popup: pd.DataFrame, dense: pd.DataFrame, depth_order: list[str
     return [trend, match]
 
 
+def _networks(popup: pd.DataFrame) -> pd.DataFrame:
+    """Each depth at each width as its own model ("conv4 w=0.5")."""
+    ordered = popup.sort_values(["model", "width"], kind="stable")
+    return ordered.assign(model=ordered["model"] + ordered["width"].map(lambda w: f" w={w:g}"))
+
+
 def distribution_claims(popup: pd.DataFrame) -> list[Claim]:
     """Signed constant >= Kaiming normal; both vastly (by more than VAST) above Xavier normal /
     Kaiming uniform; scaling, as the paper writes it and as the released code computes it, no
-    discernible difference at any k."""
+    discernible difference at any k. Where the runs span several widths (Figure 4), each depth at
+    each width is its own network: pooled, one distribution's mean over three widths would meet
+    the other's at one."""
+    if "width" in popup and popup["width"].nunique() > 1:
+        popup = _networks(popup)
     stats = _stats(popup, ["model", "init", "k"])
     best = _best(stats, ["model", "init"])
     ks = {
@@ -1105,15 +1115,7 @@ def _fig3(runs: pd.DataFrame) -> list[Claim]:
 
 def _fig4(runs: pd.DataFrame) -> list[Claim]:
     popup, dense = _methods(runs, "edge-popup", "dense")
-    return width_claims(popup, dense) + distribution_claims(_networks(popup))
-
-
-def _networks(popup: pd.DataFrame) -> pd.DataFrame:
-    """Each depth at each width as its own network (model "conv4 w=0.5"), so that a claim made
-    per network compares two distributions at the same width, as Figure 3's per depth: pooled
-    over widths, one distribution's mean over three widths met the other's at one."""
-    ordered = popup.sort_values(["model", "width"], kind="stable")
-    return ordered.assign(model=ordered["model"] + ordered["width"].map(lambda w: f" w={w:g}"))
+    return width_claims(popup, dense) + distribution_claims(popup)
 
 
 # Each figure's claims (registry.FIGURES names the figures): its notebook and REPORT.md judge
